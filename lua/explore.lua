@@ -1,0 +1,1278 @@
+-- explore: a checkpoint seen from above, as plain Lua data (process tree, files,
+-- memory maps, resident pages, sockets, statistics), and CRIT's text views of it.
+--
+-- Every analysis takes a checkpoint `ck`: an object with ck:image(name) returning
+-- the decoded image or nil when the file is absent (crit.open), or simply such a
+-- function. It returns its data and a list of notes (what was missing and what was
+-- done about it). Only the images a view needs are asked for. See docs/EXPLORE.md.
+
+local M = {}
+
+local PAGE_SIZE = 4096 -- x86_64; CRIU's images do not record it
+
+-- vma_entry.status bits (CRIU's VMA_AREA_* / VMA_* flags)
+local VMA_REGULAR = 1 << 0
+local VMA_STACK = 1 << 1
+local VMA_VSYSCALL = 1 << 2
+local VMA_VDSO = 1 << 3
+local VMA_HEAP = 1 << 5
+local VMA_FILE_PRIVATE = 1 << 6
+local VMA_FILE_SHARED = 1 << 7
+local VMA_ANON_SHARED = 1 << 8
+local VMA_SYSVIPC = 1 << 10
+local VMA_SOCKET = 1 << 11
+local VMA_VVAR = 1 << 12
+local VMA_AIORING = 1 << 13
+local MAP_GROWSDOWN = 0x100
+
+local PE_PARENT, PE_LAZY, PE_PRESENT = 1, 2, 4
+
+M.PAGE_SIZE = PAGE_SIZE
+
+-- The shape of each record made here (for the key order of --json).
+local SHAPES = setmetatable({}, { __mode = "k" })
+local function shaped(shape, t)
+	SHAPES[t] = shape
+	return t
+end
+
+---------------------------------------------------------------------------
+-- The checkpoint source and per-checkpoint state
+
+-- The state of one analysis: the image getter and the indexes built over the
+-- images (once per call, so that images a script changed are seen afresh).
+local function state(ck)
+	local get
+	if type(ck) == "function" then
+		get = ck
+	elseif type(ck) == "table" and ck.image then
+		get = function(name)
+			return ck:image(name)
+		end
+	else
+		error("a checkpoint (crit.open(dir)) or an image loader function expected, got " .. type(ck), 3)
+	end
+	return { get = get, cache = {}, noted = {} }
+end
+
+-- An image through the checkpoint, remembered here too so that an index built
+-- over it is built once (absent images are remembered as false).
+local function image(st, name)
+	local img = st.cache[name]
+	if img == nil then
+		img = st.get(name) or false
+		st.cache[name] = img
+	end
+	return img or nil
+end
+
+local function note_once(st, notes, key, msg)
+	if not st.noted[key] then
+		st.noted[key] = true
+		notes[#notes + 1] = msg
+	end
+end
+
+-- The process tree's entries; raises when the directory is no checkpoint.
+local function pstree(st)
+	local img = image(st, "pstree.img")
+	if not img then
+		error("not a checkpoint directory: there is no pstree.img (a dump made by criu dump has one)", 0)
+	end
+	return img.entries
+end
+
+local function first_entry(st, name)
+	local img = image(st, name)
+	return img and img.entries[1] or nil
+end
+
+---------------------------------------------------------------------------
+-- Files: files.img by id, with the per-type images CRIU wrote before files.img
+
+local LEGACY = {
+	REG = { field = "reg", image = "reg-files.img" },
+	PIPE = { field = "pipe", image = "pipes.img" },
+	UNIXSK = { field = "usk", image = "unixsk.img" },
+	INETSK = { field = "isk", image = "inetsk.img" },
+	PACKETSK = { field = "psk", image = "packetsk.img" },
+	NETLINKSK = { field = "nlsk", image = "netlinksk.img" },
+}
+
+local function index_by_id(entries)
+	local idx = {}
+	for _, e in ipairs(entries) do
+		if idx[e.id] == nil then -- the first one, as CRIT's search finds it
+			idx[e.id] = e
+		end
+	end
+	return idx
+end
+
+local function files_index(st)
+	if st.files == nil then
+		local img = image(st, "files.img")
+		st.files = img and index_by_id(img.entries) or false
+	end
+	return st.files or nil
+end
+
+-- The type-specific entry (reg_file_entry, pipe_entry, unix_sk_entry, ...) of
+-- file `id`, as CRIT looks for it: a files.img entry with that id decides (its
+-- field of this type, or nothing when it is a file of another type); without
+-- one, the legacy image. Returns entry, file_entry (when from files.img).
+local function find_file(st, notes, ftype, id)
+	local lg = LEGACY[ftype]
+	local files = files_index(st)
+	local fe = files and files[id]
+	if fe then
+		return fe[lg.field], fe
+	end
+	local key = "legacy:" .. lg.image
+	if st[key] == nil then
+		local img = image(st, lg.image)
+		st[key] = img and index_by_id(img.entries) or false
+		if not img then
+			note_once(st, notes, lg.image, string.format(
+				"file %d is neither in files.img nor in %s (absent)", id, lg.image))
+		end
+	end
+	return st[key] and st[key][id] or nil, nil
+end
+
+-- A regular file's path, or nil (then the file is of another kind: ftype says
+-- which, when files.img knows it).
+local function reg_path(st, notes, id)
+	local rf, fe = find_file(st, notes, "REG", id)
+	if rf then
+		return rf.name
+	end
+	return nil, fe and fe.type
+end
+
+-- Python's binascii.b2a_qp(data, quotetabs=False, istext=True, header=False):
+-- how CRIT writes unix socket names (SPEC §2).
+function M.qp(data)
+	local out, n = {}, #data
+	local linelen, i = 0, 1
+	local crlf = false
+	local nl = data:find("\n", 1, true)
+	if nl and nl > 1 and data:byte(nl - 1) == 13 then
+		crlf = true
+	end
+	local eol = crlf and "\r\n" or "\n"
+	local function soft()
+		out[#out + 1] = "=" .. eol
+		linelen = 0
+	end
+	while i <= n do
+		local c = data:byte(i)
+		local nextc = data:byte(i + 1) -- nil at the end
+		local last = i == n
+		if c > 126 or c == 61 -- '='
+			or (c == 46 and linelen == 0 and (last or nextc == 10 or nextc == 13 or nextc == 0))
+			or ((c == 9 or c == 32) and last)
+			or (c < 33 and c ~= 13 and c ~= 10 and c ~= 9 and c ~= 32) then
+			if linelen + 3 >= 76 then
+				soft()
+			end
+			out[#out + 1] = string.format("=%02X", c)
+			linelen = linelen + 3
+			i = i + 1
+		elseif c == 10 or (c == 13 and nextc == 10) then
+			linelen = 0
+			-- whitespace just before a line end is encoded
+			local prev = out[#out]
+			if prev == " " or prev == "\t" then
+				out[#out] = string.format("=%02X", prev:byte())
+			end
+			out[#out + 1] = eol
+			i = i + (c == 13 and 2 or 1)
+		else
+			if not last and nextc ~= 10 and linelen + 1 >= 76 then
+				soft()
+			end
+			linelen = linelen + 1
+			out[#out + 1] = string.char(c)
+			i = i + 1
+		end
+	end
+	return table.concat(out)
+end
+
+-- CRIT's name for an open file (get_file_str).
+local function file_name(st, notes, ftype, id)
+	if ftype == "REG" then
+		return reg_path(st, notes, id) or "unknown path"
+	elseif ftype == "PIPE" then
+		local p = find_file(st, notes, "PIPE", id)
+		return p and string.format("pipe[%d]", p.pipe_id) or "pipe[?]"
+	elseif ftype == "UNIXSK" then
+		local u = find_file(st, notes, "UNIXSK", id)
+		if not u then
+			return "unix[?]"
+		end
+		local qn = u.name and M.qp(u.name) or ""
+		return string.format("unix[%d (%d)", u.ino, u.peer) .. (qn ~= "" and " " .. qn or "") .. "]"
+	end
+	return tostring(ftype) .. "." .. string.format("%d", id)
+end
+
+---------------------------------------------------------------------------
+-- Processes
+
+local TASK_STATES = { [1] = "alive", [2] = "dead", [3] = "stopped", [6] = "zombie" }
+
+local function core_of(st, pid)
+	return first_entry(st, string.format("core-%d.img", pid))
+end
+
+-- The pstree as records in pstree order (core images only when with_core).
+local function procs_of(st, notes, with_core)
+	local list = {}
+	for _, e in ipairs(pstree(st)) do
+		local p = shaped("proc", {
+			pid = e.pid, ppid = e.ppid, pgid = e.pgid, sid = e.sid,
+			threads = {},
+		})
+		for i, t in ipairs(e.threads or {}) do
+			p.threads[i] = t
+		end
+		if with_core then
+			local core = core_of(st, e.pid)
+			local tc = core and core.tc
+			if tc then
+				p.comm = tc.comm
+				p.state = TASK_STATES[tc.task_state] or tc.task_state
+				p.exit_code = tc.exit_code
+			else
+				notes[#notes + 1] = string.format("%d: %s, so its name and state are unknown", e.pid,
+					core and string.format("core-%d.img has no task core (tc)", e.pid)
+					or string.format("no core-%d.img", e.pid))
+			end
+		end
+		list[#list + 1] = p
+	end
+	return list
+end
+
+-- A note for a process whose image is missing, naming a dead task as such.
+local function missing_note(st, p, img, what)
+	local core = core_of(st, p.pid)
+	local ts = core and core.tc and core.tc.task_state
+	local why = ""
+	if ts == 2 or ts == 6 then
+		why = " (a zombie: it has none)"
+	end
+	return string.format("%d: no %s, so no %s%s", p.pid, img, what, why)
+end
+
+-- The process tree, depth first: each process once, with depth and children
+-- (pids). Roots are the processes with ppid 0; CRIT shows only the last one,
+-- so it comes first, then the others, then processes whose parent is not in the
+-- dump (noted). Children are in pstree order.
+function M.ps(ck)
+	local st, notes = state(ck), {}
+	local list = procs_of(st, notes, true)
+	local bypid = {}
+	for _, p in ipairs(list) do
+		if bypid[p.pid] then
+			notes[#notes + 1] = string.format("pid %d appears twice in pstree.img", p.pid)
+		end
+		bypid[p.pid] = p
+		p.children = {}
+	end
+	local kids = {}
+	local roots, orphans = {}, {}
+	for _, p in ipairs(list) do
+		if p.ppid == 0 then
+			roots[#roots + 1] = p
+		elseif bypid[p.ppid] and bypid[p.ppid] ~= p then
+			local k = kids[bypid[p.ppid]] or {}
+			kids[bypid[p.ppid]] = k
+			k[#k + 1] = p
+			local c = bypid[p.ppid].children
+			c[#c + 1] = p.pid
+		else
+			orphans[#orphans + 1] = p
+			notes[#notes + 1] = string.format("%d: its parent %d is not in the dump; shown as a root",
+				p.pid, p.ppid)
+		end
+	end
+	if #roots > 1 then
+		local pids = {}
+		for _, r in ipairs(roots) do
+			pids[#pids + 1] = tostring(r.pid)
+		end
+		notes[#notes + 1] = "several roots (ppid 0): " .. table.concat(pids, ", ") ..
+			"; the last one is shown first, as CRIT does"
+		table.insert(roots, 1, table.remove(roots))
+	end
+	local out, seen = {}, {}
+	-- Depth first with an explicit stack: a dump may hold a very long chain.
+	local function walk(root)
+		local stack, depths = { root }, { 0 }
+		while #stack > 0 do
+			local p, depth = table.remove(stack), table.remove(depths)
+			if not seen[p] then
+				seen[p] = true
+				p.depth = depth
+				out[#out + 1] = p
+				local k = kids[p] or {}
+				for i = #k, 1, -1 do
+					stack[#stack + 1] = k[i]
+					depths[#depths + 1] = depth + 1
+				end
+			end
+		end
+	end
+	for _, r in ipairs(roots) do
+		walk(r)
+	end
+	for _, r in ipairs(orphans) do
+		walk(r)
+	end
+	for _, p in ipairs(list) do -- parent cycles: nothing above leads to them
+		if not seen[p] then
+			notes[#notes + 1] = string.format("%d: its ancestry loops; shown as a root", p.pid)
+			walk(p)
+		end
+	end
+	return out, notes
+end
+
+---------------------------------------------------------------------------
+-- Open files
+
+-- Per process (pstree order): its fds from fdinfo-<files_id>.img with their
+-- names, and cwd and root from fs-<pid>.img.
+function M.fds(ck)
+	local st, notes = state(ck), {}
+	local out = {}
+	for _, p in ipairs(procs_of(st, notes, false)) do
+		local r = shaped("files", { pid = p.pid, fds = {} })
+		out[#out + 1] = r
+		local ids = first_entry(st, string.format("ids-%d.img", p.pid))
+		if not ids then
+			notes[#notes + 1] = missing_note(st, p, "ids-" .. p.pid .. ".img", "open files")
+		else
+			r.files_id = ids.files_id
+			local fdi = image(st, string.format("fdinfo-%d.img", ids.files_id))
+			if not fdi then
+				notes[#notes + 1] = missing_note(st, p, "fdinfo-" .. ids.files_id .. ".img", "open files")
+			else
+				for _, fd in ipairs(fdi.entries) do
+					local f = shaped("fd", {
+						fd = fd.fd, type = fd.type, id = fd.id, flags = fd.flags,
+						name = file_name(st, notes, fd.type, fd.id),
+					})
+					if fd.type == "REG" then
+						f.path = reg_path(st, notes, fd.id)
+					end
+					r.fds[#r.fds + 1] = f
+				end
+			end
+		end
+		local fs = first_entry(st, string.format("fs-%d.img", p.pid))
+		if fs then
+			r.cwd = file_name(st, notes, "REG", fs.cwd_id)
+			r.root = file_name(st, notes, "REG", fs.root_id)
+		elseif ids then -- without ids the note above says it all
+			notes[#notes + 1] = missing_note(st, p, "fs-" .. p.pid .. ".img", "cwd and root")
+		end
+	end
+	return out, notes
+end
+
+---------------------------------------------------------------------------
+-- Memory maps
+
+-- CRIT's numbering of shared segments: one counter over SysV IPC, shared
+-- anonymous and packet-ring mappings of all processes, by shmid.
+local function shm_numberer()
+	local ids, last = {}, 0
+	return function(shmid)
+		local n = ids[shmid]
+		if not n then
+			last = last + 1
+			n = last
+			ids[shmid] = n
+		end
+		return n
+	end
+end
+
+-- A VMA as a plain record; kind in CRIT's order of precedence.
+local function vma_record(st, notes, v, number)
+	local s = v.status
+	local r = shaped("vma", {
+		start = v.start, ["end"] = v["end"], pgoff = v.pgoff, shmid = v.shmid,
+		prot = v.prot, flags = v.flags, status = v.status, fd = v.fd,
+		regular = s & VMA_REGULAR ~= 0,
+		shared = s & (VMA_FILE_SHARED | VMA_ANON_SHARED) ~= 0 or v.flags & 1 ~= 0,
+	})
+	if s & VMA_SYSVIPC ~= 0 then
+		r.kind, r.seq = "sysvipc", number(v.shmid)
+	elseif s & VMA_ANON_SHARED ~= 0 then
+		r.kind, r.seq = "shmem", number(v.shmid)
+	elseif s & VMA_SOCKET ~= 0 then
+		r.kind, r.seq = "packet", number(v.shmid)
+	elseif s & (VMA_FILE_PRIVATE | VMA_FILE_SHARED) ~= 0 then
+		r.kind = "file"
+	elseif s & VMA_STACK ~= 0 then
+		r.kind = "stack"
+	elseif s & VMA_VSYSCALL ~= 0 then
+		r.kind = "vsyscall"
+	elseif s & VMA_VDSO ~= 0 then
+		r.kind = "vdso"
+	elseif v.flags & MAP_GROWSDOWN ~= 0 then
+		r.kind = "growsdown"
+	elseif s & VMA_VVAR ~= 0 then
+		r.kind = "vvar"
+	elseif s & VMA_HEAP ~= 0 then
+		r.kind = "heap"
+	elseif s & VMA_AIORING ~= 0 then
+		r.kind = "aioring"
+	else
+		r.kind = "anon"
+	end
+	-- The backing file of any file-backed VMA (rss names it whatever the kind).
+	if s & (VMA_FILE_PRIVATE | VMA_FILE_SHARED) ~= 0 then
+		r.file_backed = true
+		r.path, r.file_type = reg_path(st, notes, v.shmid)
+	end
+	return r
+end
+
+local function mm_of(st, notes, p, what)
+	local mm = first_entry(st, string.format("mm-%d.img", p.pid))
+	if not mm then
+		notes[#notes + 1] = missing_note(st, p, "mm-" .. p.pid .. ".img", what)
+	end
+	return mm
+end
+
+-- Per process (pstree order): exe path and VMAs.
+function M.mems(ck)
+	local st, notes = state(ck), {}
+	local number = shm_numberer()
+	local out = {}
+	for _, p in ipairs(procs_of(st, notes, false)) do
+		local r = shaped("mem", { pid = p.pid, vmas = {} })
+		out[#out + 1] = r
+		local mm = mm_of(st, notes, p, "memory map")
+		if mm then
+			r.exe_file_id = mm.exe_file_id
+			r.exe = file_name(st, notes, "REG", mm.exe_file_id)
+			for i, v in ipairs(mm.vmas or {}) do
+				r.vmas[i] = vma_record(st, notes, v, number)
+			end
+		end
+	end
+	return out, notes
+end
+
+---------------------------------------------------------------------------
+-- Resident pages
+
+-- An address range comparison in unsigned 64 bits (addresses above 2^63, such
+-- as the vsyscall page, are negative Lua integers).
+local function ule(a, b)
+	return not math.ult(b, a)
+end
+
+-- The VMAs (records) overlapping each pagemap entry, found as CRIT finds them:
+-- one scan over the VMAs in mm order that resumes at the last VMA of the
+-- previous entry.
+local function overlaps(vmas, pages, notes, pid)
+	local vi = 1
+	for _, pm in ipairs(pages) do
+		local hit = {}
+		while vi <= #vmas and ule(vmas[vi]["end"], pm.vaddr) do
+			vi = vi + 1
+		end
+		local pend = pm.vaddr + (pm.nr_pages << 12)
+		while vi <= #vmas and math.ult(vmas[vi].start, pend) do
+			hit[#hit + 1] = vmas[vi]
+			vi = vi + 1
+		end
+		if #hit == 0 then
+			notes[#notes + 1] = string.format("%d: no VMA holds the pages at %x", pid, pm.vaddr)
+		end
+		vi = math.max(vi - 1, 1)
+		pm.vmas = hit
+	end
+end
+
+-- Per process (pstree order): VMAs and pagemap entries (after the head), each
+-- with nr_pages (compat_nr_pages in images older than CRIU 4.2), flags as
+-- CRIU reads them, and the VMAs it overlaps.
+function M.rss(ck)
+	local st, notes = state(ck), {}
+	local number = shm_numberer()
+	local out = {}
+	for _, p in ipairs(procs_of(st, notes, false)) do
+		local r = shaped("rss", { pid = p.pid, vmas = {}, pages = {} })
+		out[#out + 1] = r
+		local mm = mm_of(st, notes, p, "resident pages")
+		local pmi = mm and image(st, string.format("pagemap-%d.img", p.pid))
+		if mm and not pmi then
+			notes[#notes + 1] = missing_note(st, p, "pagemap-" .. p.pid .. ".img", "resident pages")
+		end
+		if pmi then
+			for i, v in ipairs(mm.vmas or {}) do
+				r.vmas[i] = vma_record(st, notes, v, number)
+			end
+			local compat = false
+			r.pages_id = pmi.entries[1] and pmi.entries[1].pages_id
+			for i = 2, #pmi.entries do
+				local e = pmi.entries[i]
+				local nr = e.nr_pages
+				if nr == nil then
+					nr, compat = e.compat_nr_pages, true
+				end
+				local flags = e.flags
+				if e.in_parent then
+					flags = (flags or 0) | PE_PARENT
+				elseif flags == nil then
+					flags = PE_PRESENT
+				end
+				r.pages[#r.pages + 1] = shaped("page", {
+					vaddr = e.vaddr, nr_pages = nr, flags = flags,
+					in_parent = flags & PE_PARENT ~= 0,
+					lazy = flags & PE_LAZY ~= 0,
+					present = flags & PE_PRESENT ~= 0,
+				})
+			end
+			if compat then
+				notes[#notes + 1] = string.format(
+					"%d: pagemap-%d.img is from CRIU before 4.2 (compat_nr_pages only)", p.pid, p.pid)
+			end
+			overlaps(r.vmas, r.pages, notes, p.pid)
+		end
+	end
+	return out, notes
+end
+
+---------------------------------------------------------------------------
+-- Sockets
+
+local FAMILIES = { [1] = "UNIX", [2] = "INET", [10] = "INET6", [16] = "NETLINK", [17] = "PACKET" }
+local SOCK_TYPES = { [1] = "STREAM", [2] = "DGRAM", [3] = "RAW", [4] = "RDM", [5] = "SEQPACKET",
+	[6] = "DCCP", [10] = "PACKET" }
+-- The kernel's TCP states under the names ss(8) gives them (unix sockets use them too).
+local SK_STATES = { [1] = "ESTAB", [2] = "SYN-SENT", [3] = "SYN-RECV", [4] = "FIN-WAIT-1",
+	[5] = "FIN-WAIT-2", [6] = "TIME-WAIT", [7] = "UNCONN", [8] = "CLOSE-WAIT", [9] = "LAST-ACK",
+	[10] = "LISTEN", [11] = "CLOSING" }
+local IP_PROTOS = { [0] = "IP", [1] = "ICMP", [6] = "TCP", [17] = "UDP", [58] = "ICMPV6",
+	[132] = "SCTP", [136] = "UDPLITE", [255] = "RAW", [262] = "MPTCP" }
+local NETLINK_PROTOS = { [0] = "ROUTE", [2] = "USERSOCK", [3] = "FIREWALL", [4] = "SOCK_DIAG",
+	[5] = "NFLOG", [6] = "XFRM", [7] = "SELINUX", [8] = "ISCSI", [9] = "AUDIT",
+	[10] = "FIB_LOOKUP", [11] = "CONNECTOR", [12] = "NETFILTER", [13] = "IP6_FW",
+	[14] = "DNRTMSG", [15] = "KOBJECT_UEVENT", [16] = "GENERIC", [18] = "SCSITRANSPORT",
+	[19] = "ECRYPTFS", [20] = "RDMA", [21] = "CRYPTO", [22] = "SMC" }
+local ETHERTYPES = { [0x0003] = "ALL", [0x0800] = "IP", [0x0806] = "ARP", [0x86dd] = "IPV6",
+	[0x8100] = "8021Q", [0x88cc] = "LLDP" }
+
+local function name_of(map, v)
+	if v == nil then
+		return nil
+	end
+	return map[v] or tostring(v)
+end
+
+-- An IPv4 or IPv6 address from the u32 words CRIU stores (network byte order).
+function M.ip_string(words)
+	local b = {}
+	for _, w in ipairs(words or {}) do
+		for k = 0, 24, 8 do
+			b[#b + 1] = (w >> k) & 0xff
+		end
+	end
+	if #b == 4 then
+		return string.format("%d.%d.%d.%d", b[1], b[2], b[3], b[4])
+	elseif #b ~= 16 then
+		return nil
+	end
+	local h = {}
+	for i = 1, 8 do
+		h[i] = b[2 * i - 1] << 8 | b[2 * i]
+	end
+	-- IPv4-mapped addresses read best with the IPv4 part dotted, as inet_ntop writes them.
+	if h[1] == 0 and h[2] == 0 and h[3] == 0 and h[4] == 0 and h[5] == 0 and h[6] == 0xffff then
+		return string.format("::ffff:%d.%d.%d.%d", b[13], b[14], b[15], b[16])
+	end
+	-- RFC 5952: the first longest run of two or more zero groups becomes "::".
+	local best, bestlen, i = nil, 1, 1
+	while i <= 8 do
+		if h[i] == 0 then
+			local j = i
+			while j <= 8 and h[j] == 0 do
+				j = j + 1
+			end
+			if j - i > bestlen then
+				best, bestlen = i, j - i
+			end
+			i = j
+		else
+			i = i + 1
+		end
+	end
+	local function groups(from, to)
+		local g = {}
+		for k = from, to do
+			g[#g + 1] = string.format("%x", h[k])
+		end
+		return table.concat(g, ":")
+	end
+	if not best then
+		return groups(1, 8)
+	end
+	return groups(1, best - 1) .. "::" .. groups(best + bestlen, 8)
+end
+
+local function addr_port(family, addr, port, ifname)
+	if not addr then
+		addr = "?"
+	end
+	if ifname and ifname ~= "" then
+		addr = addr .. "%" .. ifname
+	end
+	if family == 10 then
+		addr = "[" .. addr .. "]"
+	end
+	return addr .. ":" .. (port ~= 0 and tostring(port) or "*")
+end
+
+-- A unix socket name for people: abstract names (a leading NUL) with "@",
+-- the NULs CRIU keeps after a path dropped.
+local function unix_display(name)
+	if name == nil or name == "" then
+		return nil
+	end
+	if name:byte(1) == 0 then
+		return "@" .. name:sub(2):gsub("%z", "@")
+	end
+	return (name:gsub("%z+$", ""))
+end
+
+local function sk_common(p, fd, e, r)
+	shaped("socket", r)
+	r.pid, r.fd, r.id = p.pid, fd.fd, fd.id
+	if e.opts then
+		r.sndbuf, r.rcvbuf = e.opts.so_sndbuf, e.opts.so_rcvbuf
+	end
+	return r
+end
+
+-- Interface names by ifindex, from netdev-<netns id>.img.
+local function ifname(st, nsid, ifindex)
+	if ifindex == 0 then
+		return nil
+	end
+	if nsid then
+		local img = image(st, string.format("netdev-%d.img", nsid))
+		for _, d in ipairs(img and img.entries or {}) do
+			if d.ifindex == ifindex then
+				return d.name
+			end
+		end
+	end
+	return nil
+end
+
+local function inet_record(st, p, fd, e)
+	local src, dst = M.ip_string(e.src_addr), M.ip_string(e.dst_addr)
+	local r = sk_common(p, fd, e, {
+		family = name_of(FAMILIES, e.family), type = name_of(SOCK_TYPES, e.type),
+		proto = name_of(IP_PROTOS, e.proto), state = name_of(SK_STATES, e.state),
+		ino = e.ino, src_addr = src, src_port = e.src_port, dst_addr = dst, dst_port = e.dst_port,
+		backlog = e.backlog, v6only = e.v6only, ifname = e.ifname,
+		shutdown = e.shutdown ~= "NONE" and e.shutdown or nil,
+	})
+	r["local"] = addr_port(e.family, src, e.src_port, e.ifname)
+	r.peer = addr_port(e.family, dst, e.dst_port)
+	return r
+end
+
+local function unix_record(st, notes, p, fd, e)
+	local r = sk_common(p, fd, e, {
+		family = "UNIX", type = name_of(SOCK_TYPES, e.type), state = name_of(SK_STATES, e.state),
+		ino = e.ino, peer_ino = e.peer, name = unix_display(e.name), backlog = e.backlog,
+		shutdown = e.shutdown ~= "NONE" and e.shutdown or nil,
+	})
+	if e.peer ~= 0 then
+		local byino = st.unix_by_ino
+		if not byino then
+			byino = {}
+			for _, f in pairs(files_index(st) or {}) do
+				if f.usk then
+					byino[f.usk.ino] = f.usk
+				end
+			end
+			for _, u in pairs(st["legacy:unixsk.img"] or {}) do
+				byino[u.ino] = u
+			end
+			st.unix_by_ino = byino
+		end
+		local pe = byino[e.peer]
+		r.peer_name = pe and unix_display(pe.name)
+	end
+	r["local"] = (r.name or "*") .. " " .. e.ino
+	r.peer = (r.peer_name or "*") .. " " .. e.peer
+	return r
+end
+
+local function packet_record(st, p, fd, e, nsid)
+	local proto = ((e.protocol & 0xff) << 8) | ((e.protocol >> 8) & 0xff) -- network order
+	local r = sk_common(p, fd, e, {
+		family = "PACKET", type = name_of(SOCK_TYPES, e.type),
+		proto = ETHERTYPES[proto] or string.format("0x%04x", proto), ethertype = proto,
+		ifindex = e.ifindex, ifname = ifname(st, e.ns_id or nsid, e.ifindex),
+	})
+	r["local"] = r.ifname or (e.ifindex ~= 0 and "if" .. e.ifindex) or "*"
+	r.peer = "*"
+	return r
+end
+
+local function netlink_record(st, p, fd, e)
+	local r = sk_common(p, fd, e, {
+		family = "NETLINK", proto = name_of(NETLINK_PROTOS, e.protocol),
+		-- 0 is an unbound netlink socket, which ss also calls UNCONN
+		state = e.state == 0 and "UNCONN" or name_of(SK_STATES, e.state), ino = e.ino, portid = e.portid,
+		dst_portid = e.dst_portid, dst_group = e.dst_group, groups = {},
+	})
+	for i, g in ipairs(e.groups or {}) do
+		r.groups[i] = g
+	end
+	r["local"] = e.portid ~= 0 and tostring(e.portid) or "*"
+	r.peer = (e.dst_portid ~= 0 or e.dst_group ~= 0)
+		and string.format("%d:%d", e.dst_group, e.dst_portid) or "*"
+	return r
+end
+
+local SK_FDTYPES = { INETSK = true, UNIXSK = true, PACKETSK = true, NETLINKSK = true }
+
+-- Every socket of every process, one record per fd, in pstree then fd order.
+function M.sockets(ck)
+	local st, notes = state(ck), {}
+	local out = {}
+	for _, p in ipairs(procs_of(st, notes, false)) do
+		local ids = first_entry(st, string.format("ids-%d.img", p.pid))
+		local fdi = ids and image(st, string.format("fdinfo-%d.img", ids.files_id))
+		if not ids then
+			notes[#notes + 1] = missing_note(st, p, "ids-" .. p.pid .. ".img", "sockets")
+		elseif not fdi then
+			notes[#notes + 1] = missing_note(st, p, "fdinfo-" .. ids.files_id .. ".img", "sockets")
+		end
+		for _, fd in ipairs(fdi and fdi.entries or {}) do
+			if SK_FDTYPES[fd.type] then
+				local e = find_file(st, notes, fd.type, fd.id)
+				if not e then
+					notes[#notes + 1] = string.format("%d: fd %d: socket %d (%s) is not in the dump",
+						p.pid, fd.fd, fd.id, fd.type)
+				elseif fd.type == "INETSK" then
+					out[#out + 1] = inet_record(st, p, fd, e)
+				elseif fd.type == "UNIXSK" then
+					out[#out + 1] = unix_record(st, notes, p, fd, e)
+				elseif fd.type == "PACKETSK" then
+					out[#out + 1] = packet_record(st, p, fd, e, ids.net_ns_id)
+				else
+					out[#out + 1] = netlink_record(st, p, fd, e)
+				end
+			end
+		end
+	end
+	return out, notes
+end
+
+---------------------------------------------------------------------------
+-- Statistics
+
+local DUMP_STATS = { "freezing_time", "frozen_time", "memdump_time", "memwrite_time",
+	"irmap_resolve", "pages_scanned", "pages_skipped_parent", "pages_written", "pages_lazy",
+	"page_pipes", "page_pipe_bufs", "shpages_scanned", "shpages_skipped_parent", "shpages_written" }
+local RESTORE_STATS = { "pages_compared", "pages_skipped_cow", "pages_restored", "forking_time",
+	"restore_time" }
+M.DUMP_STATS, M.RESTORE_STATS = DUMP_STATS, RESTORE_STATS
+
+-- {dump = {...}, restore = {...}} from stats-dump and stats-restore (either
+-- may be nil): the fields as CRIU wrote them (times in µs, counts in pages).
+function M.stats(ck)
+	local st, notes = state(ck), {}
+	local res = shaped("stats", {})
+	for _, which in ipairs({ "dump", "restore" }) do
+		local e = first_entry(st, "stats-" .. which)
+		local s = e and e[which]
+		if e and not s then
+			notes[#notes + 1] = "stats-" .. which .. " holds no " .. which .. " statistics"
+		end
+		if s then
+			local t = shaped(which .. "_stats", {})
+			for _, k in ipairs(which == "dump" and DUMP_STATS or RESTORE_STATS) do
+				t[k] = s[k]
+			end
+			res[which] = t
+		end
+	end
+	return res, notes
+end
+
+---------------------------------------------------------------------------
+-- CRIT's text (crit x DIR ps|fds|mems|rss), byte for byte. Each renderer takes
+-- the data above and a write function, called once per chunk of lines.
+
+local function flusher(write)
+	local buf = {}
+	return function(s)
+		buf[#buf + 1] = s
+		if #buf >= 512 then
+			write(table.concat(buf))
+			buf = {}
+		end
+	end, function()
+		if #buf > 0 then
+			write(table.concat(buf))
+		end
+	end
+end
+
+function M.render_ps(procs, write)
+	local put, done = flusher(write)
+	put(string.format("%7s%7s%7s   %s\n", "PID", "PGID", "SID", "COMM"))
+	for _, p in ipairs(procs) do
+		put(string.format("%7d%7d%7d   ", p.pid, p.pgid, p.sid) .. string.rep(" ", 4 * p.depth) ..
+			(p.comm or "?") .. "\n")
+	end
+	done()
+end
+
+function M.render_fds(procs, write)
+	local put, done = flusher(write)
+	for _, r in ipairs(procs) do
+		put(string.format("%d\n", r.pid))
+		for _, f in ipairs(r.fds) do
+			put(string.format("\t%7d: ", f.fd) .. f.name .. "\n")
+		end
+		if r.cwd then
+			put(string.format("\t%7s: ", "cwd") .. r.cwd .. "\n")
+			put(string.format("\t%7s: ", "root") .. r.root .. "\n")
+		end
+	end
+	done()
+end
+
+-- CRIT's name column of a VMA.
+local function vma_crit_name(v)
+	local k, fn = v.kind, ""
+	if k == "sysvipc" then
+		fn = string.format(" ips[%x]", v.seq)
+	elseif k == "shmem" then
+		fn = string.format(" shmem[%x]", v.seq)
+	elseif k == "packet" then
+		fn = string.format(" packet[%x]", v.seq)
+	elseif k == "file" then
+		fn = " " .. (v.path or "unknown path")
+		if v.pgoff ~= 0 then
+			fn = fn .. string.format(" + %#x", v.pgoff)
+		end
+		if v.status & VMA_FILE_SHARED ~= 0 then
+			fn = fn .. " (s)"
+		end
+	elseif k == "stack" then
+		fn = " [stack]"
+	elseif k == "vsyscall" then
+		fn = " [vsyscall]"
+	elseif k == "vdso" then
+		fn = " [vdso]"
+	elseif k == "growsdown" then
+		fn = " [stack?]"
+	end
+	if not v.regular then
+		fn = fn .. " *"
+	end
+	return fn
+end
+
+local function prot_string(prot)
+	return (prot & 1 ~= 0 and "r" or "-") .. (prot & 2 ~= 0 and "w" or "-") .. (prot & 4 ~= 0 and "x" or "-")
+end
+M.prot_string = prot_string
+
+function M.render_mems(procs, write)
+	local put, done = flusher(write)
+	for _, r in ipairs(procs) do
+		put(string.format("%d\n", r.pid))
+		if r.exe then
+			put(string.format("\t%-36s    ", "exe") .. r.exe .. "\n")
+		end
+		for _, v in ipairs(r.vmas) do
+			put(string.format("\t%-36s", string.format("%08x-%08x", v.start, v["end"])) ..
+				prot_string(v.prot) .. vma_crit_name(v) .. "\n")
+		end
+	end
+	done()
+end
+
+function M.render_rss(procs, write)
+	local put, done = flusher(write)
+	local pad = "\n\t" .. string.rep(" ", 23)
+	for _, r in ipairs(procs) do
+		put(string.format("%d\n", r.pid))
+		local last
+		for _, pm in ipairs(r.pages) do
+			local vs = {}
+			for _, v in ipairs(pm.vmas) do
+				if v == last then
+					vs[#vs + 1] = " ~"
+				else
+					vs[#vs + 1] = string.format(" %08x / %-8d", v.start, (v["end"] - v.start) >> 12)
+					if v.file_backed then
+						vs[#vs + 1] = " " .. (v.path or "unknown path")
+					end
+					last = v
+				end
+				vs[#vs + 1] = pad
+			end
+			put(string.format("%-24s", string.format("\t%x / %-8d", pm.vaddr, pm.nr_pages)) ..
+				table.concat(vs) .. "\n")
+		end
+	end
+	done()
+end
+
+---------------------------------------------------------------------------
+-- Sockets as a table
+
+local SK_COLUMNS = {
+	{ "PID", "pid", true }, { "FD", "fd", true }, { "FAMILY", "family" }, { "TYPE", "type" },
+	{ "PROTO", "proto" }, { "STATE", "state" }, { "LOCAL", "local" }, { "PEER", "peer" },
+	{ "SNDBUF", "sndbuf", true }, { "RCVBUF", "rcvbuf", true },
+}
+
+function M.render_sockets(socks, write)
+	local rows = {}
+	local width = {}
+	for c, col in ipairs(SK_COLUMNS) do
+		width[c] = #col[1]
+	end
+	for i, s in ipairs(socks) do
+		local row = {}
+		for c, col in ipairs(SK_COLUMNS) do
+			local v = s[col[2]]
+			row[c] = v == nil and "-" or tostring(v)
+			if #row[c] > width[c] then
+				width[c] = #row[c]
+			end
+		end
+		rows[i] = row
+	end
+	local function line(cells)
+		local parts = {}
+		for c, col in ipairs(SK_COLUMNS) do
+			local cell = cells[c]
+			if col[3] then
+				parts[c] = string.rep(" ", width[c] - #cell) .. cell
+			elseif c == #SK_COLUMNS then
+				parts[c] = cell
+			else
+				parts[c] = cell .. string.rep(" ", width[c] - #cell)
+			end
+		end
+		return table.concat(parts, "  "):gsub("%s+$", "") .. "\n"
+	end
+	local head = {}
+	for c, col in ipairs(SK_COLUMNS) do
+		head[c] = col[1]
+	end
+	local put, done = flusher(write)
+	put(line(head))
+	for _, row in ipairs(rows) do
+		put(line(row))
+	end
+	done()
+end
+
+---------------------------------------------------------------------------
+-- Statistics in human units
+
+local function human_time(us)
+	if us < 1000 then
+		return string.format("%d µs", us)
+	elseif us < 1000000 then
+		return string.format("%.3f ms", us / 1000)
+	end
+	return string.format("%.3f s", us / 1000000)
+end
+
+local function human_bytes(n)
+	local units = { "KiB", "MiB", "GiB", "TiB", "PiB" }
+	if n < 1024 then
+		return string.format("%d B", n)
+	end
+	local v, u = n / 1024, 1
+	while v >= 1024 and u < #units do
+		v, u = v / 1024, u + 1
+	end
+	return string.format("%.1f %s", v, units[u])
+end
+M.human_time, M.human_bytes = human_time, human_bytes
+
+local function pages(n)
+	return string.format("%d (%s)", n, human_bytes(n * PAGE_SIZE))
+end
+
+local STAT_LINES = {
+	dump = {
+		{ "freezing_time", "Freezing time", human_time },
+		{ "frozen_time", "Frozen time", human_time },
+		{ "memdump_time", "Memory dump time", human_time },
+		{ "memwrite_time", "Memory write time", human_time },
+		{ "irmap_resolve", "IRMAP resolve time", human_time },
+		{ "pages_scanned", "Memory pages scanned", pages },
+		{ "pages_skipped_parent", "Memory pages skipped from parent", pages },
+		{ "pages_written", "Memory pages written", pages },
+		{ "pages_lazy", "Lazy memory pages", pages },
+		{ "page_pipes", "Page pipes", tostring },
+		{ "page_pipe_bufs", "Page pipe buffers", tostring },
+		{ "shpages_scanned", "Shared memory pages scanned", pages },
+		{ "shpages_skipped_parent", "Shared memory pages skipped from parent", pages },
+		{ "shpages_written", "Shared memory pages written", pages },
+	},
+	restore = {
+		{ "pages_compared", "Pages compared", pages },
+		{ "pages_skipped_cow", "Pages skipped (COW)", pages },
+		{ "pages_restored", "Pages restored", pages },
+		{ "forking_time", "Forking time", human_time },
+		{ "restore_time", "Restore time", human_time },
+	},
+}
+
+function M.render_stats(stats, write)
+	local width = 0
+	for _, lines in pairs(STAT_LINES) do
+		for _, l in ipairs(lines) do
+			width = math.max(width, #l[2] + 1)
+		end
+	end
+	local out = {}
+	for _, which in ipairs({ "dump", "restore" }) do
+		local s = stats[which]
+		if s then
+			if #out > 0 then
+				out[#out + 1] = "\n"
+			end
+			out[#out + 1] = (which == "dump" and "Dump" or "Restore") .. " statistics (stats-" .. which .. "):\n"
+			for _, l in ipairs(STAT_LINES[which]) do
+				local v = s[l[1]]
+				if v ~= nil then
+					out[#out + 1] = string.format("  %-" .. width .. "s  %s\n", l[2] .. ":", l[3](v))
+				end
+			end
+		end
+	end
+	write(table.concat(out))
+end
+
+---------------------------------------------------------------------------
+-- JSON for --json: compact, keys in a fixed order (the ones below first, the
+-- rest alphabetically), integers exact (64-bit fields unsigned, except those
+-- that CRIU stores signed), strings as Python's json.dumps writes them, with
+-- bytes that are not UTF-8 as \udcXX (surrogateescape) so nothing is lost.
+
+-- Key orders per record shape; a record's shape is remembered (weakly) when
+-- it is made, so the data stays plain tables.
+local ORDERS = {
+	proc = { "pid", "ppid", "pgid", "sid", "comm", "state", "exit_code", "depth", "threads", "children" },
+	files = { "pid", "files_id", "fds", "cwd", "root" },
+	fd = { "fd", "type", "id", "flags", "name", "path" },
+	mem = { "pid", "exe_file_id", "exe", "vmas" },
+	vma = { "start", "end", "prot", "flags", "status", "pgoff", "shmid", "fd", "kind", "seq",
+		"file_backed", "path", "file_type", "shared", "regular" },
+	rss = { "pid", "pages_id", "vmas", "pages" },
+	page = { "vaddr", "nr_pages", "flags", "present", "lazy", "in_parent", "vmas" },
+	socket = { "pid", "fd", "id", "ino", "family", "type", "proto", "state", "local", "peer",
+		"src_addr", "src_port", "dst_addr", "dst_port", "name", "peer_ino", "peer_name",
+		"ethertype", "ifindex", "ifname", "portid", "dst_portid", "dst_group", "groups",
+		"backlog", "v6only", "shutdown", "sndbuf", "rcvbuf" },
+	stats = { "dump", "restore", "notes" },
+	result = { "processes", "sockets", "notes" },
+	dump_stats = DUMP_STATS,
+	restore_stats = RESTORE_STATS,
+}
+local RANKS = {}
+for shape, keys in pairs(ORDERS) do
+	RANKS[shape] = {}
+	for i, k in ipairs(keys) do
+		RANKS[shape][k] = i
+	end
+end
+-- How a field is written when it is not written as it is: a page's VMAs are
+-- the VMA records themselves in Lua, their start addresses in JSON.
+local VIEWS = {
+	page = {
+		vmas = function(list)
+			local starts = {}
+			for i, v in ipairs(list) do
+				starts[i] = v.start
+			end
+			return starts
+		end,
+	},
+}
+local SIGNED = { fd = true } -- vma_entry.fd is sint64 (-1 for anonymous memory)
+
+local function json_unsigned(n)
+	if n >= 0 then
+		return string.format("%d", n)
+	end
+	local q = (n >> 1) // 5 -- n // 10 in unsigned arithmetic
+	return string.format("%d%d", q, n - q * 10)
+end
+
+local ESC = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t",
+	["\b"] = "\\b", ["\f"] = "\\f" }
+
+local function utf8_len(s, i)
+	local c = s:byte(i)
+	local n, min
+	if c >= 0xc2 and c <= 0xdf then
+		n, min = 2, 0x80
+	elseif c >= 0xe0 and c <= 0xef then
+		n, min = 3, 0x800
+	elseif c >= 0xf0 and c <= 0xf4 then
+		n, min = 4, 0x10000
+	else
+		return nil
+	end
+	local cp = c & (0x7f >> n)
+	for k = 1, n - 1 do
+		local b = s:byte(i + k)
+		if not b or b & 0xc0 ~= 0x80 then
+			return nil
+		end
+		cp = cp << 6 | (b & 0x3f)
+	end
+	if cp < min or cp > 0x10ffff or (cp >= 0xd800 and cp <= 0xdfff) then
+		return nil
+	end
+	return n, cp
+end
+
+function M.json_string(s)
+	local out, i, n = { '"' }, 1, #s
+	while i <= n do
+		local j = s:find('[%z\1-\31"\\\128-\255]', i)
+		if not j then
+			out[#out + 1] = s:sub(i)
+			break
+		end
+		if j > i then
+			out[#out + 1] = s:sub(i, j - 1)
+		end
+		local c = s:byte(j)
+		if c < 0x80 then
+			out[#out + 1] = ESC[string.char(c)] or string.format("\\u%04x", c)
+			i = j + 1
+		else
+			local len, cp = utf8_len(s, j)
+			if not len then
+				out[#out + 1] = string.format("\\udc%02x", c)
+				i = j + 1
+			else
+				if cp >= 0x10000 then
+					cp = cp - 0x10000
+					out[#out + 1] = string.format("\\u%04x\\u%04x", 0xd800 | (cp >> 10), 0xdc00 | (cp & 0x3ff))
+				else
+					out[#out + 1] = string.format("\\u%04x", cp)
+				end
+				i = j + len
+			end
+		end
+	end
+	out[#out + 1] = '"'
+	return table.concat(out)
+end
+
+-- Tables with a [1] (or empty ones) are arrays; others objects.
+local function encode(v, key, out)
+	local t = type(v)
+	if t == "table" then
+		if v[1] ~= nil or next(v) == nil then
+			out[#out + 1] = "["
+			for i, x in ipairs(v) do
+				if i > 1 then
+					out[#out + 1] = ", "
+				end
+				encode(x, key, out)
+			end
+			out[#out + 1] = "]"
+		else
+			local shape = SHAPES[v]
+			local rank = RANKS[shape] or {}
+			local view = VIEWS[shape] or {}
+			local keys = {}
+			for k in pairs(v) do
+				keys[#keys + 1] = k
+			end
+			table.sort(keys, function(a, b)
+				local ra, rb = rank[a], rank[b]
+				if ra and rb then
+					return ra < rb
+				elseif ra or rb then
+					return ra ~= nil
+				end
+				return tostring(a) < tostring(b)
+			end)
+			out[#out + 1] = "{"
+			for i, k in ipairs(keys) do
+				if i > 1 then
+					out[#out + 1] = ", "
+				end
+				out[#out + 1] = M.json_string(tostring(k))
+				out[#out + 1] = ": "
+				local x = v[k]
+				if view[k] then
+					x = view[k](x)
+				end
+				encode(x, k, out)
+			end
+			out[#out + 1] = "}"
+		end
+	elseif t == "string" then
+		out[#out + 1] = M.json_string(v)
+	elseif math.type(v) == "integer" then
+		out[#out + 1] = SIGNED[key] and string.format("%d", v) or json_unsigned(v)
+	elseif t == "number" then
+		out[#out + 1] = string.format("%.17g", v)
+	elseif t == "boolean" then
+		out[#out + 1] = tostring(v)
+	else
+		out[#out + 1] = "null"
+	end
+end
+
+-- The document --json prints: {KEY = data, notes = notes}, KEY first.
+function M.result(key, data, notes)
+	return shaped("result", { [key] = data, notes = notes })
+end
+
+-- One JSON document (no newline at the end).
+function M.json(v)
+	local out = {}
+	encode(v, nil, out)
+	return table.concat(out)
+end
+
+-- Checkpoint methods: ck:ps(), ck:fds(), ck:mems(), ck:rss(), ck:sockets(),
+-- ck:stats() on every crit.open() checkpoint once this module is loaded.
+local ok, crit = pcall(require, "crit")
+if ok and type(crit) == "table" and type(crit.Checkpoint) == "table" then
+	for _, name in ipairs({ "ps", "fds", "mems", "rss", "sockets", "stats" }) do
+		if rawget(crit.Checkpoint, name) == nil then
+			crit.Checkpoint[name] = M[name]
+		end
+	end
+end
+
+return M

@@ -1,0 +1,61 @@
+-- x: explore a checkpoint: process tree, open files, memory maps, resident pages, sockets
+-- usage: critlua x DIR ps|fds|mems|rss|sk [--json]
+-- ps, fds, mems and rss print what CRIT's `crit x DIR ...` prints, byte for byte;
+-- where CRIT stops (a zombie without ids or mm images, a pagemap older than
+-- CRIU 4.2, several roots, a missing parent) critlua goes on, and says on
+-- stderr what was missing.
+--   ps    the process tree: PID, PGID, SID, COMM indented by depth
+--   fds   per process its fds with file names, then cwd and root
+--   mems  per process its exe and VMAs: range, rwx, backing file or kind
+--   rss   per process its pagemap entries with the VMAs they fall in
+--   sk    one line per socket per process: PID, FD, FAMILY, TYPE, PROTO,
+--         STATE (as ss names it), LOCAL and PEER (address:port; for unix
+--         sockets the name, @abstract or *, then the inode), SNDBUF, RCVBUF
+--         (bytes)
+--   --json  the same data as one JSON object on one line:
+--         {"processes": [...], "notes": [...]} for ps, fds, mems and rss,
+--         {"sockets": [...], "notes": [...]} for sk; docs/EXPLORE.md
+--         describes the records. Addresses are integers (unsigned 64-bit).
+-- Scripts get the same data as Lua tables: require "explore", then
+-- crit.open(DIR):ps() (and :fds(), :mems(), :rss(), :sockets(), :stats()).
+
+local cli = require "cli"
+local explore = require "explore"
+
+local VIEWS = {
+	ps = { explore.ps, explore.render_ps, "processes" },
+	fds = { explore.fds, explore.render_fds, "processes" },
+	mems = { explore.mems, explore.render_mems, "processes" },
+	rss = { explore.rss, explore.render_rss, "processes" },
+	sk = { explore.sockets, explore.render_sockets, "sockets" },
+}
+
+local args = cli.parse(arg, { "--json" })
+if #args ~= 2 then
+	cli.usage_error(#args < 2 and "give a checkpoint directory and what to show (ps, fds, mems, rss or sk)"
+		or "too many arguments")
+end
+local dir, what = args[1], args[2]
+local view = VIEWS[what]
+if not view then
+	local near = cli.nearest(what, { "ps", "fds", "mems", "rss", "sk" })
+	cli.usage_error("unknown view '" .. what .. "': ps, fds, mems, rss or sk" ..
+		(near and " (did you mean '" .. near .. "'?)" or ""))
+end
+
+local ck = crit.open(dir)
+if not ck:image("pstree.img") then
+	error(dir .. ": not a checkpoint directory: there is no pstree.img", 0)
+end
+
+local data, notes = view[1](ck)
+if args.json then
+	io.stdout:write(explore.json(explore.result(view[3], data, notes)), "\n")
+else
+	view[2](data, function(s)
+		io.stdout:write(s)
+	end)
+end
+for _, n in ipairs(notes) do
+	io.stderr:write("critlua: x ", what, ": ", n, "\n")
+end

@@ -1,0 +1,1782 @@
+/* json_in.c: CRIT's JSON dialect back into images, generically over the
+ * protobuf-c descriptors, accepting every form CRIT and go-criu write and
+ * refusing (with the path of the value) whatever would make a wrong image. */
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "json_in.h"
+#include "json_out.h"
+#include "schema.h"
+
+/* CRIU's messages nest about 8 deep; the document adds 3 levels. */
+#define JI_IMAGE_DEPTH 64
+#define JI_MAX_FRAMES 128
+
+/* ---- the (criu) name maps (SPEC §2) ----
+ * Names <-> values of the `flags` and `dict` options. json_out.c holds the same
+ * facts for writing; the two could share this one table. */
+
+struct ji_name {
+	const char *name;
+	uint32_t value;
+};
+
+struct ji_map {
+	const char *map; /* "mmap.prot"; dict maps are "<dict>.<field name>" */
+	const struct ji_name *names; /* ends with name NULL */
+};
+
+static const struct ji_name ji_mmap_prot[] = {
+	{ "PROT_READ", 0x1 }, { "PROT_WRITE", 0x2 }, { "PROT_EXEC", 0x4 }, { NULL, 0 },
+};
+static const struct ji_name ji_mmap_flags[] = {
+	{ "MAP_SHARED", 0x1 },	   { "MAP_PRIVATE", 0x2 },	{ "MAP_DROPPABLE", 0x8 },
+	{ "MAP_ANON", 0x20 },	   { "MAP_GROWSDOWN", 0x100 }, { NULL, 0 },
+};
+static const struct ji_name ji_mmap_status[] = {
+	{ "VMA_AREA_NONE", 0 }, /* CRIT's map has it; it adds no bit */
+	{ "VMA_AREA_REGULAR", 1u << 0 },  { "VMA_AREA_STACK", 1u << 1 },
+	{ "VMA_AREA_VSYSCALL", 1u << 2 }, { "VMA_AREA_VDSO", 1u << 3 },
+	{ "VMA_AREA_HEAP", 1u << 5 },	  { "VMA_FILE_PRIVATE", 1u << 6 },
+	{ "VMA_FILE_SHARED", 1u << 7 },	  { "VMA_ANON_SHARED", 1u << 8 },
+	{ "VMA_ANON_PRIVATE", 1u << 9 },  { "VMA_AREA_SYSVIPC", 1u << 10 },
+	{ "VMA_AREA_SOCKET", 1u << 11 },  { "VMA_AREA_VVAR", 1u << 12 },
+	{ "VMA_AREA_AIORING", 1u << 13 }, { "VMA_AREA_MEMFD", 1u << 14 },
+	{ "VMA_AREA_SHSTK", 1u << 15 },	  { "VMA_AREA_UPROBES", 1u << 17 },
+	{ "VMA_UNSUPP", 1u << 31 },	  { NULL, 0 },
+};
+static const struct ji_name ji_rfile_flags[] = {
+	{ "O_WRONLY", 01 },	    { "O_RDWR", 02 },		{ "O_CREAT", 0100 },
+	{ "O_EXCL", 0200 },	    { "O_NOCTTY", 0400 },	{ "O_TRUNC", 01000 },
+	{ "O_APPEND", 02000 },	    { "O_NONBLOCK", 04000 },	{ "O_DSYNC", 010000 },
+	{ "FASYNC", 020000 },	    { "O_DIRECT", 040000 },	{ "O_LARGEFILE", 0100000 },
+	{ "O_DIRECTORY", 0200000 }, { "O_NOFOLLOW", 0400000 }, { "O_NOATIME", 01000000 },
+	{ "O_CLOEXEC", 02000000 },  { NULL, 0 },
+};
+static const struct ji_name ji_pmap_flags[] = {
+	{ "PE_PARENT", 1 }, { "PE_LAZY", 2 }, { "PE_PRESENT", 4 }, { NULL, 0 },
+};
+static const struct ji_name ji_seals_flags[] = {
+	{ "F_SEAL_SEAL", 0x1 },	 { "F_SEAL_SHRINK", 0x2 },	  { "F_SEAL_GROW", 0x4 },
+	{ "F_SEAL_WRITE", 0x8 }, { "F_SEAL_FUTURE_WRITE", 0x10 }, { NULL, 0 },
+};
+static const struct ji_name ji_gen_task_state[] = {
+	{ "Alive", 1 }, { "Zombie", 3 }, { "Stopped", 6 }, { NULL, 0 },
+};
+static const struct ji_name ji_sk_family[] = {
+	{ "UNIX", 1 }, { "INET", 2 }, { "INET6", 10 }, { "NETLINK", 16 }, { "PACKET", 17 }, { NULL, 0 },
+};
+static const struct ji_name ji_sk_type[] = {
+	{ "STREAM", 1 }, { "DGRAM", 2 }, { "RAW", 3 }, { "SEQPACKET", 5 }, { "PACKET", 10 }, { NULL, 0 },
+};
+static const struct ji_name ji_sk_state[] = {
+	{ "ESTABLISHED", 1 }, { "SYN_SENT", 2 },   { "SYN_RECV", 3 },	{ "FIN_WAIT1", 4 },
+	{ "FIN_WAIT2", 5 },   { "TIME_WAIT", 6 },  { "CLOSE", 7 },	{ "CLOSE_WAIT", 8 },
+	{ "LAST_ACK", 9 },    { "LISTEN", 10 },	   { NULL, 0 },
+};
+static const struct ji_name ji_sk_proto[] = {
+	{ "IP", 0 }, { "TCP", 6 }, { "UDP", 17 }, { "UDPLITE", 136 }, { NULL, 0 },
+};
+
+static const struct ji_map ji_flag_maps[] = {
+	{ "mmap.prot", ji_mmap_prot },	   { "mmap.flags", ji_mmap_flags },
+	{ "mmap.status", ji_mmap_status }, { "rfile.flags", ji_rfile_flags },
+	{ "pmap.flags", ji_pmap_flags },   { "seals.flags", ji_seals_flags },
+	{ NULL, NULL },
+};
+static const struct ji_map ji_dict_maps[] = {
+	{ "gen.task_state", ji_gen_task_state }, { "sk.family", ji_sk_family },
+	{ "sk.type", ji_sk_type },		 { "sk.state", ji_sk_state },
+	{ "sk.proto", ji_sk_proto },		 { NULL, NULL },
+};
+
+static const struct ji_name *ji_find_map(const struct ji_map *maps, const char *a, const char *b)
+{
+	size_t la = strlen(a);
+	for (; maps->map; maps++) {
+		if (strncmp(maps->map, a, la) != 0)
+			continue;
+		if (!b ? maps->map[la] == 0 : maps->map[la] == '.' && strcmp(maps->map + la + 1, b) == 0)
+			return maps->names;
+	}
+	return NULL;
+}
+
+static const struct ji_name *ji_find_name(const struct ji_name *names, const char *s, size_t n)
+{
+	for (; names && names->name; names++)
+		if (strlen(names->name) == n && memcmp(names->name, s, n) == 0)
+			return names;
+	return NULL;
+}
+
+/* "A, B, C" into dst, for error messages. */
+static void ji_list_names(const struct ji_name *names, char *dst, size_t size)
+{
+	size_t at = 0;
+	dst[0] = 0;
+	for (; names->name && at + 1 < size; names++)
+		if (names->value || strcmp(names->name, "VMA_AREA_NONE") != 0)
+			at += (size_t)snprintf(dst + at, size - at, "%s%s", at ? ", " : "", names->name);
+}
+
+/* ---- parsing the text ---- */
+
+static int ji_hex4(const char *s, size_t left, unsigned *v)
+{
+	if (left < 4)
+		return 0;
+	*v = 0;
+	for (int i = 0; i < 4; i++) {
+		char c = s[i];
+		unsigned d;
+		if (c >= '0' && c <= '9')
+			d = (unsigned)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			d = (unsigned)(c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			d = (unsigned)(c - 'A' + 10);
+		else
+			return 0;
+		*v = *v << 4 | d;
+	}
+	return 1;
+}
+
+/* The JSON path of the value being read at byte off (the text before off is
+ * valid JSON as far as it goes): "entries[3].vmas[2]". Only for error messages. */
+static void ji_path_at(const char *t, size_t off, char *out, size_t size)
+{
+	struct {
+		char obj, want_key;
+		size_t index, keylen;
+		const char *key;
+	} fr[JI_MAX_FRAMES];
+	size_t depth = 0;
+	for (size_t i = 0; i < off; i++) {
+		switch (t[i]) {
+		case '{':
+		case '[':
+			if (depth < JI_MAX_FRAMES) {
+				fr[depth].obj = t[i] == '{';
+				fr[depth].want_key = 1;
+				fr[depth].index = 0;
+				fr[depth].key = NULL;
+				fr[depth].keylen = 0;
+			}
+			depth++;
+			break;
+		case '}':
+		case ']':
+			if (depth)
+				depth--;
+			break;
+		case ',':
+			if (depth && depth <= JI_MAX_FRAMES) {
+				fr[depth - 1].want_key = 1;
+				fr[depth - 1].index++;
+			}
+			break;
+		case ':':
+			if (depth && depth <= JI_MAX_FRAMES)
+				fr[depth - 1].want_key = 0;
+			break;
+		case '"': {
+			size_t j = i + 1;
+			while (j < off && t[j] != '"')
+				j += t[j] == '\\' ? 2 : 1;
+			if (depth && depth <= JI_MAX_FRAMES && fr[depth - 1].obj && fr[depth - 1].want_key) {
+				fr[depth - 1].key = t + i + 1;
+				fr[depth - 1].keylen = (j < off ? j : off) - i - 1;
+			}
+			i = j;
+			break;
+		}
+		default:
+			break;
+		}
+	}
+	size_t at = 0;
+	out[0] = 0;
+	for (size_t k = 0; k < depth && k < JI_MAX_FRAMES && at + 1 < size; k++) {
+		if (k == 12 && depth > 16) { /* a runaway nesting: its start says enough */
+			snprintf(out + at, size - at, "...");
+			return;
+		}
+		if (fr[k].obj && fr[k].key)
+			at += (size_t)snprintf(out + at, size - at, "%s%.*s", at ? "." : "",
+					       (int)(fr[k].keylen > 64 ? 64 : fr[k].keylen), fr[k].key);
+		else if (!fr[k].obj)
+			at += (size_t)snprintf(out + at, size - at, "[%zu]", fr[k].index);
+	}
+	if (depth > JI_MAX_FRAMES && at + 1 < size)
+		snprintf(out + at, size - at, "...");
+}
+
+/* "line 3, column 17 (at entries[0].vmas): <msg>" for byte off of t. */
+static int ji_text_error(const char *t, size_t len, size_t off, struct err *e, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static int ji_text_error(const char *t, size_t len, size_t off, struct err *e, const char *fmt, ...)
+{
+	char msg[600], path[300];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (off > len)
+		off = len;
+	size_t line = 1, col = 1;
+	for (size_t i = 0; i < off; i++) {
+		if (t[i] == '\n')
+			line++, col = 1;
+		else
+			col++;
+	}
+	ji_path_at(t, off, path, sizeof path);
+	if (path[0])
+		return err_set(e, "JSON line %zu, column %zu (at %s): %s", line, col, path, msg);
+	return err_set(e, "JSON line %zu, column %zu: %s", line, col, msg);
+}
+
+/* What the pass over the raw text changed: the text json-c reads, and where
+ * each \udcXX escape became one byte (to map json-c's offsets back). */
+struct ji_text {
+	char *copy; /* NULL while nothing was rewritten */
+	size_t copy_len, copied_upto;
+	size_t *at; /* offsets in copy of the rewritten bytes */
+	size_t n_at, cap_at;
+};
+
+static void ji_rewrite(struct ji_text *x, const char *t, size_t len, size_t i, unsigned char byte)
+{
+	if (!x->copy)
+		x->copy = xmalloc(len + 1);
+	memcpy(x->copy + x->copy_len, t + x->copied_upto, i - x->copied_upto);
+	x->copy_len += i - x->copied_upto;
+	if (x->n_at == x->cap_at) {
+		x->cap_at = x->cap_at ? x->cap_at * 2 : 16;
+		x->at = xrealloc(x->at, x->cap_at * sizeof *x->at);
+	}
+	x->at[x->n_at++] = x->copy_len;
+	x->copy[x->copy_len++] = (char)byte;
+	x->copied_upto = i + 6;
+}
+
+/* Above 2^64-1, or below -2^63: json-c 0.16 would clamp it silently. */
+static int ji_int_token_overflows(const char *digits, size_t n, int neg)
+{
+	while (n > 1 && *digits == '0')
+		digits++, n--;
+	const char *lim = neg ? "9223372036854775808" : "18446744073709551615";
+	size_t ln = strlen(lim);
+	return n > ln || (n == ln && memcmp(digits, lim, n) > 0);
+}
+
+/* The pass json-c cannot make (see json_parse_text). Returns 0 or -1 with e set. */
+static int ji_prescan(const char *t, size_t len, struct ji_text *x, struct err *e)
+{
+	size_t i = 0;
+	while (i < len) {
+		unsigned char c = (unsigned char)t[i];
+		if (c == '"') {
+			i++;
+			for (;;) {
+				while (i < len && t[i] != '"' && t[i] != '\\')
+					i++;
+				if (i >= len)
+					return 0; /* unterminated: json-c says so */
+				if (t[i] == '"') {
+					i++;
+					break;
+				}
+				unsigned u, u2;
+				if (i + 1 >= len || t[i + 1] != 'u' || !ji_hex4(t + i + 2, len - i - 2, &u)) {
+					i += 2; /* a short escape, or a bad one json-c reports */
+					continue;
+				}
+				if (u >= 0xd800 && u <= 0xdbff) {
+					if (i + 12 <= len && t[i + 6] == '\\' && t[i + 7] == 'u' &&
+					    ji_hex4(t + i + 8, len - i - 8, &u2) && u2 >= 0xdc00 && u2 <= 0xdfff) {
+						i += 12; /* a surrogate pair: one character */
+						continue;
+					}
+				} else if (u >= 0xdc80 && u <= 0xdcff) {
+					ji_rewrite(x, t, len, i, (unsigned char)(u & 0xff));
+					i += 6;
+					continue;
+				} else if (u < 0xdc00 || u > 0xdfff) {
+					i += 6;
+					continue;
+				}
+				return ji_text_error(t, len, i, e,
+						     "lone surrogate \\u%04x in a string (only \\udc80..\\udcff "
+						     "may stand alone: they are bytes that are not UTF-8)",
+						     u);
+			}
+		} else if (c == '-' || (c >= '0' && c <= '9')) {
+			size_t start = i, ds;
+			if (c == '-')
+				i++;
+			ds = i;
+			while (i < len && t[i] >= '0' && t[i] <= '9')
+				i++;
+			if (i < len && (t[i] == '.' || t[i] == 'e' || t[i] == 'E'))
+				continue; /* a float: the rest of it is skipped as plain bytes */
+			if (i - ds >= 19 && ji_int_token_overflows(t + ds, i - ds, c == '-'))
+				return ji_text_error(t, len, start, e,
+						     "integer %.*s%s is out of range (-2^63 .. 2^64-1)",
+						     (int)(i - start > 40 ? 40 : i - start), t + start,
+						     i - start > 40 ? "..." : "");
+		} else {
+			i++;
+		}
+	}
+	if (x->copy) {
+		memcpy(x->copy + x->copy_len, t + x->copied_upto, len - x->copied_upto);
+		x->copy_len += len - x->copied_upto;
+		x->copy[x->copy_len] = 0;
+	}
+	return 0;
+}
+
+/* An offset in the rewritten copy back to the original text. */
+static size_t ji_orig_offset(const struct ji_text *x, size_t off)
+{
+	size_t add = 0;
+	for (size_t k = 0; k < x->n_at && x->at[k] < off; k++)
+		add += 5;
+	return off + add;
+}
+
+/* ---- conversion state: where we are, for error messages ---- */
+
+struct ji_frame {
+	const char *key; /* NULL: an array index */
+	size_t index;
+};
+
+struct ji_cv {
+	struct err *e;
+	struct ji_frame fr[JI_MAX_FRAMES];
+	size_t depth;
+};
+
+static void ji_push_key(struct ji_cv *c, const char *key)
+{
+	if (c->depth < JI_MAX_FRAMES)
+		c->fr[c->depth] = (struct ji_frame){ key, 0 };
+	c->depth++;
+}
+
+static void ji_push_index(struct ji_cv *c, size_t index)
+{
+	if (c->depth < JI_MAX_FRAMES)
+		c->fr[c->depth] = (struct ji_frame){ NULL, index };
+	c->depth++;
+}
+
+static void ji_pop(struct ji_cv *c)
+{
+	c->depth--;
+}
+
+static int ji_fail(struct ji_cv *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int ji_fail(struct ji_cv *c, const char *fmt, ...)
+{
+	char path[400], msg[600];
+	size_t at = 0;
+	path[0] = 0;
+	for (size_t k = 0; k < c->depth && k < JI_MAX_FRAMES && at + 1 < sizeof path; k++) {
+		if (c->fr[k].key)
+			at += (size_t)snprintf(path + at, sizeof path - at, "%s%.80s", at ? "." : "",
+					       c->fr[k].key);
+		else
+			at += (size_t)snprintf(path + at, sizeof path - at, "[%zu]", c->fr[k].index);
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (path[0])
+		return err_set(c->e, "%s: %s", path, msg);
+	return err_set(c->e, "%s", msg);
+}
+
+static const char *ji_type_name(struct json_object *v)
+{
+	switch (json_object_get_type(v)) {
+	case json_type_null:
+		return "null";
+	case json_type_boolean:
+		return "a boolean";
+	case json_type_double:
+		return "a fraction";
+	case json_type_int:
+		return "an integer";
+	case json_type_object:
+		return "an object";
+	case json_type_array:
+		return "an array";
+	case json_type_string:
+		return "a string";
+	}
+	return "?";
+}
+
+/* ---- integers ---- */
+
+/* Sign and magnitude: every int64 and uint64 fits. */
+struct ji_int {
+	int neg;
+	uint64_t mag;
+};
+
+static int ji_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+static int ji_digit(char c, unsigned base)
+{
+	int d;
+	if (c >= '0' && c <= '9')
+		d = c - '0';
+	else if (c >= 'a' && c <= 'z')
+		d = c - 'a' + 10;
+	else if (c >= 'A' && c <= 'Z')
+		d = c - 'A' + 10;
+	else
+		return -1;
+	return d < (int)base ? d : -1;
+}
+
+/* Python's int(s, 0) (or int(s) with dec_only): blanks around, a sign, 0x/0o/0b
+ * prefixes, single underscores between digits; "017" is refused as Python
+ * refuses it (but int("017") in base 10 is 17). NULL or why not. */
+static const char *ji_pyint(const char *s, size_t n, int dec_only, struct ji_int *v)
+{
+	while (n && ji_space(*s))
+		s++, n--;
+	while (n && ji_space(s[n - 1]))
+		n--;
+	v->neg = 0;
+	v->mag = 0;
+	if (n && (*s == '+' || *s == '-')) {
+		v->neg = *s == '-';
+		s++, n--;
+	}
+	unsigned base = 10;
+	int prefixed = 0;
+	if (!dec_only && n >= 2 && s[0] == '0') {
+		char p = (char)(s[1] | 0x20);
+		base = p == 'x' ? 16 : p == 'o' ? 8 : p == 'b' ? 2 : 10;
+		if (base != 10) {
+			s += 2, n -= 2;
+			prefixed = 1;
+			/* Python's "0x%x" % -5 gives "0x-5", which the pretty writer
+			 * copies; int() refuses it, but it can only mean -5 */
+			if (n && *s == '-' && !v->neg) {
+				v->neg = 1;
+				s++, n--;
+			}
+		}
+	}
+	if (n == 0)
+		return "not an integer";
+	size_t digits = 0;
+	int nonzero_lead = 0, prev_us = 0;
+	if (prefixed && s[0] == '_') { /* "0x_1f" is valid: one '_' may follow the prefix */
+		s++, n--;
+		if (n == 0)
+			return "not an integer";
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '_') {
+			if (prev_us || i == 0 || i + 1 == n)
+				return "not an integer (misplaced '_')";
+			prev_us = 1;
+			continue;
+		}
+		prev_us = 0;
+		int d = ji_digit(s[i], base);
+		if (d < 0)
+			return "not an integer";
+		if (digits == 0 && d != 0)
+			nonzero_lead = 1;
+		if (base == 10 && !dec_only && digits > 0 && !nonzero_lead && d != 0)
+			return "leading zeros are not allowed in a decimal integer (octal takes a 0o prefix)";
+		digits++;
+		if (v->mag > (UINT64_MAX - (uint64_t)d) / base)
+			return "out of range (-2^63 .. 2^64-1)";
+		v->mag = v->mag * base + (uint64_t)d;
+	}
+	if (v->mag == 0)
+		v->neg = 0;
+	return NULL;
+}
+
+static void ji_int_text(const struct ji_int *v, char *dst, size_t size)
+{
+	snprintf(dst, size, "%s%llu", v->neg ? "-" : "", (unsigned long long)v->mag);
+}
+
+/* The exact value of a json-c integer (stored as int64 or uint64 inside). */
+static void ji_int_of(struct json_object *o, struct ji_int *v)
+{
+	int64_t s = json_object_get_int64(o);
+	if (s == INT64_MAX) {
+		v->neg = 0;
+		v->mag = json_object_get_uint64(o);
+	} else if (s < 0) {
+		v->neg = 1;
+		v->mag = (uint64_t)(-(s + 1)) + 1;
+	} else {
+		v->neg = 0;
+		v->mag = (uint64_t)s;
+	}
+}
+
+static int ji_is_name_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+}
+
+/* A flags string: names of the map and/or integers joined by "|". */
+static int ji_flags(struct ji_cv *c, const char *mapname, const char *s, size_t n, struct ji_int *v)
+{
+	const struct ji_name *names = ji_find_map(ji_flag_maps, mapname, NULL);
+	v->neg = 0;
+	v->mag = 0;
+	size_t i = 0;
+	while (i < n && ji_space(s[i]))
+		i++;
+	if (i == n)
+		return 0; /* "" is no flag set */
+	for (size_t start = 0; start <= n;) {
+		size_t end = start;
+		while (end < n && s[end] != '|')
+			end++;
+		size_t a = start, b = end;
+		while (a < b && ji_space(s[a]))
+			a++;
+		while (b > a && ji_space(s[b - 1]))
+			b--;
+		if (a == b)
+			return ji_fail(c, "\"%.*s\": an empty flag between '|'s", (int)(n > 80 ? 80 : n), s);
+		const struct ji_name *nm = ji_find_name(names, s + a, b - a);
+		if (nm) {
+			v->mag |= nm->value;
+		} else if (ji_is_name_char(s[a]) || !names) {
+			struct ji_int t;
+			if (ji_pyint(s + a, b - a, 0, &t) || t.neg) {
+				char known[400];
+				if (!names)
+					return ji_fail(c, "\"%.*s\" is not a flag value (flag map %s is unknown, so "
+							  "only numbers are accepted)",
+						       (int)(b - a > 80 ? 80 : b - a), s + a, mapname);
+				ji_list_names(names, known, sizeof known);
+				return ji_fail(c, "unknown flag \"%.*s\" for %s (known: %s)",
+					       (int)(b - a > 80 ? 80 : b - a), s + a, mapname, known);
+			}
+			v->mag |= t.mag;
+		} else {
+			struct ji_int t;
+			const char *why = ji_pyint(s + a, b - a, 0, &t);
+			if (!why && t.neg)
+				why = "negative";
+			if (why)
+				return ji_fail(c, "flag value \"%.*s\": %s", (int)(b - a > 80 ? 80 : b - a),
+					       s + a, why);
+			v->mag |= t.mag;
+		}
+		start = end + 1;
+	}
+	return 0;
+}
+
+/* "major:minor" of a dev (kernel's new encoding) or odev (glibc's) field. */
+static int ji_dev(struct ji_cv *c, int odev, const char *s, size_t n, struct ji_int *v)
+{
+	const char *colon = memchr(s, ':', n);
+	struct ji_int ma, mi;
+	const char *why = ji_pyint(s, (size_t)(colon - s), 1, &ma);
+	if (!why)
+		why = ji_pyint(colon + 1, n - (size_t)(colon + 1 - s), 1, &mi);
+	if (why || ma.neg || mi.neg)
+		return ji_fail(c, "\"%.*s\" is not a device number \"major:minor\"", (int)(n > 80 ? 80 : n),
+			       s);
+	if (ma.mag > 0xfff || mi.mag > 0xfffff)
+		return ji_fail(c, "device %llu:%llu does not fit 32 bits (major up to 4095, minor up "
+				  "to 1048575)",
+			       (unsigned long long)ma.mag, (unsigned long long)mi.mag);
+	v->neg = 0;
+	if (odev)
+		v->mag = (ma.mag & 0xfff) << 8 | (mi.mag & 0xff) | (mi.mag & ~(uint64_t)0xff) << 12;
+	else
+		v->mag = ma.mag << 20 | mi.mag;
+	return 0;
+}
+
+/* Any JSON integer form for field fd: a number, or a string CRIT writes or reads. */
+static int ji_integer(struct ji_cv *c, const ProtobufCFieldDescriptor *fd,
+		      const struct field_opts *fo, struct json_object *o, struct ji_int *v)
+{
+	if (json_object_is_type(o, json_type_int)) {
+		ji_int_of(o, v);
+		return 0;
+	}
+	if (!json_object_is_type(o, json_type_string)) {
+		if (json_object_is_type(o, json_type_double))
+			return ji_fail(c, "expected an integer, got %s", json_object_get_string(o));
+		return ji_fail(c, "expected an integer, got %s", ji_type_name(o));
+	}
+	const char *s = json_object_get_string(o);
+	size_t n = (size_t)json_object_get_string_len(o);
+	if (fo && fo->flags)
+		return ji_flags(c, fo->flags, s, n, v);
+	if (fo && (fo->dev || fo->odev) && memchr(s, ':', n))
+		return ji_dev(c, fo->odev, s, n, v);
+	if (fo && fo->dict) {
+		const struct ji_name *names = ji_find_map(ji_dict_maps, fo->dict, fd->name);
+		size_t a = 0;
+		while (a < n && ji_space(s[a]))
+			a++;
+		if (a < n && ji_is_name_char(s[a])) {
+			const struct ji_name *nm = ji_find_name(names, s, n);
+			if (!nm) {
+				char known[400] = "none";
+				if (names)
+					ji_list_names(names, known, sizeof known);
+				return ji_fail(c, "unknown name \"%.*s\" for %s.%s (known: %s)",
+					       (int)(n > 80 ? 80 : n), s, fo->dict, fd->name, known);
+			}
+			v->neg = 0;
+			v->mag = nm->value;
+			return 0;
+		}
+	}
+	const char *why = ji_pyint(s, n, 0, v);
+	if (why)
+		return ji_fail(c, "\"%.*s\": %s", (int)(n > 80 ? 80 : n), s, why);
+	return 0;
+}
+
+/* Check v against the range of fd's type and store it at dst. */
+static int ji_store_int(struct ji_cv *c, const ProtobufCFieldDescriptor *fd, const struct ji_int *v,
+			void *dst)
+{
+	uint64_t max_pos;
+	uint64_t max_neg; /* magnitude */
+	const char *tn;
+	switch (fd->type) {
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+	case PROTOBUF_C_TYPE_ENUM:
+		max_pos = INT32_MAX, max_neg = (uint64_t)INT32_MAX + 1, tn = "int32";
+		break;
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+		max_pos = UINT32_MAX, max_neg = 0, tn = "uint32";
+		break;
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+		max_pos = INT64_MAX, max_neg = (uint64_t)INT64_MAX + 1, tn = "int64";
+		break;
+	default:
+		max_pos = UINT64_MAX, max_neg = 0, tn = "uint64";
+		break;
+	}
+	if (v->neg ? v->mag > max_neg : v->mag > max_pos) {
+		char t[32];
+		ji_int_text(v, t, sizeof t);
+		if (max_neg)
+			return ji_fail(c, "%s is out of range for %s (-%llu .. %llu)", t, tn,
+				       (unsigned long long)max_neg, (unsigned long long)max_pos);
+		return ji_fail(c, "%s is out of range for %s (0 .. %llu)", t, tn,
+			       (unsigned long long)max_pos);
+	}
+	uint64_t bits = v->neg ? (uint64_t)0 - v->mag : v->mag;
+	if (max_pos <= UINT32_MAX) {
+		uint32_t w = (uint32_t)bits;
+		memcpy(dst, &w, 4);
+	} else {
+		memcpy(dst, &bits, 8);
+	}
+	return 0;
+}
+
+/* ---- bytes ---- */
+
+static int ji_b64val(unsigned char ch)
+{
+	if (ch >= 'A' && ch <= 'Z')
+		return ch - 'A';
+	if (ch >= 'a' && ch <= 'z')
+		return ch - 'a' + 26;
+	if (ch >= '0' && ch <= '9')
+		return ch - '0' + 52;
+	if (ch == '+')
+		return 62;
+	if (ch == '/')
+		return 63;
+	return -1;
+}
+
+static void ji_char_text(unsigned char ch, char *dst, size_t size)
+{
+	if (ch > 0x20 && ch < 0x7f)
+		snprintf(dst, size, "'%c'", ch);
+	else
+		snprintf(dst, size, "byte 0x%02x", ch);
+}
+
+/* Strict base64: the alphabet, '=' padding at the end, line breaks anywhere. */
+static int ji_base64(struct ji_cv *c, const char *s, size_t n, uint8_t **out, size_t *outlen)
+{
+	uint8_t *o = xmalloc(n / 4 * 3 + 3);
+	size_t k = 0, quad = 0, pad = 0;
+	uint32_t acc = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch == '\n' || ch == '\r')
+			continue;
+		char ct[16];
+		if (ch == '=') {
+			if (quad < 2) {
+				free(o);
+				return ji_fail(c, "not base64: '=' at offset %zu is misplaced", i);
+			}
+			pad++;
+			quad++;
+			if (quad == 4) {
+				if (pad == 2)
+					o[k++] = (uint8_t)(acc >> 4);
+				else
+					o[k++] = (uint8_t)(acc >> 10), o[k++] = (uint8_t)(acc >> 2);
+				quad = 0;
+				/* only line breaks may follow the padding */
+				for (size_t j = i + 1; j < n; j++)
+					if (s[j] != '\n' && s[j] != '\r') {
+						free(o);
+						return ji_fail(c, "not base64: data after the '=' padding (offset %zu)",
+							       j);
+					}
+				break;
+			}
+			continue;
+		}
+		int d = ji_b64val(ch);
+		if (d < 0 || pad) {
+			free(o);
+			ji_char_text(ch, ct, sizeof ct);
+			if (pad)
+				return ji_fail(c, "not base64: %s after '=' (offset %zu)", ct, i);
+			return ji_fail(c, "not base64: %s at offset %zu", ct, i);
+		}
+		acc = acc << 6 | (uint32_t)d;
+		if (++quad == 4) {
+			o[k++] = (uint8_t)(acc >> 16);
+			o[k++] = (uint8_t)(acc >> 8);
+			o[k++] = (uint8_t)acc;
+			quad = 0;
+			acc = 0;
+		}
+	}
+	if (quad) {
+		free(o);
+		return ji_fail(c, "not base64: the text ends inside a group of 4 characters (is the '=' "
+				  "padding missing?)");
+	}
+	if (k == 0) {
+		free(o);
+		o = NULL;
+	}
+	*out = o;
+	*outlen = k;
+	return 0;
+}
+
+/* Quoted-printable as binascii.b2a_qp writes it: "=XX", soft breaks "=\n". */
+static int ji_qp(struct ji_cv *c, const char *s, size_t n, uint8_t **out, size_t *outlen)
+{
+	uint8_t *o = xmalloc(n + 1);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch >= 0x80) {
+			free(o);
+			return ji_fail(c, "not quoted-printable: byte 0x%02x at offset %zu must be written "
+					  "=%02X",
+				       ch, i, ch);
+		}
+		if (ch != '=') {
+			o[k++] = ch;
+			continue;
+		}
+		if (i + 1 < n && s[i + 1] == '\n') {
+			i++;
+			continue;
+		}
+		if (i + 2 < n && s[i + 1] == '\r' && s[i + 2] == '\n') {
+			i += 2;
+			continue;
+		}
+		int h, l;
+		if (i + 2 >= n || (h = ji_digit(s[i + 1], 16)) < 0 || (l = ji_digit(s[i + 2], 16)) < 0) {
+			free(o);
+			return ji_fail(c, "not quoted-printable: '=' at offset %zu is not followed by two "
+					  "hex digits (write '=' as =3D)",
+				       i);
+		}
+		o[k++] = (uint8_t)(h << 4 | l);
+		i += 2;
+	}
+	*out = o;
+	*outlen = k;
+	return 0;
+}
+
+/* ---- messages ---- */
+
+static ProtobufCMessage *ji_message(struct ji_cv *c, const ProtobufCMessageDescriptor *d,
+				    struct json_object *o, int is_entry);
+
+static size_t ji_elt_size(const ProtobufCFieldDescriptor *fd)
+{
+	switch (fd->type) {
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return 8;
+	case PROTOBUF_C_TYPE_BOOL:
+		return sizeof(protobuf_c_boolean);
+	case PROTOBUF_C_TYPE_STRING:
+		return sizeof(char *);
+	case PROTOBUF_C_TYPE_BYTES:
+		return sizeof(ProtobufCBinaryData);
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return sizeof(ProtobufCMessage *);
+	default:
+		return 4;
+	}
+}
+
+static int ji_enum(struct ji_cv *c, const ProtobufCFieldDescriptor *fd, struct json_object *o,
+		   void *dst)
+{
+	const ProtobufCEnumDescriptor *ed = fd->descriptor;
+	struct ji_int v;
+	if (json_object_is_type(o, json_type_string)) {
+		const char *s = json_object_get_string(o);
+		const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(ed, s);
+		if (ev) {
+			int32_t w = ev->value;
+			memcpy(dst, &w, 4);
+			return 0;
+		}
+		if (ji_pyint(s, (size_t)json_object_get_string_len(o), 0, &v)) {
+			char known[400];
+			size_t at = 0;
+			known[0] = 0;
+			for (unsigned i = 0; i < ed->n_values && at + 1 < sizeof known; i++)
+				at += (size_t)snprintf(known + at, sizeof known - at, "%s%s", i ? ", " : "",
+						       ed->values[i].name);
+			return ji_fail(c, "unknown name \"%.80s\" for enum %s (known: %s)", s, ed->name,
+				       known);
+		}
+	} else if (json_object_is_type(o, json_type_int)) {
+		ji_int_of(o, &v);
+	} else {
+		return ji_fail(c, "expected a name of enum %s, got %s", ed->name, ji_type_name(o));
+	}
+	/* a number the schema does not name (a newer CRIU) is kept as it is */
+	return ji_store_int(c, fd, &v, dst);
+}
+
+/* One value of field fd (a scalar, or one element of a repeated field) into dst. */
+static int ji_value(struct ji_cv *c, const ProtobufCFieldDescriptor *fd, const struct field_opts *fo,
+		    struct json_object *o, void *dst)
+{
+	struct ji_int v;
+	if (json_object_is_type(o, json_type_null))
+		return ji_fail(c, "null is not a value (leave the field out instead)");
+	switch (fd->type) {
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		if (ji_integer(c, fd, fo, o, &v) < 0)
+			return -1;
+		return ji_store_int(c, fd, &v, dst);
+	case PROTOBUF_C_TYPE_FLOAT:
+	case PROTOBUF_C_TYPE_DOUBLE: {
+		if (!json_object_is_type(o, json_type_double) && !json_object_is_type(o, json_type_int))
+			return ji_fail(c, "expected a number, got %s", ji_type_name(o));
+		double d = json_object_get_double(o);
+		if (fd->type == PROTOBUF_C_TYPE_FLOAT) {
+			float f = (float)d;
+			memcpy(dst, &f, 4);
+		} else {
+			memcpy(dst, &d, 8);
+		}
+		return 0;
+	}
+	case PROTOBUF_C_TYPE_BOOL: {
+		if (!json_object_is_type(o, json_type_boolean))
+			return ji_fail(c, "expected true or false, got %s", ji_type_name(o));
+		protobuf_c_boolean b = json_object_get_boolean(o) ? 1 : 0;
+		memcpy(dst, &b, sizeof b);
+		return 0;
+	}
+	case PROTOBUF_C_TYPE_ENUM:
+		return ji_enum(c, fd, o, dst);
+	case PROTOBUF_C_TYPE_STRING: {
+		if (!json_object_is_type(o, json_type_string))
+			return ji_fail(c, "expected a string, got %s", ji_type_name(o));
+		size_t n = (size_t)json_object_get_string_len(o);
+		const char *s = json_object_get_string(o);
+		if (memchr(s, 0, n))
+			return ji_fail(c, "a string field cannot hold a NUL character (\\u0000)");
+		char *p = xmalloc(n + 1);
+		memcpy(p, s, n + 1);
+		*(char **)dst = p;
+		return 0;
+	}
+	case PROTOBUF_C_TYPE_BYTES: {
+		if (!json_object_is_type(o, json_type_string))
+			return ji_fail(c, "expected a base64 string, got %s", ji_type_name(o));
+		ProtobufCBinaryData bd = { 0, NULL };
+		const char *s = json_object_get_string(o);
+		size_t n = (size_t)json_object_get_string_len(o);
+		int rc;
+		if (fo && fo->conv && strcmp(fo->conv, "unix_name") == 0)
+			rc = ji_qp(c, s, n, &bd.data, &bd.len);
+		else if (fo && fo->conv)
+			rc = ji_fail(c, "unknown (criu).conv \"%s\"", fo->conv);
+		else
+			rc = ji_base64(c, s, n, &bd.data, &bd.len);
+		if (rc < 0)
+			return -1;
+		memcpy(dst, &bd, sizeof bd);
+		return 0;
+	}
+	case PROTOBUF_C_TYPE_MESSAGE: {
+		ProtobufCMessage *m = ji_message(c, fd->descriptor, o, 0);
+		if (!m)
+			return -1;
+		*(ProtobufCMessage **)dst = m;
+		return 0;
+	}
+	}
+	return ji_fail(c, "field type %d is not supported", (int)fd->type);
+}
+
+/* The (criu) ipadd form: ["10.0.0.1"] is one word, ["::1"] four, each word
+ * the address bytes in network order read as a little-endian u32 (CRIT's
+ * htonl on x86). */
+static int ji_ipadd(struct ji_cv *c, const char *s, size_t n, uint32_t *w, size_t *nw)
+{
+	uint8_t a[16];
+	if (strlen(s) == n && strchr(s, ':') && inet_pton(AF_INET6, s, a) == 1)
+		*nw = 4;
+	else if (strlen(s) == n && !strchr(s, ':') && inet_pton(AF_INET, s, a) == 1)
+		*nw = 1;
+	else
+		return ji_fail(c, "\"%.80s\" is not an IPv4 or IPv6 address", s);
+	for (size_t k = 0; k < *nw; k++)
+		w[k] = (uint32_t)a[4 * k] | (uint32_t)a[4 * k + 1] << 8 | (uint32_t)a[4 * k + 2] << 16 |
+		       (uint32_t)a[4 * k + 3] << 24;
+	return 0;
+}
+
+static int ji_repeated(struct ji_cv *c, ProtobufCMessage *m, const ProtobufCFieldDescriptor *fd,
+		       const struct field_opts *fo, struct json_object *o)
+{
+	char *base = (char *)m;
+	size_t *count = (size_t *)(base + fd->quantifier_offset);
+	void **arrp = (void **)(base + fd->offset);
+	if (!json_object_is_type(o, json_type_array))
+		return ji_fail(c, "expected an array, got %s", ji_type_name(o));
+	size_t n = json_object_array_length(o);
+	if (fo && fo->ipadd && n >= 1) {
+		struct json_object *e0 = json_object_array_get_idx(o, 0);
+		const char *s = json_object_get_string(e0);
+		if (json_object_is_type(e0, json_type_string) && (strchr(s, '.') || strchr(s, ':'))) {
+			uint32_t w[4];
+			size_t nw = 0;
+			if (n != 1)
+				return ji_fail(c, "an address is written as an array of one string, not %zu "
+						  "items",
+					       n);
+			ji_push_index(c, 0);
+			if (ji_ipadd(c, s, (size_t)json_object_get_string_len(e0), w, &nw) < 0)
+				return -1;
+			ji_pop(c);
+			*arrp = xmalloc(nw * sizeof *w);
+			memcpy(*arrp, w, nw * sizeof *w);
+			*count = nw;
+			return 0;
+		}
+	}
+	size_t sz = ji_elt_size(fd);
+	/* Owned by m from here: protobuf_c_message_free_unpacked frees the first *count. */
+	*arrp = n ? xcalloc(n, sz) : NULL;
+	*count = 0;
+	for (size_t i = 0; i < n; i++) {
+		ji_push_index(c, i);
+		if (ji_value(c, fd, fo, json_object_array_get_idx(o, i), (char *)*arrp + i * sz) < 0)
+			return -1;
+		ji_pop(c);
+		*count = i + 1;
+	}
+	return 0;
+}
+
+/* Fields the schema does not know, from the writer's JW_UNKNOWN_KEY: the
+ * MIME base64 of their wire bytes. */
+static int ji_unknown(struct ji_cv *c, ProtobufCMessage *m, struct json_object *o)
+{
+	uint8_t *p;
+	size_t n;
+	if (!json_object_is_type(o, json_type_string))
+		return ji_fail(c, "expected the base64 of protobuf wire bytes, got %s", ji_type_name(o));
+	if (ji_base64(c, json_object_get_string(o), (size_t)json_object_get_string_len(o), &p, &n) < 0)
+		return -1;
+	size_t off = 0;
+	while (off < n) {
+		size_t start = off;
+		uint64_t key = 0, len = 0;
+		unsigned shift = 0;
+		do {
+			if (off >= n || shift > 63)
+				goto bad;
+			key |= (uint64_t)(p[off] & 0x7f) << shift;
+			shift += 7;
+		} while (p[off++] & 0x80);
+		size_t tag_end = off;
+		unsigned wt = (unsigned)(key & 7);
+		uint64_t num = key >> 3;
+		if (num == 0 || num > 0x1fffffff)
+			goto bad;
+		if (protobuf_c_message_descriptor_get_field(m->descriptor, (unsigned)num)) {
+			free(p);
+			return ji_fail(c, "field number %llu is a known field of %s: write it by name",
+				       (unsigned long long)num, m->descriptor->name);
+		}
+		switch (wt) {
+		case 0:
+			do {
+				if (off >= n || off - tag_end >= 10)
+					goto bad;
+			} while (p[off++] & 0x80);
+			break;
+		case 1:
+		case 5:
+			if (n - off < (wt == 1 ? 8u : 4u))
+				goto bad;
+			off += wt == 1 ? 8 : 4;
+			break;
+		case 2:
+			shift = 0;
+			do {
+				if (off >= n || shift > 63)
+					goto bad;
+				len |= (uint64_t)(p[off] & 0x7f) << shift;
+				shift += 7;
+			} while (p[off++] & 0x80);
+			if (len > n - off)
+				goto bad;
+			off += (size_t)len;
+			break;
+		default:
+			goto bad; /* groups: protobuf-c cannot keep them */
+		}
+		m->unknown_fields = xrealloc(m->unknown_fields,
+					     (m->n_unknown_fields + 1) * sizeof *m->unknown_fields);
+		ProtobufCMessageUnknownField *u = &m->unknown_fields[m->n_unknown_fields++];
+		u->tag = (uint32_t)num;
+		u->wire_type = (ProtobufCWireType)wt;
+		u->len = off - tag_end;
+		u->data = xmalloc(u->len);
+		memcpy(u->data, p + tag_end, u->len);
+		(void)start;
+	}
+	free(p);
+	return 0;
+bad:
+	free(p);
+	return ji_fail(c, "not valid protobuf wire bytes (a truncated or malformed field)");
+}
+
+static int ji_field(struct ji_cv *c, ProtobufCMessage *m, const ProtobufCFieldDescriptor *fd,
+		    struct json_object *o)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	char *base = (char *)m;
+	const struct field_opts *fo = schema_field_opts(d, (unsigned)(fd - d->fields));
+	if (fd->label == PROTOBUF_C_LABEL_REPEATED)
+		return ji_repeated(c, m, fd, fo, o);
+	if (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+		uint32_t *which = (uint32_t *)(base + fd->quantifier_offset);
+		if (*which && *which != fd->id)
+			return ji_fail(c, "another member of its oneof is already set");
+	}
+	if (ji_value(c, fd, fo, o, base + fd->offset) < 0)
+		return -1;
+	if (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+		*(uint32_t *)(base + fd->quantifier_offset) = fd->id;
+	else if (fd->label == PROTOBUF_C_LABEL_OPTIONAL && fd->type != PROTOBUF_C_TYPE_STRING &&
+		 fd->type != PROTOBUF_C_TYPE_MESSAGE)
+		*(protobuf_c_boolean *)(base + fd->quantifier_offset) = 1;
+	return 0;
+}
+
+/* A message of type d from object o; is_entry: the key "extra" is the
+ * entry's payload, read by the caller. NULL on error (nothing leaks). */
+static ProtobufCMessage *ji_message(struct ji_cv *c, const ProtobufCMessageDescriptor *d,
+				    struct json_object *o, int is_entry)
+{
+	if (!json_object_is_type(o, json_type_object)) {
+		ji_fail(c, "expected an object (message %s), got %s", d->name, ji_type_name(o));
+		return NULL;
+	}
+	ProtobufCMessage *m = xmalloc(d->sizeof_message);
+	protobuf_c_message_init(d, m);
+	unsigned char seen_small[256], *seen = seen_small;
+	if (d->n_fields > sizeof seen_small)
+		seen = xcalloc(d->n_fields, 1);
+	else
+		memset(seen, 0, d->n_fields);
+	for (struct lh_entry *le = json_object_get_object(o)->head; le; le = le->next) {
+		const char *key = (const char *)lh_entry_k(le);
+		struct json_object *val = (struct json_object *)lh_entry_v(le);
+		if (is_entry && strcmp(key, "extra") == 0)
+			continue;
+		ji_push_key(c, key);
+		if (strcmp(key, JW_UNKNOWN_KEY) == 0) {
+			if (ji_unknown(c, m, val) < 0)
+				goto fail;
+			ji_pop(c);
+			continue;
+		}
+		const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field_by_name(d, key);
+		if (!fd) {
+			ji_fail(c, "unknown field (%s has no field of that name)", d->name);
+			goto fail;
+		}
+		if (ji_field(c, m, fd, val) < 0)
+			goto fail;
+		seen[fd - d->fields] = 1;
+		ji_pop(c);
+	}
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		if (d->fields[i].label != PROTOBUF_C_LABEL_REQUIRED || seen[i])
+			continue;
+		ji_push_key(c, d->fields[i].name);
+		ji_fail(c, "required field is missing (%s)", d->name);
+		ji_pop(c);
+		goto fail_here;
+	}
+	if (seen != seen_small)
+		free(seen);
+	return m;
+fail:
+	ji_pop(c);
+fail_here:
+	if (seen != seen_small)
+		free(seen);
+	protobuf_c_message_free_unpacked(m, NULL);
+	return NULL;
+}
+
+/* ---- entries and payloads ---- */
+
+static int ji_msg_flag(const ProtobufCMessage *m, const char *name)
+{
+	const ProtobufCFieldDescriptor *fd =
+		protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+	const char *base = (const char *)m;
+	if (!fd || fd->type != PROTOBUF_C_TYPE_BOOL || fd->label == PROTOBUF_C_LABEL_REPEATED)
+		return 0;
+	if (fd->label == PROTOBUF_C_LABEL_OPTIONAL && !*(const protobuf_c_boolean *)(base + fd->quantifier_offset))
+		return 0;
+	return *(const protobuf_c_boolean *)(base + fd->offset) != 0;
+}
+
+static uint64_t ji_msg_uint(const ProtobufCMessage *m, const char *name)
+{
+	const ProtobufCFieldDescriptor *fd =
+		protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+	const char *base = (const char *)m;
+	if (!fd || fd->label == PROTOBUF_C_LABEL_REPEATED)
+		return 0;
+	if (fd->type == PROTOBUF_C_TYPE_UINT32)
+		return *(const uint32_t *)(base + fd->offset);
+	if (fd->type == PROTOBUF_C_TYPE_UINT64)
+		return *(const uint64_t *)(base + fd->offset);
+	return 0;
+}
+
+static int ji_b64_value(struct ji_cv *c, struct json_object *o, uint8_t **p, size_t *n)
+{
+	if (!json_object_is_type(o, json_type_string))
+		return ji_fail(c, "expected a base64 string, got %s", ji_type_name(o));
+	return ji_base64(c, json_object_get_string(o), (size_t)json_object_get_string_len(o), p, n);
+}
+
+static int ji_tcp_extra(struct ji_cv *c, struct json_object *x, struct img_entry *en)
+{
+	struct json_object *q[2] = { NULL, NULL };
+	static const char *const names[2] = { "inq", "outq" };
+	uint8_t *d[2] = { NULL, NULL };
+	size_t n[2] = { 0, 0 };
+	if (!json_object_is_type(x, json_type_object))
+		return ji_fail(c, "expected {\"inq\": base64, \"outq\": base64}, got %s", ji_type_name(x));
+	for (struct lh_entry *le = json_object_get_object(x)->head; le; le = le->next) {
+		const char *key = (const char *)lh_entry_k(le);
+		int k = strcmp(key, "inq") == 0 ? 0 : strcmp(key, "outq") == 0 ? 1 : -1;
+		if (k < 0) {
+			ji_push_key(c, key);
+			ji_fail(c, "unknown key (a tcp stream payload has inq and outq)");
+			ji_pop(c);
+			return -1;
+		}
+		q[k] = (struct json_object *)lh_entry_v(le);
+	}
+	for (int k = 0; k < 2; k++) {
+		if (!q[k])
+			return ji_fail(c, "%s is missing (a tcp stream payload has inq and outq)", names[k]);
+		ji_push_key(c, names[k]);
+		int rc = ji_b64_value(c, q[k], &d[k], &n[k]);
+		if (rc == 0) {
+			uint64_t want = ji_msg_uint(en->msg, k ? "outq_len" : "inq_len");
+			if (n[k] != want)
+				rc = ji_fail(c, "%zu bytes, but %s says %llu", n[k], k ? "outq_len" : "inq_len",
+					     (unsigned long long)want);
+		}
+		ji_pop(c);
+		if (rc < 0) {
+			free(d[0]);
+			free(d[1]);
+			return -1;
+		}
+	}
+	/* the image keeps inq then outq; the message's inq_len says where they part */
+	en->extra = xmalloc(n[0] + n[1]);
+	if (n[0])
+		memcpy(en->extra, d[0], n[0]);
+	if (n[1])
+		memcpy(en->extra + n[0], d[1], n[1]);
+	en->extra_len = n[0] + n[1];
+	en->has_extra = 1;
+	free(d[0]);
+	free(d[1]);
+	return 0;
+}
+
+static int ji_sem_extra(struct ji_cv *c, struct json_object *x, struct img_entry *en)
+{
+	if (!json_object_is_type(x, json_type_array))
+		return ji_fail(c, "expected an array of semaphore values, got %s", ji_type_name(x));
+	size_t n = json_object_array_length(x);
+	uint8_t *p = xmalloc(n * 2 + 1);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(x, i);
+		struct ji_int v;
+		ji_push_index(c, i);
+		int rc;
+		if (json_object_is_type(o, json_type_int)) {
+			ji_int_of(o, &v);
+			rc = 0;
+		} else if (json_object_is_type(o, json_type_string)) {
+			const char *why = ji_pyint(json_object_get_string(o),
+						   (size_t)json_object_get_string_len(o), 0, &v);
+			rc = why ? ji_fail(c, "\"%.80s\": %s", json_object_get_string(o), why) : 0;
+		} else {
+			rc = ji_fail(c, "expected an integer, got %s", ji_type_name(o));
+		}
+		if (rc == 0 && (v.neg || v.mag > 0xffff)) {
+			char t[32];
+			ji_int_text(&v, t, sizeof t);
+			rc = ji_fail(c, "%s is out of range for a semaphore value (0 .. 65535)", t);
+		}
+		ji_pop(c);
+		if (rc < 0) {
+			free(p);
+			return -1;
+		}
+		p[2 * i] = (uint8_t)v.mag;
+		p[2 * i + 1] = (uint8_t)(v.mag >> 8);
+	}
+	en->extra = p;
+	en->extra_len = n * 2;
+	en->has_extra = 1;
+	return 0;
+}
+
+static int ji_msg_extra(struct ji_cv *c, struct json_object *x, struct img_entry *en)
+{
+	static const ProtobufCMessageDescriptor *ipc_msg;
+	if (!ipc_msg)
+		ipc_msg = schema_message("ipc_msg");
+	if (!ipc_msg)
+		return ji_fail(c, "the schema has no ipc_msg message");
+	if (!json_object_is_type(x, json_type_array))
+		return ji_fail(c, "expected [{message}, base64, ...], got %s", ji_type_name(x));
+	size_t n = json_object_array_length(x);
+	if (n % 2)
+		return ji_fail(c, "an odd number of items (%zu): messages and their texts come in "
+				  "pairs [{message}, base64, ...]",
+			       n);
+	en->items = n ? xcalloc(n / 2, sizeof *en->items) : NULL;
+	en->n_items = 0;
+	for (size_t i = 0; i < n; i += 2) {
+		struct ipc_msg_item *it = &en->items[i / 2];
+		ji_push_index(c, i);
+		it->msg = ji_message(c, ipc_msg, json_object_array_get_idx(x, i), 0);
+		ji_pop(c);
+		if (!it->msg)
+			return -1;
+		en->n_items++; /* owned by en now: img_entry_free frees it */
+		ji_push_index(c, i + 1);
+		int rc = ji_b64_value(c, json_object_array_get_idx(x, i + 1), &it->data, &it->len);
+		ji_pop(c);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int ji_is_nopl(struct json_object *x)
+{
+	return json_object_is_type(x, json_type_string) &&
+	       strncmp(json_object_get_string(x), "... <", 5) == 0;
+}
+
+/* The payload of entry en (its message already read) from its "extra". */
+static int ji_extra(struct ji_cv *c, const struct magic_info *mi, size_t index,
+		    const struct img_entry *first, struct json_object *jo, struct img_entry *en)
+{
+	struct json_object *x;
+	if (!json_object_object_get_ex(jo, "extra", &x))
+		return 0; /* img_write_entry says so if the message wants a payload */
+	ji_push_key(c, "extra");
+	int rc;
+	if (ji_is_nopl(x)) {
+		rc = ji_fail(c, "\"%.40s\" is a --nopl placeholder: the payload was left out of this "
+				"JSON, so it cannot be encoded back (decode without --nopl)",
+			     json_object_get_string(x));
+		goto out;
+	}
+	switch (mi->payload) {
+	case PL_NONE:
+	case PL_PAGEMAP:
+		rc = ji_fail(c, "a %s image has no payload", mi->name);
+		break;
+	case PL_GHOST:
+		if (index == 0 && ji_msg_flag(en->msg, "chunks")) {
+			rc = ji_fail(c, "a chunked ghost file keeps its data in the chunk entries that "
+					"follow, not here");
+			break;
+		}
+		/* fallthrough */
+	case PL_PIPE_DATA:
+	case PL_SK_QUEUE:
+	case PL_BPFMAP:
+	case PL_IPC_SHM:
+		rc = ji_b64_value(c, x, &en->extra, &en->extra_len);
+		if (rc == 0)
+			en->has_extra = 1;
+		break;
+	case PL_TCP_STREAM:
+		rc = ji_tcp_extra(c, x, en);
+		break;
+	case PL_IPC_SEM:
+		rc = ji_sem_extra(c, x, en);
+		break;
+	case PL_IPC_MSG:
+		rc = ji_msg_extra(c, x, en);
+		break;
+	default:
+		rc = ji_fail(c, "unknown payload kind");
+		break;
+	}
+	(void)first;
+out:
+	ji_pop(c);
+	return rc;
+}
+
+/* Entry `index` of the "entries" array into en (img_entry_free it on error too). */
+static int ji_entry(struct ji_cv *c, const struct magic_info *mi, size_t index,
+		    const struct img_entry *first, struct json_object *jo, struct img_entry *en)
+{
+	int rc = -1;
+	memset(en, 0, sizeof *en);
+	ji_push_index(c, index);
+	if (mi->payload == PL_GHOST && index > 0 && !ji_msg_flag(first->msg, "chunks")) {
+		ji_fail(c, "a ghost file without chunks is a single entry (set chunks in entries[0] "
+			   "to add chunk entries)");
+		goto out;
+	}
+	const ProtobufCMessageDescriptor *d = img_entry_desc(mi, index, first);
+	en->msg = ji_message(c, d, jo, 1);
+	if (!en->msg)
+		goto out;
+	rc = ji_extra(c, mi, index, first, jo, en);
+out:
+	ji_pop(c);
+	return rc;
+}
+
+/* ---- the document, entry by entry ----
+ * json-c builds a tree of the whole text it is given, some 18 times the size
+ * of the JSON. So the top level is walked here, and json-c gets one entry at a
+ * time: memory stays near the size of the text, whatever the entry count. */
+
+struct ji_reader {
+	struct ji_cv c;
+	const char *orig; /* the text as given, for error messages */
+	size_t orig_len;
+	struct ji_text x;
+	const char *t; /* the text json-c reads (orig, or x.copy) */
+	size_t n, pos;
+	struct json_tokener *tok;
+	const struct magic_info *mi;
+	size_t index;
+	int done;
+};
+
+static size_t ji_skip_ws(const struct ji_reader *r, size_t i)
+{
+	while (i < r->n && (r->t[i] == ' ' || r->t[i] == '\t' || r->t[i] == '\n' || r->t[i] == '\r'))
+		i++;
+	return i;
+}
+
+/* Where the JSON value starting at i ends (json-c checks it in detail later). */
+static size_t ji_value_end(const struct ji_reader *r, size_t i)
+{
+	const char *t = r->t;
+	size_t n = r->n, depth = 0;
+	for (; i < n; i++) {
+		char ch = t[i];
+		if (ch == '"') {
+			for (i++; i < n && t[i] != '"'; i++)
+				if (t[i] == '\\')
+					i++;
+			if (depth == 0)
+				return i < n ? i + 1 : n;
+		} else if (ch == '{' || ch == '[') {
+			depth++;
+		} else if (ch == '}' || ch == ']') {
+			if (depth == 0)
+				return i; /* an empty value: json-c says what is wrong */
+			if (--depth == 0)
+				return i + 1;
+		} else if (depth == 0 &&
+			   (ch == ',' || ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == ':')) {
+			return i;
+		}
+	}
+	return n;
+}
+
+static int ji_reader_error(struct ji_reader *r, size_t off, const char *msg)
+{
+	return ji_text_error(r->orig, r->orig_len, ji_orig_offset(&r->x, off), r->c.e, "%s", msg);
+}
+
+/* json-c's tree of the value t[start, end) into *out (NULL for null).
+ * Returns 0, or -1 with the error set. */
+static int ji_parse_range(struct ji_reader *r, size_t start, size_t end, struct json_object **out)
+{
+	json_tokener_reset(r->tok);
+	struct json_object *o = json_tokener_parse_ex(r->tok, r->t + start, (int)(end - start));
+	enum json_tokener_error jerr = json_tokener_get_error(r->tok);
+	size_t stop = start + json_tokener_get_parse_end(r->tok);
+	if (!o && jerr == json_tokener_continue && end > start && strchr("{[\"", r->t[start]) == NULL) {
+		/* a number (or true, null) at the end of the range: json-c waits for
+		 * more digits unless it sees the terminating NUL */
+		char *tmp = xmalloc(end - start + 1);
+		memcpy(tmp, r->t + start, end - start);
+		tmp[end - start] = 0;
+		json_tokener_reset(r->tok);
+		o = json_tokener_parse_ex(r->tok, tmp, (int)(end - start + 1));
+		jerr = json_tokener_get_error(r->tok);
+		stop = start + json_tokener_get_parse_end(r->tok);
+		if (stop > end)
+			stop = end;
+		free(tmp);
+	}
+	*out = o;
+	if (jerr == json_tokener_success && stop == end)
+		return 0;
+	json_object_put(o);
+	*out = NULL;
+	if (jerr == json_tokener_success || jerr == json_tokener_continue)
+		return ji_reader_error(r, stop, end == r->n ? "the JSON text ends too early"
+							    : "unexpected character");
+	if (jerr == json_tokener_error_depth)
+		return ji_reader_error(r, stop, "nested too deep");
+	return ji_reader_error(r, stop, json_tokener_error_desc(jerr));
+}
+
+static void ji_reader_close(struct ji_reader *r)
+{
+	if (r->tok)
+		json_tokener_free(r->tok);
+	free(r->x.copy);
+	free(r->x.at);
+	memset(r, 0, sizeof *r);
+}
+
+/* The pass over the raw text, and a tokener. */
+static int ji_reader_text(struct ji_reader *r, const char *text, size_t len, int max_depth,
+			  struct err *e)
+{
+	memset(r, 0, sizeof *r);
+	r->c.e = e;
+	r->orig = text;
+	r->orig_len = len;
+	if (len > INT32_MAX - 1)
+		return err_set(e, "JSON text of %zu bytes is too large (2 GiB at most)", len);
+	if (ji_prescan(text, len, &r->x, e) < 0)
+		return -1;
+	r->t = r->x.copy ? r->x.copy : text;
+	r->n = r->x.copy ? r->x.copy_len : len;
+	r->tok = json_tokener_new_ex(max_depth);
+	if (!r->tok)
+		abort();
+	/* as strict as Python's json: no trailing commas, comments, leading zeros */
+	json_tokener_set_flags(r->tok, JSON_TOKENER_STRICT);
+	return 0;
+}
+
+struct json_object *json_parse_text(const char *text, size_t len, int max_depth, struct err *e)
+{
+	struct ji_reader r;
+	struct json_object *o = NULL;
+	e->msg[0] = 0;
+	if (ji_reader_text(&r, text, len, max_depth, e) == 0) {
+		size_t i = ji_skip_ws(&r, 0);
+		if (i == r.n)
+			err_set(e, "no JSON value: the input is empty");
+		else
+			ji_parse_range(&r, i, r.n, &o);
+	}
+	ji_reader_close(&r);
+	return o;
+}
+
+/* Check the text and its top level {"magic": NAME, "entries": [...]} (keys in
+ * any order), leaving pos at the entries' '['. */
+static int ji_reader_open(struct ji_reader *r, const char *text, size_t len, struct err *e)
+{
+	if (ji_reader_text(r, text, len, JI_IMAGE_DEPTH, e) < 0)
+		return -1;
+	size_t i = ji_skip_ws(r, 0), magic_at = 0, magic_end = 0, entries_at = 0;
+	int have_magic = 0, have_entries = 0;
+	if (i == r->n)
+		return err_set(e, "no JSON value: the input is empty");
+	if (r->t[i] != '{') {
+		/* not an object: json-c names the syntax error, or we the type */
+		struct json_object *o;
+		if (ji_parse_range(r, i, r->n, &o) < 0)
+			return -1;
+		ji_fail(&r->c, "expected an object {\"magic\": NAME, \"entries\": [...]}, got %s",
+			ji_type_name(o));
+		json_object_put(o);
+		return -1;
+	}
+	i = ji_skip_ws(r, i + 1);
+	if (i < r->n && r->t[i] == '}')
+		i++;
+	else
+		for (;;) {
+			if (i >= r->n || r->t[i] != '"')
+				return ji_reader_error(r, i, "expected a key (a string in double quotes)");
+			size_t kend = ji_value_end(r, i);
+			struct json_object *k;
+			if (ji_parse_range(r, i, kend, &k) < 0)
+				return -1;
+			int is_magic = strcmp(json_object_get_string(k), "magic") == 0;
+			int is_entries = strcmp(json_object_get_string(k), "entries") == 0;
+			if (!is_magic && !is_entries) {
+				ji_push_key(&r->c, json_object_get_string(k));
+				ji_fail(&r->c, "unknown key (the top level has magic and entries)");
+				json_object_put(k);
+				return -1;
+			}
+			json_object_put(k);
+			i = ji_skip_ws(r, kend);
+			if (i >= r->n || r->t[i] != ':')
+				return ji_reader_error(r, i, "expected ':' after the key");
+			i = ji_skip_ws(r, i + 1);
+			size_t vend = ji_value_end(r, i);
+			if (is_magic)
+				magic_at = i, magic_end = vend, have_magic = 1;
+			else
+				entries_at = i, have_entries = 1;
+			i = ji_skip_ws(r, vend);
+			if (i < r->n && r->t[i] == ',') {
+				i = ji_skip_ws(r, i + 1);
+				continue;
+			}
+			if (i < r->n && r->t[i] == '}') {
+				i++;
+				break;
+			}
+			return ji_reader_error(r, i, i < r->n ? "expected ',' or '}'"
+							      : "the JSON text ends too early");
+		}
+	i = ji_skip_ws(r, i);
+	if (i < r->n)
+		return ji_reader_error(r, i, "unexpected text after the JSON value");
+
+	if (!have_magic)
+		return ji_fail(&r->c, "\"magic\" is missing");
+	ji_push_key(&r->c, "magic");
+	struct json_object *m;
+	if (ji_parse_range(r, magic_at, magic_end, &m) < 0)
+		return -1;
+	if (!json_object_is_type(m, json_type_string)) {
+		ji_fail(&r->c, "expected the name of an image type, got %s", ji_type_name(m));
+		json_object_put(m);
+		return -1;
+	}
+	const char *name = json_object_get_string(m);
+	r->mi = magic_by_name(name);
+	int rc = 0;
+	if (!r->mi)
+		rc = ji_fail(&r->c, "unknown magic \"%.80s\"", name);
+	else if (!r->mi->desc || (r->mi->message2 && !r->mi->desc2))
+		rc = ji_fail(&r->c, "message type %s is not in the compiled schema", r->mi->message);
+	json_object_put(m);
+	if (rc < 0)
+		return -1;
+	ji_pop(&r->c);
+	if (!have_entries)
+		return ji_fail(&r->c, "\"entries\" is missing");
+	ji_push_key(&r->c, "entries");
+	if (r->t[entries_at] != '[') {
+		struct json_object *o;
+		if (ji_parse_range(r, entries_at, ji_value_end(r, entries_at), &o) < 0)
+			return -1;
+		ji_fail(&r->c, "expected an array of entries, got %s", ji_type_name(o));
+		json_object_put(o);
+		return -1;
+	}
+	r->pos = ji_skip_ws(r, entries_at + 1);
+	if (r->pos < r->n && r->t[r->pos] == ']')
+		r->done = 1;
+	return 0;
+}
+
+/* The next entry into en: 1, 0 at the end, -1 with the error set (en freed). */
+static int ji_reader_next(struct ji_reader *r, const struct img_entry *first, struct img_entry *en)
+{
+	memset(en, 0, sizeof *en);
+	if (r->done)
+		return 0;
+	size_t i = r->pos, end = ji_value_end(r, i);
+	if (end == i)
+		return ji_reader_error(r, i, i < r->n ? "expected an entry (an object)"
+						      : "the JSON text ends too early");
+	struct json_object *o;
+	if (ji_parse_range(r, i, end, &o) < 0)
+		return -1;
+	int rc = ji_entry(&r->c, r->mi, r->index, first, o, en);
+	json_object_put(o);
+	if (rc < 0) {
+		img_entry_free(en);
+		return -1;
+	}
+	r->index++;
+	i = ji_skip_ws(r, end);
+	if (i < r->n && r->t[i] == ',') {
+		r->pos = ji_skip_ws(r, i + 1);
+	} else if (i < r->n && r->t[i] == ']') {
+		r->done = 1;
+	} else {
+		img_entry_free(en);
+		return ji_reader_error(r, i, i < r->n ? "expected ',' or ']' after an entry"
+						      : "the JSON text ends too early");
+	}
+	return 1;
+}
+
+int json_to_img(const char *text, size_t len, struct img *out, struct err *e)
+{
+	struct ji_reader r;
+	struct img_entry en;
+	int rc;
+	memset(out, 0, sizeof *out);
+	if (ji_reader_open(&r, text, len, e) < 0) {
+		ji_reader_close(&r);
+		return -1;
+	}
+	out->mi = r.mi;
+	out->form = r.mi->head;
+	while ((rc = ji_reader_next(&r, out->n ? &out->entries[0] : &en, &en)) > 0)
+		*img_add_entry(out) = en;
+	ji_reader_close(&r);
+	if (rc < 0)
+		img_free(out);
+	return rc;
+}
+
+int json_encode_file(const char *in_path, const char *out_path, struct err *e)
+{
+	const char *in_name = in_path && strcmp(in_path, "-") != 0 ? in_path : "<stdin>";
+	const char *out_name = out_path && strcmp(out_path, "-") != 0 ? out_path : "<stdout>";
+	uint8_t *text;
+	size_t len;
+	if (read_file(in_path ? in_path : "-", &text, &len, e) < 0)
+		return err_prefix(e, "%s", in_name);
+	struct ji_reader r;
+	struct buf out = { 0 };
+	struct img_entry first = { 0 }, cur;
+	int rc = ji_reader_open(&r, (const char *)text, len, e);
+	if (rc == 0) {
+		/* each entry is packed as soon as it is read: the image is never held whole */
+		img_write_head(&out, r.mi, r.mi->head);
+		for (size_t i = 0;; i++) {
+			struct img_entry *en = i == 0 ? &first : &cur;
+			rc = ji_reader_next(&r, &first, en);
+			if (rc <= 0)
+				break;
+			rc = img_write_entry(&out, r.mi, i, &first, en, e);
+			if (i > 0)
+				img_entry_free(&cur);
+			if (rc < 0)
+				break;
+		}
+	}
+	ji_reader_close(&r);
+	img_entry_free(&first);
+	free(text);
+	if (rc < 0) {
+		buf_free(&out);
+		return err_prefix(e, "%s", in_name);
+	}
+	rc = write_file_atomic(out_path ? out_path : "-", out.p, out.len, e);
+	buf_free(&out);
+	return rc < 0 ? err_prefix(e, "%s", out_name) : 0;
+}

@@ -1,0 +1,101 @@
+/* json_out.h: CRIT's JSON dialect out of protobuf-c messages and images — a
+ * streaming writer with Python json.dump's exact layout (SPEC §2). */
+#ifndef CRITLUA_JSON_OUT_H
+#define CRITLUA_JSON_OUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "image.h"
+#include "schema.h"
+#include "util.h"
+
+/* The key under which fields the schema does not know (from a newer CRIU)
+ * travel: the MIME base64 of their protobuf wire bytes (key and value, in the
+ * order they were read), after the known fields of their message. No schema
+ * field can have this name. */
+#define JW_UNKNOWN_KEY "(unknown)"
+
+/* The writer: Python's json.dump(obj, f) (indent 0: one line, ", " and ": ")
+ * or json.dump(obj, f, indent=4). Containers are opened and closed in order;
+ * the writer knows when a separator or a newline is due. */
+struct jw {
+	struct buf *out;
+	int indent; /* 1: indent=4 */
+	unsigned depth;
+	unsigned char *items; /* per open container: something was written in it */
+	unsigned cap;
+	FILE *flush_to; /* when set, out is written there whenever it grows past 1 MiB */
+	int flush_err;  /* errno of a failed flush */
+	size_t flushed; /* bytes written to flush_to so far */
+	struct jw_optcache *optcache; /* (criu) options per descriptor, filled on use */
+};
+
+void jw_init(struct jw *w, struct buf *out, int indent);
+void jw_fini(struct jw *w); /* frees the writer's own state, not out */
+
+void jw_begin_object(struct jw *w);
+void jw_end_object(struct jw *w);
+void jw_begin_array(struct jw *w);
+void jw_end_array(struct jw *w);
+/* An object key (n bytes, JSON-escaped as needed); the value must follow. */
+void jw_key(struct jw *w, const char *k, size_t n);
+/* Values: inside an array each one is an item, after jw_key the key's value. */
+void jw_null(struct jw *w);
+void jw_bool(struct jw *w, int v);
+void jw_int(struct jw *w, int64_t v);
+void jw_uint(struct jw *w, uint64_t v);
+void jw_double(struct jw *w, double v);
+void jw_string(struct jw *w, const char *s, size_t n); /* surrogateescape for non-UTF-8 */
+void jw_base64(struct jw *w, const uint8_t *p, size_t n); /* MIME base64 string */
+void jw_raw(struct jw *w, const char *s, size_t n);    /* already-formatted JSON value */
+
+/* How a message is written: pretty applies the (criu) options (hex, dev,
+ * flags, dict, ipadd) as `decode --pretty` does. */
+struct jw_msg_opts {
+	int pretty;
+};
+
+/* A message as a JSON object: set fields in field-number order, unknown
+ * fields under JW_UNKNOWN_KEY. jw_message_fields writes the members into an
+ * object the caller has opened (so it can add "extra"). */
+void jw_message(struct jw *w, const ProtobufCMessage *m, int pretty);
+void jw_message_fields(struct jw *w, const ProtobufCMessage *m, int pretty, int hex);
+
+/* One field value as CRIT writes it, for writers of other sources (Lua
+ * tables): an integer of field `index` of d, with pretty mode's rules when
+ * pretty is set; `hex` is the hex flag inherited from enclosing fields. */
+void jw_field_int(struct jw *w, const ProtobufCMessageDescriptor *d, unsigned index,
+		  int64_t sv, uint64_t uv, int is_signed, int pretty, int hex);
+/* A bytes value of field `index` of d: base64, or quoted-printable where
+ * (criu).conv = "unix_name". */
+void jw_field_bytes(struct jw *w, const ProtobufCMessageDescriptor *d, unsigned index,
+		    const uint8_t *p, size_t n);
+/* The (criu) ipadd form of a repeated u32 field: 1 or 4 words give ["addr"];
+ * returns 0 (nothing written) for other counts. */
+int jw_ipadd(struct jw *w, const uint32_t *words, size_t n);
+
+/* The payload of an entry as CRIT's "extra" value (SPEC §1.3), or with nopl
+ * "... <SIZE>". Writes the key too; nothing when the entry has no payload. */
+void jw_entry_extra(struct jw *w, const struct magic_info *mi, const struct img_entry *en,
+		    int nopl);
+/* CRIT's size text: "8B", "1.5KB". dst needs 32 bytes. */
+size_t jw_human_size(char *dst, uint64_t n);
+
+/* `decode`: the JSON of image file in_path ("-" or NULL: stdin) written to
+ * out_path ("-" or NULL: stdout, with a final newline, as CRIT does; a file
+ * is written atomically, without one). Entry by entry: the decoded image is
+ * never held whole. Returns 0, or -1 with e set (prefixed with the file). */
+int jw_image_file(const char *in_path, const char *out_path, int pretty, int nopl, struct err *e);
+/* The same from bytes in memory into out (no final newline). name prefixes errors. */
+int jw_image_buf(const uint8_t *data, size_t len, const char *name, struct buf *out, int pretty,
+		 int nopl, struct err *e);
+
+/* `info`: {"magic": NAME, "count": N} with indent 4 (no final newline) into
+ * out. N counts the entries decode prints, but not PAGEMAP's head. */
+int jw_info_file(const char *path, struct buf *out, const char **magic, size_t *count,
+		 struct err *e);
+
+#endif

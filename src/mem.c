@@ -1,0 +1,335 @@
+/* mem.c: reading checkpointed memory through pagemap + pages, with the
+ * compatibility rules of SPEC §1.4, and a streaming search over it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "image.h"
+#include "mem.h"
+
+#define WALK_CHUNK (4u << 20)
+
+static char *path_join(const char *dir, const char *name)
+{
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *p = xmalloc(n);
+	snprintf(p, n, "%s/%s", dir, name);
+	return p;
+}
+
+static int refuse_unknown(const ProtobufCMessage *m, const char *file, size_t entry, struct err *e)
+{
+	if (!m->n_unknown_fields)
+		return 0;
+	return err_set(e, "%s: entry %zu has %u field(s) unknown to CRIU 4.2's schema (field %u): "
+			  "written by a newer CRIU (compressed pages?); refusing to read memory "
+			  "rather than misread it",
+		       file, entry, m->n_unknown_fields, m->unknown_fields[0].tag);
+}
+
+static int check_inventory(const char *dir, struct err *e)
+{
+	char *path = path_join(dir, "inventory.img");
+	struct img inv;
+	int rc = 0;
+	if (access(path, F_OK) == 0) {
+		rc = img_load(path, &inv, e);
+		for (size_t i = 0; rc == 0 && i < inv.n; i++)
+			rc = refuse_unknown(inv.entries[i].msg, path, i, e);
+		if (inv.mi)
+			img_free(&inv);
+	}
+	free(path);
+	return rc;
+}
+
+static int cmp_region(const void *a, const void *b)
+{
+	const struct mem_region *x = a, *y = b;
+	return x->vaddr < y->vaddr ? -1 : x->vaddr > y->vaddr;
+}
+
+int mem_map_open(struct mem_map *m, const char *dir, const char *pagemap_name, size_t page_size,
+		 struct err *e)
+{
+	memset(m, 0, sizeof *m);
+	m->fd = -1;
+	if (page_size == 0 || (page_size & (page_size - 1)))
+		return err_set(e, "page size %zu is not a power of two", page_size);
+	if (check_inventory(dir, e) < 0)
+		return -1;
+	char *path = path_join(dir, pagemap_name);
+	struct img pm;
+	if (img_load(path, &pm, e) < 0) {
+		free(path);
+		return -1;
+	}
+	int rc = 0;
+	if (strcmp(pm.mi->name, "PAGEMAP") != 0) {
+		rc = err_set(e, "%s: a %s image, not a PAGEMAP", path, pm.mi->name);
+		goto out;
+	}
+	if (pm.n == 0) {
+		rc = err_set(e, "%s: no pagemap_head entry", path);
+		goto out;
+	}
+	m->page_size = page_size;
+	m->pages_id = (uint32_t)pb_get_u64(pm.entries[0].msg, "pages_id", NULL);
+	m->r = xcalloc(pm.n, sizeof *m->r);
+	uint64_t off = 0;
+	for (size_t i = 0; i < pm.n; i++) {
+		const ProtobufCMessage *pe = pm.entries[i].msg;
+		if ((rc = refuse_unknown(pe, path, i, e)) < 0)
+			goto out;
+		if (i == 0)
+			continue;
+		struct mem_region *r = &m->r[m->n++];
+		int has_nr, has_flags;
+		r->vaddr = pb_get_u64(pe, "vaddr", NULL);
+		r->nr_pages = pb_get_u64(pe, "nr_pages", &has_nr);
+		if (!has_nr)
+			r->nr_pages = pb_get_u64(pe, "compat_nr_pages", NULL);
+		r->flags = (uint32_t)pb_get_u64(pe, "flags", &has_flags);
+		if (pb_get_u64(pe, "in_parent", NULL))
+			r->flags |= PE_PARENT;
+		else if (!has_flags)
+			r->flags = PE_PRESENT;
+		if (r->nr_pages > UINT64_MAX / page_size ||
+		    r->vaddr > UINT64_MAX - r->nr_pages * page_size) {
+			rc = err_set(e, "%s: entry %zu: %llu pages at 0x%llx run past the end of the "
+					"address space",
+				     path, i, (unsigned long long)r->nr_pages, (unsigned long long)r->vaddr);
+			goto out;
+		}
+		if (r->flags & PE_PRESENT) {
+			r->file_off = off;
+			off += r->nr_pages * page_size;
+		}
+	}
+	qsort(m->r, m->n, sizeof *m->r, cmp_region);
+	for (size_t i = 1; i < m->n; i++)
+		if (m->r[i].vaddr < m->r[i - 1].vaddr + m->r[i - 1].nr_pages * page_size) {
+			rc = err_set(e, "%s: entries at 0x%llx and 0x%llx overlap", path,
+				     (unsigned long long)m->r[i - 1].vaddr, (unsigned long long)m->r[i].vaddr);
+			goto out;
+		}
+	m->dir = xstrdup(dir);
+	m->pagemap = xstrdup(pagemap_name);
+out:
+	img_free(&pm);
+	free(path);
+	if (rc < 0) {
+		free(m->r);
+		m->r = NULL;
+		m->n = 0;
+	}
+	return rc;
+}
+
+void mem_map_close(struct mem_map *m)
+{
+	if (m->fd >= 0)
+		close(m->fd);
+	if (m->parent) {
+		mem_map_close(m->parent);
+		free(m->parent);
+	}
+	free(m->r);
+	free(m->dir);
+	free(m->pagemap);
+	memset(m, 0, sizeof *m);
+	m->fd = -1;
+}
+
+const struct mem_region *mem_find(const struct mem_map *m, uint64_t addr)
+{
+	size_t lo = 0, hi = m->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct mem_region *r = &m->r[mid];
+		if (addr < r->vaddr)
+			hi = mid;
+		else if (addr - r->vaddr >= r->nr_pages * m->page_size)
+			lo = mid + 1;
+		else
+			return r;
+	}
+	return NULL;
+}
+
+static int pages_fd(struct mem_map *m, struct err *e)
+{
+	if (m->fd >= 0)
+		return m->fd;
+	char name[64];
+	snprintf(name, sizeof name, "pages-%u.img", m->pages_id);
+	char *path = path_join(m->dir, name);
+	m->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (m->fd < 0)
+		err_set(e, "%s: cannot open: %s", path, strerror(errno));
+	free(path);
+	return m->fd;
+}
+
+static int read_pages(struct mem_map *m, uint64_t off, size_t len, uint8_t *out, struct err *e)
+{
+	int fd = pages_fd(m, e);
+	if (fd < 0)
+		return -1;
+	while (len) {
+		ssize_t n = pread(fd, out, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return err_set(e, "%s/pages-%u.img: %s at offset 0x%llx", m->dir, m->pages_id,
+				       n < 0 ? strerror(errno) : "the file is shorter than its pagemap says",
+				       (unsigned long long)off);
+		out += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static struct mem_map *parent_map(struct mem_map *m, struct err *e)
+{
+	if (m->parent)
+		return m->parent;
+	char *pdir = path_join(m->dir, "parent");
+	if (access(pdir, F_OK) != 0) {
+		err_set(e, "%s: pages are in the parent checkpoint, and %s is not there", m->pagemap, pdir);
+		free(pdir);
+		return NULL;
+	}
+	struct mem_map *p = xcalloc(1, sizeof *p);
+	if (mem_map_open(p, pdir, m->pagemap, m->page_size, e) < 0) {
+		free(p);
+		free(pdir);
+		return NULL;
+	}
+	free(pdir);
+	m->parent = p;
+	return p;
+}
+
+int mem_read(struct mem_map *m, uint64_t addr, size_t len, uint8_t *out, struct err *e)
+{
+	while (len) {
+		const struct mem_region *r = mem_find(m, addr);
+		if (!r)
+			return err_set(e, "%s: address 0x%llx is not in the dump (no pagemap entry covers it)",
+				       m->pagemap, (unsigned long long)addr);
+		uint64_t in = addr - r->vaddr, size = r->nr_pages * m->page_size;
+		size_t n = size - in < len ? (size_t)(size - in) : len;
+		if (r->flags & PE_PRESENT) {
+			if (read_pages(m, r->file_off + in, n, out, e) < 0)
+				return -1;
+		} else if (r->flags & PE_PARENT) {
+			struct mem_map *p = parent_map(m, e);
+			if (!p || mem_read(p, addr, n, out, e) < 0)
+				return -1;
+		} else {
+			return err_set(e, "%s: pages at 0x%llx are lazy: a lazy-pages server held them, "
+					  "they are not in the checkpoint",
+				       m->pagemap, (unsigned long long)r->vaddr);
+		}
+		addr += n;
+		out += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int mem_walk(struct mem_map *m, size_t chunk, mem_chunk_cb cb, void *ctx, struct err *e)
+{
+	if (chunk == 0)
+		chunk = WALK_CHUNK;
+	uint8_t *buf = xmalloc(chunk);
+	int rc = 0;
+	for (size_t i = 0; i < m->n && rc == 0; i++) {
+		const struct mem_region *r = &m->r[i];
+		uint64_t size = r->nr_pages * m->page_size;
+		struct mem_map *p = NULL;
+		if (!(r->flags & PE_PRESENT)) {
+			if (!(r->flags & PE_PARENT))
+				continue; /* lazy: not in the checkpoint */
+			struct err ignored;
+			if (!(p = parent_map(m, &ignored)))
+				continue;
+		}
+		for (uint64_t at = 0; at < size && rc == 0; at += chunk) {
+			size_t n = size - at < chunk ? (size_t)(size - at) : chunk;
+			if (p ? mem_read(p, r->vaddr + at, n, buf, e) : read_pages(m, r->file_off + at, n, buf, e)) {
+				rc = -1;
+				break;
+			}
+			rc = cb(r->vaddr + at, buf, n, ctx);
+		}
+	}
+	free(buf);
+	return rc;
+}
+
+struct search {
+	const uint8_t *needle;
+	size_t nlen;
+	mem_match_cb cb;
+	void *ctx;
+	uint8_t *tail;    /* the last nlen-1 bytes seen, for matches across pieces */
+	size_t tail_len;
+	uint64_t tail_end; /* address just after tail */
+	uint8_t *seam;    /* tail + the head of the next piece */
+};
+
+static int search_piece(uint64_t addr, const uint8_t *data, size_t len, void *vs)
+{
+	struct search *s = vs;
+	int rc;
+	/* Matches that start in the previous piece and end in this one. */
+	if (s->tail_len && s->tail_end == addr) {
+		size_t head = len < s->nlen - 1 ? len : s->nlen - 1;
+		memcpy(s->seam, s->tail, s->tail_len);
+		memcpy(s->seam + s->tail_len, data, head);
+		const uint8_t *p = s->seam, *end = s->seam + s->tail_len + head;
+		while ((p = memmem(p, (size_t)(end - p), s->needle, s->nlen))) {
+			if ((size_t)(p - s->seam) >= s->tail_len)
+				break; /* starts in this piece: found below */
+			if ((rc = s->cb(addr - s->tail_len + (uint64_t)(p - s->seam), s->ctx)))
+				return rc;
+			p++;
+		}
+	}
+	for (const uint8_t *p = data, *end = data + len;
+	     (p = memmem(p, (size_t)(end - p), s->needle, s->nlen)); p++)
+		if ((rc = s->cb(addr + (uint64_t)(p - data), s->ctx)))
+			return rc;
+	/* Keep the last nlen-1 bytes, joined to the tail when contiguous. */
+	size_t keep = s->nlen - 1;
+	if (len >= keep) {
+		memcpy(s->tail, data + len - keep, keep);
+		s->tail_len = keep;
+	} else {
+		size_t old = s->tail_end == addr ? s->tail_len : 0;
+		size_t from_old = old + len > keep ? keep - len : old;
+		memmove(s->tail, s->tail + old - from_old, from_old);
+		memcpy(s->tail + from_old, data, len);
+		s->tail_len = from_old + len;
+	}
+	s->tail_end = addr + len;
+	return 0;
+}
+
+int mem_search(struct mem_map *m, const uint8_t *needle, size_t nlen, mem_match_cb cb, void *ctx,
+	       struct err *e)
+{
+	if (nlen == 0)
+		return err_set(e, "the search string is empty");
+	struct search s = { needle, nlen, cb, ctx, xmalloc(nlen), 0, 0, xmalloc(2 * nlen) };
+	int rc = mem_walk(m, 0, search_piece, &s, e);
+	free(s.tail);
+	free(s.seam);
+	return rc;
+}

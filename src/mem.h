@@ -1,0 +1,62 @@
+/* mem.h: a process's (or a shmem segment's) memory in a checkpoint, read
+ * through its pagemap image and the raw pages file it names (SPEC §1.4). */
+#ifndef CRITLUA_MEM_H
+#define CRITLUA_MEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#define PE_PARENT 1u
+#define PE_LAZY 2u
+#define PE_PRESENT 4u
+
+/* One pagemap entry, with the compatibility rules applied. */
+struct mem_region {
+	uint64_t vaddr, nr_pages;
+	uint32_t flags;     /* PE_* after the in_parent / absent-flags rules */
+	uint64_t file_off;  /* offset in the pages file (PE_PRESENT only) */
+};
+
+struct mem_map {
+	struct mem_region *r;
+	size_t n;
+	size_t page_size;
+	uint32_t pages_id;
+	char *dir;        /* the image directory */
+	char *pagemap;    /* file name of the pagemap, e.g. "pagemap-42.img" */
+	int fd;           /* pages-<pages_id>.img, opened on first read; -1 */
+	struct mem_map *parent; /* parent/<pagemap>, loaded on first PE_PARENT read */
+	int parent_missing;
+};
+
+/* Load dir/pagemap_name. Refuses pagemaps and inventories with fields unknown
+ * to the schema (a newer CRIU, e.g. compressed pages). */
+int mem_map_open(struct mem_map *m, const char *dir, const char *pagemap_name, size_t page_size,
+		 struct err *e);
+void mem_map_close(struct mem_map *m);
+
+/* The region holding addr, or NULL (a hole: not dumped). */
+const struct mem_region *mem_find(const struct mem_map *m, uint64_t addr);
+
+/* Read len bytes at addr into out. Every byte must be readable: a hole, lazy
+ * pages, or parent pages without a parent checkpoint are errors naming the
+ * address. Returns 0 or -1. */
+int mem_read(struct mem_map *m, uint64_t addr, size_t len, uint8_t *out, struct err *e);
+
+/* Stream the present memory in address order, in pieces of at most `chunk`
+ * bytes: cb(addr, data, len, ctx) for each; a non-zero return stops the walk
+ * and is returned. PE_PARENT regions are read from the parent when it is
+ * there and skipped (reported through skipped) when not; lazy ones skipped. */
+typedef int (*mem_chunk_cb)(uint64_t addr, const uint8_t *data, size_t len, void *ctx);
+int mem_walk(struct mem_map *m, size_t chunk, mem_chunk_cb cb, void *ctx, struct err *e);
+
+/* Search the present memory for needle; cb(addr, ctx) per match (overlapping
+ * matches included, matches spanning adjacent regions found). Memory use is
+ * bounded by the chunk size, whatever the size of the pages file. */
+typedef int (*mem_match_cb)(uint64_t addr, void *ctx);
+int mem_search(struct mem_map *m, const uint8_t *needle, size_t nlen, mem_match_cb cb, void *ctx,
+	       struct err *e);
+
+#endif

@@ -1,0 +1,256 @@
+/* pbcheck.c: explaining protobuf problems that protobuf-c only reports as
+ * "failed": missing required fields, malformed wire data, and where. */
+#include <stdio.h>
+#include <string.h>
+
+#include "image.h"
+
+static int is_pointer_field(const ProtobufCFieldDescriptor *f)
+{
+	return f->type == PROTOBUF_C_TYPE_MESSAGE || f->type == PROTOBUF_C_TYPE_STRING;
+}
+
+int pb_check_required(const ProtobufCMessage *m, const char *path, struct err *e)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	const char *base = (const char *)m;
+	char sub[512];
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		const void *v = base + f->offset;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			if (f->type != PROTOBUF_C_TYPE_MESSAGE && f->type != PROTOBUF_C_TYPE_STRING)
+				continue;
+			size_t n = *(const size_t *)(base + f->quantifier_offset);
+			void *const *arr = *(void *const *const *)v;
+			for (size_t k = 0; k < n; k++) {
+				snprintf(sub, sizeof sub, "%s.%s[%zu]", path, f->name, k);
+				if (!arr[k])
+					return err_set(e, "%s: missing", sub);
+				if (f->type == PROTOBUF_C_TYPE_MESSAGE &&
+				    pb_check_required(arr[k], sub, e) < 0)
+					return -1;
+			}
+			continue;
+		}
+		if (!is_pointer_field(f))
+			continue; /* scalars always hold a value in protobuf-c */
+		const void *p = *(const void *const *)v;
+		snprintf(sub, sizeof sub, "%s.%s", path, f->name);
+		if (!p) {
+			if (f->label == PROTOBUF_C_LABEL_REQUIRED)
+				return err_set(e, "%s: required field is missing", sub);
+			continue;
+		}
+		if (f->type == PROTOBUF_C_TYPE_MESSAGE && pb_check_required(p, sub, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- wire-format walk ---- */
+
+static int read_varint(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
+{
+	*v = 0;
+	uint64_t r = 0;
+	for (unsigned shift = 0; shift < 70; shift += 7) {
+		if (*off >= len)
+			return -1;
+		uint8_t b = p[(*off)++];
+		r |= (uint64_t)(b & 0x7f) << (shift < 64 ? shift : 63);
+		if (!(b & 0x80)) {
+			*v = r;
+			return 0;
+		}
+	}
+	return -2; /* more than 10 bytes */
+}
+
+static int wire_type_of(const ProtobufCFieldDescriptor *f)
+{
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_FIXED64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return 1;
+	case PROTOBUF_C_TYPE_FIXED32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+	case PROTOBUF_C_TYPE_FLOAT:
+		return 5;
+	case PROTOBUF_C_TYPE_STRING:
+	case PROTOBUF_C_TYPE_BYTES:
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return 2;
+	default:
+		return 0;
+	}
+}
+
+/* ---- nesting depth: protobuf-c unpacks nested messages recursively, so a
+ * recursive type (aa_namespace) could nest deep enough to overflow the stack ---- */
+
+static int on_cycle(const ProtobufCMessageDescriptor *d, const ProtobufCMessageDescriptor **stack,
+		    unsigned depth)
+{
+	for (unsigned i = 0; i < depth; i++)
+		if (stack[i] == d)
+			return 1;
+	if (depth >= 64)
+		return 1; /* deeper than any acyclic schema: treat as recursive */
+	stack[depth] = d;
+	for (unsigned i = 0; i < d->n_fields; i++)
+		if (d->fields[i].type == PROTOBUF_C_TYPE_MESSAGE &&
+		    on_cycle(d->fields[i].descriptor, stack, depth + 1))
+			return 1;
+	return 0;
+}
+
+int pb_is_recursive(const ProtobufCMessageDescriptor *d)
+{
+	static struct {
+		const ProtobufCMessageDescriptor *d;
+		int rec;
+	} cache[512];
+	static unsigned n;
+	for (unsigned i = 0; i < n; i++)
+		if (cache[i].d == d)
+			return cache[i].rec;
+	const ProtobufCMessageDescriptor *stack[64];
+	int rec = on_cycle(d, stack, 0);
+	if (n < sizeof cache / sizeof cache[0]) {
+		cache[n].d = d;
+		cache[n++].rec = rec;
+	}
+	return rec;
+}
+
+static int read_varint(const uint8_t *p, size_t len, size_t *off, uint64_t *v);
+
+int pb_check_depth(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
+		   unsigned limit, struct err *e)
+{
+	if (limit == 0)
+		return err_set(e, "messages nest more than %d deep", PB_MAX_DEPTH);
+	size_t off = 0;
+	while (off < len) {
+		uint64_t key, v;
+		if (read_varint(p, len, &off, &key) < 0)
+			return 0; /* malformed: protobuf-c refuses it, explain says why */
+		const ProtobufCFieldDescriptor *f =
+			protobuf_c_message_descriptor_get_field(d, (uint32_t)(key >> 3));
+		switch (key & 7) {
+		case 0:
+			if (read_varint(p, len, &off, &v) < 0)
+				return 0;
+			break;
+		case 1:
+			off += 8;
+			break;
+		case 5:
+			off += 4;
+			break;
+		case 2:
+			if (read_varint(p, len, &off, &v) < 0 || v > len - off)
+				return 0;
+			if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+			    pb_check_depth(f->descriptor, p + off, (size_t)v, limit - 1, e) < 0)
+				return -1;
+			off += (size_t)v;
+			break;
+		default:
+			return 0;
+		}
+	}
+	return 0;
+}
+
+/* Returns 1 and fills e when it finds the fault, else 0. `at` is the offset of
+ * data within the outermost message, for the report. */
+static int explain(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len, size_t at,
+		   const char *path, struct err *e)
+{
+	if (strlen(path) > 200)
+		return 0; /* nested too deep to name: the depth check reports it */
+	unsigned char seen[1024] = { 0 }; /* required-field presence by field index (first 1024) */
+	size_t off = 0;
+	char sub[256];
+	while (off < len) {
+		size_t start = off;
+		uint64_t key, v;
+		int rc = read_varint(p, len, &off, &key);
+		if (rc < 0)
+			return err_set(e, "at byte %zu%s%s: %s", at + start, *path ? " in " : "", path,
+				       rc == -1 ? "the data ends inside a field tag" : "a field tag is over 10 bytes"),
+			       1;
+		uint32_t num = (uint32_t)(key >> 3);
+		int wt = (int)(key & 7);
+		if (num == 0)
+			return err_set(e, "at byte %zu%s%s: field number 0 is invalid", at + start,
+				       *path ? " in " : "", path),
+			       1;
+		const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(d, num);
+		snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", f ? f->name : "");
+		if (f && f->label != PROTOBUF_C_LABEL_REPEATED && wt != wire_type_of(f))
+			return err_set(e, "at byte %zu: field '%s' (%u) is %s but has wire type %d",
+				       at + start, sub, num,
+				       f->type == PROTOBUF_C_TYPE_MESSAGE ? "a message" : "a scalar", wt),
+			       1;
+		size_t vstart = off;
+		switch (wt) {
+		case 0:
+			rc = read_varint(p, len, &off, &v);
+			if (rc < 0)
+				return err_set(e, "at byte %zu: field %u%s%s: %s", at + vstart, num,
+					       f ? " " : "", f ? sub : "",
+					       rc == -1 ? "the data ends inside a varint" : "a varint is over 10 bytes"),
+				       1;
+			break;
+		case 1:
+		case 5: {
+			size_t w = wt == 1 ? 8 : 4;
+			if (len - off < w)
+				return err_set(e, "at byte %zu: field %u: the data ends inside a %zu-byte value",
+					       at + vstart, num, w),
+				       1;
+			off += w;
+			break;
+		}
+		case 2:
+			rc = read_varint(p, len, &off, &v);
+			if (rc < 0 || v > len - off)
+				return err_set(e, "at byte %zu: field %u%s%s: length %s runs past the end "
+						  "of the message (%zu bytes left)",
+					       at + vstart, num, f ? " " : "", f ? sub : "",
+					       rc < 0 ? "(truncated)" : "", len - off),
+				       1;
+			if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+			    explain(f->descriptor, p + off, (size_t)v, at + off, sub, e))
+				return 1;
+			off += (size_t)v;
+			break;
+		default:
+			return err_set(e, "at byte %zu: field %u has wire type %d, which CRIU never writes",
+				       at + start, num, wt),
+			       1;
+		}
+		if (f) {
+			size_t idx = (size_t)(f - d->fields);
+			if (idx < sizeof seen)
+				seen[idx] = 1;
+		}
+	}
+	for (unsigned i = 0; i < d->n_fields && i < sizeof seen; i++)
+		if (d->fields[i].label == PROTOBUF_C_LABEL_REQUIRED && !seen[i])
+			return err_set(e, "required field '%s%s%s' is missing", path, *path ? "." : "",
+				       d->fields[i].name),
+			       1;
+	return 0;
+}
+
+void pb_explain_unpack_failure(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
+			       size_t len, struct err *e)
+{
+	if (!explain(desc, data, len, 0, "", e))
+		err_set(e, "protobuf-c refused it");
+}

@@ -1,0 +1,257 @@
+/* util.c: buffers, error messages, reading whole files, atomic writes. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static void oom(void)
+{
+	fputs("critlua: out of memory\n", stderr);
+	abort();
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+char *xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	return memcpy(xmalloc(n), s, n);
+}
+
+void buf_reserve(struct buf *b, size_t more)
+{
+	if (b->cap - b->len >= more)
+		return;
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap - b->len < more) {
+		if (cap > SIZE_MAX / 2)
+			oom();
+		cap *= 2;
+	}
+	b->p = xrealloc(b->p, cap);
+	b->cap = cap;
+}
+
+void buf_add(struct buf *b, const void *data, size_t n)
+{
+	if (!n)
+		return;
+	buf_reserve(b, n);
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+}
+
+void buf_addc(struct buf *b, char c)
+{
+	buf_reserve(b, 1);
+	b->p[b->len++] = (uint8_t)c;
+}
+
+void buf_adds(struct buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+void buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	buf_reserve(b, (size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf((char *)b->p + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+void buf_add_u32(struct buf *b, uint32_t v)
+{
+	uint8_t w[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+	buf_add(b, w, 4);
+}
+
+void buf_free(struct buf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+int err_set(struct err *e, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int err_prefix(struct err *e, const char *fmt, ...)
+{
+	char pre[512], old[sizeof e->msg];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(pre, sizeof pre, fmt, ap);
+	va_end(ap);
+	memcpy(old, e->msg, sizeof old);
+	size_t n = strlen(pre);
+	if (n > sizeof e->msg - 3)
+		n = sizeof e->msg - 3;
+	memcpy(e->msg, pre, n);
+	memcpy(e->msg + n, ": ", 2);
+	size_t room = sizeof e->msg - n - 3, ol = strnlen(old, sizeof old - 1);
+	if (ol > room)
+		ol = room;
+	memcpy(e->msg + n + 2, old, ol);
+	e->msg[n + 2 + ol] = 0;
+	return -1;
+}
+
+int read_file(const char *path, uint8_t **out, size_t *len, struct err *e)
+{
+	int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_set(e, "cannot open: %s", strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		close(fd);
+		return err_set(e, "is a directory, not an image file");
+	}
+	size_t cap = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 : 65536;
+	size_t n = 0;
+	uint8_t *p = xmalloc(cap);
+	for (;;) {
+		if (cap - n < 2)
+			p = xrealloc(p, cap *= 2);
+		ssize_t got = read(fd, p + n, cap - n - 1);
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			int saved = errno;
+			free(p);
+			if (fd)
+				close(fd);
+			return err_set(e, "cannot read: %s", strerror(saved));
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+	}
+	if (fd)
+		close(fd);
+	p[n] = 0;
+	*out = p;
+	*len = n;
+	return 0;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, struct err *e)
+{
+	if (strcmp(path, "-") == 0) {
+		if (write_all(1, data, len) < 0)
+			return err_set(e, "cannot write to standard output: %s", strerror(errno));
+		return 0;
+	}
+	struct stat st;
+	int exists = stat(path, &st) == 0;
+	if (exists && !S_ISREG(st.st_mode)) {
+		/* A device, FIFO or similar: write in place, never replace it. */
+		int fd = open(path, O_WRONLY | O_CLOEXEC | O_TRUNC);
+		if (fd < 0)
+			return err_set(e, "cannot open for writing: %s", strerror(errno));
+		if (write_all(fd, data, len) < 0) {
+			int saved = errno;
+			close(fd);
+			return err_set(e, "cannot write: %s", strerror(saved));
+		}
+		if (close(fd) < 0)
+			return err_set(e, "cannot write: %s", strerror(errno));
+		return 0;
+	}
+	char *copy = xstrdup(path);
+	const char *dir = dirname(copy);
+	size_t tn = strlen(dir) + 32;
+	char *tmp = xmalloc(tn);
+	snprintf(tmp, tn, "%s/.critlua-XXXXXX", dir);
+	free(copy);
+	int fd = mkstemp(tmp);
+	if (fd < 0) {
+		err_set(e, "cannot create a temporary file beside it: %s", strerror(errno));
+		free(tmp);
+		return -1;
+	}
+	mode_t mode = 0644;
+	if (exists) {
+		mode = st.st_mode & 07777;
+		/* Keep the owner where we may (root rewriting a user's image). */
+		if (fchown(fd, st.st_uid, st.st_gid) < 0) {
+			/* not fatal: an unprivileged user cannot give files away */
+		}
+	} else {
+		mode_t um = umask(0);
+		umask(um);
+		mode = 0666 & ~um;
+	}
+	if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+		int saved = errno;
+		close(fd);
+		unlink(tmp);
+		free(tmp);
+		return err_set(e, "cannot write: %s", strerror(saved));
+	}
+	if (close(fd) < 0 || rename(tmp, path) < 0) {
+		int saved = errno;
+		unlink(tmp);
+		free(tmp);
+		return err_set(e, "cannot write: %s", strerror(saved));
+	}
+	free(tmp);
+	return 0;
+}

@@ -1,0 +1,53 @@
+/* util.h: growable byte buffers, error messages, whole-file reading and
+ * atomic file writing — the plain-C helpers every layer uses. */
+#ifndef CRITLUA_UTIL_H
+#define CRITLUA_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct buf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+/* All of these abort on out-of-memory: nothing sensible can go on then. */
+void buf_reserve(struct buf *b, size_t more);
+void buf_add(struct buf *b, const void *data, size_t n);
+void buf_addc(struct buf *b, char c);
+void buf_adds(struct buf *b, const char *s);
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_add_u32(struct buf *b, uint32_t v); /* little-endian */
+void buf_free(struct buf *b);
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+
+/* An error message under construction; the caller adds the file name. */
+struct err {
+	char msg[1024];
+};
+int err_set(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Put "prefix: " before the message already there. */
+int err_prefix(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Read a whole file (or "-" for stdin). Returns 0, or -1 with e set
+ * ("cannot open: No such file or directory"). *out is malloc'ed (NUL-terminated
+ * one past len, for text parsers). */
+int read_file(const char *path, uint8_t **out, size_t *len, struct err *e);
+
+/* Write data to path atomically: a temporary file in the same directory,
+ * flushed and fsync'ed, then renamed over path; path's mode is kept when it
+ * exists. When path exists and is not a regular file (a FIFO, /dev/stdout),
+ * it is written in place. "-" writes to stdout. On failure path is untouched
+ * and e says why. */
+int write_file_atomic(const char *path, const void *data, size_t len, struct err *e);
+
+static inline uint32_t get_u32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+#endif

@@ -1,0 +1,92 @@
+-- json_out: crit.json.encode and the C halves of decode/info against CRIT's
+-- goldens, plus the layout rules for plain Lua values and the errors.
+-- usage: critlua -I tests/lua tests/lua/json_out.lua FIXTURES (tests/fixtures)
+
+local T = require "testlib"
+
+local fx = arg[1] or error("usage: json_out.lua FIXTURES", 0)
+local expected = fx .. "/expected"
+local J = crit.json
+
+local function exists(path)
+	local f = io.open(path, "rb")
+	if f then
+		f:close()
+	end
+	return f ~= nil
+end
+
+-- ---- typed image tables encode as `decode` writes them ----
+do
+	local p = io.popen("cd '" .. expected .. "' && ls */*.json")
+	local n = 0
+	for rel in p:lines() do
+		if not rel:match("%.info%.json$") then
+			local pretty = rel:match("%.pretty%.json$") ~= nil
+			local img = rel:gsub("%.pretty%.json$", ""):gsub("%.json$", "")
+			if exists(fx .. "/" .. img) then
+				local want = T.read(expected .. "/" .. rel):gsub("\n$", "")
+				local ok, got = pcall(function()
+					return J.encode(crit.load(fx .. "/" .. img), { pretty = pretty })
+				end)
+				T.check(ok and got == want, "encode(load(%s)) %s: %s", img,
+					pretty and "pretty" or "plain", ok and "differs from the golden" or got)
+				n = n + 1
+			end
+		end
+	end
+	p:close()
+	T.check(n > 0, "no goldens under %s", expected)
+end
+
+-- ---- plain values: Python json.dumps(v, sort_keys=True) layout ----
+T.eq(J.encode({ b = 1, a = { 1, 2 }, c = {}, d = J.array(), e = J.null }),
+	'{"a": [1, 2], "b": 1, "c": {}, "d": [], "e": null}', "object, sorted keys")
+T.eq(J.encode({ b = { x = {} }, a = {} }, { pretty = true }),
+	'{\n    "a": {},\n    "b": {\n        "x": {}\n    }\n}', "indent 4, empty containers")
+T.eq(J.encode({ [1] = "a", [3] = "c" }), '{"1": "a", "3": "c"}', "sparse array: an object")
+T.eq(J.encode({ [true] = 1, [2.5] = 2 }), '{"2.5": 2, "true": 1}', "key texts")
+T.eq(J.encode(math.mininteger), "-9223372036854775808", "64-bit integer")
+T.eq(J.encode(1.0), "1.0", "float repr")
+T.eq(J.encode(1e16), "1e+16", "float repr, exponent")
+T.eq(J.encode(0 / 0), "NaN", "NaN as Python writes it")
+T.eq(J.encode("\"\\\n\r\t\b\f\0\x7f"), [["\"\\\n\r\t\b\f\u0000\u007f"]], "short and \\u escapes")
+T.eq(J.encode("é😀"), [["\u00e9\ud83d\ude00"]], "ensure_ascii, surrogate pair")
+T.eq(J.encode("a\xffb\xed\xa0\x80"), [["a\udcffb\udced\udca0\udc80"]], "bytes that are not UTF-8")
+
+-- ---- plain image tables take CRIT's form through the schema ----
+T.eq(J.encode({ magic = "PSTREE", entries = { { threads = { 1 }, sid = 1, pgid = 1, ppid = 0, pid = 1 } } }),
+	'{"magic": "PSTREE", "entries": [{"pid": 1, "ppid": 0, "pgid": 1, "sid": 1, "threads": [1]}]}',
+	"plain image table in field order")
+T.eq(J.encode({ magic = "SK_QUEUES", entries = { { id_for = 1, length = 3, extra = "abc" } } }),
+	'{"magic": "SK_QUEUES", "entries": [{"id_for": 1, "length": 3, "extra": "YWJj\\n"}]}',
+	"payload as MIME base64")
+
+-- ---- errors name the path ----
+T.raises("entries[1]: pstree_entry has no field bogus", J.encode,
+	{ magic = "PSTREE", entries = { { pid = 1, ppid = 0, pgid = 1, sid = 1, bogus = 1 } } })
+T.raises("entries[1].pid: expected an integer, got string", J.encode,
+	{ magic = "PSTREE", entries = { { pid = "1" } } })
+T.raises("f: cannot encode a function value", J.encode, { f = print })
+local cycle = {}
+cycle.me = cycle
+T.raises("nested deeper than 200 levels", J.encode, cycle)
+
+-- ---- decode to a file: atomic, no final newline; info ----
+do
+	local img = fx .. "/sleep/pstree.img"
+	local out = os.tmpname()
+	T.eq(crit._decode_file(img, out, { pretty = true }), true, "_decode_file")
+	T.eq(T.read(out), (T.read(expected .. "/sleep/pstree.img.pretty.json"):gsub("\n$", "")),
+		"decode -o FILE: the golden without the newline")
+	os.remove(out)
+	local ok, err = crit._decode_file(fx .. "/sleep/pages-1.img", out)
+	T.check(not ok and err:find("raw memory pages", 1, true), "raw file: %s", tostring(err))
+	T.check(not exists(out), "nothing written on error")
+	local text, magic, count = crit._info(fx .. "/sleep/pagemap-23744.img")
+	T.eq(text, (T.read(expected .. "/sleep/pagemap-23744.img.info.json"):gsub("\n$", "")), "info text")
+	T.eq(magic, "PAGEMAP", "info magic")
+	T.eq(count, 12, "info count: the pagemap head is not counted")
+end
+
+T.done("json_out")
