@@ -190,32 +190,41 @@ static int take_payload(struct img_reader *r, struct img_entry *out, size_t n, s
 
 /* Unpack one size-prefixed message at r->off. */
 static ProtobufCMessage *unpack_at(struct img_reader *r, const ProtobufCMessageDescriptor *d,
-				   const char *what, struct err *e)
+				   long item, struct err *e)
 {
+	/* Named only on error: "entry 3" or "entry 3 message 1" (an ipc_msg). */
+	char what[64];
+#define NAME_ITEM()                                                                     \
+	(item < 0 ? snprintf(what, sizeof what, "entry %zu", r->index)                   \
+		  : snprintf(what, sizeof what, "entry %zu message %ld", r->index, item))
 	size_t at = r->off, left = r->len - r->off;
 	if (left < 4)
-		return err_set(e, "%s at offset 0x%zx: the file ends in its size word (%zu of 4 bytes)",
+		return NAME_ITEM(), err_set(e, "%s at offset 0x%zx: the file ends in its size word (%zu of 4 bytes)",
 			       what, at, left),
 		       NULL;
 	uint32_t size = get_u32(r->buf + at);
 	if (size > left - 4) {
+		NAME_ITEM();
 		err_set(e, "%s at offset 0x%zx: size %u runs past the end of the file (%zu bytes left)",
 			what, at, size, left - 4);
 		return NULL;
 	}
 	if (pb_is_recursive(d) && pb_check_depth(d, r->buf + at + 4, size, PB_MAX_DEPTH, e) < 0) {
+		NAME_ITEM();
 		err_prefix(e, "%s at offset 0x%zx: %s message of %u bytes", what, at, d->name, size);
 		return NULL;
 	}
 	ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, size, r->buf + at + 4);
 	if (!m) {
 		pb_explain_unpack_failure(d, r->buf + at + 4, size, e);
+		NAME_ITEM();
 		err_prefix(e, "%s at offset 0x%zx: %s message of %u bytes does not parse", what, at,
 			   d->name, size);
 		return NULL;
 	}
 	r->off = at + 4 + size;
 	return m;
+#undef NAME_ITEM
 }
 
 static int read_ipc_msgs(struct img_reader *r, struct img_entry *out, size_t entry_off,
@@ -231,8 +240,7 @@ static int read_ipc_msgs(struct img_reader *r, struct img_entry *out, size_t ent
 			       r->index, entry_off, n, r->len - r->off);
 	out->items = xcalloc(n, sizeof *out->items);
 	for (size_t i = 0; i < n; i++) {
-		snprintf(what, sizeof what, "entry %zu message %zu", r->index, i);
-		ProtobufCMessage *m = unpack_at(r, d, what, e);
+		ProtobufCMessage *m = unpack_at(r, d, (long)i, e);
 		if (!m)
 			return -1;
 		out->items[i].msg = m;
@@ -242,7 +250,8 @@ static int read_ipc_msgs(struct img_reader *r, struct img_entry *out, size_t ent
 		if (padded > left || padded < msize)
 			return err_set(e, "%s at offset 0x%zx: text of %zu bytes runs past the end of the "
 					  "file (%zu bytes left)",
-				       what, r->off, msize, left);
+				       (snprintf(what, sizeof what, "entry %zu message %zu", r->index, i), what),
+				       r->off, msize, left);
 		out->items[i].data = xmalloc(msize);
 		memcpy(out->items[i].data, r->buf + r->off, msize);
 		out->items[i].len = msize;
@@ -259,13 +268,11 @@ int img_reader_next(struct img_reader *r, struct img_entry *out, struct err *e)
 		return 0;
 	}
 	size_t entry_off = r->off;
-	char what[48];
-	snprintf(what, sizeof what, "entry %zu", r->index);
 	const ProtobufCMessageDescriptor *d = img_entry_desc(r->mi, r->index, NULL);
 	if (r->mi->payload == PL_GHOST && r->index > 0 && !r->ghost_chunks)
 		return err_set(e, "entry %zu at offset 0x%zx: data after a whole ghost file",
 			       r->index, entry_off);
-	out->msg = unpack_at(r, d, what, e);
+	out->msg = unpack_at(r, d, -1, e);
 	if (!out->msg)
 		return -1;
 	size_t n = 0, pad = 0;

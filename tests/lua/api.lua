@@ -271,6 +271,11 @@ do
 	T.eq(crit.load(dir .. "/core-23744.img").entries[1].tc.comm, "renamed", "checkpoint saved")
 	T.eq(T.read(dir .. "/core-23744.img.orig"), core_before, "backup kept")
 	T.eq(T.read(dir .. "/mm-23744.img"), mm_before, "unchanged image untouched")
+	-- methods of other modules (explore: ck:ps()) come without a require
+	if require("critlua").embedded.explore then
+		T.eq(type(crit.open(dir).ps), "function", "ck:ps() loads explore by itself")
+	end
+	T.eq(crit.open(dir).nosuchmethod, nil, "an unknown method is nil")
 	T.raises(tmp .. "/nope: No such file or directory", crit.open, tmp .. "/nope")
 	T.raises("bad argument #1 to 'crit.open' (directory name expected, got nil)", crit.open)
 end
