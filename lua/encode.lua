@@ -6,7 +6,8 @@
 -- (an old v1 image comes back with its head, as CRIT's encode does).
 -- Integers may be numbers or strings such as "0x1f", "0o17", "0b101",
 -- "1_000"; flags as names and/or numbers joined by "|"; sk and task_state
--- names; devices as "major:minor"; addresses as ["10.0.0.1"] or ["::1"].
+-- names; devices as "major:minor"; addresses as ["10.0.0.1"] or ["::1"];
+-- enums by name or number; go-criu's camelCase field names.
 -- Strict where CRIT is lax: an unknown key, a missing required field, a
 -- value of the wrong type or out of range, or a --nopl placeholder is an
 -- error naming its path (entries[3].vmas[2].prot), and nothing is written.

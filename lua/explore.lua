@@ -39,20 +39,66 @@ end
 ---------------------------------------------------------------------------
 -- The checkpoint source and per-checkpoint state
 
+-- What the views read of each kind of image (by the first word of its name),
+-- so that a checkpoint's images are decoded only that far: a core's comm and
+-- state, not its registers and signal masks. For a dump of a thousand
+-- processes that is most of the time `x ps` would take. true: every field.
+-- Kinds not listed (pagemap, legacy images, netdev, stats) are loaded whole.
+local READS = {
+	pstree = true,
+	core = { tc = { comm = true, task_state = true, exit_code = true } },
+	ids = { files_id = true, net_ns_id = true },
+	fdinfo = true,
+	fs = { cwd_id = true, root_id = true },
+	mm = { exe_file_id = true, vmas = { start = true, ["end"] = true, pgoff = true, shmid = true,
+		prot = true, flags = true, status = true, fd = true } },
+	files = { type = true, id = true, reg = { name = true }, pipe = { pipe_id = true },
+		usk = { ino = true, peer = true, name = true } },
+}
+-- The socket view reads the files' socket entries whole.
+local SOCKET_READS = setmetatable({ files = false }, { __index = READS })
+-- How each kind is read: plain tables (the views may turn them into their
+-- records in place); the VMAs with room for what vma_record adds, which saves
+-- growing tens of thousands of tables.
+local READ_OPTS = { plain = true }
+local READ_OPTS_BY_KIND = { mm = { plain = true, spare = 8 } }
+
+local crit_ok, crit = pcall(require, "crit")
+
 -- The state of one analysis: the image getter and the indexes built over the
 -- images (once per call, so that images a script changed are seen afresh).
-local function state(ck)
-	local get
+-- A checkpoint of crit.open reads the images it has not loaded through
+-- crit._select, which decodes what `reads` names into plain tables and keeps
+-- nothing: the checkpoint's own images stay untouched (and loaded ones, maybe
+-- changed by a script, are the ones used).
+local function state(ck, reads)
+	local get, peek
 	if type(ck) == "function" then
 		get = ck
 	elseif type(ck) == "table" and ck.image then
 		get = function(name)
 			return ck:image(name)
 		end
+		if crit_ok and type(crit) == "table" and crit._select and getmetatable(ck) == crit.Checkpoint then
+			peek = function(name, sel, owned, kind)
+				local img = ck.loaded[name]
+				if img then
+					return img
+				end
+				local selected
+				img, selected = crit._select(ck:path(name), sel, READ_OPTS_BY_KIND[kind] or READ_OPTS)
+				if img and selected then
+					owned[img] = true
+				end
+				return img
+			end
+		end
 	else
 		error("a checkpoint (crit.open(dir)) or an image loader function expected, got " .. type(ck), 3)
 	end
-	return { get = get, cache = {}, noted = {} }
+	-- owned: the images read here (plain tables nobody else holds), which the
+	-- views may turn into their records in place rather than copy
+	return { get = get, peek = peek, reads = reads or READS, cache = {}, noted = {}, owned = {} }
 end
 
 -- An image through the checkpoint, remembered here too so that an index built
@@ -60,7 +106,13 @@ end
 local function image(st, name)
 	local img = st.cache[name]
 	if img == nil then
-		img = st.get(name) or false
+		local kind = name:match("^%a*")
+		local sel = st.peek and st.reads[kind]
+		if sel then
+			img = st.peek(name, sel, st.owned, kind) or false
+		else
+			img = st.get(name) or false
+		end
 		st.cache[name] = img
 	end
 	return img or nil
@@ -141,13 +193,22 @@ local function find_file(st, notes, ftype, id)
 end
 
 -- A regular file's path, or nil (then the file is of another kind: ftype says
--- which, when files.img knows it).
+-- which, when files.img knows it). Remembered per id: every process maps the
+-- same libraries many times.
 local function reg_path(st, notes, id)
-	local rf, fe = find_file(st, notes, "REG", id)
-	if rf then
-		return rf.name
+	local paths = st.reg_paths
+	if not paths then
+		paths = {}
+		st.reg_paths = paths
 	end
-	return nil, fe and fe.type
+	local known = paths[id]
+	if known then
+		return known[1], known[2]
+	end
+	local rf, fe = find_file(st, notes, "REG", id)
+	known = rf and { rf.name } or { nil, fe and fe.type }
+	paths[id] = known
+	return known[1], known[2]
 end
 
 -- Python's binascii.b2a_qp(data, quotetabs=False, istext=True, header=False):
@@ -349,7 +410,7 @@ end
 function M.fds(ck)
 	local st, notes = state(ck), {}
 	local out = {}
-	for _, p in ipairs(procs_of(st, notes, false)) do
+	for _, p in ipairs(pstree(st)) do
 		local r = shaped("files", { pid = p.pid, fds = {} })
 		out[#out + 1] = r
 		local ids = first_entry(st, string.format("ids-%d.img", p.pid))
@@ -362,10 +423,10 @@ function M.fds(ck)
 				notes[#notes + 1] = missing_note(st, p, "fdinfo-" .. ids.files_id .. ".img", "open files")
 			else
 				for _, fd in ipairs(fdi.entries) do
-					local f = shaped("fd", {
+					local f = {
 						fd = fd.fd, type = fd.type, id = fd.id, flags = fd.flags,
 						name = file_name(st, notes, fd.type, fd.id),
-					})
+					}
 					if fd.type == "REG" then
 						f.path = reg_path(st, notes, fd.id)
 					end
@@ -402,15 +463,24 @@ local function shm_numberer()
 	end
 end
 
--- A VMA as a plain record; kind in CRIT's order of precedence.
-local function vma_record(st, notes, v, number)
+-- A VMA as a plain record; kind in CRIT's order of precedence. A VMA of an
+-- image read here (owned) holds just the fields a record has and becomes one;
+-- any other is copied.
+local function vma_record(st, notes, v, number, owned)
 	local s = v.status
-	local r = shaped("vma", {
-		start = v.start, ["end"] = v["end"], pgoff = v.pgoff, shmid = v.shmid,
-		prot = v.prot, flags = v.flags, status = v.status, fd = v.fd,
-		regular = s & VMA_REGULAR ~= 0,
-		shared = s & (VMA_FILE_SHARED | VMA_ANON_SHARED) ~= 0 or v.flags & 1 ~= 0,
-	})
+	local r
+	if owned then
+		r = v
+		r.regular = s & VMA_REGULAR ~= 0
+		r.shared = s & (VMA_FILE_SHARED | VMA_ANON_SHARED) ~= 0 or v.flags & 1 ~= 0
+	else
+		r = {
+			start = v.start, ["end"] = v["end"], pgoff = v.pgoff, shmid = v.shmid,
+			prot = v.prot, flags = v.flags, status = v.status, fd = v.fd,
+			regular = s & VMA_REGULAR ~= 0,
+			shared = s & (VMA_FILE_SHARED | VMA_ANON_SHARED) ~= 0 or v.flags & 1 ~= 0,
+		}
+	end
 	if s & VMA_SYSVIPC ~= 0 then
 		r.kind, r.seq = "sysvipc", number(v.shmid)
 	elseif s & VMA_ANON_SHARED ~= 0 then
@@ -444,12 +514,14 @@ local function vma_record(st, notes, v, number)
 	return r
 end
 
+-- The mm entry of process p, and whether it is owned (see state()).
 local function mm_of(st, notes, p, what)
-	local mm = first_entry(st, string.format("mm-%d.img", p.pid))
+	local img = image(st, string.format("mm-%d.img", p.pid))
+	local mm = img and img.entries[1]
 	if not mm then
 		notes[#notes + 1] = missing_note(st, p, "mm-" .. p.pid .. ".img", what)
 	end
-	return mm
+	return mm, img and st.owned[img]
 end
 
 -- Per process (pstree order): exe path and VMAs.
@@ -457,15 +529,16 @@ function M.mems(ck)
 	local st, notes = state(ck), {}
 	local number = shm_numberer()
 	local out = {}
-	for _, p in ipairs(procs_of(st, notes, false)) do
+	for _, p in ipairs(pstree(st)) do
 		local r = shaped("mem", { pid = p.pid, vmas = {} })
 		out[#out + 1] = r
-		local mm = mm_of(st, notes, p, "memory map")
+		local mm, owned = mm_of(st, notes, p, "memory map")
 		if mm then
 			r.exe_file_id = mm.exe_file_id
 			r.exe = file_name(st, notes, "REG", mm.exe_file_id)
-			for i, v in ipairs(mm.vmas or {}) do
-				r.vmas[i] = vma_record(st, notes, v, number)
+			local vmas = r.vmas
+			for i, v in ipairs(mm.vmas or vmas) do
+				vmas[i] = vma_record(st, notes, v, number, owned)
 			end
 		end
 	end
@@ -511,17 +584,17 @@ function M.rss(ck)
 	local st, notes = state(ck), {}
 	local number = shm_numberer()
 	local out = {}
-	for _, p in ipairs(procs_of(st, notes, false)) do
+	for _, p in ipairs(pstree(st)) do
 		local r = shaped("rss", { pid = p.pid, vmas = {}, pages = {} })
 		out[#out + 1] = r
-		local mm = mm_of(st, notes, p, "resident pages")
+		local mm, owned = mm_of(st, notes, p, "resident pages")
 		local pmi = mm and image(st, string.format("pagemap-%d.img", p.pid))
 		if mm and not pmi then
 			notes[#notes + 1] = missing_note(st, p, "pagemap-" .. p.pid .. ".img", "resident pages")
 		end
 		if pmi then
 			for i, v in ipairs(mm.vmas or {}) do
-				r.vmas[i] = vma_record(st, notes, v, number)
+				r.vmas[i] = vma_record(st, notes, v, number, owned)
 			end
 			local compat = false
 			r.pages_id = pmi.entries[1] and pmi.entries[1].pages_id
@@ -537,12 +610,12 @@ function M.rss(ck)
 				elseif flags == nil then
 					flags = PE_PRESENT
 				end
-				r.pages[#r.pages + 1] = shaped("page", {
+				r.pages[#r.pages + 1] = {
 					vaddr = e.vaddr, nr_pages = nr, flags = flags,
 					in_parent = flags & PE_PARENT ~= 0,
 					lazy = flags & PE_LAZY ~= 0,
 					present = flags & PE_PRESENT ~= 0,
-				})
+				}
 			end
 			if compat then
 				notes[#notes + 1] = string.format(
@@ -755,9 +828,9 @@ local SK_FDTYPES = { INETSK = true, UNIXSK = true, PACKETSK = true, NETLINKSK = 
 
 -- Every socket of every process, one record per fd, in pstree then fd order.
 function M.sockets(ck)
-	local st, notes = state(ck), {}
+	local st, notes = state(ck, SOCKET_READS), {}
 	local out = {}
-	for _, p in ipairs(procs_of(st, notes, false)) do
+	for _, p in ipairs(pstree(st)) do
 		local ids = first_entry(st, string.format("ids-%d.img", p.pid))
 		local fdi = ids and image(st, string.format("fdinfo-%d.img", ids.files_id))
 		if not ids then
@@ -894,21 +967,41 @@ local function vma_crit_name(v)
 	return fn
 end
 
+-- Made once: a view over tens of thousands of VMAs would build them anew each time.
+local PROT_STRINGS, PADS = {}, {}
+for prot = 0, 7 do
+	PROT_STRINGS[prot] = (prot & 1 ~= 0 and "r" or "-") .. (prot & 2 ~= 0 and "w" or "-") ..
+		(prot & 4 ~= 0 and "x" or "-")
+end
+for n = 0, 36 do
+	PADS[n] = string.rep(" ", n)
+end
+
 local function prot_string(prot)
-	return (prot & 1 ~= 0 and "r" or "-") .. (prot & 2 ~= 0 and "w" or "-") .. (prot & 4 ~= 0 and "x" or "-")
+	return PROT_STRINGS[prot & 7]
 end
 M.prot_string = prot_string
 
 function M.render_mems(procs, write)
 	local put, done = flusher(write)
+	local format = string.format
 	for _, r in ipairs(procs) do
-		put(string.format("%d\n", r.pid))
+		put(format("%d\n", r.pid))
 		if r.exe then
-			put(string.format("\t%-36s    ", "exe") .. r.exe .. "\n")
+			put(format("\t%-36s    ", "exe") .. r.exe .. "\n")
 		end
 		for _, v in ipairs(r.vmas) do
-			put(string.format("\t%-36s", string.format("%08x-%08x", v.start, v["end"])) ..
-				prot_string(v.prot) .. vma_crit_name(v) .. "\n")
+			-- "%-36s" by hand, and a file VMA's name (vma_crit_name) in the same
+			-- concatenation: one new string per line rather than five
+			local range = format("%08x-%08x", v.start, v["end"])
+			if v.kind == "file" then
+				put("\t" .. range .. (PADS[36 - #range] or "") .. PROT_STRINGS[v.prot & 7] .. " " ..
+					(v.path or "unknown path") .. (v.pgoff ~= 0 and format(" + %#x", v.pgoff) or "") ..
+					(v.status & VMA_FILE_SHARED ~= 0 and " (s)" or "") .. (v.regular and "" or " *") .. "\n")
+			else
+				put("\t" .. range .. (PADS[36 - #range] or "") .. PROT_STRINGS[v.prot & 7] ..
+					vma_crit_name(v) .. "\n")
+			end
 		end
 	end
 	done()
@@ -1081,7 +1174,9 @@ end
 -- bytes that are not UTF-8 as \udcXX (surrogateescape) so nothing is lost.
 
 -- Key orders per record shape; a record's shape is remembered (weakly) when
--- it is made, so the data stays plain tables.
+-- it is made, so the data stays plain tables. The records inside those (a
+-- process's VMAs, fds, pages) take their shape from where they sit (CHILDREN),
+-- rather than be remembered one by one: there are tens of thousands of them.
 local ORDERS = {
 	proc = { "pid", "ppid", "pgid", "sid", "comm", "state", "exit_code", "depth", "threads", "children" },
 	files = { "pid", "files_id", "fds", "cwd", "root" },
@@ -1099,6 +1194,11 @@ local ORDERS = {
 	result = { "processes", "sockets", "notes" },
 	dump_stats = DUMP_STATS,
 	restore_stats = RESTORE_STATS,
+}
+local CHILDREN = {
+	files = { fds = "fd" },
+	mem = { vmas = "vma" },
+	rss = { vmas = "vma", pages = "page" },
 }
 local RANKS = {}
 for shape, keys in pairs(ORDERS) do
@@ -1194,8 +1294,9 @@ function M.json_string(s)
 	return table.concat(out)
 end
 
--- Tables with a [1] (or empty ones) are arrays; others objects.
-local function encode(v, key, out)
+-- Tables with a [1] (or empty ones) are arrays; others objects. shape: what
+-- the enclosing record says v (or, for an array, each element) is.
+local function encode(v, key, out, shape)
 	local t = type(v)
 	if t == "table" then
 		if v[1] ~= nil or next(v) == nil then
@@ -1204,11 +1305,12 @@ local function encode(v, key, out)
 				if i > 1 then
 					out[#out + 1] = ", "
 				end
-				encode(x, key, out)
+				encode(x, key, out, shape)
 			end
 			out[#out + 1] = "]"
 		else
-			local shape = SHAPES[v]
+			shape = SHAPES[v] or shape
+			local children = CHILDREN[shape]
 			local rank = RANKS[shape] or {}
 			local view = VIEWS[shape] or {}
 			local keys = {}
@@ -1235,7 +1337,7 @@ local function encode(v, key, out)
 				if view[k] then
 					x = view[k](x)
 				end
-				encode(x, k, out)
+				encode(x, k, out, children and children[k])
 			end
 			out[#out + 1] = "}"
 		end
@@ -1266,8 +1368,7 @@ end
 
 -- Checkpoint methods: ck:ps(), ck:fds(), ck:mems(), ck:rss(), ck:sockets(),
 -- ck:stats() on every crit.open() checkpoint once this module is loaded.
-local ok, crit = pcall(require, "crit")
-if ok and type(crit) == "table" and type(crit.Checkpoint) == "table" then
+if crit_ok and type(crit) == "table" and type(crit.Checkpoint) == "table" then
 	for _, name in ipairs({ "ps", "fds", "mems", "rss", "sockets", "stats" }) do
 		if rawget(crit.Checkpoint, name) == nil then
 			crit.Checkpoint[name] = M[name]

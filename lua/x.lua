@@ -1,10 +1,12 @@
 -- x: explore a checkpoint: process tree, open files, memory maps, resident pages, sockets
--- usage: critlua x DIR ps|fds|mems|rss|sk [--json]
+-- usage: critlua x DIR ps|fds|mems|rss|sk [--json] [--cmdline] [--env]
 -- ps, fds, mems and rss print what CRIT's `crit x DIR ...` prints, byte for byte;
 -- where CRIT stops (a zombie without ids or mm images, a pagemap older than
 -- CRIU 4.2, several roots, a missing parent) critlua goes on, and says on
 -- stderr what was missing.
 --   ps    the process tree: PID, PGID, SID, COMM indented by depth
+--         --cmdline: the full command line (read from the process's memory)
+--         instead of COMM; --env: each process's environment below it
 --   fds   per process its fds with file names, then cwd and root
 --   mems  per process its exe and VMAs: range, rwx, backing file or kind
 --   rss   per process its pagemap entries with the VMAs they fall in
@@ -30,7 +32,7 @@ local VIEWS = {
 	sk = { explore.sockets, explore.render_sockets, "sockets" },
 }
 
-local args = cli.parse(arg, { "--json" })
+local args = cli.parse(arg, { "--json", "--cmdline", "--env" })
 if #args ~= 2 then
 	cli.usage_error(#args < 2 and "give a checkpoint directory and what to show (ps, fds, mems, rss or sk)"
 		or "too many arguments")
@@ -43,16 +45,29 @@ if not view then
 		(near and " (did you mean '" .. near .. "'?)" or ""))
 end
 
+if (args.cmdline or args.env) and what ~= "ps" then
+	cli.usage_error((args.cmdline and "--cmdline" or "--env") .. " goes with ps")
+end
+
 local ck = crit.open(dir)
 if not ck:image("pstree.img") then
 	error(dir .. ": not a checkpoint directory: there is no pstree.img", 0)
 end
 
 local data, notes = view[1](ck)
+local render = view[2]
+if args.cmdline or args.env then
+	local memory = require "memory"
+	local opts = { cmdline = args.cmdline, env = args.env }
+	memory.annotate_ps(ck, data, notes, opts)
+	render = function(procs, write)
+		memory.render_ps(procs, write, opts)
+	end
+end
 if args.json then
 	io.stdout:write(explore.json(explore.result(view[3], data, notes)), "\n")
 else
-	view[2](data, function(s)
+	render(data, function(s)
 		io.stdout:write(s)
 	end)
 end

@@ -904,8 +904,8 @@ static int ji_enum(struct ji_cv *c, const ProtobufCFieldDescriptor *fd, struct j
 }
 
 /* One value of field fd (a scalar, or one element of a repeated field) into dst. */
-static int ji_value(struct ji_cv *c, const ProtobufCFieldDescriptor *fd, const struct field_opts *fo,
-		    struct json_object *o, void *dst)
+static int ji_value(struct ji_cv *c, const ProtobufCFieldDescriptor *fd,
+		    const struct field_opts *fo, struct json_object *o, void *dst)
 {
 	struct ji_int v;
 	if (json_object_is_type(o, json_type_null))
@@ -1060,7 +1060,6 @@ static int ji_unknown(struct ji_cv *c, ProtobufCMessage *m, struct json_object *
 		return -1;
 	size_t off = 0;
 	while (off < n) {
-		size_t start = off;
 		uint64_t key = 0, len = 0;
 		unsigned shift = 0;
 		do {
@@ -1115,7 +1114,6 @@ static int ji_unknown(struct ji_cv *c, ProtobufCMessage *m, struct json_object *
 		u->len = off - tag_end;
 		u->data = xmalloc(u->len);
 		memcpy(u->data, p + tag_end, u->len);
-		(void)start;
 	}
 	free(p);
 	return 0;
@@ -1147,6 +1145,66 @@ static int ji_field(struct ji_cv *c, ProtobufCMessage *m, const ProtobufCFieldDe
 	return 0;
 }
 
+/* protojson's name of a field (go-criu writes these): lowerCamelCase, each
+ * '_' dropped and the letter after it upper-cased ("mm_start_code" ->
+ * "mmStartCode"). NULL when it is the field's own name. */
+static char *ji_json_name(const char *name)
+{
+	if (!strchr(name, '_'))
+		return NULL;
+	char *j = xmalloc(strlen(name) + 1), *o = j;
+	for (int up = 0; *name; name++) {
+		if (*name == '_') {
+			up = 1;
+			continue;
+		}
+		*o++ = up && *name >= 'a' && *name <= 'z' ? (char)(*name - 'a' + 'A') : *name;
+		up = 0;
+	}
+	*o = 0;
+	return j;
+}
+
+/* The camelCase names of a message's fields, made on first use. */
+struct ji_json_names {
+	const ProtobufCMessageDescriptor *d;
+	char **names; /* by field index; NULL where the name has no '_' */
+};
+
+static const ProtobufCFieldDescriptor *ji_field_by_json_name(const ProtobufCMessageDescriptor *d,
+							     const char *key)
+{
+	static struct ji_json_names *tab;
+	static size_t ntab, used;
+	if (!strpbrk(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"))
+		return NULL; /* no camelCase hump: it cannot differ from a proto name */
+	if (!tab) {
+		for (ntab = 64; schema_messages[used]; used++)
+			;
+		while (ntab < used * 2)
+			ntab *= 2;
+		tab = xcalloc(ntab, sizeof *tab);
+	}
+	size_t h = ((uintptr_t)d >> 4) & (ntab - 1);
+	while (tab[h].d && tab[h].d != d)
+		h = (h + 1) & (ntab - 1);
+	if (!tab[h].d) {
+		/* messages outside schema_messages (tests) could fill the table: refuse then */
+		static size_t filled;
+		if (filled + 1 >= ntab)
+			return NULL;
+		filled++;
+		tab[h].d = d;
+		tab[h].names = xcalloc(d->n_fields ? d->n_fields : 1, sizeof(char *));
+		for (unsigned i = 0; i < d->n_fields; i++)
+			tab[h].names[i] = ji_json_name(d->fields[i].name);
+	}
+	for (unsigned i = 0; i < d->n_fields; i++)
+		if (tab[h].names[i] && strcmp(tab[h].names[i], key) == 0)
+			return &d->fields[i];
+	return NULL;
+}
+
 /* A message of type d from object o; is_entry: the key "extra" is the
  * entry's payload, read by the caller. NULL on error (nothing leaks). */
 static ProtobufCMessage *ji_message(struct ji_cv *c, const ProtobufCMessageDescriptor *d,
@@ -1166,18 +1224,25 @@ static ProtobufCMessage *ji_message(struct ji_cv *c, const ProtobufCMessageDescr
 	for (struct lh_entry *le = json_object_get_object(o)->head; le; le = le->next) {
 		const char *key = (const char *)lh_entry_k(le);
 		struct json_object *val = (struct json_object *)lh_entry_v(le);
-		if (is_entry && strcmp(key, "extra") == 0)
+		if (is_entry && key[0] == 'e' && strcmp(key, "extra") == 0)
 			continue;
 		ji_push_key(c, key);
-		if (strcmp(key, JW_UNKNOWN_KEY) == 0) {
+		if (key[0] == JW_UNKNOWN_KEY[0] && strcmp(key, JW_UNKNOWN_KEY) == 0) {
 			if (ji_unknown(c, m, val) < 0)
 				goto fail;
 			ji_pop(c);
 			continue;
 		}
 		const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field_by_name(d, key);
+		if (!fd)
+			fd = ji_field_by_json_name(d, key);
 		if (!fd) {
 			ji_fail(c, "unknown field (%s has no field of that name)", d->name);
+			goto fail;
+		}
+		if (seen[fd - d->fields]) {
+			ji_fail(c, "field %s is given twice (under its name and its camelCase name)",
+				fd->name);
 			goto fail;
 		}
 		if (ji_field(c, m, fd, val) < 0)
@@ -1214,7 +1279,8 @@ static int ji_msg_flag(const ProtobufCMessage *m, const char *name)
 	const char *base = (const char *)m;
 	if (!fd || fd->type != PROTOBUF_C_TYPE_BOOL || fd->label == PROTOBUF_C_LABEL_REPEATED)
 		return 0;
-	if (fd->label == PROTOBUF_C_LABEL_OPTIONAL && !*(const protobuf_c_boolean *)(base + fd->quantifier_offset))
+	if (fd->label == PROTOBUF_C_LABEL_OPTIONAL &&
+	    !*(const protobuf_c_boolean *)(base + fd->quantifier_offset))
 		return 0;
 	return *(const protobuf_c_boolean *)(base + fd->offset) != 0;
 }
@@ -1371,7 +1437,7 @@ static int ji_is_nopl(struct json_object *x)
 
 /* The payload of entry en (its message already read) from its "extra". */
 static int ji_extra(struct ji_cv *c, const struct magic_info *mi, size_t index,
-		    const struct img_entry *first, struct json_object *jo, struct img_entry *en)
+		    struct json_object *jo, struct img_entry *en)
 {
 	struct json_object *x;
 	if (!json_object_object_get_ex(jo, "extra", &x))
@@ -1417,7 +1483,6 @@ static int ji_extra(struct ji_cv *c, const struct magic_info *mi, size_t index,
 		rc = ji_fail(c, "unknown payload kind");
 		break;
 	}
-	(void)first;
 out:
 	ji_pop(c);
 	return rc;
@@ -1439,7 +1504,7 @@ static int ji_entry(struct ji_cv *c, const struct magic_info *mi, size_t index,
 	en->msg = ji_message(c, d, jo, 1);
 	if (!en->msg)
 		goto out;
-	rc = ji_extra(c, mi, index, first, jo, en);
+	rc = ji_extra(c, mi, index, jo, en);
 out:
 	ji_pop(c);
 	return rc;
@@ -1461,6 +1526,9 @@ struct ji_reader {
 	const struct magic_info *mi;
 	size_t index;
 	int done;
+	int have_magic, have_entries;
+	size_t entries_at; /* where the entries' '[' is */
+	int resume; /* the top level goes on after the entries */
 };
 
 static size_t ji_skip_ws(const struct ji_reader *r, size_t i)
@@ -1538,6 +1606,26 @@ static int ji_parse_range(struct ji_reader *r, size_t start, size_t end, struct 
 	return ji_reader_error(r, stop, json_tokener_error_desc(jerr));
 }
 
+/* json-c's tree of the value that starts at start, wherever it ends (*end). */
+static int ji_parse_from(struct ji_reader *r, size_t start, struct json_object **out, size_t *end)
+{
+	json_tokener_reset(r->tok);
+	json_tokener_set_flags(r->tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
+	*out = json_tokener_parse_ex(r->tok, r->t + start, (int)(r->n - start));
+	enum json_tokener_error jerr = json_tokener_get_error(r->tok);
+	*end = start + json_tokener_get_parse_end(r->tok);
+	json_tokener_set_flags(r->tok, JSON_TOKENER_STRICT);
+	if (jerr == json_tokener_success)
+		return 0;
+	json_object_put(*out);
+	*out = NULL;
+	if (jerr == json_tokener_continue)
+		return ji_reader_error(r, r->n, "the JSON text ends too early");
+	if (jerr == json_tokener_error_depth)
+		return ji_reader_error(r, *end, "nested too deep");
+	return ji_reader_error(r, *end, json_tokener_error_desc(jerr));
+}
+
 static void ji_reader_close(struct ji_reader *r)
 {
 	if (r->tok)
@@ -1585,14 +1673,125 @@ struct json_object *json_parse_text(const char *text, size_t len, int max_depth,
 	return o;
 }
 
-/* Check the text and its top level {"magic": NAME, "entries": [...]} (keys in
- * any order), leaving pos at the entries' '['. */
+/* The name in "magic" (the value at t[i, end)) into r->mi. */
+static int ji_top_magic(struct ji_reader *r, size_t i, size_t end)
+{
+	struct json_object *m;
+	ji_push_key(&r->c, "magic");
+	if (ji_parse_range(r, i, end, &m) < 0)
+		return -1;
+	int rc = 0;
+	if (!json_object_is_type(m, json_type_string)) {
+		rc = ji_fail(&r->c, "expected the name of an image type, got %s", ji_type_name(m));
+	} else {
+		const char *name = json_object_get_string(m);
+		r->mi = magic_by_name(name);
+		if (!r->mi)
+			rc = ji_fail(&r->c, "unknown magic \"%.80s\"", name);
+		else if (!r->mi->desc || (r->mi->message2 && !r->mi->desc2))
+			rc = ji_fail(&r->c, "message type %s is not in the compiled schema",
+				     r->mi->message);
+	}
+	json_object_put(m);
+	ji_pop(&r->c);
+	return rc;
+}
+
+/* Read the members of the top-level object from i, which is just after '{'
+ * (after_value 0) or after a member's value (1). The entries are not read
+ * here: when "magic" came first, the scan stops at the entries' first item
+ * (r->resume: ji_reader_next comes back after the ']'); when it comes after
+ * them, they are skipped and r->pos set to their start at the end. */
+static int ji_top_scan(struct ji_reader *r, size_t i, int after_value)
+{
+	i = ji_skip_ws(r, i);
+	if (!after_value && i < r->n && r->t[i] == '}') {
+		i++;
+	} else {
+		for (;;) {
+			if (after_value) {
+				i = ji_skip_ws(r, i);
+				if (i < r->n && r->t[i] == '}') {
+					i++;
+					break;
+				}
+				if (i >= r->n || r->t[i] != ',')
+					return ji_reader_error(r, i, i < r->n ? "expected ',' or '}'"
+									      : "the JSON text ends too early");
+				i = ji_skip_ws(r, i + 1);
+			}
+			after_value = 1;
+			if (i >= r->n || r->t[i] != '"')
+				return ji_reader_error(r, i, "expected a key (a string in double quotes)");
+			size_t kend = ji_value_end(r, i);
+			struct json_object *k;
+			if (ji_parse_range(r, i, kend, &k) < 0)
+				return -1;
+			int is_magic = strcmp(json_object_get_string(k), "magic") == 0;
+			int is_entries = strcmp(json_object_get_string(k), "entries") == 0;
+			int rc = 0;
+			ji_push_key(&r->c, json_object_get_string(k));
+			if (!is_magic && !is_entries)
+				rc = ji_fail(&r->c, "unknown key (the top level has magic and entries)");
+			else if (is_magic ? r->have_magic : r->have_entries)
+				rc = ji_fail(&r->c, "the key appears twice");
+			ji_pop(&r->c);
+			json_object_put(k);
+			if (rc < 0)
+				return -1;
+			i = ji_skip_ws(r, kend);
+			if (i >= r->n || r->t[i] != ':')
+				return ji_reader_error(r, i, "expected ':' after the key");
+			i = ji_skip_ws(r, i + 1);
+			if (is_magic) {
+				size_t vend = ji_value_end(r, i);
+				r->have_magic = 1;
+				if (ji_top_magic(r, i, vend) < 0)
+					return -1;
+				i = vend;
+				continue;
+			}
+			r->have_entries = 1;
+			r->entries_at = i;
+			if (i >= r->n || r->t[i] != '[') {
+				struct json_object *o;
+				ji_push_key(&r->c, "entries");
+				if (ji_parse_range(r, i, ji_value_end(r, i), &o) < 0)
+					return -1;
+				ji_fail(&r->c, "expected an array of entries, got %s", ji_type_name(o));
+				json_object_put(o);
+				return -1;
+			}
+			if (r->mi) {
+				r->resume = 1;
+				r->pos = ji_skip_ws(r, i + 1);
+				ji_push_key(&r->c, "entries");
+				return 0;
+			}
+			i = ji_value_end(r, i); /* come back when the magic is known */
+		}
+	}
+	i = ji_skip_ws(r, i);
+	if (i < r->n)
+		return ji_reader_error(r, i, "unexpected text after the JSON value");
+	if (!r->have_magic)
+		return ji_fail(&r->c, "\"magic\" is missing");
+	if (!r->have_entries)
+		return ji_fail(&r->c, "\"entries\" is missing");
+	if (!r->resume && !r->done) { /* the entries came before the magic */
+		r->pos = ji_skip_ws(r, r->entries_at + 1);
+		ji_push_key(&r->c, "entries");
+	}
+	return 0;
+}
+
+/* Check the text and start reading {"magic": NAME, "entries": [...]} (its
+ * members in any order). */
 static int ji_reader_open(struct ji_reader *r, const char *text, size_t len, struct err *e)
 {
 	if (ji_reader_text(r, text, len, JI_IMAGE_DEPTH, e) < 0)
 		return -1;
-	size_t i = ji_skip_ws(r, 0), magic_at = 0, magic_end = 0, entries_at = 0;
-	int have_magic = 0, have_entries = 0;
+	size_t i = ji_skip_ws(r, 0);
 	if (i == r->n)
 		return err_set(e, "no JSON value: the input is empty");
 	if (r->t[i] != '{') {
@@ -1605,88 +1804,18 @@ static int ji_reader_open(struct ji_reader *r, const char *text, size_t len, str
 		json_object_put(o);
 		return -1;
 	}
-	i = ji_skip_ws(r, i + 1);
-	if (i < r->n && r->t[i] == '}')
-		i++;
-	else
-		for (;;) {
-			if (i >= r->n || r->t[i] != '"')
-				return ji_reader_error(r, i, "expected a key (a string in double quotes)");
-			size_t kend = ji_value_end(r, i);
-			struct json_object *k;
-			if (ji_parse_range(r, i, kend, &k) < 0)
-				return -1;
-			int is_magic = strcmp(json_object_get_string(k), "magic") == 0;
-			int is_entries = strcmp(json_object_get_string(k), "entries") == 0;
-			if (!is_magic && !is_entries) {
-				ji_push_key(&r->c, json_object_get_string(k));
-				ji_fail(&r->c, "unknown key (the top level has magic and entries)");
-				json_object_put(k);
-				return -1;
-			}
-			json_object_put(k);
-			i = ji_skip_ws(r, kend);
-			if (i >= r->n || r->t[i] != ':')
-				return ji_reader_error(r, i, "expected ':' after the key");
-			i = ji_skip_ws(r, i + 1);
-			size_t vend = ji_value_end(r, i);
-			if (is_magic)
-				magic_at = i, magic_end = vend, have_magic = 1;
-			else
-				entries_at = i, have_entries = 1;
-			i = ji_skip_ws(r, vend);
-			if (i < r->n && r->t[i] == ',') {
-				i = ji_skip_ws(r, i + 1);
-				continue;
-			}
-			if (i < r->n && r->t[i] == '}') {
-				i++;
-				break;
-			}
-			return ji_reader_error(r, i, i < r->n ? "expected ',' or '}'"
-							      : "the JSON text ends too early");
-		}
-	i = ji_skip_ws(r, i);
-	if (i < r->n)
-		return ji_reader_error(r, i, "unexpected text after the JSON value");
+	return ji_top_scan(r, i + 1, 0);
+}
 
-	if (!have_magic)
-		return ji_fail(&r->c, "\"magic\" is missing");
-	ji_push_key(&r->c, "magic");
-	struct json_object *m;
-	if (ji_parse_range(r, magic_at, magic_end, &m) < 0)
-		return -1;
-	if (!json_object_is_type(m, json_type_string)) {
-		ji_fail(&r->c, "expected the name of an image type, got %s", ji_type_name(m));
-		json_object_put(m);
-		return -1;
-	}
-	const char *name = json_object_get_string(m);
-	r->mi = magic_by_name(name);
-	int rc = 0;
-	if (!r->mi)
-		rc = ji_fail(&r->c, "unknown magic \"%.80s\"", name);
-	else if (!r->mi->desc || (r->mi->message2 && !r->mi->desc2))
-		rc = ji_fail(&r->c, "message type %s is not in the compiled schema", r->mi->message);
-	json_object_put(m);
-	if (rc < 0)
-		return -1;
+/* The ']' of the entries at i: the rest of the top level, if not read yet. */
+static int ji_entries_end(struct ji_reader *r, size_t i)
+{
+	r->done = 1;
 	ji_pop(&r->c);
-	if (!have_entries)
-		return ji_fail(&r->c, "\"entries\" is missing");
-	ji_push_key(&r->c, "entries");
-	if (r->t[entries_at] != '[') {
-		struct json_object *o;
-		if (ji_parse_range(r, entries_at, ji_value_end(r, entries_at), &o) < 0)
-			return -1;
-		ji_fail(&r->c, "expected an array of entries, got %s", ji_type_name(o));
-		json_object_put(o);
-		return -1;
-	}
-	r->pos = ji_skip_ws(r, entries_at + 1);
-	if (r->pos < r->n && r->t[r->pos] == ']')
-		r->done = 1;
-	return 0;
+	if (!r->resume)
+		return 0;
+	r->resume = 0;
+	return ji_top_scan(r, i + 1, 1);
 }
 
 /* The next entry into en: 1, 0 at the end, -1 with the error set (en freed). */
@@ -1695,12 +1824,11 @@ static int ji_reader_next(struct ji_reader *r, const struct img_entry *first, st
 	memset(en, 0, sizeof *en);
 	if (r->done)
 		return 0;
-	size_t i = r->pos, end = ji_value_end(r, i);
-	if (end == i)
-		return ji_reader_error(r, i, i < r->n ? "expected an entry (an object)"
-						      : "the JSON text ends too early");
+	if (r->index == 0 && r->pos < r->n && r->t[r->pos] == ']')
+		return ji_entries_end(r, r->pos) < 0 ? -1 : 0;
+	size_t i = r->pos, end;
 	struct json_object *o;
-	if (ji_parse_range(r, i, end, &o) < 0)
+	if (ji_parse_from(r, i, &o, &end) < 0)
 		return -1;
 	int rc = ji_entry(&r->c, r->mi, r->index, first, o, en);
 	json_object_put(o);
@@ -1713,11 +1841,14 @@ static int ji_reader_next(struct ji_reader *r, const struct img_entry *first, st
 	if (i < r->n && r->t[i] == ',') {
 		r->pos = ji_skip_ws(r, i + 1);
 	} else if (i < r->n && r->t[i] == ']') {
-		r->done = 1;
+		rc = ji_entries_end(r, i);
 	} else {
+		rc = ji_reader_error(r, i, i < r->n ? "expected ',' or ']' after an entry"
+						    : "the JSON text ends too early");
+	}
+	if (rc < 0) {
 		img_entry_free(en);
-		return ji_reader_error(r, i, i < r->n ? "expected ',' or ']' after an entry"
-						      : "the JSON text ends too early");
+		return -1;
 	}
 	return 1;
 }

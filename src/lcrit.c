@@ -4,10 +4,13 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -138,6 +141,90 @@ static int lcrit_decode(lua_State *L)
 	luapb_push_image(L, img);
 	img_free(img);
 	return 1;
+}
+
+/* A buffer of n bytes for a file crit._select reads, left on the stack. Small
+ * files share one, kept in the registry: a new userdata for each of thousands
+ * of small images would keep the GC running over everything. */
+static uint8_t *lcrit_select_buffer(lua_State *L, size_t n)
+{
+	static const char key[] = "crit.select_buffer";
+	const size_t shared = 1 << 20;
+	if (n > shared)
+		return lua_newuserdatauv(L, n, 0);
+	if (lua_getfield(L, LUA_REGISTRYINDEX, key) != LUA_TUSERDATA) {
+		lua_pop(L, 1);
+		lua_newuserdatauv(L, shared, 0);
+		lua_pushvalue(L, -1);
+		lua_setfield(L, LUA_REGISTRYINDEX, key);
+	}
+	return lua_touserdata(L, -1);
+}
+
+/* crit._select(path, selection, [{plain =, spare =}]) -> image, selected |
+ * nil, message when the file does not exist. For views over many images
+ * (lua/explore.lua): each entry holds only the fields selected ({name = true
+ * | {...}}), as plain tables with room for `spare` more keys when plain is
+ * true (see luapb_push_image_select), and selected is true — or every field,
+ * typed, and selected false, where the fast reader leaves the image to
+ * crit.load's path, which also raises on anything wrong. The entries are
+ * incomplete: not for saving. */
+static int lcrit_select(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	if (lua_type(L, 2) != LUA_TTABLE && lua_type(L, 2) != LUA_TBOOLEAN)
+		return luaL_typeerror(L, 2, "table or true");
+	int plain = 0, spare = 0;
+	if (!lua_isnoneornil(L, 3)) {
+		luaL_checktype(L, 3, LUA_TTABLE);
+		lua_getfield(L, 3, "plain");
+		plain = lua_toboolean(L, -1);
+		lua_getfield(L, 3, "spare");
+		lua_Integer n = luaL_optinteger(L, -1, 0);
+		luaL_argcheck(L, n >= 0 && n <= 64, 3, "spare must be between 0 and 64");
+		spare = (int)n;
+	}
+	lua_settop(L, 3);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		luaL_pushfail(L);
+		lua_pushfstring(L, "%s: no such image in the checkpoint", path);
+		return 2;
+	}
+	if (fd >= 0) {
+		struct stat st;
+		size_t len = 0;
+		uint8_t *buf = NULL;
+		int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+			 st.st_size < (off_t)1 << 30;
+		if (ok) {
+			/* a userdata, so that the GC frees it whatever raises below */
+			buf = lcrit_select_buffer(L, (size_t)st.st_size);
+			while (len < (size_t)st.st_size) {
+				ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
+				if (n < 0 && errno == EINTR)
+					continue;
+				if (n <= 0)
+					break;
+				len += (size_t)n;
+			}
+			ok = len == (size_t)st.st_size;
+		}
+		close(fd);
+		if (ok && luapb_push_image_select(L, buf, len, 2, plain, spare) == 0) {
+			lua_pushboolean(L, 1);
+			return 2;
+		}
+		lua_settop(L, 3);
+	}
+	struct img *img = lcrit_imgbox(L);
+	struct err e;
+	if (img_load(path, img, &e) < 0)
+		return lcrit_fail(L, "%s", e.msg);
+	luapb_push_image(L, img);
+	img_free(img);
+	lua_pushboolean(L, 0);
+	return 2;
 }
 
 /* crit.encode(img, [name]) -> bytes; name (default "encode") starts errors */
@@ -532,6 +619,7 @@ static const luaL_Reg lcrit_image_funcs[] = {
 	{ "encode", lcrit_encode },   { "new", lcrit_new },       { "typeof", lcrit_typeof },
 	{ "unknown", lcrit_unknown }, { "schema", lcrit_schema }, { "magics", lcrit_magics },
 	{ "dir", lcrit_dir },         { "write_file", lcrit_write_file },
+	{ "_select", lcrit_select },
 	{ NULL, NULL },
 };
 
@@ -557,6 +645,7 @@ int luaopen_crit(lua_State *L)
 	lua_newtable(L);
 	lcrit_open_image(L);
 	lcrit_open_mem(L);
+	lcrit_open_fixup(L);
 	lcrit_open_json_out(L);
 	lcrit_open_json_in(L);
 	/* The prelude (lua/crit.lua) gets the table and adds the Lua parts. */

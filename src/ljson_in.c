@@ -11,10 +11,9 @@
 
 /* Generic JSON nests deeper than images do; the walk below recurses once per level. */
 #define LJI_MAX_DEPTH 200
-
-/* JSON null: a value that survives in tables (nil would end a sequence or
- * drop a key). The writer half uses the same value when it is there first. */
-static const char lji_null_mark;
+/* The registry name of crit.json.array_mt (ljson_out.c): decoded arrays carry
+ * it, so that an empty one is written back as [] and not {}. */
+#define LJI_ARRAY_MT "crit.json.array"
 
 /* The tree being converted, boxed so that a Lua error mid-way (out of memory)
  * still frees it, when the box is collected. */
@@ -66,6 +65,7 @@ static void lji_push(lua_State *L, struct json_object *o)
 			lji_push(L, json_object_array_get_idx(o, i));
 			lua_rawseti(L, -2, (lua_Integer)i + 1);
 		}
+		luaL_setmetatable(L, LJI_ARRAY_MT);
 		break;
 	}
 	case json_type_object: {
@@ -140,10 +140,14 @@ void lcrit_open_json_in(lua_State *L)
 	}
 	if (lua_getfield(L, -1, "null") == LUA_TNIL) {
 		lua_pop(L, 1);
-		lua_pushlightuserdata(L, (void *)&lji_null_mark);
+		/* JSON null: a value tables can hold (nil would end a sequence or
+		 * drop a key); the writer half takes NULL light userdata as null */
+		lua_pushlightuserdata(L, NULL);
 		lua_pushvalue(L, -1);
 		lua_setfield(L, -3, "null");
 	}
+	luaL_newmetatable(L, LJI_ARRAY_MT); /* the same table when the writer made it */
+	lua_setfield(L, -3, "array_mt");
 	/* decode returns exactly the value crit.json.null holds */
 	lua_pushcclosure(L, lji_decode, 1);
 	lua_setfield(L, -2, "decode");

@@ -27,8 +27,9 @@ static int l_memory(lua_State *L)
 	const char *name = luaL_checkstring(L, 2);
 	lua_Integer ps = luaL_optinteger(L, 3, 4096);
 	luaL_argcheck(L, ps > 0 && (ps & (ps - 1)) == 0, 3, "page size must be a power of two");
-	/* Created closed (dir NULL), so a failure below leaves a safe object for __gc. */
-	struct mem_map *m = lua_newuserdatauv(L, sizeof *m, 0);
+	/* Created closed (dir NULL), so a failure below leaves a safe object for __gc.
+	 * Its user value counts the walks running over it (see l_close). */
+	struct mem_map *m = lua_newuserdatauv(L, sizeof *m, 1);
 	memset(m, 0, sizeof *m);
 	m->fd = -1;
 	luaL_setmetatable(L, MEM_MT);
@@ -47,6 +48,29 @@ static int l_gc(lua_State *L)
 	if (m->dir || m->r)
 		mem_map_close(m);
 	return 0;
+}
+
+/* m:close(): not from inside its own chunks/find callback, whose walk would
+ * go on over freed memory. */
+static int l_close(lua_State *L)
+{
+	luaL_checkudata(L, 1, MEM_MT);
+	lua_getiuservalue(L, 1, 1);
+	if (lua_tointeger(L, -1) > 0)
+		return luaL_error(L, "cannot close a memory object while chunks() or find() runs over it");
+	lua_pop(L, 1);
+	return l_gc(L);
+}
+
+/* Count a walk starting (+1) or ending (-1) over the object at index 1
+ * (walks nest when a callback walks the same object). */
+static void set_walking(lua_State *L, int delta)
+{
+	lua_getiuservalue(L, 1, 1);
+	lua_Integer n = lua_tointeger(L, -1) + delta;
+	lua_pop(L, 1);
+	lua_pushinteger(L, n);
+	lua_setiuservalue(L, 1, 1);
 }
 
 /* m:read(addr, len) -> string | nil, message */
@@ -131,6 +155,7 @@ static int match_cb(uint64_t addr, void *ctx)
 
 static int finish_walk(lua_State *L, struct lua_cb *c, int rc, struct err *e)
 {
+	set_walking(L, -1);
 	if (c->status != LUA_OK)
 		return lua_error(L); /* re-raise the callback's error */
 	if (rc < 0) {
@@ -153,6 +178,7 @@ static int l_chunks(lua_State *L)
 	lua_settop(L, 2);
 	struct lua_cb c = { L, 2, LUA_OK };
 	struct err e;
+	set_walking(L, 1);
 	int rc = mem_walk(m, (size_t)size, chunk_cb, &c, &e);
 	return finish_walk(L, &c, rc, &e);
 }
@@ -170,6 +196,7 @@ static int l_find(lua_State *L)
 	lua_pushvalue(L, 2); /* keep needle alive and in place while searching */
 	struct lua_cb c = { L, 3, LUA_OK };
 	struct err e;
+	set_walking(L, 1);
 	int rc = mem_search(m, (const uint8_t *)needle, nlen, match_cb, &c, &e);
 	return finish_walk(L, &c, rc, &e);
 }
@@ -192,7 +219,7 @@ static int l_pages_id(lua_State *L)
 static const luaL_Reg mem_methods[] = {
 	{ "read", l_read },   { "regions", l_regions },	    { "chunks", l_chunks },
 	{ "find", l_find },   { "page_size", l_page_size }, { "pages_id", l_pages_id },
-	{ "close", l_gc },    { NULL, NULL },
+	{ "close", l_close }, { NULL, NULL },
 };
 
 static const luaL_Reg mem_funcs[] = {
@@ -207,7 +234,7 @@ void lcrit_open_mem(lua_State *L)
 		lua_setfield(L, -2, "__index");
 		lua_pushcfunction(L, l_gc);
 		lua_setfield(L, -2, "__gc");
-		lua_pushcfunction(L, l_gc);
+		lua_pushcfunction(L, l_close);
 		lua_setfield(L, -2, "__close");
 	}
 	lua_pop(L, 1);

@@ -23,6 +23,17 @@ void luapb_push_message(lua_State *L, const ProtobufCMessage *m);
 void luapb_push_entry(lua_State *L, const struct magic_info *mi, const struct img_entry *en);
 /* Push an image table (metatable LUAPB_IMAGE_MT). */
 void luapb_push_image(lua_State *L, const struct img *img);
+/* Push the image in buf[0..len) like luapb_push_image, but with only the
+ * fields the selection at stack index spec names in each entry ({name = true
+ * | {sub-selection}}; true selects all), read straight off the wire, for
+ * views over many images; plain: messages without their metatables; spare:
+ * room for that many more keys in each message's table (for a caller that
+ * adds its own). Returns 0, or -1 with nothing pushed when it cannot tell (an
+ * image with payloads or a pagemap, data it is unsure of): then decode in
+ * full, which also reports any error. A misspelt name raises. A selection
+ * table is compiled once: it must not change afterwards. */
+int luapb_push_image_select(lua_State *L, const uint8_t *buf, size_t len, int spec, int plain,
+			    int spare);
 /* Push the unknown fields kept for the typed table at idx (their wire bytes), or nil. */
 void luapb_push_unknown(lua_State *L, int idx);
 /* Keep the string at the top of the stack as the unknown fields of the table

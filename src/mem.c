@@ -93,6 +93,15 @@ int mem_map_open(struct mem_map *m, const char *dir, const char *pagemap_name, s
 		if (!has_nr)
 			r->nr_pages = pb_get_u64(pe, "compat_nr_pages", NULL);
 		r->flags = (uint32_t)pb_get_u64(pe, "flags", &has_flags);
+		if (r->flags & ~(PE_PARENT | PE_LAZY | PE_PRESENT)) {
+			/* A newer CRIU's flag (PE_PAYLOAD_ALIGNED 8 comes with compressed pages):
+			 * the pages file would be misread. */
+			rc = err_set(e, "%s: entry %zu: flags 0x%x has bits unknown to CRIU 4.2's PE_PARENT, "
+					"PE_LAZY and PE_PRESENT (written by a newer CRIU: compressed pages?); "
+					"refusing to read memory rather than misread it",
+				     path, i, r->flags);
+			goto out;
+		}
 		if (pb_get_u64(pe, "in_parent", NULL))
 			r->flags |= PE_PARENT;
 		else if (!has_flags)
@@ -200,7 +209,9 @@ static struct mem_map *parent_map(struct mem_map *m, struct err *e)
 		return m->parent;
 	char *pdir = path_join(m->dir, "parent");
 	if (access(pdir, F_OK) != 0) {
-		err_set(e, "%s: pages are in the parent checkpoint, and %s is not there", m->pagemap, pdir);
+		m->parent_missing = 1;
+		err_set(e, "%s/%s: pages are in the parent checkpoint, and %s is not there", m->dir, m->pagemap,
+			pdir);
 		free(pdir);
 		return NULL;
 	}
@@ -220,8 +231,8 @@ int mem_read(struct mem_map *m, uint64_t addr, size_t len, uint8_t *out, struct 
 	while (len) {
 		const struct mem_region *r = mem_find(m, addr);
 		if (!r)
-			return err_set(e, "%s: address 0x%llx is not in the dump (no pagemap entry covers it)",
-				       m->pagemap, (unsigned long long)addr);
+			return err_set(e, "%s/%s: address 0x%llx is not in the dump (no pagemap entry covers it)",
+				       m->dir, m->pagemap, (unsigned long long)addr);
 		uint64_t in = addr - r->vaddr, size = r->nr_pages * m->page_size;
 		size_t n = size - in < len ? (size_t)(size - in) : len;
 		if (r->flags & PE_PRESENT) {
@@ -231,10 +242,14 @@ int mem_read(struct mem_map *m, uint64_t addr, size_t len, uint8_t *out, struct 
 			struct mem_map *p = parent_map(m, e);
 			if (!p || mem_read(p, addr, n, out, e) < 0)
 				return -1;
+		} else if (r->flags & PE_LAZY) {
+			return err_set(e, "%s/%s: address 0x%llx is in lazy pages (at 0x%llx): a lazy-pages "
+					  "server held them, they are not in the checkpoint",
+				       m->dir, m->pagemap, (unsigned long long)addr, (unsigned long long)r->vaddr);
 		} else {
-			return err_set(e, "%s: pages at 0x%llx are lazy: a lazy-pages server held them, "
-					  "they are not in the checkpoint",
-				       m->pagemap, (unsigned long long)r->vaddr);
+			return err_set(e, "%s/%s: address 0x%llx: the pagemap entry at 0x%llx has flags 0, "
+					  "so its pages are nowhere in the checkpoint",
+				       m->dir, m->pagemap, (unsigned long long)addr, (unsigned long long)r->vaddr);
 		}
 		addr += n;
 		out += n;
@@ -256,9 +271,14 @@ int mem_walk(struct mem_map *m, size_t chunk, mem_chunk_cb cb, void *ctx, struct
 		if (!(r->flags & PE_PRESENT)) {
 			if (!(r->flags & PE_PARENT))
 				continue; /* lazy: not in the checkpoint */
-			struct err ignored;
-			if (!(p = parent_map(m, &ignored)))
-				continue;
+			/* Only an absent parent/ is skipped (the caller sees PE_PARENT regions in
+			 * the pagemap); a parent that is there but unreadable or refused is an error. */
+			if (!(p = parent_map(m, e))) {
+				if (m->parent_missing)
+					continue;
+				rc = -1;
+				break;
+			}
 		}
 		for (uint64_t at = 0; at < size && rc == 0; at += chunk) {
 			size_t n = size - at < chunk ? (size_t)(size - at) : chunk;

@@ -48,7 +48,9 @@ int mem_read(struct mem_map *m, uint64_t addr, size_t len, uint8_t *out, struct 
 /* Stream the present memory in address order, in pieces of at most `chunk`
  * bytes: cb(addr, data, len, ctx) for each; a non-zero return stops the walk
  * and is returned. PE_PARENT regions are read from the parent when it is
- * there and skipped (reported through skipped) when not; lazy ones skipped. */
+ * there and skipped when parent/ is absent (the caller sees them among the
+ * regions); lazy ones are skipped; a parent that is there but cannot be read
+ * is an error. */
 typedef int (*mem_chunk_cb)(uint64_t addr, const uint8_t *data, size_t len, void *ctx);
 int mem_walk(struct mem_map *m, size_t chunk, mem_chunk_cb cb, void *ctx, struct err *e);
 

@@ -14,9 +14,14 @@
 /* Registry keys: the type table maps descriptor (light userdata) -> metatable
  * and metatable -> descriptor; the unknown-field table maps a typed table to
  * the wire bytes of the fields the schema does not know (weak keys, so the
- * bytes go when the table goes, and pairs() over a message never shows them). */
+ * bytes go when the table goes, and pairs() over a message never shows them);
+ * the keys table maps descriptor -> its field names as Lua strings; the
+ * selections table (weak keys) a selection table of crit._select -> its
+ * compiled form per message type. */
 static const char pb2lua_types_key[] = "crit.types";
 static const char pb2lua_unknown_key[] = "crit.unknown";
+static const char pb2lua_keys_key[] = "crit.keys";
+static const char pb2lua_sels_key[] = "crit.selections";
 
 static void pb2lua_registry_table(lua_State *L, const char *key, const char *mode)
 {
@@ -152,11 +157,70 @@ const char *luapb_enum_name(const ProtobufCEnumDescriptor *ed, int v)
 	return ev ? ev->name : NULL;
 }
 
-static void pb2lua_push_msg(lua_State *L, const ProtobufCMessage *m, int depth);
+/* What pushing messages needs again and again, held at fixed stack slots for
+ * a whole image: the metatables by descriptor, and each descriptor's field
+ * names as Lua strings — setting a field by its C name would look the name
+ * up and intern it anew for every field of every message. */
+struct pb2lua_ctx {
+	lua_State *L;
+	int types; /* registry "crit.types": descriptor -> metatable */
+	int keys;  /* registry "crit.keys": descriptor -> {field names by index} */
+	int plain; /* leave the tables without metatables */
+	int spare; /* hash slots to leave free in each selected message's table */
+};
 
-static void pb2lua_push_value(lua_State *L, const ProtobufCFieldDescriptor *f, const void *p,
-			      int depth)
+static void pb2lua_ctx_open(lua_State *L, struct pb2lua_ctx *c)
 {
+	c->L = L;
+	c->plain = 0;
+	c->spare = 0;
+	luaL_checkstack(L, 4, NULL);
+	pb2lua_registry_table(L, pb2lua_types_key, NULL);
+	c->types = lua_gettop(L);
+	pb2lua_registry_table(L, pb2lua_keys_key, NULL);
+	c->keys = lua_gettop(L);
+}
+
+/* Drop the context's slots from under the value at the top. */
+static void pb2lua_ctx_close(struct pb2lua_ctx *c)
+{
+	lua_remove(c->L, c->keys);
+	lua_remove(c->L, c->types);
+}
+
+static void pb2lua_push_keys(struct pb2lua_ctx *c, const ProtobufCMessageDescriptor *d)
+{
+	lua_State *L = c->L;
+	if (lua_rawgetp(L, c->keys, d) == LUA_TTABLE)
+		return;
+	lua_pop(L, 1);
+	lua_createtable(L, (int)d->n_fields, 0);
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		lua_pushstring(L, d->fields[i].name);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	lua_pushvalue(L, -1);
+	lua_rawsetp(L, c->keys, d);
+}
+
+/* Give the table at the top the metatable of d. */
+static void pb2lua_set_mt(struct pb2lua_ctx *c, const ProtobufCMessageDescriptor *d)
+{
+	if (c->plain)
+		return;
+	if (lua_rawgetp(c->L, c->types, d) != LUA_TTABLE) {
+		lua_pop(c->L, 1);
+		luapb_push_metatable(c->L, d);
+	}
+	lua_setmetatable(c->L, -2);
+}
+
+static void pb2lua_push_msg(struct pb2lua_ctx *c, const ProtobufCMessage *m, int depth);
+
+static void pb2lua_push_value(struct pb2lua_ctx *c, const ProtobufCFieldDescriptor *f,
+			      const void *p, int depth)
+{
+	lua_State *L = c->L;
 	switch (f->type) {
 	case PROTOBUF_C_TYPE_INT32:
 	case PROTOBUF_C_TYPE_SINT32:
@@ -208,7 +272,7 @@ static void pb2lua_push_value(lua_State *L, const ProtobufCFieldDescriptor *f, c
 	case PROTOBUF_C_TYPE_MESSAGE: {
 		const ProtobufCMessage *sub = *(ProtobufCMessage *const *)p;
 		if (sub)
-			pb2lua_push_msg(L, sub, depth + 1);
+			pb2lua_push_msg(c, sub, depth + 1);
 		else
 			lua_pushnil(L);
 		break;
@@ -278,43 +342,60 @@ static void pb2lua_keep_unknown(lua_State *L, const ProtobufCMessage *m)
 	luapb_set_unknown(L, -2);
 }
 
-static void pb2lua_push_msg(lua_State *L, const ProtobufCMessage *m, int depth)
+static void pb2lua_push_msg(struct pb2lua_ctx *c, const ProtobufCMessage *m, int depth)
 {
+	lua_State *L = c->L;
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	const char *base = (const char *)m;
 	if (depth > PB2LUA_MAX_DEPTH)
 		luaL_error(L, "%s: messages nested deeper than %d levels", d->name, PB2LUA_MAX_DEPTH);
-	luaL_checkstack(L, 6, "messages nested too deep");
-	lua_createtable(L, 0, (int)d->n_fields);
+	luaL_checkstack(L, 8, "messages nested too deep");
+	/* Sized for the fields present: most messages set few of their fields. */
+	int n = 0;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		if (f->label == PROTOBUF_C_LABEL_REPEATED)
+			n += *(const size_t *)(base + f->quantifier_offset) != 0;
+		else
+			n += pb2lua_present(m, f);
+	}
+	lua_createtable(L, 0, n);
+	int t = lua_gettop(L);
+	pb2lua_push_keys(c, d); /* t + 1 */
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			size_t n = *(const size_t *)(base + f->quantifier_offset);
-			if (n == 0)
+			size_t cnt = *(const size_t *)(base + f->quantifier_offset);
+			if (cnt == 0)
 				continue; /* like an absent optional field: nil */
 			const char *arr = *(const char *const *)(base + f->offset);
 			size_t sz = pb2lua_elt_size(f);
-			lua_createtable(L, n > INT32_MAX ? INT32_MAX : (int)n, 0);
-			for (size_t k = 0; k < n; k++) {
-				pb2lua_push_value(L, f, arr + k * sz, depth);
+			lua_rawgeti(L, t + 1, (lua_Integer)i + 1);
+			lua_createtable(L, cnt > INT32_MAX ? INT32_MAX : (int)cnt, 0);
+			for (size_t k = 0; k < cnt; k++) {
+				pb2lua_push_value(c, f, arr + k * sz, depth);
 				lua_rawseti(L, -2, (lua_Integer)k + 1);
 			}
 		} else {
 			if (!pb2lua_present(m, f))
 				continue;
-			pb2lua_push_value(L, f, base + f->offset, depth);
+			lua_rawgeti(L, t + 1, (lua_Integer)i + 1);
+			pb2lua_push_value(c, f, base + f->offset, depth);
 		}
-		lua_setfield(L, -2, f->name); /* raw: no metatable yet */
+		lua_rawset(L, t); /* raw: no metatable yet */
 	}
-	luapb_push_metatable(L, d);
-	lua_setmetatable(L, -2);
+	lua_settop(L, t);
+	pb2lua_set_mt(c, d);
 	if (m->n_unknown_fields)
 		pb2lua_keep_unknown(L, m);
 }
 
 void luapb_push_message(lua_State *L, const ProtobufCMessage *m)
 {
-	pb2lua_push_msg(L, m, 0);
+	struct pb2lua_ctx c;
+	pb2lua_ctx_open(L, &c);
+	pb2lua_push_msg(&c, m, 0);
+	pb2lua_ctx_close(&c);
 }
 
 void luapb_push_unknown(lua_State *L, int idx)
@@ -355,16 +436,18 @@ static lua_Integer pb2lua_uint_field(const ProtobufCMessage *m, const char *name
 	}
 }
 
-void luapb_push_entry(lua_State *L, const struct magic_info *mi, const struct img_entry *en)
+static void pb2lua_push_entry(struct pb2lua_ctx *c, const struct magic_info *mi,
+			      const struct img_entry *en)
 {
-	luapb_push_message(L, en->msg);
+	lua_State *L = c->L;
+	pb2lua_push_msg(c, en->msg, 0);
 	switch (mi->payload) {
 	case PL_IPC_MSG:
 		/* Always a sequence, empty when qnum is 0, as CRIT's JSON has it. */
 		lua_createtable(L, (int)(en->n_items > INT32_MAX ? INT32_MAX : en->n_items), 0);
 		for (size_t i = 0; i < en->n_items; i++) {
 			lua_createtable(L, 0, 2);
-			luapb_push_message(L, en->items[i].msg);
+			pb2lua_push_msg(c, en->items[i].msg, 0);
 			lua_setfield(L, -2, "msg");
 			lua_pushlstring(L, (const char *)en->items[i].data, en->items[i].len);
 			lua_setfield(L, -2, "data");
@@ -402,6 +485,14 @@ void luapb_push_entry(lua_State *L, const struct magic_info *mi, const struct im
 	lua_setfield(L, -2, "extra"); /* __newindex allows "extra" */
 }
 
+void luapb_push_entry(lua_State *L, const struct magic_info *mi, const struct img_entry *en)
+{
+	struct pb2lua_ctx c;
+	pb2lua_ctx_open(L, &c);
+	pb2lua_push_entry(&c, mi, en);
+	pb2lua_ctx_close(&c);
+}
+
 static const char *pb2lua_form_name(enum img_form form)
 {
 	switch (form) {
@@ -417,6 +508,8 @@ static const char *pb2lua_form_name(enum img_form form)
 
 void luapb_push_image(lua_State *L, const struct img *img)
 {
+	struct pb2lua_ctx c;
+	pb2lua_ctx_open(L, &c);
 	lua_createtable(L, 0, 3);
 	lua_pushstring(L, img->mi->name);
 	lua_setfield(L, -2, "magic");
@@ -428,9 +521,422 @@ void luapb_push_image(lua_State *L, const struct img *img)
 	}
 	lua_createtable(L, img->n > INT32_MAX ? INT32_MAX : (int)img->n, 0);
 	for (size_t i = 0; i < img->n; i++) {
-		luapb_push_entry(L, img->mi, &img->entries[i]);
+		pb2lua_push_entry(&c, img->mi, &img->entries[i]);
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 	lua_setfield(L, -2, "entries");
 	luaL_setmetatable(L, LUAPB_IMAGE_MT);
+	pb2lua_ctx_close(&c);
+}
+
+/* ---- Reading only some fields, straight from the wire ----
+ * The explore views read a few fields of thousands of images (a core's comm,
+ * not its registers): protobuf-c would unpack every field into malloc'd
+ * memory and the walk above build a table for each. This reader walks the
+ * wire format once and builds only the selected fields, typed as above. It
+ * serves views: fields unknown to the schema are passed over, and whatever it
+ * is unsure of in what it reads (malformed data, a wire type that does not
+ * fit the field, a missing required field, a singular message given twice,
+ * which protobuf merges) makes it give up, so that the caller decodes in full
+ * and reports any error exactly as crit.load does. What it skips is only
+ * framed, not checked: an image damaged inside the registers still gives the
+ * comm a view asks for (crit.load refuses it). */
+
+enum { PB2LUA_SKIP, PB2LUA_ALL, PB2LUA_SUB };
+
+/* A compiled selection for one message type: per field index what to read. */
+struct pb2lua_sel {
+	const ProtobufCMessageDescriptor *d;
+	int n; /* fields selected */
+	unsigned char *mode;
+	struct pb2lua_sel **sub; /* PB2LUA_SUB: the selection inside */
+};
+
+/* Compile the selection table at idx ({name = true | {...}}) for d. Nodes
+ * are userdata kept alive by the table at `anchor`; bad names raise. */
+static struct pb2lua_sel *pb2lua_sel_compile(lua_State *L, int idx, const ProtobufCMessageDescriptor *d,
+					     int anchor, int depth)
+{
+	if (depth > PB2LUA_MAX_DEPTH)
+		luaL_error(L, "field selection nested deeper than %d levels", PB2LUA_MAX_DEPTH);
+	luaL_checkstack(L, 6, "field selection nested too deep");
+	idx = lua_absindex(L, idx);
+	size_t nf = d->n_fields;
+	struct pb2lua_sel *s = lua_newuserdatauv(L, sizeof *s + nf * (sizeof *s->sub + 1), 0);
+	lua_rawseti(L, anchor, (lua_Integer)lua_rawlen(L, anchor) + 1);
+	s->d = d;
+	s->n = 0;
+	s->sub = (struct pb2lua_sel **)(s + 1);
+	s->mode = (unsigned char *)(s->sub + nf);
+	memset(s->sub, 0, nf * sizeof *s->sub);
+	memset(s->mode, PB2LUA_SKIP, nf);
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		int key = lua_gettop(L) - 1;
+		const ProtobufCFieldDescriptor *f = NULL;
+		if (lua_type(L, key) == LUA_TSTRING)
+			f = protobuf_c_message_descriptor_get_field_by_name(d, lua_tostring(L, key));
+		if (!f)
+			pb2lua_no_field(L, d, key);
+		size_t i = (size_t)(f - d->fields);
+		if (lua_type(L, -1) == LUA_TTABLE) {
+			if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+				luaL_error(L, "field selection: %s.%s is not a message (select it with true)",
+					   d->name, f->name);
+			s->sub[i] = pb2lua_sel_compile(L, -1, f->descriptor, anchor, depth + 1);
+			s->mode[i] = PB2LUA_SUB;
+			s->n++;
+		} else if (lua_toboolean(L, -1)) {
+			s->mode[i] = PB2LUA_ALL;
+			s->n++;
+		}
+		lua_pop(L, 1);
+	}
+	return s;
+}
+
+/* The compiled selection of the table at spec for d, pushed (a userdata;
+ * the pointer is returned). Compiled once per table and type and kept while
+ * the table lives: a view passes the same table for thousands of images. The
+ * table must not change afterwards. */
+static const struct pb2lua_sel *pb2lua_sel_get(lua_State *L, int spec,
+					       const ProtobufCMessageDescriptor *d)
+{
+	pb2lua_registry_table(L, pb2lua_sels_key, "k"); /* sels */
+	lua_pushvalue(L, spec);
+	if (lua_rawget(L, -2) != LUA_TTABLE) { /* sels byd: descriptor -> root, [i] anchors */
+		lua_pop(L, 1);
+		lua_newtable(L);
+		lua_pushvalue(L, spec);
+		lua_pushvalue(L, -2);
+		lua_rawset(L, -4);
+	}
+	int byd = lua_gettop(L);
+	if (lua_rawgetp(L, byd, d) != LUA_TUSERDATA) {
+		lua_pop(L, 1);
+		lua_Integer root = (lua_Integer)lua_rawlen(L, byd) + 1;
+		pb2lua_sel_compile(L, spec, d, byd, 0);
+		lua_rawgeti(L, byd, root);
+		lua_pushvalue(L, -1);
+		lua_rawsetp(L, byd, d);
+	}
+	const struct pb2lua_sel *sel = lua_touserdata(L, -1);
+	lua_replace(L, byd - 1);
+	lua_settop(L, byd - 1);
+	return sel;
+}
+
+static int pb2lua_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
+{
+	const uint8_t *p = *pp;
+	uint64_t v = 0;
+	for (unsigned shift = 0; shift < 64 && p < end; shift += 7) {
+		uint8_t b = *p++;
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*pp = p;
+			*out = v;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static uint64_t pb2lua_le(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+	for (unsigned k = 0; k < n; k++)
+		v |= (uint64_t)p[k] << (8 * k);
+	return v;
+}
+
+/* The wire type a field's values come in (2 also for packed scalars). */
+static unsigned pb2lua_wire_type(ProtobufCType t)
+{
+	switch (t) {
+	case PROTOBUF_C_TYPE_FIXED32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+	case PROTOBUF_C_TYPE_FLOAT:
+		return 5;
+	case PROTOBUF_C_TYPE_FIXED64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return 1;
+	case PROTOBUF_C_TYPE_STRING:
+	case PROTOBUF_C_TYPE_BYTES:
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return 2;
+	default:
+		return 0;
+	}
+}
+
+static int pb2lua_wire_msg(struct pb2lua_ctx *c, const ProtobufCMessageDescriptor *d,
+			   const struct pb2lua_sel *sel, const uint8_t *p, size_t len, int depth);
+
+/* Push one scalar read as `raw` (varint or fixed), with the conversions
+ * protobuf-c makes (32-bit types keep the low 32 bits). */
+static void pb2lua_wire_scalar(lua_State *L, const ProtobufCFieldDescriptor *f, uint64_t raw)
+{
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+		lua_pushinteger(L, (int32_t)(uint32_t)raw);
+		break;
+	case PROTOBUF_C_TYPE_SINT32: {
+		uint32_t u = (uint32_t)raw;
+		lua_pushinteger(L, (int32_t)(u >> 1) ^ -(int32_t)(u & 1));
+		break;
+	}
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+		lua_pushinteger(L, (uint32_t)raw);
+		break;
+	case PROTOBUF_C_TYPE_SINT64:
+		lua_pushinteger(L, (lua_Integer)((raw >> 1) ^ (0 - (raw & 1))));
+		break;
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		lua_pushinteger(L, (lua_Integer)raw);
+		break;
+	case PROTOBUF_C_TYPE_FLOAT: {
+		uint32_t u = (uint32_t)raw;
+		float x;
+		memcpy(&x, &u, sizeof x);
+		lua_pushnumber(L, x);
+		break;
+	}
+	case PROTOBUF_C_TYPE_DOUBLE: {
+		double x;
+		memcpy(&x, &raw, sizeof x);
+		lua_pushnumber(L, x);
+		break;
+	}
+	case PROTOBUF_C_TYPE_BOOL:
+		lua_pushboolean(L, raw != 0);
+		break;
+	case PROTOBUF_C_TYPE_ENUM: {
+		int v = (int32_t)(uint32_t)raw;
+		const char *name = luapb_enum_name(f->descriptor, v);
+		if (name)
+			lua_pushstring(L, name);
+		else
+			lua_pushinteger(L, v);
+		break;
+	}
+	default:
+		lua_pushnil(L);
+	}
+}
+
+/* Push one length-delimited value (v, n) of f. */
+static int pb2lua_wire_delimited(struct pb2lua_ctx *c, const ProtobufCFieldDescriptor *f,
+				 const struct pb2lua_sel *sub, const uint8_t *v, size_t n, int depth)
+{
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_STRING: {
+		/* protobuf-c ends a string at its first NUL, as the full path reads it */
+		const uint8_t *nul = memchr(v, 0, n);
+		lua_pushlstring(c->L, (const char *)v, nul ? (size_t)(nul - v) : n);
+		return 0;
+	}
+	case PROTOBUF_C_TYPE_BYTES:
+		lua_pushlstring(c->L, (const char *)v, n);
+		return 0;
+	default:
+		return pb2lua_wire_msg(c, f->descriptor, sub, v, n, depth + 1);
+	}
+}
+
+/* Append the packed values v[0..n) of repeated scalar f to the table at arr. */
+static int pb2lua_wire_packed(lua_State *L, const ProtobufCFieldDescriptor *f, int arr,
+			      const uint8_t *v, size_t n)
+{
+	const uint8_t *end = v + n;
+	unsigned wt = pb2lua_wire_type(f->type), width = wt == 5 ? 4 : 8;
+	lua_Integer k = (lua_Integer)lua_rawlen(L, arr);
+	while (v < end) {
+		uint64_t raw;
+		if (wt == 0) {
+			if (pb2lua_varint(&v, end, &raw) < 0)
+				return -1;
+		} else {
+			if ((size_t)(end - v) < width)
+				return -1;
+			raw = pb2lua_le(v, width);
+			v += width;
+		}
+		pb2lua_wire_scalar(L, f, raw);
+		lua_rawseti(L, arr, ++k);
+	}
+	return 0;
+}
+
+/* Push the message of type d in p[0..len) with the fields sel selects (NULL:
+ * all). Returns 0, or -1 with nothing pushed when the full decoder must tell. */
+static int pb2lua_wire_msg(struct pb2lua_ctx *c, const ProtobufCMessageDescriptor *d,
+			   const struct pb2lua_sel *sel, const uint8_t *p, size_t len, int depth)
+{
+	lua_State *L = c->L;
+	uint64_t seen[4] = { 0 }; /* required fields must all be there */
+	if (depth > PB2LUA_MAX_DEPTH || d->n_fields > 64 * sizeof seen / sizeof seen[0] ||
+	    !lua_checkstack(L, 8))
+		return -1;
+	const uint8_t *end = p + len;
+	lua_createtable(L, 0, (sel ? sel->n : 4) + c->spare);
+	int t = lua_gettop(L);
+	pb2lua_push_keys(c, d); /* t + 1 */
+	while (p < end) {
+		uint64_t tag, raw = 0;
+		const uint8_t *v = NULL;
+		size_t n = 0;
+		if (pb2lua_varint(&p, end, &tag) < 0 || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
+			goto fail;
+		unsigned wt = (unsigned)(tag & 7);
+		switch (wt) {
+		case 0:
+			if (pb2lua_varint(&p, end, &raw) < 0)
+				goto fail;
+			break;
+		case 1:
+		case 5: {
+			unsigned w = wt == 1 ? 8 : 4;
+			if ((size_t)(end - p) < w)
+				goto fail;
+			raw = pb2lua_le(p, w);
+			p += w;
+			break;
+		}
+		case 2:
+			if (pb2lua_varint(&p, end, &raw) < 0 || raw > (uint64_t)(end - p))
+				goto fail;
+			v = p;
+			n = (size_t)raw;
+			p += n;
+			break;
+		default: /* groups: not in proto2 schemas of CRIU */
+			goto fail;
+		}
+		const ProtobufCFieldDescriptor *f =
+			protobuf_c_message_descriptor_get_field(d, (unsigned)(tag >> 3));
+		if (!f)
+			continue; /* unknown to the schema: the full decoder keeps these aside */
+		size_t i = (size_t)(f - d->fields);
+		seen[i / 64] |= (uint64_t)1 << (i % 64);
+		int mode = sel ? sel->mode[i] : PB2LUA_ALL;
+		if (mode == PB2LUA_SKIP)
+			continue;
+		unsigned want = pb2lua_wire_type(f->type);
+		int packed = wt == 2 && want != 2 && f->label == PROTOBUF_C_LABEL_REPEATED;
+		if (wt != want && !packed)
+			goto fail;
+		if (packed && n == 0)
+			continue; /* no values: the field stays absent, as protobuf-c has it */
+		const struct pb2lua_sel *sub = mode == PB2LUA_SUB ? sel->sub[i] : NULL;
+		lua_rawgeti(L, t + 1, (lua_Integer)i + 1); /* the key */
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			lua_pushvalue(L, -1);
+			if (lua_rawget(L, t) == LUA_TNIL) {
+				lua_pop(L, 1);
+				lua_newtable(L);
+				lua_pushvalue(L, -2);
+				lua_pushvalue(L, -2);
+				lua_rawset(L, t);
+			}
+			int arr = lua_gettop(L);
+			if (packed) {
+				if (pb2lua_wire_packed(L, f, arr, v, n) < 0)
+					goto fail;
+			} else {
+				if (wt == 2) {
+					if (pb2lua_wire_delimited(c, f, sub, v, n, depth) < 0)
+						goto fail;
+				} else {
+					pb2lua_wire_scalar(L, f, raw);
+				}
+				lua_rawseti(L, arr, (lua_Integer)lua_rawlen(L, arr) + 1);
+			}
+			lua_settop(L, t + 1);
+		} else {
+			if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+				lua_pushvalue(L, -1);
+				int again = lua_rawget(L, t) != LUA_TNIL;
+				lua_pop(L, 1);
+				if (again)
+					goto fail; /* protobuf merges the two: leave that to it */
+			}
+			if (wt == 2) {
+				if (pb2lua_wire_delimited(c, f, sub, v, n, depth) < 0)
+					goto fail;
+			} else {
+				pb2lua_wire_scalar(L, f, raw);
+			}
+			lua_rawset(L, t);
+		}
+	}
+	for (unsigned i = 0; i < d->n_fields; i++)
+		if (d->fields[i].label == PROTOBUF_C_LABEL_REQUIRED && !(seen[i / 64] >> (i % 64) & 1))
+			goto fail;
+	lua_settop(L, t);
+	pb2lua_set_mt(c, d);
+	return 0;
+fail:
+	lua_settop(L, t - 1);
+	return -1;
+}
+
+int luapb_push_image_select(lua_State *L, const uint8_t *buf, size_t len, int spec, int plain,
+			    int spare)
+{
+	struct img_reader r;
+	struct err e;
+	/* Payload images need their messages to find the payloads; a pagemap
+	 * mixes two types under one selection: both are left to the full path. */
+	if (img_reader_init(&r, buf, len, &e) < 0 || r.mi->payload != PL_NONE || r.mi->desc2)
+		return -1;
+	/* Count the entries first: a framing error goes to the full path too. */
+	size_t count = 0;
+	for (size_t off = r.off; off < len; count++) {
+		if (len - off < 4 || pb2lua_le(buf + off, 4) > len - off - 4)
+			return -1;
+		off += 4 + (size_t)pb2lua_le(buf + off, 4);
+	}
+	spec = lua_absindex(L, spec);
+	int base = lua_gettop(L);
+	luaL_checkstack(L, 8, NULL);
+	lua_pushnil(L); /* base + 1: keeps the compiled selection alive */
+	const struct pb2lua_sel *sel = NULL;
+	if (lua_type(L, spec) == LUA_TTABLE) {
+		sel = pb2lua_sel_get(L, spec, r.mi->desc);
+		lua_replace(L, base + 1);
+	}
+	struct pb2lua_ctx c;
+	pb2lua_ctx_open(L, &c);
+	c.plain = plain;
+	c.spare = spare;
+	lua_createtable(L, 0, 3);
+	lua_pushstring(L, r.mi->name);
+	lua_setfield(L, -2, "magic");
+	if (r.form != r.mi->head) {
+		lua_pushstring(L, pb2lua_form_name(r.form));
+		lua_setfield(L, -2, "form");
+	}
+	lua_createtable(L, count > INT32_MAX ? INT32_MAX : (int)count, 0);
+	size_t off = r.off;
+	for (size_t i = 0; i < count; i++) {
+		size_t size = (size_t)pb2lua_le(buf + off, 4);
+		if (pb2lua_wire_msg(&c, r.mi->desc, sel, buf + off + 4, size, 0) < 0) {
+			lua_settop(L, base);
+			return -1;
+		}
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+		off += 4 + size;
+	}
+	lua_setfield(L, -2, "entries");
+	luaL_setmetatable(L, LUAPB_IMAGE_MT);
+	lua_replace(L, base + 1);
+	lua_settop(L, base + 1);
+	return 0;
 }

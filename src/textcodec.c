@@ -120,7 +120,7 @@ done:
 void tc_qp(struct buf *out, const uint8_t *p, size_t n)
 {
 	/* The line ending style is the one of the data's first line break. */
-	const uint8_t *nl = memchr(p, '\n', n);
+	const uint8_t *nl = n ? memchr(p, '\n', n) : NULL; /* p is NULL for empty data */
 	int crlf = nl && nl > p && nl[-1] == '\r';
 	const char *eol = crlf ? "\r\n" : "\n";
 	const char *soft = crlf ? "=\r\n" : "=\n";

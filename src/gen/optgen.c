@@ -55,7 +55,7 @@ static void put_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static const CRIUOpts *field_opts(const Google__Protobuf__FieldDescriptorProto *fd)
+static CRIUOpts *field_opts(const Google__Protobuf__FieldDescriptorProto *fd)
 {
 	if (!fd->options)
 		return NULL;
@@ -126,7 +126,7 @@ static void emit_opts(FILE *f, const char *prefix, Google__Protobuf__DescriptorP
 		snprintf(full, sizeof full, "%s%s", prefix, msgs[i]->name);
 		for (size_t k = 0; k < msgs[i]->n_field; k++) {
 			const Google__Protobuf__FieldDescriptorProto *fd = msgs[i]->field[k];
-			const CRIUOpts *o = field_opts(fd);
+			CRIUOpts *o = field_opts(fd);
 			if (!o)
 				continue;
 			fprintf(f, "\t{ ");
@@ -139,6 +139,7 @@ static void emit_opts(FILE *f, const char *prefix, Google__Protobuf__DescriptorP
 			fputs(", ", f);
 			put_str(f, o->conv);
 			fputs(" } },\n", f);
+			criu__opts__free_unpacked(o, NULL);
 		}
 		char sub[520];
 		snprintf(sub, sizeof sub, "%s.", full);
@@ -212,6 +213,8 @@ int main(int argc, char **argv)
 		if (is_ours(set->file[i]))
 			emit_opts(f, "", set->file[i]->message_type, set->file[i]->n_message_type);
 	fprintf(f, "\t{ NULL, 0, { 0, 0, 0, 0, NULL, NULL, NULL } }\n};\n");
+	google__protobuf__file_descriptor_set__free_unpacked(set, NULL);
+	free(buf);
 	if (fclose(f) != 0) {
 		perror(argv[2]);
 		return 1;

@@ -689,7 +689,7 @@ static uint8_t *nest(const char *head, size_t head_len, uint8_t tag, size_t dept
  * apparmor.img can nest as deep as its size allows. */
 static void test_deep_nesting(void)
 {
-	static const size_t depths[] = { 100, 1000, 200000 };
+	static const size_t depths[] = { 50, 1000, 200000 };
 	for (size_t i = 0; i < sizeof depths / sizeof depths[0]; i++) {
 		size_t len;
 		uint8_t *p = nest("\x08\x01", 2, 0x1a, depths[i], &len); /* tm_node{id=1, children=...} */
@@ -702,7 +702,9 @@ static void test_deep_nesting(void)
 		struct img out;
 		struct err e = { { 0 } };
 		int rc = read_image(&node_mi, img.p, img.len, &out, &e);
-		CHECK(rc < 0 || out.n == 1, "tm_node nested %zu deep: rc %d", depths[i], rc);
+		/* Fifty levels must simply work; beyond some limit a refusal is fine. */
+		CHECK(depths[i] > 50 ? rc < 0 || out.n == 1 : rc == 0 && out.n == 1, "tm_node nested %zu deep: %s",
+		      depths[i], rc < 0 ? e.msg : "read");
 		printf("tm_node nested %zu deep: %s\n", depths[i], rc < 0 ? e.msg : "read");
 		img_free(&out);
 		buf_free(&img);
@@ -720,7 +722,8 @@ static void test_deep_nesting(void)
 		free(p);
 		memset(&e, 0, sizeof e);
 		rc = img_decode(img.p, img.len, &out, &e);
-		CHECK(rc < 0 || out.n == 1, "apparmor nested %zu deep: rc %d", depths[i], rc);
+		CHECK(depths[i] > 50 ? rc < 0 || out.n == 1 : rc == 0 && out.n == 1, "apparmor nested %zu deep: %s",
+		      depths[i], rc < 0 ? e.msg : "read");
 		printf("apparmor.img nested %zu deep: %s\n", depths[i], rc < 0 ? e.msg : "read");
 		img_free(&out);
 		buf_free(&img);

@@ -157,7 +157,6 @@ static void check_image(const char *root, const char *scen, const char *name, st
 		check_fail(__FILE__, __LINE__, "img_load: %s", e.msg);
 		goto done;
 	}
-	CHECK(strstr(e.msg, path) == NULL, "%s: no error, yet an error message", path);
 	t->entries += img.n;
 	if (img_encode(&img, &out, &e) < 0)
 		check_fail(__FILE__, __LINE__, "%s: img_encode: %s", path, e.msg);
@@ -353,7 +352,7 @@ static int try_decode(const uint8_t *p, size_t len, const char *what, size_t at)
 	return rc;
 }
 
-static void mutate_image(const char *path, const char *name, const uint8_t *data, size_t len, size_t *decodes)
+static void mutate_image(const char *path, const uint8_t *data, size_t len, size_t *decodes)
 {
 	struct img_reader r;
 	struct err e = { { 0 } };
@@ -400,7 +399,6 @@ static void mutate_image(const char *path, const char *name, const uint8_t *data
 		(*decodes)++;
 		copy[at] = data[at];
 	}
-	(void)name;
 	free(copy);
 	free(boundary);
 }
@@ -431,7 +429,7 @@ static int cmd_mutate(const char *root)
 				free(data);
 				continue;
 			}
-			mutate_image(path, files[f], data, len, &decodes);
+			mutate_image(path, data, len, &decodes);
 			images++;
 			free(data);
 		}

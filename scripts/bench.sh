@@ -1,0 +1,380 @@
+#!/usr/bin/env bash
+# bench.sh: time critlua against CRIT side by side on large checkpoints that
+# critlua generates from real fixtures (scripts/bench-gen.lua); see BENCHMARKS.md.
+set -u
+
+usage() {
+	cat <<'EOF'
+usage: scripts/bench.sh [options]
+Generates large inputs from real criu dumps with critlua itself (a files.img of
+100 000 entries, an mm image of 50 000 VMAs, a 1 000-process checkpoint, a
+pages file of 1 GiB with needles planted), then times critlua and CRIT on the
+same inputs, interleaved, several runs each, and prints the median wall time,
+CPU time and peak RSS of each, and their ratios, per operation.
+
+  --critlua PATH   the critlua binary (default: $CRITLUA, else build/critlua or
+                   the newest build-*/critlua of this repository, else PATH)
+  --crit PATH      CRIT (default /usr/bin/crit when present)
+  --no-crit        time critlua alone
+  --runs N         CRIT's runs per operation (default 3)
+  --critlua-runs N critlua's runs per operation (default 7: they take little
+                   time, and more of them steady the median on a busy machine)
+  --fixtures DIR   real dumps to start from (default ../shared/fixtures next to
+                   the repository when present, else tests/fixtures)
+  --workdir DIR    generate there and keep it; inputs already there are reused
+                   (default: a temporary directory under /tmp, removed at exit)
+  --keep           keep the temporary directory
+  --files N --vmas N --procs N --pages-mib N   input sizes
+                   (default 100000, 50000, 1000, 1024)
+  --smoke          tiny inputs, one run, no CRIT: checks that everything works
+                   (outputs round-trip, needles found); exit status 1 if not
+  -h, --help       this text
+Needs GNU time (/usr/bin/time, Debian package "time") or python3 for peak RSS.
+EOF
+}
+
+die() {
+	echo "bench.sh: $*" >&2
+	exit 2
+}
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+critlua=${CRITLUA:-}
+crit=/usr/bin/crit
+use_crit=1
+runs=3
+lruns=7
+fixtures=
+workdir=
+keep=0
+smoke=0
+n_files=100000
+n_vmas=50000
+n_procs=1000
+pages_mib=1024
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--critlua) critlua=${2:?}; shift ;;
+	--crit) crit=${2:?}; shift ;;
+	--no-crit) use_crit=0 ;;
+	--runs) runs=${2:?}; shift ;;
+	--critlua-runs) lruns=${2:?}; shift ;;
+	--fixtures) fixtures=${2:?}; shift ;;
+	--workdir) workdir=${2:?}; shift ;;
+	--keep) keep=1 ;;
+	--files) n_files=${2:?}; shift ;;
+	--vmas) n_vmas=${2:?}; shift ;;
+	--procs) n_procs=${2:?}; shift ;;
+	--pages-mib) pages_mib=${2:?}; shift ;;
+	--smoke) smoke=1 ;;
+	-h | --help) usage; exit 0 ;;
+	*) usage >&2; die "unknown option '$1'" ;;
+	esac
+	shift
+done
+for n in "$runs" "$lruns"; do
+	case $n in '' | *[!0-9]* | 0) die "--runs and --critlua-runs need a positive integer" ;; esac
+done
+
+if [ $smoke = 1 ]; then
+	use_crit=0 runs=1 lruns=1 n_files=2000 n_vmas=500 n_procs=25 pages_mib=4
+fi
+
+# --- tools ---
+if [ -z "$critlua" ]; then
+	if [ -x "$repo/build/critlua" ]; then
+		critlua=$repo/build/critlua
+	else
+		# shellcheck disable=SC2012 # build directory names are plain
+		critlua=$(ls -t "$repo"/build*/critlua 2>/dev/null | head -n 1)
+		[ -n "$critlua" ] || critlua=$(command -v critlua || true)
+	fi
+fi
+if [ -z "$critlua" ] || ! [ -x "$critlua" ]; then
+	die "no critlua binary: build it, or give --critlua PATH"
+fi
+critlua=$(cd "$(dirname "$critlua")" && pwd)/$(basename "$critlua")
+if [ $use_crit = 1 ] && ! [ -x "$crit" ]; then
+	echo "bench.sh: $crit not found: timing critlua alone (apt-get install criu brings CRIT)" >&2
+	use_crit=0
+fi
+[ $use_crit = 1 ] || runs=0
+
+if [ -x /usr/bin/time ] && /usr/bin/time -f %M true >/dev/null 2>&1; then
+	timer=gnu
+elif command -v python3 >/dev/null 2>&1; then
+	timer=python
+	echo "bench.sh: GNU time (/usr/bin/time) is not installed: measuring with python3 instead" \
+		"(apt-get install time)" >&2
+else
+	die "neither GNU time (/usr/bin/time: apt-get install time) nor python3 is installed: cannot measure peak memory"
+fi
+
+if [ -z "$fixtures" ]; then
+	if [ -d "$repo/../shared/fixtures" ]; then
+		fixtures=$repo/../shared/fixtures
+	else
+		fixtures=$repo/tests/fixtures
+	fi
+fi
+[ -d "$fixtures" ] || die "$fixtures: no such directory"
+fixtures=$(cd "$fixtures" && pwd)
+
+if [ -n "$workdir" ]; then
+	mkdir -p "$workdir" || die "cannot make $workdir"
+	W=$(cd "$workdir" && pwd)
+else
+	W=$(mktemp -d /tmp/critlua-bench.XXXXXX) || die "cannot make a temporary directory"
+	if [ $keep = 0 ]; then
+		trap 'rm -rf "$W"' EXIT
+	fi
+fi
+case $W in "$repo" | "$repo"/*) die "the work directory must not be inside the repository" ;; esac
+
+now() {
+	if [ -n "${EPOCHREALTIME:-}" ]; then
+		echo "${EPOCHREALTIME/,/.}"
+	else
+		date +%s.%N
+	fi
+}
+
+# measure OUT ERR CMD...: runs CMD (stdin /dev/null, stdout OUT, stderr ERR);
+# sets m_wall, m_cpu (s), m_rss (KiB), m_status.
+measure() {
+	local out=$1 err=$2 t0 t1 line
+	shift 2
+	t0=$(now)
+	if [ $timer = gnu ]; then
+		/usr/bin/time -f '%U %S %M' -o "$W/.time" "$@" </dev/null >"$out" 2>"$err"
+		m_status=$?
+	else
+		python3 -c '
+import os, resource, subprocess, sys
+with open(sys.argv[2], "wb") as o, open(sys.argv[3], "wb") as e:
+    st = subprocess.call(sys.argv[4:], stdin=subprocess.DEVNULL, stdout=o, stderr=e)
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1], "w").write("%f %f %d\n" % (r.ru_utime, r.ru_stime, r.ru_maxrss))
+sys.exit(st)' "$W/.time" "$out" "$err" "$@"
+		m_status=$?
+	fi
+	t1=$(now)
+	line=$(tail -n 1 "$W/.time")
+	m_wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')
+	m_cpu=$(echo "$line" | awk '{ printf "%.3f", $1 + $2 }')
+	m_rss=$(echo "$line" | awk '{ print $3 }')
+}
+
+median() { # numbers on stdin -> the median
+	sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.4f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# --- inputs ---
+echo "== critlua benchmark: $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)," \
+	"$(awk '/MemTotal/ { printf "%.1f GiB RAM", $2 / 1048576 }' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "critlua: $critlua ($("$critlua" --version 2>/dev/null | head -n 1))"
+if [ $use_crit = 1 ]; then
+	echo "crit:    $crit ($(dpkg-query -W -f '${Package} ${Version}' criu 2>/dev/null || echo "version unknown"))"
+fi
+echo "inputs:  $W (from $fixtures)"
+
+sizes="files=$n_files vmas=$n_vmas procs=$n_procs pages_mib=$pages_mib fixtures=$fixtures"
+if [ -f "$W/manifest" ] && [ "$(cat "$W/.sizes" 2>/dev/null)" = "$sizes" ]; then
+	echo "reusing the inputs already in $W"
+else
+	rm -rf "$W/images" "$W/ck" "$W/mem" "$W/mem-small" "$W/manifest"
+	t0=$(now)
+	"$critlua" "$here/bench-gen.lua" --fixtures "$fixtures" --out "$W" --files "$n_files" \
+		--vmas "$n_vmas" --procs "$n_procs" --pages-mib "$pages_mib" ||
+		die "generating the inputs failed"
+	echo "$sizes" >"$W/.sizes"
+	echo "generated in $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s"
+fi
+mf() { sed -n "s/^$1=//p" "$W/manifest"; }
+needle=$(mf needle)
+
+# The JSON that encode reads: critlua's decode output, which is CRIT's byte for byte (checked below).
+for img in files mm-1; do
+	"$critlua" decode -i "$W/images/$img.img" >"$W/images/$img.json" || die "decoding $img.img failed"
+done
+# Warm the page cache for the search: it is measured from memory, as it says.
+cat "$W/mem/pages-1.img" "$W/mem-small/pages-1.img" >/dev/null
+
+search_code='local m = assert(crit.memory(arg[1], arg[2]))
+local n = 0
+assert(m:find(arg[3], function() n = n + 1 end))
+print(n)'
+pagemap=pagemap-$(mf pages_pid).img
+have_grep=0
+if "$critlua" grep --help >/dev/null 2>&1; then
+	have_grep=1
+fi
+
+# Operations: name|input label|critlua command|crit command ("" = none)|output check
+ops=()
+add() { ops+=("$1|$2|$3|$4|$5"); }
+mb() { awk -v b="$1" 'BEGIN { if (b >= 1073741824) printf "%.2f GiB", b / 1073741824; else printf "%.0f MiB", b / 1048576 }'; }
+fi_label="files.img, $(mf files_entries) entries, $(awk -v b="$(mf files_bytes)" 'BEGIN { printf "%.2f MB", b / 1e6 }')"
+mm_label="mm, $(mf mm_vmas) VMAs"
+ck_label="$(mf ck_procs) processes"
+big_label="pages $(mb "$(mf pages_bytes)")"
+small_label="pages $(mb "$(mf small_pages_bytes)")"
+add decode "$fi_label" "decode -i $W/images/files.img" "decode -i $W/images/files.img" same
+add "decode --pretty" "$fi_label" "decode --pretty -i $W/images/files.img" "decode --pretty -i $W/images/files.img" same
+add encode "$fi_label" "encode -i $W/images/files.json" "encode -i $W/images/files.json" "image:$W/images/files.img"
+add decode "$mm_label" "decode -i $W/images/mm-1.img" "decode -i $W/images/mm-1.img" same
+add "decode --pretty" "$mm_label" "decode --pretty -i $W/images/mm-1.img" "decode --pretty -i $W/images/mm-1.img" same
+add encode "$mm_label" "encode -i $W/images/mm-1.json" "encode -i $W/images/mm-1.json" "image:$W/images/mm-1.img"
+add "x ps" "$ck_label" "x $W/ck ps" "x $W/ck ps" same
+add "x fds" "$ck_label" "x $W/ck fds" "x $W/ck fds" same
+add "x mems" "$ck_label" "x $W/ck mems" "x $W/ck mems" same
+add "memory search" "$big_label" "-e @search $W/mem $pagemap $needle" "" "count:$(mf pages_needles):pages_bytes"
+add "memory search" "$small_label" "-e @search $W/mem-small $pagemap $needle" "" \
+	"count:$(mf small_pages_needles):small_pages_bytes"
+if [ $have_grep = 1 ]; then
+	add "critlua grep" "$big_label" "grep $W/mem $needle" "" "lines:$(mf pages_needles):pages_bytes"
+	add "critlua grep" "$small_label" "grep $W/mem-small $needle" "" "lines:$(mf small_pages_needles):small_pages_bytes"
+fi
+
+# run_one TOOL OPINDEX RUN: one timed run; "-e @search" stands for the search code,
+# which goes in as one argument.
+run_one() {
+	local tool=$1 i=$2 r=$3 cmd
+	IFS='|' read -r _ _ c1 c2 _ <<<"${ops[$i]}"
+	if [ "$tool" = critlua ]; then cmd=$c1; else cmd=$c2; fi
+	local out="$W/out/$tool.$i.out" err="$W/out/$tool.$i.err"
+	# shellcheck disable=SC2086 # the commands are word lists without quoting
+	set -- $cmd
+	if [ "$1" = -e ] && [ "$2" = @search ]; then
+		shift 2
+		measure "$out" "$err" "$critlua" -e "$search_code" "$@"
+	elif [ "$tool" = critlua ]; then
+		measure "$out" "$err" "$critlua" "$@"
+	else
+		measure "$out" "$err" "$crit" "$@"
+	fi
+	echo "$tool $i $r $m_wall $m_cpu $m_rss $m_status" >>"$W/times"
+}
+
+mkdir -p "$W/out"
+: >"$W/times"
+total_t0=$(now)
+nruns=$((runs > lruns ? runs : lruns))
+for ((r = 1; r <= nruns; r++)); do
+	printf 'run %d/%d:' "$r" "$nruns"
+	for i in "${!ops[@]}"; do
+		IFS='|' read -r name _ _ c2 _ <<<"${ops[$i]}"
+		printf ' %s' "${name// /_}"
+		# interleaved, so that both see the same moments of a shared machine
+		if [ "$r" -le "$lruns" ]; then
+			run_one critlua "$i" "$r"
+		fi
+		if [ "$r" -le "$runs" ] && [ -n "$c2" ]; then
+			run_one crit "$i" "$r"
+		fi
+	done
+	echo
+done
+echo "timed in $(awk -v a="$total_t0" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }') s"
+
+# --- results ---
+stat_of() { # stat_of TOOL OPINDEX COLUMN(4 wall, 5 cpu, 6 rss) -> median
+	awk -v t="$1" -v i="$2" -v c="$3" '$1 == t && $2 == i { print $c }' "$W/times" | median
+}
+failed_of() {
+	awk -v t="$1" -v i="$2" '$1 == t && $2 == i && $7 != 0 { n++ } END { print n + 0 }' "$W/times"
+}
+fmt_s() { awk -v v="$1" 'BEGIN { if (v == "nan") print "-"; else if (v < 1) printf "%.3f", v; else printf "%.2f", v }'; }
+fmt_mb() { awk -v v="$1" 'BEGIN { if (v == "nan") print "-"; else printf "%.1f", v / 1024 }'; }
+
+bad=0
+md="$W/results.md"
+{
+	echo "| operation | input | critlua s (cpu) | critlua MB | crit s (cpu) | crit MB | speed (cpu) | memory | output |"
+	echo "|---|---|---|---|---|---|---|---|---|"
+} >"$md"
+printf '\n%-16s %-34s %16s %9s %16s %9s %12s %7s  %s\n' operation input "critlua s (cpu)" "RSS MB" \
+	"crit s (cpu)" "RSS MB" "speed (cpu)" memory output
+for i in "${!ops[@]}"; do
+	IFS='|' read -r name label _ c2 check <<<"${ops[$i]}"
+	lw=$(stat_of critlua "$i" 4) lc=$(stat_of critlua "$i" 5) lr=$(stat_of critlua "$i" 6)
+	lf=$(failed_of critlua "$i")
+	cw=nan cc=nan cr=nan cf=0
+	if [ $use_crit = 1 ] && [ -n "$c2" ]; then
+		cw=$(stat_of crit "$i" 4) cc=$(stat_of crit "$i" 5) cr=$(stat_of crit "$i" 6)
+		cf=$(failed_of crit "$i")
+	fi
+	out="$W/out/critlua.$i.out"
+	# what the outputs say
+	note=
+	if [ "$lf" != 0 ]; then
+		note="critlua FAILED ($(head -c 200 "$W/out/critlua.$i.err"))"
+		bad=1
+	fi
+	case $check in
+	same)
+		if [ "$cw" != nan ]; then
+			if [ "$cf" != 0 ]; then
+				note="${note:+$note; }crit failed: $(tail -n 1 "$W/out/crit.$i.err" | head -c 150)"
+			elif cmp -s "$out" "$W/out/crit.$i.out"; then
+				note="${note:+$note; }same as crit"
+			else
+				note="${note:+$note; }differs from crit"
+			fi
+		fi
+		;;
+	image:*)
+		if cmp -s "$out" "${check#image:}"; then
+			note="${note:+$note; }the image, byte for byte"
+		else
+			note="${note:+$note; }NOT the original image"
+			bad=1
+		fi
+		if [ "$cw" != nan ] && [ "$cf" = 0 ] && ! cmp -s "$W/out/crit.$i.out" "${check#image:}"; then
+			note="$note (crit's is not)"
+		fi
+		;;
+	count:* | lines:*)
+		IFS=: read -r kind want _ <<<"$check"
+		if [ "$kind" = count ]; then
+			found=$(cat "$out" 2>/dev/null)
+		else
+			found=$(wc -l <"$out")
+		fi
+		if [ "$found" = "$want" ]; then
+			note="${note:+$note; }found all $want needles"
+		else
+			note="${note:+$note; }found '$found' needles of $want"
+			bad=1
+		fi
+		;;
+	esac
+	speed=- mem=-
+	if [ "$cw" != nan ] && [ "$cf" = 0 ] && [ "$lf" = 0 ]; then
+		speed=$(awk -v a="$cw" -v b="$lw" -v c="$cc" -v d="$lc" \
+			'BEGIN { printf "%.0fx", a / b; if (d > 0) printf " (%.0fx)", c / d }')
+		mem=$(awk -v a="$cr" -v b="$lr" 'BEGIN { printf "1/%.0f", a / b }')
+	fi
+	case $check in
+	count:* | lines:*)
+		speed=$(awk -v b="$(mf "${check##*:}")" -v t="$lw" 'BEGIN { printf "%.2f GB/s", b / t / 1e9 }')
+		;;
+	esac
+	printf '%-16s %-34s %7s (%6s) %9s %7s (%6s) %9s %12s %7s  %s\n' "$name" "$label" \
+		"$(fmt_s "$lw")" "$(fmt_s "$lc")" "$(fmt_mb "$lr")" "$(fmt_s "$cw")" "$(fmt_s "$cc")" \
+		"$(fmt_mb "$cr")" "$speed" "$mem" "$note"
+	echo "| $name | $label | $(fmt_s "$lw") ($(fmt_s "$lc")) | $(fmt_mb "$lr") | $(fmt_s "$cw") ($(fmt_s "$cc")) | $(fmt_mb "$cr") | $speed | $mem | $note |" >>"$md"
+done
+echo
+echo "medians of $lruns critlua run(s)$([ $use_crit = 1 ] && echo " and $runs crit run(s)");" \
+	"s = wall seconds (cpu = user + sys), MB = peak RSS in MiB;"
+echo "speed = crit's wall time / critlua's (cpu: the same of cpu times, which a busy machine"
+echo "disturbs less); memory = critlua's peak RSS / crit's."
+echo "markdown table: $md; every time: $W/times"
+if [ $keep = 1 ] || [ -n "$workdir" ]; then
+	echo "inputs kept in $W"
+fi
+exit $bad

@@ -1,0 +1,106 @@
+-- rewrite-ip: change the IP addresses of sockets in a checkpoint before restoring it
+-- usage: critlua rewrite-ip DIR OLD=NEW... [--dry-run] [--backup] [--local-only|--peer|--peer-only] [--proto tcp|udp] [--pid PID] [--quiet]
+-- Changes the addresses of inet sockets (files.img, and inetsk.img of old
+-- dumps), IPv4 and IPv6 (OLD and NEW of the same family; an IPv4 pair also
+-- changes that address where an IPv6 socket holds it as ::ffff:a.b.c.d).
+-- Which sides change follows rewrite-ports: local addresses, and peer addresses
+-- where the peer socket is in the checkpoint too (its local address changed);
+-- a connection to an outside host keeps its real peer address.
+--   --local-only   change local addresses only
+--   --peer         also change peer addresses where the peer is outside
+--   --peer-only    change peer addresses (outside peers) only: a remote host moved
+--   --proto P      only tcp or udp sockets
+--   --pid PID      only the sockets PID has open (peers inside still follow)
+--   --dry-run      print the changes (image: field: old -> new), write nothing
+--   --backup       keep each replaced image as NAME.orig
+-- All changed images are replaced together or not at all (docs/FIXUPS.md).
+
+local cli = require "cli"
+local fixup = require "fixup"
+local explore = require "explore"
+
+local o = cli.parse(arg, { "-n, --dry-run", "--backup", "--local-only", "--peer", "--peer-only",
+	"--proto=P", "--pid=PID", "-q, --quiet" })
+if #o < 2 then
+	cli.usage_error("give a checkpoint directory and at least one OLD=NEW address pair")
+end
+if (o.local_only and 1 or 0) + (o.peer and 1 or 0) + (o.peer_only and 1 or 0) > 1 then
+	cli.usage_error("--local-only, --peer and --peer-only exclude each other")
+end
+
+-- key: the address as fixup.addr_bytes gives it (IPv4-mapped ones as IPv4)
+local map, used, names = {}, {}, {}
+for i = 2, #o do
+	local old, new = o[i]:match("^([^=]*)=([^=]*)$")
+	if not old then
+		cli.usage_error(string.format("'%s' is not an OLD=NEW address pair", o[i]))
+	end
+	local ow, err = fixup.parse_ip(old)
+	local nw, err2 = fixup.parse_ip(new)
+	if not ow or not nw then
+		cli.usage_error(err or err2)
+	end
+	if #ow ~= #nw then
+		cli.usage_error(string.format("'%s': both addresses must be IPv4, or both IPv6", o[i]))
+	end
+	local key = fixup.addr_bytes(ow)
+	if #ow == 4 and #key == 4 then
+		cli.usage_error(string.format("'%s': write an IPv4-mapped address as IPv4 (%s)", o[i],
+			explore.ip_string({ ow[4] })))
+	end
+	if map[key] then
+		cli.usage_error(string.format("address %s is given twice", old))
+	end
+	map[key], names[key] = nw, old
+end
+
+local protos = { tcp = fixup.TCP, udp = fixup.UDP }
+if o.proto and not protos[o.proto] then
+	cli.usage_error("--proto takes tcp or udp")
+end
+local pid = o.pid and tonumber(o.pid:match("^%d+$") or "")
+if o.pid and not pid then
+	cli.usage_error("--pid takes a process id")
+end
+
+local MAPPED = 0xffff0000 -- the third word of ::ffff:a.b.c.d
+
+-- An address as a socket of the other family holds it, or nil.
+local function as_family(words, n)
+	if #words == n then
+		return words
+	elseif n == 4 and #words == 1 then
+		return { 0, 0, MAPPED, words[1] }
+	elseif n == 1 and #words == 4 and words[1] == 0 and words[2] == 0 and words[3] == MAPPED then
+		return { words[4] }
+	end
+	return nil
+end
+
+local function show(words)
+	return words and explore.ip_string(words) or "(none)"
+end
+
+local txn = fixup.open(o[1], { dry_run = o.dry_run, backup = o.backup, quiet = o.quiet })
+fixup.rewrite_inet(txn, {
+	src = "src_addr", dst = "dst_addr", raw = true, show = show,
+	map = function(words)
+		local key = fixup.addr_bytes(words)
+		local new = map[key]
+		if not new or #words == 0 then
+			return nil
+		end
+		used[key] = true
+		return as_family(new, #words)
+	end,
+	follow = function(words, _, to)
+		return as_family(words, #(to.e.dst_addr or {}))
+	end,
+}, { proto = protos[o.proto], pid = pid, local_only = o.local_only, peer = o.peer, peer_only = o.peer_only })
+
+for key in pairs(map) do
+	if not used[key] then
+		txn:note("no selected socket uses address %s", names[key])
+	end
+end
+txn:finish("rewrite-ip")

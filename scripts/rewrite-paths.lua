@@ -1,0 +1,186 @@
+-- rewrite-paths: move a path prefix in a checkpoint before restoring it
+-- usage: critlua rewrite-paths DIR OLD=NEW... [--only KIND,...] [--dry-run] [--backup] [--quiet]
+-- Replaces the prefix OLD by NEW in every path the checkpoint holds, where
+-- OLD is the whole path or is followed by '/' (/srv/app matches /srv/app and
+-- /srv/app/x, not /srv/apple). Both are absolute; NEW may contain '='.
+-- The first matching pair applies (the longest OLD first), once. KINDs:
+--   files    open, memory-mapped and executable files, cwd and root (all are
+--            reg_file_entry.name), ghost and linked-remap files, fsnotify
+--            and irmap paths, symlink targets of ghost files, binfmt_misc
+--            interpreters
+--   unix     unix socket names and the directory of relative ones
+--   mounts   mount points, mount roots and sources
+--   cgroups  cgroup paths of processes and the dumped cgroup directories
+-- All kinds by default.
+--   --dry-run  print the changes (image: field: old -> new), write nothing
+--   --backup   keep each replaced image as NAME.orig
+-- All changed images are replaced together or not at all (docs/FIXUPS.md).
+
+local cli = require "cli"
+local fixup = require "fixup"
+
+local o = cli.parse(arg, { "-n, --dry-run", "--backup", "--only=KIND", "-q, --quiet" })
+if #o < 2 then
+	cli.usage_error("give a checkpoint directory and at least one OLD=NEW path pair")
+end
+
+-- The string fields holding paths, by kind and message type.
+local KINDS = {
+	files = {
+		reg_file_entry = { "name" }, fh_entry = { "path" }, irmap_cache_entry = { "path" },
+		fanotify_mount_mark_entry = { "path" }, ghost_file_entry = { "symlnk_target" },
+		binfmt_misc_entry = { "interpreter" },
+	},
+	unix = { unix_sk_entry = { "name", "name_dir" } },
+	mounts = { mnt_entry = { "mountpoint", "root", "source" } },
+	cgroups = { cg_member_entry = { "path" }, cg_controller_entry = {} }, -- dirs: see below
+}
+
+local kinds = {}
+for k in (o.only or "files,unix,mounts,cgroups"):gmatch("[^,]+") do
+	if not KINDS[k] then
+		cli.usage_error(string.format("--only: unknown kind '%s' (files, unix, mounts, cgroups)", k))
+	end
+	kinds[k] = true
+end
+
+local function trim(p)
+	return p ~= "/" and p:gsub("/+$", "") or p
+end
+
+local pairs_ = {}
+for i = 2, #o do
+	local old, new = o[i]:match("^([^=]*)=(.*)$")
+	if not old or old:sub(1, 1) ~= "/" or new:sub(1, 1) ~= "/" then
+		cli.usage_error(string.format("'%s' is not an OLD=NEW pair of absolute paths", o[i]))
+	end
+	old, new = trim(old), trim(new)
+	for _, p in ipairs(pairs_) do
+		if p.old == old then
+			cli.usage_error(string.format("%s is given twice", old))
+		end
+	end
+	pairs_[#pairs_ + 1] = { old = old, new = new, used = false }
+end
+table.sort(pairs_, function(a, b)
+	return #a.old > #b.old
+end)
+
+-- value with its prefix moved, and the pair used; nil when none matches.
+-- Unix socket names end in NUL bytes, which also end a path there.
+local function moved(value)
+	if type(value) ~= "string" or value:sub(1, 1) ~= "/" then
+		return nil
+	end
+	for _, p in ipairs(pairs_) do
+		local rest
+		if p.old == "/" then
+			rest = value:sub(2)
+			rest = rest ~= "" and "/" .. rest or ""
+		elseif value:sub(1, #p.old) == p.old then
+			rest = value:sub(#p.old + 1)
+			local c = rest:sub(1, 1)
+			if c ~= "" and c ~= "/" and c ~= "\0" then
+				rest = nil
+			end
+		end
+		if rest then
+			p.used = true
+			if p.new == "/" then
+				return rest:sub(1, 1) == "/" and rest or "/" .. rest, p
+			end
+			return p.new .. rest, p
+		end
+	end
+	return nil
+end
+
+local txn = fixup.open(o[1], { dry_run = o.dry_run, backup = o.backup, quiet = o.quiet })
+
+local fields, types = {}, {}
+for k in pairs(kinds) do
+	for t, list in pairs(KINDS[k]) do
+		fields[t] = list
+		types[t] = true
+	end
+end
+
+local UNIX_PATH_MAX = 108
+
+-- A cgroup member path, and the length of its cgroup namespace's part.
+local function cg_member(name, m, label)
+	local new, p = moved(m.path)
+	if not new then
+		return
+	end
+	local ns = m.cgns_prefix
+	if ns and ns > 0 then
+		if ns >= #p.old then
+			txn:set(name, m, "cgns_prefix", ns + #new - #m.path, label .. ".cgns_prefix")
+		elseif new:sub(1, ns) ~= m.path:sub(1, ns) then
+			error(string.format("%s: %s.path: %s is inside its cgroup namespace (%s): cannot move it", name,
+				label, fixup.show(m.path), fixup.show(m.path:sub(1, ns))), 0)
+		end
+	end
+	txn:set(name, m, "path", new, label .. ".path")
+end
+
+local function join(parent, name)
+	if name == "" then
+		return parent
+	end
+	return (parent == "/" and "" or parent) .. "/" .. name
+end
+
+-- The dumped cgroup directories: dir_name is relative to the parent
+-- directory (to the controller's root at the top), so the full path is
+-- rebuilt, moved, and made relative to the parent's new path again.
+local function cg_dirs(name, dirs, old_parent, new_parent, label)
+	for i, d in ipairs(dirs or {}) do
+		local l = string.format("%s[%d]", label, i)
+		local old_full = join(old_parent, d.dir_name)
+		local new_full = moved(old_full) or join(new_parent, d.dir_name)
+		local rel
+		if new_full == new_parent then
+			rel = ""
+		elseif new_parent == "/" then
+			rel = new_full:sub(2)
+		elseif new_full:sub(1, #new_parent + 1) == new_parent .. "/" then
+			rel = new_full:sub(#new_parent + 2)
+		else
+			error(string.format("%s: %s.dir_name: %s would move out of its parent directory %s",
+				name, l, fixup.show(old_full), fixup.show(new_parent)), 0)
+		end
+		txn:set(name, d, "dir_name", rel, l .. ".dir_name")
+		cg_dirs(name, d.children, old_full, new_full, l .. ".children")
+	end
+end
+
+for _, name in ipairs(fixup.images_holding(txn.ck, types)) do
+	local img = txn:image(name)
+	fixup.walk(img, function(msg, t, label)
+		if t == "cg_member_entry" then
+			cg_member(name, msg, label)
+		elseif t == "cg_controller_entry" then
+			cg_dirs(name, msg.dirs, "/", "/", label .. ".dirs")
+		elseif fields[t] then
+			for _, f in ipairs(fields[t]) do
+				local new = moved(msg[f])
+				if new then
+					txn:set(name, msg, f, new, label .. "." .. f)
+					if t == "unix_sk_entry" and f == "name" and #new:gsub("%z+$", "") >= UNIX_PATH_MAX then
+						txn:note("%s: %s.name: %d bytes, too long for a unix socket address (%d)", name,
+							label, #new:gsub("%z+$", ""), UNIX_PATH_MAX - 1)
+					end
+				end
+			end
+		end
+	end)
+end
+
+for _, p in ipairs(pairs_) do
+	if not p.used then
+		txn:note("no path starts with %s", p.old)
+	end
+end
+txn:finish("rewrite-paths")

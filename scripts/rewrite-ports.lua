@@ -1,0 +1,75 @@
+-- rewrite-ports: change TCP/UDP ports in a checkpoint before restoring it
+-- usage: critlua rewrite-ports DIR OLD:NEW... [--dry-run] [--backup] [--local-only|--peer|--peer-only] [--proto tcp|udp] [--pid PID] [--quiet]
+-- Changes the ports of inet sockets (files.img, and inetsk.img of old dumps),
+-- IPv4 and IPv6, listening and connected. By default a socket's local port
+-- changes, and a peer port only where the peer socket is in the checkpoint too,
+-- so a connection between two of its processes stays consistent while one to
+-- an outside host keeps its real peer port. Pairs apply at once (80:81 81:80 swaps).
+--   --local-only   change local ports only, even where the peer is inside
+--   --peer         also change peer ports where the peer is outside
+--   --peer-only    change peer ports (outside peers) only: a remote service moved
+--   --proto P      only tcp or udp sockets
+--   --pid PID      only the sockets PID has open (peers inside still follow)
+--   --dry-run      print the changes (image: field: old -> new), write nothing
+--   --backup       keep each replaced image as NAME.orig
+-- All changed images are replaced together or not at all (docs/FIXUPS.md).
+
+local cli = require "cli"
+local fixup = require "fixup"
+
+local o = cli.parse(arg, { "-n, --dry-run", "--backup", "--local-only", "--peer", "--peer-only",
+	"--proto=P", "--pid=PID", "-q, --quiet" })
+if #o < 2 then
+	cli.usage_error("give a checkpoint directory and at least one OLD:NEW port pair")
+end
+if (o.local_only and 1 or 0) + (o.peer and 1 or 0) + (o.peer_only and 1 or 0) > 1 then
+	cli.usage_error("--local-only, --peer and --peer-only exclude each other")
+end
+
+local function port(s, pair)
+	local n = s:match("^%d+$") and tonumber(s)
+	if not n or n < 1 or n > 65535 then
+		cli.usage_error(string.format("'%s': '%s' is not a port (1..65535)", pair, s))
+	end
+	return n
+end
+
+local map, used = {}, {}
+for i = 2, #o do
+	local old, new = o[i]:match("^([^:]*):([^:]*)$")
+	if not old then
+		cli.usage_error(string.format("'%s' is not an OLD:NEW port pair", o[i]))
+	end
+	old, new = port(old, o[i]), port(new, o[i])
+	if map[old] then
+		cli.usage_error(string.format("port %d is given twice", old))
+	end
+	map[old] = new
+end
+
+local protos = { tcp = fixup.TCP, udp = fixup.UDP }
+if o.proto and not protos[o.proto] then
+	cli.usage_error("--proto takes tcp or udp")
+end
+local pid = o.pid and tonumber(o.pid:match("^%d+$") or "")
+if o.pid and not pid then
+	cli.usage_error("--pid takes a process id")
+end
+
+local txn = fixup.open(o[1], { dry_run = o.dry_run, backup = o.backup, quiet = o.quiet })
+fixup.rewrite_inet(txn, {
+	src = "src_port", dst = "dst_port",
+	map = function(p)
+		if map[p] then
+			used[p] = true
+		end
+		return map[p]
+	end,
+}, { proto = protos[o.proto], pid = pid, local_only = o.local_only, peer = o.peer, peer_only = o.peer_only })
+
+for old in pairs(map) do
+	if not used[old] then
+		txn:note("no selected socket uses port %d", old)
+	end
+end
+txn:finish("rewrite-ports")
