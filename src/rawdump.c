@@ -1,0 +1,267 @@
+/* rawdump.c: `show --raw` — an image's messages in wire form (field numbers,
+ * wire types, values), for images whose magic or fields critlua does not
+ * know. Field names are added where the schema knows the field. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "image.h"
+#include "lcrit.h"
+
+#define RAW_MAX_DEPTH 32
+
+static int raw_varint(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
+{
+	uint64_t r = 0;
+	for (unsigned shift = 0; shift < 64; shift += 7) {
+		if (*off >= len)
+			return -1;
+		uint8_t b = p[(*off)++];
+		r |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*v = r;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Does p..len read as a whole protobuf message (every field well framed)? */
+static int raw_is_message(const uint8_t *p, size_t len)
+{
+	size_t off = 0;
+	if (len == 0)
+		return 0;
+	while (off < len) {
+		uint64_t key, v;
+		if (raw_varint(p, len, &off, &key) < 0 || (key >> 3) == 0)
+			return 0;
+		switch (key & 7) {
+		case 0:
+			if (raw_varint(p, len, &off, &v) < 0)
+				return 0;
+			break;
+		case 1:
+		case 5:
+			if (len - off < ((key & 7) == 1 ? 8u : 4u))
+				return 0;
+			off += (key & 7) == 1 ? 8 : 4;
+			break;
+		case 2:
+			if (raw_varint(p, len, &off, &v) < 0 || v > len - off)
+				return 0;
+			off += (size_t)v;
+			break;
+		default:
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static int raw_printable(const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((p[i] < 0x20 && p[i] != '\n' && p[i] != '\t') || p[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+static void raw_indent(struct buf *b, int depth)
+{
+	for (int i = 0; i < depth; i++)
+		buf_adds(b, "  ");
+}
+
+static void raw_bytes(struct buf *b, const uint8_t *p, size_t len)
+{
+	if (raw_printable(p, len)) {
+		buf_addc(b, '"');
+		for (size_t i = 0; i < len; i++) {
+			if (p[i] == '"' || p[i] == '\\')
+				buf_addc(b, '\\');
+			if (p[i] == '\n')
+				buf_adds(b, "\\n");
+			else if (p[i] == '\t')
+				buf_adds(b, "\\t");
+			else if (p[i] < 0x80)
+				buf_addc(b, (char)p[i]);
+			else
+				buf_printf(b, "\\x%02x", p[i]);
+		}
+		buf_addc(b, '"');
+		return;
+	}
+	size_t show = len > 64 ? 64 : len;
+	buf_adds(b, "hex ");
+	for (size_t i = 0; i < show; i++)
+		buf_printf(b, "%02x", p[i]);
+	if (show < len)
+		buf_printf(b, "... (%zu bytes)", len);
+}
+
+static void raw_message(struct buf *b, const ProtobufCMessageDescriptor *d, const uint8_t *p,
+			size_t len, int depth)
+{
+	size_t off = 0;
+	while (off < len) {
+		uint64_t key, v;
+		size_t start = off;
+		raw_indent(b, depth);
+		if (raw_varint(p, len, &off, &key) < 0) {
+			buf_printf(b, "(malformed tag at byte %zu)\n", start);
+			return;
+		}
+		uint32_t num = (uint32_t)(key >> 3);
+		const ProtobufCFieldDescriptor *f = d ? protobuf_c_message_descriptor_get_field(d, num) : NULL;
+		buf_printf(b, "%u", num);
+		if (f)
+			buf_printf(b, " (%s)", f->name);
+		else if (d)
+			buf_adds(b, " (unknown to the schema)");
+		switch (key & 7) {
+		case 0:
+			if (raw_varint(p, len, &off, &v) < 0) {
+				buf_adds(b, ": (truncated varint)\n");
+				return;
+			}
+			buf_printf(b, ": varint %llu", (unsigned long long)v);
+			if ((int64_t)v < 0)
+				buf_printf(b, " (%lld)", (long long)v);
+			buf_addc(b, '\n');
+			break;
+		case 1:
+		case 5: {
+			size_t w = (key & 7) == 1 ? 8 : 4;
+			if (len - off < w) {
+				buf_adds(b, ": (truncated fixed value)\n");
+				return;
+			}
+			uint64_t x = 0;
+			for (size_t i = 0; i < w; i++)
+				x |= (uint64_t)p[off + i] << (8 * i);
+			off += w;
+			buf_printf(b, ": fixed%zu 0x%llx\n", w * 8, (unsigned long long)x);
+			break;
+		}
+		case 2: {
+			if (raw_varint(p, len, &off, &v) < 0 || v > len - off) {
+				buf_adds(b, ": (length runs past the end)\n");
+				return;
+			}
+			const uint8_t *q = p + off;
+			size_t n = (size_t)v;
+			off += n;
+			const ProtobufCMessageDescriptor *sub =
+				f && f->type == PROTOBUF_C_TYPE_MESSAGE ? f->descriptor : NULL;
+			int as_msg = sub || (!f && !raw_printable(q, n) && raw_is_message(q, n));
+			if (as_msg && depth < RAW_MAX_DEPTH) {
+				buf_printf(b, ": message, %zu bytes {\n", n);
+				raw_message(b, sub, q, n, depth + 1);
+				raw_indent(b, depth);
+				buf_adds(b, "}\n");
+			} else {
+				buf_printf(b, ": %zu bytes ", n);
+				raw_bytes(b, q, n);
+				buf_addc(b, '\n');
+			}
+			break;
+		}
+		default:
+			buf_printf(b, ": wire type %d, which protobuf images do not use\n", (int)(key & 7));
+			return;
+		}
+	}
+}
+
+/* crit._raw(path) -> text: the image in wire form. Raises on I/O errors. */
+static int l_raw(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	uint8_t *p;
+	size_t len;
+	struct err e;
+	if (read_file(path, &p, &len, &e) < 0) {
+		err_prefix(&e, "%s", path);
+		lua_pushstring(L, e.msg);
+		return lua_error(L);
+	}
+	struct buf b = { 0 };
+	size_t off = 0;
+	const char *raw = img_raw_kind(path, p, len);
+	if (raw) {
+		buf_printf(&b, "%s: %s\n", path, raw);
+		off = len = 0;
+	}
+	const struct magic_info *mi = NULL;
+	if (len >= 8 && (get_u32(p) == IMG_COMMON_MAGIC || get_u32(p) == IMG_SERVICE_MAGIC)) {
+		mi = magic_by_value(get_u32(p + 4));
+		buf_printf(&b, "head %s, magic 0x%08x (%s)\n",
+			   get_u32(p) == IMG_COMMON_MAGIC ? "IMG_COMMON" : "IMG_SERVICE", get_u32(p + 4),
+			   mi ? mi->name : "unknown");
+		off = 8;
+	} else if (len >= 4) {
+		mi = magic_by_value(get_u32(p));
+		buf_printf(&b, "no head, magic 0x%08x (%s)\n", get_u32(p), mi ? mi->name : "unknown");
+		off = 4;
+	}
+	/* Known payload types put raw bytes between messages: the codec frames
+	 * them, and each message (packed again, byte-identical) is shown. */
+	if (mi && mi->payload != PL_NONE && mi->payload != PL_PAGEMAP) {
+		struct img_reader r;
+		struct img_entry en;
+		int rc = img_reader_init(&r, p, len, &e);
+		for (size_t i = 0; rc == 0 && (rc = img_reader_next(&r, &en, &e)) > 0; i++, rc = 0) {
+			size_t n = protobuf_c_message_get_packed_size(en.msg);
+			uint8_t *m = xmalloc(n ? n : 1);
+			protobuf_c_message_pack(en.msg, m);
+			buf_printf(&b, "entry %zu, %zu bytes, %s:\n", i, n, en.msg->descriptor->name);
+			raw_message(&b, en.msg->descriptor, m, n, 1);
+			if (en.has_extra)
+				buf_printf(&b, "  payload: %zu bytes\n", en.extra_len);
+			for (size_t k = 0; k < en.n_items; k++)
+				buf_printf(&b, "  payload message %zu: %zu bytes of text\n", k, en.items[k].len);
+			free(m);
+			img_entry_free(&en);
+		}
+		if (rc < 0)
+			buf_printf(&b, "%s\n", e.msg);
+		off = len;
+	}
+	for (size_t i = 0; off < len; i++) {
+		if (len - off < 4) {
+			buf_printf(&b, "offset 0x%zx: %zu trailing bytes, too few for a size word\n", off,
+				   len - off);
+			break;
+		}
+		uint32_t size = get_u32(p + off);
+		if (size > len - off - 4) {
+			buf_printf(&b, "offset 0x%zx: size word %u runs past the end (%zu bytes left): "
+				       "the rest is not size-framed\n",
+				   off, size, len - off - 4);
+			break;
+		}
+		const ProtobufCMessageDescriptor *d = mi ? img_entry_desc(mi, i, NULL) : NULL;
+		buf_printf(&b, "entry %zu at offset 0x%zx, %u bytes%s%s:\n", i, off, size, d ? ", " : "",
+			   d ? d->name : "");
+		raw_message(&b, d, p + off + 4, size, 1);
+		off += 4 + size;
+	}
+	free(p);
+	lua_pushlstring(L, (const char *)b.p, b.len);
+	buf_free(&b);
+	return 1;
+}
+
+static const luaL_Reg raw_funcs[] = {
+	{ "_raw", l_raw },
+	{ NULL, NULL },
+};
+
+void lcrit_open_raw(lua_State *L)
+{
+	lcrit_setfuncs(L, raw_funcs);
+}
