@@ -1326,8 +1326,10 @@ static int ji_tcp_extra(struct ji_cv *c, struct json_object *x, struct img_entry
 		q[k] = (struct json_object *)lh_entry_v(le);
 	}
 	for (int k = 0; k < 2; k++) {
-		if (!q[k])
+		if (!q[k]) {
+			free(d[0]);
 			return ji_fail(c, "%s is missing (a tcp stream payload has inq and outq)", names[k]);
+		}
 		ji_push_key(c, names[k]);
 		int rc = ji_b64_value(c, q[k], &d[k], &n[k]);
 		if (rc == 0) {
