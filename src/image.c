@@ -222,6 +222,12 @@ static ProtobufCMessage *unpack_at(struct img_reader *r, const ProtobufCMessageD
 			   d->name, size);
 		return NULL;
 	}
+	if (pb_check_unknown_numbers(m, d->name, e) < 0) {
+		protobuf_c_message_free_unpacked(m, NULL);
+		NAME_ITEM();
+		err_prefix(e, "%s at offset 0x%zx", what, at);
+		return NULL;
+	}
 	r->off = at + 4 + size;
 	return m;
 #undef NAME_ITEM

@@ -49,7 +49,11 @@ static int check_inventory(const char *dir, struct err *e)
 static int cmp_region(const void *a, const void *b)
 {
 	const struct mem_region *x = a, *y = b;
-	return x->vaddr < y->vaddr ? -1 : x->vaddr > y->vaddr;
+	/* empty entries first, so that the order (and so the overlap check) does
+	 * not depend on qsort's */
+	if (x->vaddr != y->vaddr)
+		return x->vaddr < y->vaddr ? -1 : 1;
+	return x->nr_pages < y->nr_pages ? -1 : x->nr_pages > y->nr_pages;
 }
 
 int mem_map_open(struct mem_map *m, const char *dir, const char *pagemap_name, size_t page_size,

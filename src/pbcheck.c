@@ -78,6 +78,40 @@ int pb_check_required(const ProtobufCMessage *m, const char *path, struct err *e
 	return 0;
 }
 
+/* protobuf-c reads a 5-byte key into 32 bits without checking the field
+ * number's range (1 to 2^29 - 1) and would write such an unknown field back
+ * with its number cut short: the image would not come back as it was. */
+int pb_check_unknown_numbers(const ProtobufCMessage *m, const char *path, struct err *e)
+{
+	for (unsigned i = 0; i < m->n_unknown_fields; i++)
+		if (m->unknown_fields[i].tag == 0 || m->unknown_fields[i].tag > 0x1fffffffu)
+			return err_set(e, "%s: field number %u is out of range (1 to 536870911)", path,
+				       m->unknown_fields[i].tag);
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	const char *base = (const char *)m;
+	char sub[512];
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		const void *v = base + f->offset;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(const size_t *)(base + f->quantifier_offset);
+			ProtobufCMessage *const *arr = *(ProtobufCMessage *const *const *)v;
+			for (size_t k = 0; k < n; k++) {
+				snprintf(sub, sizeof sub, "%s.%s[%zu]", path, f->name, k);
+				if (arr[k] && pb_check_unknown_numbers(arr[k], sub, e) < 0)
+					return -1;
+			}
+		} else if (*(ProtobufCMessage *const *)v) {
+			snprintf(sub, sizeof sub, "%s.%s", path, f->name);
+			if (pb_check_unknown_numbers(*(ProtobufCMessage *const *)v, sub, e) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
 /* ---- wire-format walk ---- */
 
 static int read_varint(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
