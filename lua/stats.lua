@@ -3,7 +3,8 @@
 -- Reads stats-dump (written by criu dump) and stats-restore (criu restore),
 -- as `criu --display-stats` shows them, in human units: times (CRIU counts
 -- microseconds) in µs, ms or s; page counts with their size in bytes (4 KiB
--- pages). A checkpoint without either file gets a message saying so (exit 0).
+-- pages). A checkpoint without either file gets a message saying so (exit 0);
+-- a directory that is not a checkpoint at all is an error.
 -- --json  one JSON object on one line: {"dump": {...}, "restore": {...},
 --   "notes": [...]}, "dump" and "restore" present when their file is, with
 --   CRIU's field names and raw values (times in µs, counts in pages):
@@ -25,6 +26,9 @@ local dir = args[1]
 
 local ck = crit.open(dir)
 local stats, notes = explore.stats(ck)
+if not stats.dump and not stats.restore and #ck:list() == 0 then
+	error(dir .. ": not a checkpoint directory: it holds no image", 0)
+end
 if not stats.dump and not stats.restore then
 	notes[#notes + 1] = "no statistics in " .. dir .. ": neither stats-dump nor stats-restore is there"
 end

@@ -5,6 +5,10 @@ set -eu
 
 PACKAGES="cmake make pkg-config gcc libc6-dev liblua5.4-dev libprotobuf-c-dev \
 protobuf-c-compiler libprotobuf-dev protobuf-compiler libjson-c-dev"
+# `setup.sh --fuzz` also installs clang and its libFuzzer runtime (fuzz/).
+if [ "${1:-}" = "--fuzz" ]; then
+	PACKAGES="$PACKAGES clang libclang-rt-dev"
+fi
 
 missing=""
 for p in $PACKAGES; do

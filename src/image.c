@@ -78,8 +78,9 @@ const char *img_raw_kind(const char *path, const uint8_t *buf, size_t len)
 	const char *base = strrchr(path, '/');
 	base = base ? base + 1 : path;
 	if (name_has_prefix(base, "pages-"))
-		return "raw memory pages (no magic): the pagemap-*.img image whose pages_id names "
-		       "this file says which addresses they hold";
+		return "raw memory pages (no magic): read them with `critlua mem DIR PID` or "
+		       "`critlua grep DIR STRING` (ck:read_memory in Lua); the pagemap-*.img whose "
+		       "pages_id names this file says which addresses they hold";
 	if (name_has_prefix(base, "tmpfs-"))
 		return "a tar.gz archive of a tmpfs mount's contents (no magic): read it with tar -xzf";
 	static const char *const nets[][2] = {

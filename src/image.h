@@ -128,6 +128,9 @@ uint64_t pb_get_u64(const ProtobufCMessage *m, const char *name, int *present);
 /* Say which required fields of a message (recursively) are missing, as
  * "path.field"; returns 0 when all are set, -1 with e naming the first. */
 int pb_check_required(const ProtobufCMessage *m, const char *path, struct err *e);
+/* The field of d whose name is nearest to name (a misspelling, or the start
+ * of a name), for "did you mean"; NULL when none is close. */
+const char *pb_nearest_field(const ProtobufCMessageDescriptor *d, const char *name);
 /* Refuse unknown fields whose number is out of range (0 or above 2^29 - 1),
  * which protobuf-c reads but cannot write back. */
 int pb_check_unknown_numbers(const ProtobufCMessage *m, const char *path, struct err *e);

@@ -1237,7 +1237,12 @@ static ProtobufCMessage *ji_message(struct ji_cv *c, const ProtobufCMessageDescr
 		if (!fd)
 			fd = ji_field_by_json_name(d, key);
 		if (!fd) {
-			ji_fail(c, "unknown field (%s has no field of that name)", d->name);
+			const char *near = pb_nearest_field(d, key);
+			if (near)
+				ji_fail(c, "unknown field (%s has no field of that name; did you mean '%s'?)",
+					d->name, near);
+			else
+				ji_fail(c, "unknown field (%s has no field of that name)", d->name);
 			goto fail;
 		}
 		if (seen[fd - d->fields]) {

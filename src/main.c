@@ -2,6 +2,7 @@
  * state with `crit`, find the script or command, run it protected, and turn
  * errors into "critlua: ..." and exit statuses (1 error, 2 usage). */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,6 +330,10 @@ static int main_bad_usage(const char *fmt, const char *what)
 int main(int argc, char **argv)
 {
 	int i = 1, help = 0;
+	/* Past a file-size limit (ulimit -f), let write() fail with EFBIG and the
+	 * write be reported and undone, instead of the signal killing critlua
+	 * midway. */
+	signal(SIGXFSZ, SIG_IGN);
 	/* critlua's own options come before the script; everything after the
 	 * script is the script's. */
 	for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {

@@ -39,32 +39,6 @@ static void pb2lua_registry_table(lua_State *L, const char *key, const char *mod
 	lua_setfield(L, LUA_REGISTRYINDEX, key);
 }
 
-/* Edit distance, for "did you mean" (names are short; a row buffer suffices). */
-static size_t pb2lua_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	if (la > 63 || lb > 63)
-		return (size_t)-1;
-	size_t row[64];
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j];
-			size_t best = diag + (a[i - 1] != b[j - 1]);
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			if (up + 1 < best)
-				best = up + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	return row[lb];
-}
-
 /* Raise "no field 'x' in vma_entry (did you mean 'y'?)". */
 static int pb2lua_no_field(lua_State *L, const ProtobufCMessageDescriptor *d, int key)
 {
@@ -72,15 +46,7 @@ static int pb2lua_no_field(lua_State *L, const ProtobufCMessageDescriptor *d, in
 		return luaL_error(L, "no field [%s] in %s: its fields have names",
 				  luaL_tolstring(L, key, NULL), d->name);
 	const char *k = lua_tostring(L, key);
-	const char *best = NULL;
-	size_t bestd = strlen(k) / 3 + 1; /* suggest only close names */
-	for (unsigned i = 0; i < d->n_fields; i++) {
-		size_t dist = pb2lua_distance(k, d->fields[i].name);
-		if (dist <= bestd && (!best || dist < bestd)) {
-			best = d->fields[i].name;
-			bestd = dist;
-		}
-	}
+	const char *best = pb_nearest_field(d, k);
 	if (best)
 		return luaL_error(L, "no field '%s' in %s (did you mean '%s'?)", k, d->name, best);
 	return luaL_error(L, "no field '%s' in %s", k, d->name);

@@ -78,6 +78,52 @@ int pb_check_required(const ProtobufCMessage *m, const char *path, struct err *e
 	return 0;
 }
 
+/* Edit distance, for "did you mean" (names are short; a row buffer suffices). */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 63 || lb > 63)
+		return (size_t)-1;
+	size_t row[64];
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t best = diag + (a[i - 1] != b[j - 1]);
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			if (up + 1 < best)
+				best = up + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+const char *pb_nearest_field(const ProtobufCMessageDescriptor *d, const char *name)
+{
+	const char *best = NULL;
+	size_t n = strlen(name), bestd = n / 3 + 1; /* only close names */
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		size_t dist = edit_distance(name, d->fields[i].name);
+		if (dist <= bestd && (!best || dist < bestd)) {
+			best = d->fields[i].name;
+			bestd = dist;
+		}
+	}
+	if (best || n < 3)
+		return best;
+	/* "cwd" for cwd_id: the start of a name */
+	for (unsigned i = 0; i < d->n_fields; i++)
+		if (strncmp(d->fields[i].name, name, n) == 0)
+			return d->fields[i].name;
+	return NULL;
+}
+
 /* protobuf-c reads a 5-byte key into 32 bits without checking the field
  * number's range (1 to 2^29 - 1) and would write such an unknown field back
  * with its number cut short: the image would not come back as it was. */

@@ -192,29 +192,78 @@ static int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
+static int write_file_replace(const char *path, const void *data, size_t len, const struct stat *old,
+			      struct err *e);
+
+/* The descriptor a path names when it is /dev/stdout, /dev/stderr, /dev/fd/N
+ * or /proc/self/fd/N: written to directly, so that a shell's redirection
+ * (appending or not) is honoured and nothing is renamed over the link. */
+static int fd_of_path(const char *path)
+{
+	if (strcmp(path, "/dev/stdout") == 0)
+		return 1;
+	if (strcmp(path, "/dev/stderr") == 0)
+		return 2;
+	const char *n = NULL;
+	if (strncmp(path, "/dev/fd/", 8) == 0)
+		n = path + 8;
+	else if (strncmp(path, "/proc/self/fd/", 14) == 0)
+		n = path + 14;
+	if (!n || !*n || strspn(n, "0123456789") != strlen(n) || strlen(n) > 6)
+		return -1;
+	return atoi(n);
+}
+
+static int write_in_place(const char *path, const void *data, size_t len, struct err *e)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC | O_TRUNC);
+	if (fd < 0)
+		return err_set(e, "cannot open for writing: %s", strerror(errno));
+	if (write_all(fd, data, len) < 0) {
+		int saved = errno;
+		close(fd);
+		return err_set(e, "cannot write: %s", strerror(saved));
+	}
+	if (close(fd) < 0)
+		return err_set(e, "cannot write: %s", strerror(errno));
+	return 0;
+}
+
 int write_file_atomic(const char *path, const void *data, size_t len, struct err *e)
 {
-	if (strcmp(path, "-") == 0) {
-		if (write_all(1, data, len) < 0)
-			return err_set(e, "cannot write to standard output: %s", strerror(errno));
+	int direct = strcmp(path, "-") == 0 ? 1 : fd_of_path(path);
+	if (direct >= 0) {
+		if (write_all(direct, data, len) < 0)
+			return err_set(e, "cannot write%s: %s", direct == 1 ? " to standard output" : "",
+				       strerror(errno));
 		return 0;
 	}
 	struct stat st;
 	int exists = stat(path, &st) == 0;
-	if (exists && !S_ISREG(st.st_mode)) {
-		/* A device, FIFO or similar: write in place, never replace it. */
-		int fd = open(path, O_WRONLY | O_CLOEXEC | O_TRUNC);
-		if (fd < 0)
-			return err_set(e, "cannot open for writing: %s", strerror(errno));
-		if (write_all(fd, data, len) < 0) {
-			int saved = errno;
-			close(fd);
-			return err_set(e, "cannot write: %s", strerror(saved));
-		}
-		if (close(fd) < 0)
-			return err_set(e, "cannot write: %s", strerror(errno));
-		return 0;
-	}
+	/* A device, FIFO or anything else under /dev or /proc: write in place,
+	 * never replace it. */
+	if (exists && (!S_ISREG(st.st_mode) || strncmp(path, "/dev/", 5) == 0 ||
+		       strncmp(path, "/proc/", 6) == 0))
+		return write_in_place(path, data, len, e);
+	/* A symbolic link to an image: replace the file it points to, not the link. */
+	char *real = NULL;
+	struct stat lst;
+	if (exists && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode) && (real = realpath(path, NULL)))
+		path = real;
+	int rc = write_file_replace(path, data, len, exists ? &st : NULL, e);
+	free(real);
+	return rc;
+}
+
+/* The atomic part: a temporary file beside path, written, flushed, given
+ * path's mode (and owner where allowed), then renamed over it. */
+static int write_file_replace(const char *path, const void *data, size_t len, const struct stat *old,
+			      struct err *e)
+{
+	struct stat st;
+	int exists = old != NULL;
+	if (exists)
+		st = *old;
 	char *copy = xstrdup(path);
 	const char *dir = dirname(copy);
 	size_t tn = strlen(dir) + 32;
