@@ -7,8 +7,8 @@
 -- entry of the right type; each pagemap's present pages fill its pages file
 -- exactly; unix socket peers exist; connected TCP sockets inside the
 -- checkpoint pair up and no two listeners share an address; mounts sit under
--- their parents and files under their mounts; cgroup sets, remaps and ghost
--- files exist. Notes (not problems) go to stderr.
+-- their parents and files under their mounts; the process tree has no loop;
+-- cgroup sets, remaps and ghost files exist. Notes (not problems) go to stderr.
 --   --skip-pages  do not compare pagemaps with the pages files (a checkpoint
 --                 copied without its pages-*.img, or with pages elsewhere)
 --   -q, --quiet   print nothing when the checkpoint is clean
@@ -162,6 +162,31 @@ for i, p in ipairs(pstree and pstree.entries or {}) do
 	end
 	seen_pid[p.pid] = true
 	procs[#procs + 1] = p
+end
+
+-- Every process's ancestry ends at the root (ppid 0): a loop leaves criu no
+-- order in which to create them.
+local ppid_of = {}
+for _, p in ipairs(procs) do
+	ppid_of[p.pid] = p.ppid
+end
+local in_loop = {}
+for _, p in ipairs(procs) do
+	local at, steps = p.pid, 0
+	while at and at ~= 0 and steps <= #procs do
+		at, steps = ppid_of[at], steps + 1
+	end
+	if at and at ~= 0 and not in_loop[at] then
+		-- at is on the loop: name its members, and report the loop once
+		local members, q = {}, at
+		repeat
+			members[#members + 1] = tostring(q)
+			in_loop[q] = true
+			q = ppid_of[q]
+		until q == at
+		problem("pstree.img: the parents of %s loop (%s -> %d): none of them reaches the root",
+			table.concat(members, ", "), table.concat(members, " -> "), at)
+	end
 end
 
 local fdinfo_used = {}

@@ -256,6 +256,20 @@ if tcp then
 	out, err, code = critlua("check " .. q(t) .. pages_flag(t))
 	T.check(code == 1 and out:find("two TCP listeners on 127.0.0.1:47321", 1, true), "check: listener clash: %s", out)
 
+	-- a loop in the process tree (a parent edited wrongly): check names it
+	t = copy("tcp")
+	do
+		local ck = crit.open(t)
+		local e = ck:image("pstree.img").entries
+		if #e >= 2 then
+			e[1].ppid = e[#e].pid
+			ck:save()
+			out, err, code = critlua("check " .. q(t) .. pages_flag(t))
+			T.check(code == 1 and out:find("loop", 1, true) and out:find("none of them reaches the root", 1, true),
+				"check: a loop in the process tree: %d %s", code, out)
+		end
+	end
+
 	-- peers outside: make the IPv4 connection two, each to an outside host
 	-- (the accepted socket's client 10.9.9.8, the client's server 10.9.9.9);
 	-- then only --peer changes the client's destination port
