@@ -513,9 +513,11 @@ int jw_ipadd(struct jw *w, const uint32_t *words, size_t n)
 		uint32_t v = jw_ntohl(words[0]);
 		len = (size_t)sprintf(t, "%u.%u.%u.%u", v >> 24, (v >> 16) & 255, (v >> 8) & 255,
 				      v & 255);
-	} else if (n >= 4) {
-		len = jw_ipv6_text(t, words); /* CRIT reads the first four words */
+	} else if (n == 4) {
+		len = jw_ipv6_text(t, words);
 	} else {
+		/* No address has that many words (CRIT would show the first four as one,
+		 * and lose the rest): the numbers, so that encode gets them all back. */
 		return 0;
 	}
 	jw_begin_array(w);
