@@ -117,11 +117,16 @@ done:
 
 #define TC_QP_LINE 76
 
-void tc_qp(struct buf *out, const uint8_t *p, size_t n)
+/* safe: never lose a byte. Python's form takes the data's first line break
+ * for the line ending of all of them: with "\n", a "\r\n" in the data is
+ * written "\n"; with "\r\n", a lone "\n" is written "\r\n"; either way
+ * a2b_qp cannot give the data back. The safe form ends lines with "\n" and
+ * writes a "\r" before a "\n" as =0D. */
+static void tc_qp_form(struct buf *out, const uint8_t *p, size_t n, int safe)
 {
 	/* The line ending style is the one of the data's first line break. */
 	const uint8_t *nl = n ? memchr(p, '\n', n) : NULL; /* p is NULL for empty data */
-	int crlf = nl && nl > p && nl[-1] == '\r';
+	int crlf = !safe && nl && nl > p && nl[-1] == '\r';
 	const char *eol = crlf ? "\r\n" : "\n";
 	const char *soft = crlf ? "=\r\n" : "=\n";
 	size_t linelen = 0;
@@ -133,7 +138,8 @@ void tc_qp(struct buf *out, const uint8_t *p, size_t n)
 			  (c == '.' && linelen == 0 &&
 			   (last || p[i + 1] == '\n' || p[i + 1] == '\r' || p[i + 1] == 0)) ||
 			  ((c == '\t' || c == ' ') && last) ||
-			  (c < 33 && c != '\r' && c != '\n' && c != '\t' && c != ' ');
+			  (c < 33 && c != '\r' && c != '\n' && c != '\t' && c != ' ') ||
+			  (safe && c == '\r' && !last && p[i + 1] == '\n');
 		if (enc) {
 			if (linelen + 3 >= TC_QP_LINE) {
 				buf_adds(out, soft);
@@ -163,6 +169,24 @@ void tc_qp(struct buf *out, const uint8_t *p, size_t n)
 			linelen++;
 			i++;
 		}
+	}
+}
+
+void tc_qp(struct buf *out, const uint8_t *p, size_t n)
+{
+	/* Python's form, byte for byte, whenever it reads back as the data (every
+	 * name without a "\r\n", and most with); the safe form otherwise. */
+	size_t start = out->len;
+	tc_qp_form(out, p, n, 0);
+	if (n == 0 || !memchr(p, '\r', n))
+		return; /* no CR in the data: nothing to lose */
+	struct buf back = { 0 };
+	tc_qp_decode(&back, (const char *)out->p + start, out->len - start);
+	int same = back.len == n && (n == 0 || memcmp(back.p, p, n) == 0);
+	buf_free(&back);
+	if (!same) {
+		out->len = start;
+		tc_qp_form(out, p, n, 1);
 	}
 }
 
