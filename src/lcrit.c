@@ -717,6 +717,7 @@ int luaopen_crit(lua_State *L)
 	lcrit_open_mem(L);
 	lcrit_open_fixup(L);
 	lcrit_open_raw(L);
+	lcrit_open_progress(L);
 	lcrit_open_json_out(L);
 	lcrit_open_json_in(L);
 	/* The prelude (lua/crit.lua) gets the table and adds the Lua parts. */
