@@ -75,8 +75,12 @@ pids = pids or ck:pids()
 local out = io.stdout
 local found, failed = 0, false
 local opts = { context = context, pattern = args.pattern, window = window }
-for _, pid in ipairs(pids) do
+local progress = crit.progress
+progress.start("grep", 0)
+for i, pid in ipairs(pids) do
+	progress.label(string.format("grep: process %d (%d of %d)", pid, i, #pids))
 	local ok, n, notes = pcall(ck.search, ck, pid, needle, opts, function(m)
+		progress.clear()
 		out:write(string.format("%d\t0x%x\t%s\t\"%s\"\n", m.pid, m.addr,
 			m.name and m.name ~= "" and memory.escape(m.name, true) or (m.vma and "[anon]" or "[no vma]"),
 			memory.escape(m.before .. m.match .. m.after)))
@@ -87,16 +91,19 @@ for _, pid in ipairs(pids) do
 			error(msg, 0) -- the pid given is wrong: nothing else to do
 		end
 		out:flush()
+		progress.clear()
 		io.stderr:write("critlua: grep: ", pid, ": ", msg, "\n")
 		failed = true
 	else
 		found = found + n
+		progress.clear()
 		for _, note in ipairs(notes) do
 			io.stderr:write("critlua: grep: ", note, "\n")
 		end
 	end
 	ck:close_memory(pid)
 end
+progress.stop()
 out:flush()
 if failed or found == 0 then
 	os.exit(1)

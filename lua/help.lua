@@ -45,6 +45,7 @@ Options:
   -e CODE           run CODE (arguments in arg[1], ... and in ...)
   -I, --scripts DIR look for commands and modules in DIR first (repeatable)
   -d, --debug       show a Lua traceback with errors
+  -q, --quiet       no progress line on the terminal during long runs
   -h, --help        this help
   -v, --version     the version of critlua and its libraries
 

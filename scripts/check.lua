@@ -22,6 +22,10 @@ if #o ~= 1 then
 	cli.usage_error("give one checkpoint directory")
 end
 
+if o.quiet then
+	crit.progress.enable(false) -- quiet: no progress line either
+end
+
 local ck = crit.open(o[1])
 local problems, notes = {}, {}
 local function problem(fmt, ...)
@@ -46,7 +50,9 @@ local function is_raw(name)
 end
 
 local broken, count = {}, 0
-for _, name in ipairs(ck:list()) do
+local names = ck:list()
+crit.progress.start("check: decoding", #names, "images")
+for i, name in ipairs(names) do
 	if not is_raw(name) then
 		count = count + 1
 		local ok, err = pcall(ck.image, ck, name)
@@ -55,7 +61,9 @@ for _, name in ipairs(ck:list()) do
 			problem("%s", tostring(err))
 		end
 	end
+	crit.progress.set(i)
 end
+crit.progress.stop()
 
 -- The checkpoint as the checks see it: a broken image is an absent one (it
 -- is reported above once).

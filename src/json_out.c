@@ -1,10 +1,13 @@
 /* json_out.c: CRIT's JSON out of protobuf-c messages and image files, written
  * as a stream in Python json.dump's exact layout; one generic descriptor walk. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "json_out.h"
+#include "progress.h"
 #include "textcodec.h"
 
 #define JW_FLUSH_AT (1u << 20)
@@ -843,6 +846,7 @@ static int jw_image(struct jw *w, const uint8_t *data, size_t len, const char *n
 			break;
 		jw_entry(w, r.mi, &en, pretty, nopl);
 		img_entry_free(&en);
+		progress_set(r.off);
 	}
 	jw_end_array(w);
 	jw_end_object(w);
@@ -882,7 +886,17 @@ int jw_image_file(const char *in_path, const char *out_path, int pretty, int nop
 		fflush(stdout);
 		w.flush_to = stdout;
 	}
+	/* Progress on the terminal, unless the JSON itself goes there. */
+	int progress = !(to_stdout && isatty(STDOUT_FILENO));
+	if (progress) {
+		char label[128];
+		const char *base = strrchr(name, '/');
+		snprintf(label, sizeof label, "decoding %.100s", base ? base + 1 : name);
+		progress_start(label, len, NULL);
+	}
 	int rc = jw_image(&w, data, len, name, pretty, nopl, e);
+	if (progress)
+		progress_stop();
 	free(data);
 	if (rc == 0 && to_stdout) {
 		jw_putc(&w, '\n'); /* CRIT adds a newline on stdout only */

@@ -640,13 +640,84 @@ void lcrit_open_image(lua_State *L)
 	lua_setfield(L, -2, "version");
 }
 
+/* Whether an embedded file is a command (its opening comment lines have a
+ * "-- usage:" line, as lua/cli.lua reads headers) rather than a module. */
+static int lcrit_embedded_is_command(const struct embedded_lua *e)
+{
+	const char *p = e->source, *end = e->source + e->len;
+	if (e->len > 2 && p[0] == '#' && p[1] == '!') {
+		const char *nl = memchr(p, '\n', e->len);
+		p = nl ? nl + 1 : end;
+	}
+	while (end - p >= 2 && p[0] == '-' && p[1] == '-') {
+		const char *q = p + 2;
+		if (q < end && *q == ' ')
+			q++;
+		if (end - q >= 6 && strncmp(q, "usage:", 6) == 0)
+			return 1;
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			break;
+		p = nl + 1;
+	}
+	return 0;
+}
+
+/* package.searchers entry for the Lua modules built in (explore, memory,
+ * fixup...): what lets crit.open(dir):ps() work when crit.so is loaded by a
+ * stock lua5.4. critlua puts its own searcher ahead of this one. */
+static int lcrit_searcher(lua_State *L)
+{
+	const char *name = luaL_checkstring(L, 1);
+	const struct embedded_lua *e = lcrit_embedded_find(name);
+	if (!e || lcrit_embedded_is_command(e)) {
+		lua_pushfstring(L, "no module '%s' built into crit", name);
+		return 1;
+	}
+	if (lcrit_load_embedded(L, name) != LUA_OK)
+		return luaL_error(L, "error loading module '%s' built into crit:\n\t%s", name,
+				  lua_tostring(L, -1));
+	lua_pushfstring(L, "lua/%s.lua", name);
+	return 2;
+}
+
+/* Put lcrit_searcher second in package.searchers (after preload), once. */
+static void lcrit_add_searcher(lua_State *L)
+{
+	int top = lua_gettop(L);
+	if (lua_getglobal(L, "package") != LUA_TTABLE ||
+	    lua_getfield(L, -1, "searchers") != LUA_TTABLE) {
+		lua_settop(L, top); /* no package library: nothing to extend */
+		return;
+	}
+	lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+	for (lua_Integer i = 1; i <= n; i++) {
+		lua_rawgeti(L, -1, i);
+		int found = lua_tocfunction(L, -1) == lcrit_searcher;
+		lua_pop(L, 1);
+		if (found) {
+			lua_settop(L, top);
+			return;
+		}
+	}
+	for (lua_Integer i = n; i >= 2; i--) {
+		lua_rawgeti(L, -1, i);
+		lua_rawseti(L, -2, i + 1);
+	}
+	lua_pushcfunction(L, lcrit_searcher);
+	lua_rawseti(L, -2, n >= 1 ? 2 : 1);
+	lua_settop(L, top);
+}
+
 int luaopen_crit(lua_State *L)
 {
+	lcrit_add_searcher(L);
 	lua_newtable(L);
 	lcrit_open_image(L);
 	lcrit_open_mem(L);
 	lcrit_open_fixup(L);
 	lcrit_open_raw(L);
+	lcrit_open_progress(L);
 	lcrit_open_json_out(L);
 	lcrit_open_json_in(L);
 	/* The prelude (lua/crit.lua) gets the table and adds the Lua parts. */

@@ -18,6 +18,7 @@ void lcrit_open_json_out(lua_State *L); /* ljson_out.c */
 void lcrit_open_json_in(lua_State *L);  /* ljson_in.c */
 void lcrit_open_mem(lua_State *L);      /* lmem.c: crit.memory */
 void lcrit_open_fixup(lua_State *L);
+void lcrit_open_progress(lua_State *L); /* lprogress.c: crit.progress */
 void lcrit_open_raw(lua_State *L);      /* rawdump.c: crit._raw, for show --raw */    /* lfixup.c: crit._fs, for lua/fixup.lua */
 
 /* luaopen_crit: the `crit` table with every part, and the Lua prelude

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <json-c/json_c_version.h>
 #include <lauxlib.h>
@@ -15,6 +16,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "lcrit.h"
+#include "progress.h"
 
 #define MAIN_EXIT_ERROR 1
 #define MAIN_EXIT_USAGE 2
@@ -25,6 +27,7 @@ struct main_opts {
 	const char **exprs; /* -e chunks, in order */
 	int nexprs;
 	int debug;
+	int quiet; /* -q: no progress line */
 };
 
 static struct main_opts opts;
@@ -102,6 +105,7 @@ static const char *main_script_label = "critlua";
 /* Report the error at the top of the stack; returns the exit status. */
 static int main_report(lua_State *L)
 {
+	progress_clear();
 	if (luaL_getmetafield(L, -1, "__name") == LUA_TSTRING &&
 	    strcmp(lua_tostring(L, -1), "critlua.usage_error") == 0) {
 		lua_pop(L, 1);
@@ -357,6 +361,8 @@ int main(int argc, char **argv)
 			main_add(&opts.dirs, &opts.ndirs, a + 2);
 		} else if (strcmp(a, "-d") == 0 || strcmp(a, "--debug") == 0) {
 			opts.debug = 1;
+		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+			opts.quiet = 1;
 		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			help = 1;
 		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--version") == 0) {
@@ -378,6 +384,9 @@ int main(int argc, char **argv)
 		main_usage_hint();
 		return MAIN_EXIT_USAGE;
 	}
+
+	/* Long runs show progress on a terminal (src/progress.h). */
+	progress_enable(!opts.quiet && isatty(STDERR_FILENO));
 
 	lua_State *L = luaL_newstate();
 	if (!L) {

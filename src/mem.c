@@ -9,6 +9,7 @@
 
 #include "image.h"
 #include "mem.h"
+#include "progress.h"
 
 #define WALK_CHUNK (4u << 20)
 
@@ -290,6 +291,7 @@ int mem_walk(struct mem_map *m, size_t chunk, mem_chunk_cb cb, void *ctx, struct
 				rc = -1;
 				break;
 			}
+			progress_add(n);
 			rc = cb(r->vaddr + at, buf, n, ctx);
 		}
 	}
