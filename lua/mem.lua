@@ -249,15 +249,14 @@ for _, r in ipairs(mem:regions()) do
 		want = want + r.size
 	end
 end
-local pages = ck:path(string.format("pages-%d.img", mem:pages_id()))
-local f = io.open(pages, "rb")
-if not f then
+local pages_name = string.format("pages-%d.img", mem:pages_id())
+local pages = ck:path(pages_name)
+local size = ck:size(pages_name)
+if not size then
 	if want > 0 then
 		io.stderr:write("critlua: mem: ", pages, " is missing: the memory cannot be read\n")
 	end
 else
-	local size = f:seek("end")
-	f:close()
 	if size ~= want then
 		io.stderr:write(string.format("critlua: mem: %s holds %d bytes, pagemap-%d.img describes %d " ..
 			"(a different page size? a truncated or corrupt file?)\n", pages, size, pid, want))

@@ -281,11 +281,7 @@ if not o.skip_pages then
 	end
 	for id, pages in pairs(want) do
 		local pname = string.format("pages-%d.img", id)
-		local f = io.open(ck:path(pname), "rb")
-		local size = f and f:seek("end")
-		if f then
-			f:close()
-		end
+		local size = ck:size(pname)
 		if not size and pages > 0 then
 			problem("%s: missing, yet %s count(s) %d present page(s) in it", pname, by[id], pages)
 		elseif size and size ~= pages * explore.PAGE_SIZE then
@@ -299,7 +295,7 @@ if not o.skip_pages then
 			note("%s: no pagemap names it", name)
 		end
 	end
-	if parent_needed and not io.open(ck:path("parent/inventory.img"), "rb") then
+	if parent_needed and not ck:has("parent/inventory.img") then
 		problem("%s: pages in the parent checkpoint, but there is no parent/ checkpoint", parent_needed)
 	end
 end

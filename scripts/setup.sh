@@ -4,7 +4,7 @@
 set -eu
 
 PACKAGES="cmake make pkg-config gcc libc6-dev liblua5.4-dev libprotobuf-c-dev \
-protobuf-c-compiler libprotobuf-dev protobuf-compiler libjson-c-dev"
+protobuf-c-compiler libprotobuf-dev protobuf-compiler libjson-c-dev libarchive-dev zstd"
 
 missing=""
 for p in $PACKAGES; do
