@@ -280,6 +280,9 @@ end
 -- Sources: a checkpoint, or a single image
 
 local function sniff_archive(path)
+	if path:match("%.img$") then
+		return false -- an image, even a raw one that is a tar (tmpfs-*.tar.gz.img)
+	end
 	if path:match("%.tar$") or path:match("%.tar%.%w+$") or path:match("%.tgz$") then
 		return true -- crit.open says what is wrong with it, if anything
 	end

@@ -239,13 +239,20 @@ int arch_open(struct arch *a, const char *path, struct err *e)
 	struct archive *ar = arch_reader(a->fd);
 	struct archive_entry *en;
 	uint8_t *buf = xmalloc(2 * ARCH_BLOCK);
-	uint64_t tmp_end = 0;
+	uint64_t tmp_end = 0, last_end = 0;
 	size_t cap = 0;
-	int rc = 0;
+	int rc = 0, sparse = 0;
 	for (;;) {
 		int r = archive_read_next_header(ar, &en);
-		if (r == ARCHIVE_EOF)
+		if (r == ARCHIVE_EOF) {
+			/* A tar ends with zero blocks; a stream that stops at a member's
+			 * end (cut at a 512-byte boundary) is truncated, not complete. */
+			if (a->n && !sparse && (uint64_t)archive_filter_bytes(ar, 0) <= last_end)
+				rc = err_set(e, "%s: truncated archive: it stops after %s, without the end-of-archive "
+						"blocks",
+					     path, a->m[a->n - 1].name);
 			break;
+		}
 		if (r < ARCHIVE_WARN) {
 			const char *msg = arch_errmsg(ar, "cannot read");
 			if (a->n == 0 && strstr(msg, "Unrecognized archive format"))
@@ -289,10 +296,14 @@ int arch_open(struct arch *a, const char *path, struct err *e)
 		} else {
 			m->type = ARCH_OTHER;
 		}
+		last_end = (uint64_t)archive_filter_bytes(ar, 0);
+		if (archive_entry_sparse_count(en) > 0)
+			sparse = 1;
 		if (m->type == ARCH_FILE) {
 			m->size = archive_entry_size_is_set(en) && archive_entry_size(en) > 0
 					  ? (uint64_t)archive_entry_size(en)
 					  : 0;
+			last_end += (m->size + 511) / 512 * 512;
 			if ((rc = arch_index_data(a, ar, en, m, &tmp_end, buf, e)) < 0)
 				break;
 		}

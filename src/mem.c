@@ -243,7 +243,7 @@ static int read_pages_archive(struct mem_map *m, uint64_t off, size_t len, uint8
 	const struct arch_member *am = arch_find(m->ar, member);
 	free(member);
 	if (!am || am->type != ARCH_FILE)
-		return err_set(e, "%s/%s: cannot open: no such file in the archive", m->dir, name);
+		return err_set(e, "%s/%s: cannot open: %s", m->dir, name, strerror(ENOENT));
 	if (off > am->size || len > am->size - off)
 		return err_set(e, "%s/%s: the file is shorter than its pagemap says at offset 0x%llx", m->dir,
 			       name, (unsigned long long)(off > am->size ? off : am->size));
