@@ -1,5 +1,7 @@
 -- mem: show what a checkpoint holds of a process's memory, or dump part of it
 -- usage: critlua mem DIR PID [--addr ADDR [--len N] [--raw]] [--page-size N]
+-- DIR may also be a container checkpoint archive (.tar, .tar.gz, .tar.zst with
+-- the images under checkpoint/), read in place: see docs/ARCHIVES.md.
 -- Without --addr: one row per VMA in address order: its range, permissions
 -- (rwx, then p private or s shared), size, the pages of it the checkpoint
 -- holds (PAGES, and BYTES), and its name (a path, [heap], [stack], [vdso],
