@@ -34,29 +34,38 @@ local function is_image_name(name)
 		or name == "irmap-cache"
 end
 
--- Raise unless dir is a directory. Not by listing it: a dump of a thousand
--- processes holds thousands of files, and listing and sorting them costs a
--- tenth of what `x ps` takes over it. Reading a directory opened as a file
--- fails with EISDIR.
-local function check_dir(dir)
+-- Whether path is a directory (else it may be an archive); raises when it
+-- cannot be opened. Not by listing it: a dump of a thousand processes holds
+-- thousands of files, and listing and sorting them costs a tenth of what
+-- `x ps` takes over it. Reading a directory opened as a file fails with EISDIR.
+local function is_dir(dir)
 	local f, msg = io.open(dir, "rb")
 	if not f then
 		error(msg, 0)
 	end
 	local _, _, code = f:read(0)
 	f:close()
-	if code ~= 21 then -- EISDIR
-		error(dir .. ": Not a directory", 0)
-	end
+	return code == 21 -- EISDIR
 end
 
--- crit.open(dir) -> checkpoint
+-- In a container checkpoint archive (Podman, CRI-O), CRIU's images are
+-- the members under this directory; the engine's metadata lies beside it.
+local ARCHIVE_DIR = "checkpoint/"
+crit.ARCHIVE_DIR = ARCHIVE_DIR
+
+-- crit.open(dir | archive) -> checkpoint
 function crit.open(dir)
 	if type(dir) ~= "string" then
 		error("bad argument #1 to 'crit.open' (directory name expected, got " .. type(dir) .. ")", 2)
 	end
-	check_dir(dir) -- raises "dir: No such file or directory" / "Not a directory" now, not later
-	local ck = setmetatable({ dir = dir:gsub("(.)/+$", "%1"), loaded = {} }, Checkpoint)
+	-- raises "dir: No such file or directory" now, not later; a file must be
+	-- a container checkpoint archive (.tar, .tar.gz, .tar.zst), indexed now
+	local ck
+	if is_dir(dir) then
+		ck = setmetatable({ dir = dir:gsub("(.)/+$", "%1"), loaded = {} }, Checkpoint)
+	else
+		ck = setmetatable({ dir = dir, archive = crit.archive(dir), loaded = {}, saved = {} }, Checkpoint)
+	end
 	ck.images = setmetatable({}, {
 		__index = function(_, name)
 			return (ck:image(name))
@@ -68,13 +77,33 @@ function crit.open(dir)
 	return ck
 end
 
+-- The name of an image for messages: DIR/NAME, or ARCHIVE:checkpoint/NAME.
 function Checkpoint:path(name)
+	if self.archive then
+		return self.dir .. ":" .. ARCHIVE_DIR .. name
+	end
 	return self.dir .. "/" .. name
 end
 
 -- The image files of the dump, sorted (raw ones such as pages-*.img too).
 function Checkpoint:list()
 	local out = {}
+	if self.archive then
+		for _, m in ipairs(self.archive:members()) do
+			local name = m.type == "file" and m.name:sub(1, #ARCHIVE_DIR) == ARCHIVE_DIR
+				and m.name:sub(#ARCHIVE_DIR + 1)
+			if name and not name:find("/", 1, true) and is_image_name(name) then
+				out[#out + 1] = name
+			end
+		end
+		table.sort(out)
+		for i = #out, 2, -1 do -- a name given twice in the archive
+			if out[i] == out[i - 1] then
+				table.remove(out, i)
+			end
+		end
+		return out
+	end
 	for _, name in ipairs(crit.dir(self.dir)) do
 		if is_image_name(name) then
 			out[#out + 1] = name
@@ -83,9 +112,58 @@ function Checkpoint:list()
 	return out
 end
 
+-- ck:read(name) -> the bytes of a file of the checkpoint (an image, a raw
+-- file, "parent/..."), as they are on disk or in the archive; nil when absent.
+function Checkpoint:read(name)
+	if self.archive then
+		return self.archive:read(ARCHIVE_DIR .. name)
+	end
+	local f = io.open(self:path(name), "rb")
+	if not f then
+		return nil
+	end
+	local data = f:read("a")
+	f:close()
+	return data
+end
+
+-- ck:size(name) -> the size in bytes of such a file, or nil when absent.
+function Checkpoint:size(name)
+	if self.archive then
+		return self.archive:size(ARCHIVE_DIR .. name)
+	end
+	local f = io.open(self:path(name), "rb")
+	if not f then
+		return nil
+	end
+	local size = f:seek("end")
+	f:close()
+	return size
+end
+
+-- ck:memory_map(pagemap_name, page_size) -> crit.memory object | nil, message
+function Checkpoint:memory_map(name, page_size)
+	return crit.memory(self.archive or self.dir, name, page_size)
+end
+
+-- ck:select(name, selection, opts) -> crit._select over the image, wherever it is.
+function Checkpoint:select(name, sel, opts)
+	if self.archive then
+		local data = self.archive:read(ARCHIVE_DIR .. name)
+		if not data then
+			return nil, self:path(name) .. ": no such image in the checkpoint"
+		end
+		return crit._select(self:path(name), sel, opts, data)
+	end
+	return crit._select(self:path(name), sel, opts)
+end
+
 function Checkpoint:has(name)
 	if self.loaded[name] then
 		return true
+	end
+	if self.archive then
+		return self.archive:has(ARCHIVE_DIR .. name)
 	end
 	local f = io.open(self:path(name), "rb")
 	if f then
@@ -103,6 +181,14 @@ function Checkpoint:image(name)
 		return img
 	end
 	local path = self:path(name)
+	if self.archive then
+		if not self.archive:size(ARCHIVE_DIR .. name) then
+			return nil, path .. ": no such image in the checkpoint"
+		end
+		img = self.archive:load(ARCHIVE_DIR .. name, path)
+		self.loaded[name] = img
+		return img
+	end
 	local f, msg, errno = io.open(path, "rb")
 	if not f and errno == 2 then -- ENOENT
 		return nil, path .. ": no such image in the checkpoint"
@@ -153,11 +239,14 @@ function Checkpoint:save(opts)
 	for _, name in ipairs(names) do
 		local path = self:path(name)
 		local bytes = crit.encode(self.loaded[name], path)
-		if read_all(path) ~= bytes then
+		if self:current(name) ~= bytes then
 			pending[#pending + 1] = { name = name, path = path, bytes = bytes }
 		end
 	end
 	local written = {}
+	if self.archive then
+		return self:write_archive(pending, opts.backup)
+	end
 	for _, p in ipairs(pending) do
 		if opts.backup then
 			local old = read_all(p.path)
@@ -169,6 +258,38 @@ function Checkpoint:save(opts)
 		written[#written + 1] = p.name
 	end
 	return written
+end
+
+-- The bytes an image has now: in the archive, or as last written to it.
+function Checkpoint:current(name)
+	if self.archive then
+		local saved = self.saved[name]
+		if saved then
+			return saved
+		end
+		return self:read(name)
+	end
+	return read_all(self:path(name))
+end
+
+-- An archive is not changed in place: a new one is written beside it with
+-- the pending images replaced or added and every other member copied, then
+-- renamed over it (the old one kept as ARCHIVE..backup when asked). Returns
+-- the names written and a note, if any.
+function Checkpoint:write_archive(pending, backup)
+	if #pending == 0 then
+		return {}
+	end
+	local puts, written = {}, {}
+	for _, p in ipairs(pending) do
+		puts[ARCHIVE_DIR .. p.name] = p.bytes
+		written[#written + 1] = p.name
+	end
+	local _, note = self.archive:rewrite(puts, backup)
+	for _, p in ipairs(pending) do
+		self.saved[p.name] = p.bytes
+	end
+	return written, note
 end
 
 function Checkpoint:__tostring()

@@ -86,7 +86,7 @@ local function state(ck, reads)
 					return img
 				end
 				local selected
-				img, selected = crit._select(ck:path(name), sel, READ_OPTS_BY_KIND[kind] or READ_OPTS)
+				img, selected = ck:select(name, sel, READ_OPTS_BY_KIND[kind] or READ_OPTS)
 				if img and selected then
 					owned[img] = true
 				end

@@ -109,16 +109,6 @@ local function exists(path)
 	return f ~= nil
 end
 
-local function read_all(path)
-	local f = io.open(path, "rb")
-	if not f then
-		return nil
-	end
-	local s = f:read("a")
-	f:close()
-	return s
-end
-
 -- A hidden name beside path that is free now, for the original of an image.
 local function free_name(path, tag)
 	local dir, base = path:match("^(.*)/([^/]+)$")
@@ -213,12 +203,25 @@ function Txn:commit()
 	for _, name in ipairs(names) do
 		local path = self.ck:path(name)
 		local bytes = crit.encode(self.ck.loaded[name], path)
-		if read_all(path) ~= bytes then
+		if self.ck:current(name) ~= bytes then
 			pending[#pending + 1] = { name = name, path = path, bytes = bytes }
 		end
 	end
 	if self.opts.dry_run or #pending == 0 then
 		return {}
+	end
+	if self.ck.archive then
+		-- an archive: one new archive written beside it and renamed over it
+		-- (ckarchive.c); the original is untouched on any failure
+		local ok, written, note = pcall(self.ck.write_archive, self.ck, pending,
+			self.opts.backup and ".orig" or nil)
+		if not ok then
+			error(tostring(written) .. " (nothing changed: the archive is as it was)", 0)
+		end
+		if note then
+			self:note("%s", note)
+		end
+		return written
 	end
 	local ok, err = pcall(function()
 		for _, p in ipairs(pending) do

@@ -1,5 +1,7 @@
 -- mem: show what a checkpoint holds of a process's memory, or dump part of it
 -- usage: critlua mem DIR PID [--addr ADDR [--len N] [--raw]] [--page-size N]
+-- DIR may also be a container checkpoint archive (.tar, .tar.gz, .tar.zst with
+-- the images under checkpoint/), read in place: see docs/ARCHIVES.md.
 -- Without --addr: one row per VMA in address order: its range, permissions
 -- (rwx, then p private or s shared), size, the pages of it the checkpoint
 -- holds (PAGES, and BYTES), and its name (a path, [heap], [stack], [vdso],
@@ -249,15 +251,14 @@ for _, r in ipairs(mem:regions()) do
 		want = want + r.size
 	end
 end
-local pages = ck:path(string.format("pages-%d.img", mem:pages_id()))
-local f = io.open(pages, "rb")
-if not f then
+local pages_name = string.format("pages-%d.img", mem:pages_id())
+local pages = ck:path(pages_name)
+local size = ck:size(pages_name)
+if not size then
 	if want > 0 then
 		io.stderr:write("critlua: mem: ", pages, " is missing: the memory cannot be read\n")
 	end
 else
-	local size = f:seek("end")
-	f:close()
 	if size ~= want then
 		io.stderr:write(string.format("critlua: mem: %s holds %d bytes, pagemap-%d.img describes %d " ..
 			"(a different page size? a truncated or corrupt file?)\n", pages, size, pid, want))

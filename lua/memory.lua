@@ -174,7 +174,7 @@ function M.shmem(ck, id)
 		if not ck:has(name) then
 			m = { why = ck:path(name) .. ": shared memory segment " .. id .. " is not in the checkpoint" }
 		else
-			local obj, err = crit.memory(ck.dir, name, page_size(ck))
+			local obj, err = ck:memory_map(name, page_size(ck))
 			if not obj then
 				error(err, 0)
 			end
@@ -199,7 +199,7 @@ local function space(ck, pid)
 	sp = { pid = pid, vmas = {}, shared = {} }
 	local name = string.format("pagemap-%d.img", pid)
 	if ck:has(name) then
-		local obj, err = crit.memory(ck.dir, name, page_size(ck))
+		local obj, err = ck:memory_map(name, page_size(ck))
 		if not obj then
 			error(err, 0)
 		end
@@ -801,11 +801,7 @@ function M.search(ck, pid, needle, opts, fn)
 		local s = {}
 		local st = state(ck)
 		if st.parent_dir == nil then -- as mem.c decides: the path is there (fopen opens a directory)
-			local f = io.open(ck:path("parent"), "rb")
-			st.parent_dir = f ~= nil
-			if f then
-				f:close()
-			end
+			st.parent_dir = ck:has("parent")
 		end
 		local parent_dir = st.parent_dir
 		for _, r in ipairs(sp.mem:regions()) do

@@ -1,5 +1,7 @@
 -- check: check a checkpoint's consistency before restoring it
 -- usage: critlua check DIR [--skip-pages] [-q|--quiet]
+-- DIR may also be a container checkpoint archive (.tar, .tar.gz, .tar.zst with
+-- the images under checkpoint/), read in place: see docs/ARCHIVES.md.
 -- Lists each problem found and exits 1; exits 0 when there is none. It checks
 -- that every image decodes; every process has its core images (one per
 -- thread), and a live one its mm, ids, fs and pagemap (zombies and dead tasks
@@ -314,11 +316,7 @@ if not o.skip_pages then
 	end
 	for id, pages in pairs(want) do
 		local pname = string.format("pages-%d.img", id)
-		local f = io.open(ck:path(pname), "rb")
-		local size = f and f:seek("end")
-		if f then
-			f:close()
-		end
+		local size = ck:size(pname)
 		if not size and pages > 0 then
 			problem("%s: missing, yet %s count(s) %d present page(s) in it", pname, by[id], pages)
 		elseif size and size ~= pages * explore.PAGE_SIZE then
@@ -332,7 +330,7 @@ if not o.skip_pages then
 			note("%s: no pagemap names it", name)
 		end
 	end
-	if parent_needed and not io.open(ck:path("parent/inventory.img"), "rb") then
+	if parent_needed and not ck:has("parent/inventory.img") then
 		problem("%s: pages in the parent checkpoint, but there is no parent/ checkpoint", parent_needed)
 	end
 end

@@ -1,5 +1,8 @@
 -- rewrite-ip: change the IP addresses of sockets in a checkpoint before restoring it
 -- usage: critlua rewrite-ip DIR OLD=NEW... [--dry-run] [--backup] [--local-only|--peer|--peer-only] [--proto tcp|udp] [--pid PID] [--quiet]
+-- DIR may also be a container checkpoint archive (.tar, .tar.gz, .tar.zst): a
+-- new archive is written beside it and renamed over it (--backup keeps the
+-- old one as ARCHIVE.orig); see docs/ARCHIVES.md.
 -- Changes the addresses of inet sockets (files.img, and inetsk.img of old
 -- dumps), IPv4 and IPv6 (OLD and NEW of the same family; an IPv4 pair also
 -- changes that address where an IPv6 socket holds it as ::ffff:a.b.c.d).

@@ -1,5 +1,8 @@
 -- rewrite-paths: move a path prefix in a checkpoint before restoring it
 -- usage: critlua rewrite-paths DIR OLD=NEW... [--only KIND,...] [--dry-run] [--backup] [--quiet]
+-- DIR may also be a container checkpoint archive (.tar, .tar.gz, .tar.zst): a
+-- new archive is written beside it and renamed over it (--backup keeps the
+-- old one as ARCHIVE.orig); see docs/ARCHIVES.md.
 -- Replaces the prefix OLD by NEW in every path the checkpoint holds, where
 -- OLD is the whole path or is followed by '/' (/srv/app matches /srv/app and
 -- /srv/app/x, not /srv/apple). Both are absolute; NEW may contain '='.

@@ -1,5 +1,8 @@
 -- rewrite-ports: change TCP/UDP ports in a checkpoint before restoring it
 -- usage: critlua rewrite-ports DIR OLD:NEW... [--dry-run] [--backup] [--local-only|--peer|--peer-only] [--proto tcp|udp] [--pid PID] [--quiet]
+-- DIR may also be a container checkpoint archive (.tar, .tar.gz, .tar.zst): a
+-- new archive is written beside it and renamed over it (--backup keeps the
+-- old one as ARCHIVE.orig); see docs/ARCHIVES.md.
 -- Changes the ports of inet sockets (files.img, and inetsk.img of old dumps),
 -- IPv4 and IPv6, listening and connected. By default a socket's local port
 -- changes, and a peer port only where the peer socket is in the checkpoint too,

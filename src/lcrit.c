@@ -161,7 +161,7 @@ static uint8_t *lcrit_select_buffer(lua_State *L, size_t n)
 	return lua_touserdata(L, -1);
 }
 
-/* crit._select(path, selection, [{plain =, spare =}]) -> image, selected |
+/* crit._select(path, selection, [{plain =, spare =}], [bytes]) -> image, selected |
  * nil, message when the file does not exist. For views over many images
  * (lua/explore.lua): each entry holds only the fields selected ({name = true
  * | {...}}), as plain tables with room for `spare` more keys when plain is
@@ -183,6 +183,26 @@ static int lcrit_select(lua_State *L)
 		lua_Integer n = luaL_optinteger(L, -1, 0);
 		luaL_argcheck(L, n >= 0 && n <= 64, 3, "spare must be between 0 and 64");
 		spare = (int)n;
+	}
+	if (lua_type(L, 4) == LUA_TSTRING) {
+		/* the bytes given (an archive member): path only names them */
+		size_t dlen;
+		const uint8_t *data = (const uint8_t *)lua_tolstring(L, 4, &dlen);
+		lua_settop(L, 4);
+		if (dlen > 0 && luapb_push_image_select(L, data, dlen, 2, plain, spare) == 0) {
+			lua_pushboolean(L, 1);
+			return 2;
+		}
+		lua_settop(L, 4);
+		struct img *img = lcrit_imgbox(L);
+		struct err e;
+		const char *raw = img_raw_kind(path, data, dlen);
+		if (raw ? err_set(&e, "%s", raw) : img_decode(data, dlen, img, &e))
+			return lcrit_fail(L, "%s: %s", path, e.msg);
+		luapb_push_image(L, img);
+		img_free(img);
+		lua_pushboolean(L, 0);
+		return 2;
 	}
 	lua_settop(L, 3);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -718,6 +738,7 @@ int luaopen_crit(lua_State *L)
 	lcrit_open_fixup(L);
 	lcrit_open_raw(L);
 	lcrit_open_progress(L);
+	lcrit_open_archive(L);
 	lcrit_open_json_out(L);
 	lcrit_open_json_in(L);
 	/* The prelude (lua/crit.lua) gets the table and adds the Lua parts. */

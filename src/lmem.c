@@ -7,6 +7,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "larchive.h"
 #include "lcrit.h"
 #include "mem.h"
 
@@ -20,21 +21,35 @@ static struct mem_map *check_mem(lua_State *L)
 	return m;
 }
 
-/* crit.memory(dir, pagemap_name [, page_size]) */
+/* crit.memory(dir, pagemap_name [, page_size]), or
+ * crit.memory(archive, pagemap_name [, page_size]) over the images of a
+ * container archive (crit.archive), which the object keeps alive */
 static int l_memory(lua_State *L)
 {
-	const char *dir = luaL_checkstring(L, 1);
+	struct arch *ar = larch_test(L, 1);
+	const char *dir = ar ? NULL : luaL_checkstring(L, 1);
 	const char *name = luaL_checkstring(L, 2);
 	lua_Integer ps = luaL_optinteger(L, 3, 4096);
 	luaL_argcheck(L, ps > 0 && (ps & (ps - 1)) == 0, 3, "page size must be a power of two");
 	/* Created closed (dir NULL), so a failure below leaves a safe object for __gc.
 	 * Its user value counts the walks running over it (see l_close). */
-	struct mem_map *m = lua_newuserdatauv(L, sizeof *m, 1);
+	struct mem_map *m = lua_newuserdatauv(L, sizeof *m, 2);
 	memset(m, 0, sizeof *m);
 	m->fd = -1;
 	luaL_setmetatable(L, MEM_MT);
 	struct err e;
-	if (mem_map_open(m, dir, name, (size_t)ps, &e) < 0) {
+	int rc;
+	if (ar) {
+		lua_pushvalue(L, 1);
+		lua_setiuservalue(L, -2, 2); /* the archive outlives the object */
+		lua_pushfstring(L, "%s:" ARCH_CKPT_DIR, ar->path);
+		lua_pushlstring(L, lua_tostring(L, -1), lua_rawlen(L, -1) - 1); /* no trailing '/' */
+		rc = mem_map_open_archive(m, ar, ARCH_CKPT_DIR, lua_tostring(L, -1), name, (size_t)ps, &e);
+		lua_pop(L, 2);
+	} else {
+		rc = mem_map_open(m, dir, name, (size_t)ps, &e);
+	}
+	if (rc < 0) {
 		luaL_pushfail(L);
 		lua_pushstring(L, e.msg);
 		return 2;

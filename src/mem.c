@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ckarchive.h"
 #include "image.h"
 #include "mem.h"
 #include "progress.h"
@@ -31,13 +32,47 @@ static int refuse_unknown(const ProtobufCMessage *m, const char *file, size_t en
 		       file, entry, m->n_unknown_fields, m->unknown_fields[0].tag);
 }
 
-static int check_inventory(const char *dir, struct err *e)
+/* name of the checkpoint: a file of dir, or the member sub+name of ar */
+static int src_exists(const struct arch *ar, const char *sub, const char *dir, const char *name)
+{
+	char *path;
+	if (ar) {
+		size_t n = strlen(sub) + strlen(name) + 1;
+		path = xmalloc(n);
+		snprintf(path, n, "%s%s", sub, name);
+	} else {
+		path = path_join(dir, name);
+	}
+	int yes = ar ? arch_find(ar, path) != NULL : access(path, F_OK) == 0;
+	free(path);
+	return yes;
+}
+
+static int src_load(const struct arch *ar, const char *sub, const char *dir, const char *name,
+		    struct img *out, struct err *e)
+{
+	char *path = path_join(dir, name);
+	int rc;
+	if (ar) {
+		size_t n = strlen(sub) + strlen(name) + 1;
+		char *member = xmalloc(n);
+		snprintf(member, n, "%s%s", sub, name);
+		rc = arch_load_img(ar, member, path, out, e);
+		free(member);
+	} else {
+		rc = img_load(path, out, e);
+	}
+	free(path);
+	return rc;
+}
+
+static int check_inventory(const struct arch *ar, const char *sub, const char *dir, struct err *e)
 {
 	char *path = path_join(dir, "inventory.img");
 	struct img inv;
 	int rc = 0;
-	if (access(path, F_OK) == 0) {
-		rc = img_load(path, &inv, e);
+	if (src_exists(ar, sub, dir, "inventory.img")) {
+		rc = src_load(ar, sub, dir, "inventory.img", &inv, e);
 		for (size_t i = 0; rc == 0 && i < inv.n; i++)
 			rc = refuse_unknown(inv.entries[i].msg, path, i, e);
 		if (inv.mi)
@@ -57,18 +92,18 @@ static int cmp_region(const void *a, const void *b)
 	return x->nr_pages < y->nr_pages ? -1 : x->nr_pages > y->nr_pages;
 }
 
-int mem_map_open(struct mem_map *m, const char *dir, const char *pagemap_name, size_t page_size,
-		 struct err *e)
+static int mem_map_open_src(struct mem_map *m, const struct arch *ar, const char *sub, const char *dir,
+			    const char *pagemap_name, size_t page_size, struct err *e)
 {
 	memset(m, 0, sizeof *m);
 	m->fd = -1;
 	if (page_size == 0 || (page_size & (page_size - 1)))
 		return err_set(e, "page size %zu is not a power of two", page_size);
-	if (check_inventory(dir, e) < 0)
+	if (check_inventory(ar, sub, dir, e) < 0)
 		return -1;
 	char *path = path_join(dir, pagemap_name);
 	struct img pm;
-	if (img_load(path, &pm, e) < 0) {
+	if (src_load(ar, sub, dir, pagemap_name, &pm, e) < 0) {
 		free(path);
 		return -1;
 	}
@@ -132,6 +167,8 @@ int mem_map_open(struct mem_map *m, const char *dir, const char *pagemap_name, s
 		}
 	m->dir = xstrdup(dir);
 	m->pagemap = xstrdup(pagemap_name);
+	m->ar = ar;
+	m->sub = ar ? xstrdup(sub) : NULL;
 out:
 	img_free(&pm);
 	free(path);
@@ -141,6 +178,18 @@ out:
 		m->n = 0;
 	}
 	return rc;
+}
+
+int mem_map_open(struct mem_map *m, const char *dir, const char *pagemap_name, size_t page_size,
+		 struct err *e)
+{
+	return mem_map_open_src(m, NULL, NULL, dir, pagemap_name, page_size, e);
+}
+
+int mem_map_open_archive(struct mem_map *m, const struct arch *ar, const char *sub, const char *label,
+			 const char *pagemap_name, size_t page_size, struct err *e)
+{
+	return mem_map_open_src(m, ar, sub, label, pagemap_name, page_size, e);
 }
 
 void mem_map_close(struct mem_map *m)
@@ -154,6 +203,7 @@ void mem_map_close(struct mem_map *m)
 	free(m->r);
 	free(m->dir);
 	free(m->pagemap);
+	free(m->sub);
 	memset(m, 0, sizeof *m);
 	m->fd = -1;
 }
@@ -188,8 +238,27 @@ static int pages_fd(struct mem_map *m, struct err *e)
 	return m->fd;
 }
 
+static int read_pages_archive(struct mem_map *m, uint64_t off, size_t len, uint8_t *out, struct err *e)
+{
+	char name[64];
+	snprintf(name, sizeof name, "pages-%u.img", m->pages_id);
+	size_t n = strlen(m->sub) + sizeof name;
+	char *member = xmalloc(n);
+	snprintf(member, n, "%s%s", m->sub, name);
+	const struct arch_member *am = arch_find(m->ar, member);
+	free(member);
+	if (!am || am->type != ARCH_FILE)
+		return err_set(e, "%s/%s: cannot open: %s", m->dir, name, strerror(ENOENT));
+	if (off > am->size || len > am->size - off)
+		return err_set(e, "%s/%s: the file is shorter than its pagemap says at offset 0x%llx", m->dir,
+			       name, (unsigned long long)(off > am->size ? off : am->size));
+	return arch_pread(m->ar, am, off, out, len, e);
+}
+
 static int read_pages(struct mem_map *m, uint64_t off, size_t len, uint8_t *out, struct err *e)
 {
+	if (m->ar)
+		return read_pages_archive(m, off, len, out, e);
 	int fd = pages_fd(m, e);
 	if (fd < 0)
 		return -1;
@@ -213,7 +282,14 @@ static struct mem_map *parent_map(struct mem_map *m, struct err *e)
 	if (m->parent)
 		return m->parent;
 	char *pdir = path_join(m->dir, "parent");
-	if (access(pdir, F_OK) != 0) {
+	char *psub = NULL;
+	if (m->ar) {
+		size_t n = strlen(m->sub) + 8;
+		psub = xmalloc(n);
+		snprintf(psub, n, "%sparent/", m->sub);
+	}
+	if (m->ar ? !arch_has_prefix(m->ar, psub) : access(pdir, F_OK) != 0) {
+		free(psub);
 		m->parent_missing = 1;
 		err_set(e, "%s/%s: pages are in the parent checkpoint, and %s is not there", m->dir, m->pagemap,
 			pdir);
@@ -221,12 +297,14 @@ static struct mem_map *parent_map(struct mem_map *m, struct err *e)
 		return NULL;
 	}
 	struct mem_map *p = xcalloc(1, sizeof *p);
-	if (mem_map_open(p, pdir, m->pagemap, m->page_size, e) < 0) {
+	if (mem_map_open_src(p, m->ar, psub, pdir, m->pagemap, m->page_size, e) < 0) {
 		free(p);
 		free(pdir);
+		free(psub);
 		return NULL;
 	}
 	free(pdir);
+	free(psub);
 	m->parent = p;
 	return p;
 }

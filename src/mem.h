@@ -29,12 +29,19 @@ struct mem_map {
 	int fd;           /* pages-<pages_id>.img, opened on first read; -1 */
 	struct mem_map *parent; /* parent/<pagemap>, loaded on first PE_PARENT read */
 	int parent_missing;
+	const struct arch *ar; /* the archive holding the images (dir is then its label), or NULL */
+	char *sub;             /* in an archive: the images' member prefix, "checkpoint/" */
 };
 
 /* Load dir/pagemap_name. Refuses pagemaps and inventories with fields unknown
  * to the schema (a newer CRIU, e.g. compressed pages). */
 int mem_map_open(struct mem_map *m, const char *dir, const char *pagemap_name, size_t page_size,
 		 struct err *e);
+/* The same over the members sub* of an archive (ckarchive.h), which must stay
+ * open while m is; label stands for the directory in messages. */
+struct arch;
+int mem_map_open_archive(struct mem_map *m, const struct arch *ar, const char *sub, const char *label,
+			 const char *pagemap_name, size_t page_size, struct err *e);
 void mem_map_close(struct mem_map *m);
 
 /* The region holding addr, or NULL (a hole: not dumped). */

@@ -1,0 +1,355 @@
+/* larchive.c: Lua bindings of ckarchive.c — crit.archive(path) and its
+ * methods, used by lua/crit.lua's checkpoint object — and crit._json, the
+ * generic JSON reader `inspect` parses the engine's metadata with. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+#include <lauxlib.h>
+
+#include "ckarchive.h"
+#include "larchive.h"
+#include "lcrit.h"
+#include "luapb.h"
+
+static int larch_fail(lua_State *L, const char *msg)
+{
+	lua_pushstring(L, msg);
+	return lua_error(L);
+}
+
+struct arch *larch_test(lua_State *L, int idx)
+{
+	struct arch *a = luaL_testudata(L, idx, LARCH_MT);
+	return a && a->path ? a : NULL;
+}
+
+static struct arch *larch_check(lua_State *L)
+{
+	struct arch *a = luaL_checkudata(L, 1, LARCH_MT);
+	if (!a->path)
+		luaL_error(L, "attempt to use a closed archive");
+	return a;
+}
+
+/* crit.archive(path) -> archive | raises "path: why" */
+static int larch_open(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	struct arch *a = lua_newuserdatauv(L, sizeof *a, 0);
+	memset(a, 0, sizeof *a);
+	a->fd = a->tmpfd = -1;
+	luaL_setmetatable(L, LARCH_MT);
+	struct err e;
+	if (arch_open(a, path, &e) < 0)
+		return larch_fail(L, e.msg);
+	return 1;
+}
+
+static int larch_gc(lua_State *L)
+{
+	struct arch *a = luaL_checkudata(L, 1, LARCH_MT);
+	if (a->path)
+		arch_close(a);
+	return 0;
+}
+
+static const char *larch_type_name(enum arch_type t)
+{
+	switch (t) {
+	case ARCH_FILE:
+		return "file";
+	case ARCH_DIR:
+		return "dir";
+	case ARCH_SYMLINK:
+		return "symlink";
+	default:
+		return "other";
+	}
+}
+
+/* ar:members() -> {{name=, size=, type=, in_place=, link=}, ...} in archive order */
+static int larch_members(lua_State *L)
+{
+	struct arch *a = larch_check(L);
+	lua_createtable(L, (int)a->n, 0);
+	for (size_t i = 0; i < a->n; i++) {
+		const struct arch_member *m = &a->m[i];
+		lua_createtable(L, 0, 4);
+		lua_pushstring(L, m->name);
+		lua_setfield(L, -2, "name");
+		lua_pushinteger(L, (lua_Integer)m->size);
+		lua_setfield(L, -2, "size");
+		lua_pushstring(L, larch_type_name(m->type));
+		lua_setfield(L, -2, "type");
+		if (m->type == ARCH_FILE) {
+			lua_pushboolean(L, m->in_place);
+			lua_setfield(L, -2, "in_place");
+		}
+		if (m->link) {
+			lua_pushstring(L, m->link);
+			lua_setfield(L, -2, "link");
+		}
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	return 1;
+}
+
+/* ar:size(name) -> bytes of a regular member, or nil */
+static int larch_size(lua_State *L)
+{
+	struct arch *a = larch_check(L);
+	const struct arch_member *m = arch_find(a, luaL_checkstring(L, 2));
+	if (!m || m->type != ARCH_FILE)
+		return luaL_pushfail(L), 1;
+	lua_pushinteger(L, (lua_Integer)m->size);
+	return 1;
+}
+
+/* ar:has(prefix) -> whether a member is called so or lies under prefix/ */
+static int larch_has(lua_State *L)
+{
+	struct arch *a = larch_check(L);
+	const char *name = luaL_checkstring(L, 2);
+	int yes = arch_find(a, name) != NULL;
+	if (!yes) {
+		lua_pushfstring(L, "%s/", name);
+		yes = arch_has_prefix(a, lua_tostring(L, -1));
+	}
+	lua_pushboolean(L, yes);
+	return 1;
+}
+
+/* ar:read(name, [offset, length]) -> bytes, or nil when there is no such
+ * regular member; raises when it cannot be read */
+static int larch_read(lua_State *L)
+{
+	struct arch *a = larch_check(L);
+	const struct arch_member *m = arch_find(a, luaL_checkstring(L, 2));
+	if (!m || m->type != ARCH_FILE)
+		return luaL_pushfail(L), 1;
+	lua_Integer off = luaL_optinteger(L, 3, 0);
+	lua_Integer len = luaL_optinteger(L, 4, (lua_Integer)m->size - off);
+	luaL_argcheck(L, off >= 0 && (uint64_t)off <= m->size, 3, "offset out of the member");
+	luaL_argcheck(L, len >= 0 && (uint64_t)len <= m->size - (uint64_t)off, 4, "length out of the member");
+	luaL_argcheck(L, len <= (1 << 30), 4, "length above 1 GiB: read it in pieces");
+	luaL_Buffer b;
+	char *p = luaL_buffinitsize(L, &b, (size_t)len);
+	struct err e;
+	if (arch_pread(a, m, (uint64_t)off, p, (size_t)len, &e) < 0)
+		return larch_fail(L, e.msg);
+	luaL_pushresultsize(&b, (size_t)len);
+	return 1;
+}
+
+/* An img in a userdata, so that it is freed if a Lua error cuts in. */
+#define LARCH_IMGBOX_MT "crit.archive_imgbox"
+
+static int larch_imgbox_gc(lua_State *L)
+{
+	img_free(luaL_checkudata(L, 1, LARCH_IMGBOX_MT));
+	return 0;
+}
+
+/* ar:load(name, label) -> image table, as crit.load(label) would give */
+static int larch_load(lua_State *L)
+{
+	struct arch *a = larch_check(L);
+	const char *name = luaL_checkstring(L, 2);
+	const char *label = luaL_checkstring(L, 3);
+	struct img *img = lua_newuserdatauv(L, sizeof *img, 0);
+	memset(img, 0, sizeof *img);
+	luaL_setmetatable(L, LARCH_IMGBOX_MT);
+	struct err e;
+	if (arch_load_img(a, name, label, img, &e) < 0)
+		return larch_fail(L, e.msg);
+	luapb_push_image(L, img);
+	lua_pushstring(L, label);
+	lua_setfield(L, -2, "path");
+	img_free(img);
+	return 1;
+}
+
+/* ar:rewrite({[member] = bytes, ...}, [backup_suffix]) -> true, [note] */
+static int larch_rewrite(lua_State *L)
+{
+	struct arch *a = larch_check(L);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	const char *backup = luaL_optstring(L, 3, NULL);
+	size_t n = 0;
+	lua_pushnil(L);
+	while (lua_next(L, 2)) {
+		if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+			return luaL_argerror(L, 2, "member names to strings expected");
+		n++;
+		lua_pop(L, 1);
+	}
+	/* a userdata, so that a Lua error cannot leak it */
+	struct arch_put *puts = lua_newuserdatauv(L, (n ? n : 1) * sizeof *puts, 0);
+	size_t i = 0;
+	lua_pushnil(L);
+	while (lua_next(L, 2)) {
+		puts[i].name = lua_tostring(L, -2);
+		puts[i].data = lua_tolstring(L, -1, &puts[i].len);
+		puts[i].done = 0;
+		i++;
+		lua_pop(L, 1); /* the strings stay alive in the table */
+	}
+	char *note;
+	struct err e;
+	if (arch_rewrite(a, puts, n, backup, &note, &e) < 0)
+		return larch_fail(L, e.msg);
+	lua_pushboolean(L, 1);
+	if (note) {
+		lua_pushstring(L, note);
+		free(note);
+		return 2;
+	}
+	return 1;
+}
+
+/* ar:info() -> {path=, compression=, format=, size=} */
+static int larch_info(lua_State *L)
+{
+	struct arch *a = larch_check(L);
+	lua_createtable(L, 0, 4);
+	lua_pushstring(L, a->path);
+	lua_setfield(L, -2, "path");
+	lua_pushstring(L, a->compression);
+	lua_setfield(L, -2, "compression");
+	lua_pushstring(L, a->format_name);
+	lua_setfield(L, -2, "format");
+	lua_pushinteger(L, (lua_Integer)a->file_size);
+	lua_setfield(L, -2, "size");
+	return 1;
+}
+
+static int larch_tostring(lua_State *L)
+{
+	struct arch *a = luaL_checkudata(L, 1, LARCH_MT);
+	lua_pushfstring(L, "crit.archive: %s", a->path ? a->path : "(closed)");
+	return 1;
+}
+
+/* ---- crit._json(text, [name]) -> value: objects as tables, arrays as
+ * sequences, null as nil; raises "name: why" on bad JSON ---- */
+
+static void larch_push_json(lua_State *L, struct json_object *o, int depth)
+{
+	luaL_checkstack(L, 4, "JSON nested too deep");
+	if (depth > 200)
+		luaL_error(L, "JSON nested more than 200 deep");
+	switch (json_object_get_type(o)) {
+	case json_type_null:
+		lua_pushnil(L);
+		break;
+	case json_type_boolean:
+		lua_pushboolean(L, json_object_get_boolean(o));
+		break;
+	case json_type_int:
+		lua_pushinteger(L, (lua_Integer)json_object_get_int64(o));
+		break;
+	case json_type_double:
+		lua_pushnumber(L, json_object_get_double(o));
+		break;
+	case json_type_string:
+		lua_pushlstring(L, json_object_get_string(o), (size_t)json_object_get_string_len(o));
+		break;
+	case json_type_array: {
+		size_t n = json_object_array_length(o);
+		lua_createtable(L, (int)n, 0);
+		for (size_t i = 0; i < n; i++) {
+			larch_push_json(L, json_object_array_get_idx(o, i), depth + 1);
+			lua_rawseti(L, -2, (lua_Integer)i + 1);
+		}
+		break;
+	}
+	case json_type_object: {
+		lua_newtable(L);
+		json_object_object_foreach(o, key, val)
+		{
+			larch_push_json(L, val, depth + 1);
+			lua_setfield(L, -2, key);
+		}
+		break;
+	}
+	}
+}
+
+#define LARCH_JSONBOX_MT "crit.jsonbox"
+
+static int larch_jsonbox_gc(lua_State *L)
+{
+	struct json_object **p = luaL_checkudata(L, 1, LARCH_JSONBOX_MT);
+	if (*p)
+		json_object_put(*p);
+	*p = NULL;
+	return 0;
+}
+
+static int larch_json(lua_State *L)
+{
+	size_t len;
+	const char *s = luaL_checklstring(L, 1, &len);
+	const char *name = luaL_optstring(L, 2, "json");
+	struct json_object **box = lua_newuserdatauv(L, sizeof *box, 0);
+	*box = NULL;
+	luaL_setmetatable(L, LARCH_JSONBOX_MT);
+	struct json_tokener *tok = json_tokener_new();
+	if (!tok)
+		return luaL_error(L, "out of memory");
+	*box = len <= INT32_MAX ? json_tokener_parse_ex(tok, s, (int)len) : NULL;
+	enum json_tokener_error je = json_tokener_get_error(tok);
+	size_t used = (size_t)json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	if (je != json_tokener_success || !*box) {
+		if (*box)
+			json_object_put(*box), *box = NULL;
+		return luaL_error(L, "%s: not valid JSON: %s", name,
+				  je == json_tokener_continue ? "it ends early" : json_tokener_error_desc(je));
+	}
+	for (; used < len; used++)
+		if (!strchr(" \t\r\n", s[used]))
+			return luaL_error(L, "%s: not valid JSON: something follows the value at offset %d", name,
+					  (int)used);
+	larch_push_json(L, *box, 0);
+	json_object_put(*box);
+	*box = NULL;
+	return 1;
+}
+
+static const luaL_Reg larch_methods[] = {
+	{ "members", larch_members }, { "size", larch_size },	    { "has", larch_has },
+	{ "read", larch_read },	      { "load", larch_load },	    { "rewrite", larch_rewrite },
+	{ "info", larch_info },	      { "close", larch_gc },	    { NULL, NULL },
+};
+
+static const luaL_Reg larch_funcs[] = {
+	{ "archive", larch_open },
+	{ "_json", larch_json },
+	{ NULL, NULL },
+};
+
+void lcrit_open_archive(lua_State *L)
+{
+	if (luaL_newmetatable(L, LARCH_MT)) {
+		luaL_newlib(L, larch_methods);
+		lua_setfield(L, -2, "__index");
+		lua_pushcfunction(L, larch_gc);
+		lua_setfield(L, -2, "__gc");
+		lua_pushcfunction(L, larch_tostring);
+		lua_setfield(L, -2, "__tostring");
+	}
+	lua_pop(L, 1);
+	if (luaL_newmetatable(L, LARCH_IMGBOX_MT)) {
+		lua_pushcfunction(L, larch_imgbox_gc);
+		lua_setfield(L, -2, "__gc");
+	}
+	lua_pop(L, 1);
+	if (luaL_newmetatable(L, LARCH_JSONBOX_MT)) {
+		lua_pushcfunction(L, larch_jsonbox_gc);
+		lua_setfield(L, -2, "__gc");
+	}
+	lua_pop(L, 1);
+	lcrit_setfuncs(L, larch_funcs);
+}
