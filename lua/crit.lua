@@ -245,7 +245,7 @@ function Checkpoint:save(opts)
 	end
 	local written = {}
 	if self.archive then
-		return self:write_archive(pending, opts.backup)
+		return self:_write_archive(pending, opts.backup)
 	end
 	for _, p in ipairs(pending) do
 		if opts.backup then
@@ -276,7 +276,7 @@ end
 -- the pending images replaced or added and every other member copied, then
 -- renamed over it (the old one kept as ARCHIVE..backup when asked). Returns
 -- the names written and a note, if any.
-function Checkpoint:write_archive(pending, backup)
+function Checkpoint:_write_archive(pending, backup)
 	if #pending == 0 then
 		return {}
 	end

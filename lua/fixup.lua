@@ -213,7 +213,7 @@ function Txn:commit()
 	if self.ck.archive then
 		-- an archive: one new archive written beside it and renamed over it
 		-- (ckarchive.c); the original is untouched on any failure
-		local ok, written, note = pcall(self.ck.write_archive, self.ck, pending,
+		local ok, written, note = pcall(self.ck._write_archive, self.ck, pending,
 			self.opts.backup and ".orig" or nil)
 		if not ok then
 			error(tostring(written) .. " (nothing changed: the archive is as it was)", 0)

@@ -256,7 +256,9 @@ int arch_open(struct arch *a, const char *path, struct err *e)
 		if (r < ARCHIVE_WARN) {
 			const char *msg = arch_errmsg(ar, "cannot read");
 			if (a->n == 0 && strstr(msg, "Unrecognized archive format"))
-				rc = err_set(e, "%s: not a tar archive (nor a compressed one): %s", path, msg);
+				rc = err_set(e, "%s: neither a checkpoint directory nor a checkpoint archive "
+						"(.tar, .tar.gz, .tar.zst)",
+					     path);
 			else
 				rc = err_set(e, "%s: damaged or truncated archive: %s", path, msg);
 			break;
