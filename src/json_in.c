@@ -244,15 +244,21 @@ static int ji_text_error(const char *t, size_t len, size_t off, struct err *e, c
 }
 
 /* What the pass over the raw text changed: the text json-c reads, and where
- * each \udcXX escape became one byte (to map json-c's offsets back). */
+ * escapes became the bytes they stand for (to map json-c's offsets back). */
+struct ji_rewritten {
+	size_t at;     /* offset in copy of the bytes written */
+	size_t shrink; /* how much shorter they are than the escapes */
+};
 struct ji_text {
 	char *copy; /* NULL while nothing was rewritten */
 	size_t copy_len, copied_upto;
-	size_t *at; /* offsets in copy of the rewritten bytes */
+	struct ji_rewritten *at;
 	size_t n_at, cap_at;
 };
 
-static void ji_rewrite(struct ji_text *x, const char *t, size_t len, size_t i, unsigned char byte)
+/* The escape of `esc` characters at t[i] becomes the n bytes at b. */
+static void ji_rewrite(struct ji_text *x, const char *t, size_t len, size_t i, size_t esc,
+		       const unsigned char *b, size_t n)
 {
 	if (!x->copy)
 		x->copy = xmalloc(len + 1);
@@ -262,9 +268,11 @@ static void ji_rewrite(struct ji_text *x, const char *t, size_t len, size_t i, u
 		x->cap_at = x->cap_at ? x->cap_at * 2 : 16;
 		x->at = xrealloc(x->at, x->cap_at * sizeof *x->at);
 	}
-	x->at[x->n_at++] = x->copy_len;
-	x->copy[x->copy_len++] = (char)byte;
-	x->copied_upto = i + 6;
+	x->at[x->n_at].at = x->copy_len;
+	x->at[x->n_at++].shrink = esc - n;
+	memcpy(x->copy + x->copy_len, b, n);
+	x->copy_len += n;
+	x->copied_upto = i + esc;
 }
 
 /* Above 2^64-1, or below -2^63: json-c 0.16 would clamp it silently. */
@@ -302,11 +310,21 @@ static int ji_prescan(const char *t, size_t len, struct ji_text *x, struct err *
 				if (u >= 0xd800 && u <= 0xdbff) {
 					if (i + 12 <= len && t[i + 6] == '\\' && t[i + 7] == 'u' &&
 					    ji_hex4(t + i + 8, len - i - 8, &u2) && u2 >= 0xdc00 && u2 <= 0xdfff) {
-						i += 12; /* a surrogate pair: one character */
+						/* A surrogate pair: one character, written here as its
+						 * UTF-8 bytes, since json-c 0.16 turns some pairs
+						 * (\ud876\ude00) into U+FFFD. */
+						unsigned cp = 0x10000 + ((u - 0xd800) << 10) + (u2 - 0xdc00);
+						unsigned char b[4] = { (unsigned char)(0xf0 | cp >> 18),
+								       (unsigned char)(0x80 | ((cp >> 12) & 0x3f)),
+								       (unsigned char)(0x80 | ((cp >> 6) & 0x3f)),
+								       (unsigned char)(0x80 | (cp & 0x3f)) };
+						ji_rewrite(x, t, len, i, 12, b, 4);
+						i += 12;
 						continue;
 					}
 				} else if (u >= 0xdc80 && u <= 0xdcff) {
-					ji_rewrite(x, t, len, i, (unsigned char)(u & 0xff));
+					unsigned char b = (unsigned char)(u & 0xff);
+					ji_rewrite(x, t, len, i, 6, &b, 1);
 					i += 6;
 					continue;
 				} else if (u < 0xdc00 || u > 0xdfff) {
@@ -348,8 +366,8 @@ static int ji_prescan(const char *t, size_t len, struct ji_text *x, struct err *
 static size_t ji_orig_offset(const struct ji_text *x, size_t off)
 {
 	size_t add = 0;
-	for (size_t k = 0; k < x->n_at && x->at[k] < off; k++)
-		add += 5;
+	for (size_t k = 0; k < x->n_at && x->at[k].at < off; k++)
+		add += x->at[k].shrink;
 	return off + add;
 }
 
