@@ -1,7 +1,7 @@
 -- critlua-0.1.0-1.rockspec: the crit Lua module (and the critlua program),
 -- built with CMake. From a clone: luarocks make rockspec/critlua-0.1.0-1.rockspec
 -- Needs Debian's liblua5.4-dev, libprotobuf-c-dev, protobuf-c-compiler,
--- libprotobuf-dev, protobuf-compiler, libjson-c-dev, cmake and pkg-config
+-- libprotobuf-dev, protobuf-compiler, libjson-c-dev, libarchive-dev, cmake and pkg-config
 -- (scripts/setup.sh installs them).
 rockspec_format = "3.0"
 package = "critlua"
@@ -27,6 +27,7 @@ dependencies = {
 external_dependencies = {
    PROTOBUFC = { header = "protobuf-c/protobuf-c.h", library = "protobuf-c" },
    JSONC = { header = "json-c/json.h", library = "json-c" },
+   LIBARCHIVE = { header = "archive.h", library = "archive" },
 }
 build = {
    type = "cmake",
