@@ -68,7 +68,11 @@ local function json_file(name)
 	if not text then
 		return nil
 	end
-	return crit._json(text, ck.archive and path .. ":" .. name or path .. "/" .. name)
+	local ok, v = pcall(crit.json.decode, text)
+	if not ok then
+		error((ck.archive and path .. ":" .. name or path .. "/" .. name) .. ": " .. tostring(v), 0)
+	end
+	return type(v) == "table" and v or nil -- metadata is an object; anything else says nothing
 end
 
 local config = json_file("config.dump") or {}
@@ -104,8 +108,10 @@ if not c.name and str(ann["io.kubernetes.cri-o.ContainerName"]) then
 end
 if type(spec.process) == "table" and type(spec.process.args) == "table" then
 	local args = {}
-	for i, a in ipairs(spec.process.args) do
-		args[i] = tostring(a)
+	for _, a in ipairs(spec.process.args) do
+		if type(a) == "string" or type(a) == "number" then
+			args[#args + 1] = tostring(a)
+		end
 	end
 	if #args > 0 then
 		c.command = table.concat(args, " ")

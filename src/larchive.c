@@ -1,10 +1,8 @@
 /* larchive.c: Lua bindings of ckarchive.c — crit.archive(path) and its
- * methods, used by lua/crit.lua's checkpoint object — and crit._json, the
- * generic JSON reader `inspect` parses the engine's metadata with. */
+ * methods, used by lua/crit.lua's checkpoint object. */
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
 #include <lauxlib.h>
 
 #include "ckarchive.h"
@@ -231,93 +229,6 @@ static int larch_tostring(lua_State *L)
 	return 1;
 }
 
-/* ---- crit._json(text, [name]) -> value: objects as tables, arrays as
- * sequences, null as nil; raises "name: why" on bad JSON ---- */
-
-static void larch_push_json(lua_State *L, struct json_object *o, int depth)
-{
-	luaL_checkstack(L, 4, "JSON nested too deep");
-	if (depth > 200)
-		luaL_error(L, "JSON nested more than 200 deep");
-	switch (json_object_get_type(o)) {
-	case json_type_null:
-		lua_pushnil(L);
-		break;
-	case json_type_boolean:
-		lua_pushboolean(L, json_object_get_boolean(o));
-		break;
-	case json_type_int:
-		lua_pushinteger(L, (lua_Integer)json_object_get_int64(o));
-		break;
-	case json_type_double:
-		lua_pushnumber(L, json_object_get_double(o));
-		break;
-	case json_type_string:
-		lua_pushlstring(L, json_object_get_string(o), (size_t)json_object_get_string_len(o));
-		break;
-	case json_type_array: {
-		size_t n = json_object_array_length(o);
-		lua_createtable(L, (int)n, 0);
-		for (size_t i = 0; i < n; i++) {
-			larch_push_json(L, json_object_array_get_idx(o, i), depth + 1);
-			lua_rawseti(L, -2, (lua_Integer)i + 1);
-		}
-		break;
-	}
-	case json_type_object: {
-		lua_newtable(L);
-		json_object_object_foreach(o, key, val)
-		{
-			larch_push_json(L, val, depth + 1);
-			lua_setfield(L, -2, key);
-		}
-		break;
-	}
-	}
-}
-
-#define LARCH_JSONBOX_MT "crit.jsonbox"
-
-static int larch_jsonbox_gc(lua_State *L)
-{
-	struct json_object **p = luaL_checkudata(L, 1, LARCH_JSONBOX_MT);
-	if (*p)
-		json_object_put(*p);
-	*p = NULL;
-	return 0;
-}
-
-static int larch_json(lua_State *L)
-{
-	size_t len;
-	const char *s = luaL_checklstring(L, 1, &len);
-	const char *name = luaL_optstring(L, 2, "json");
-	struct json_object **box = lua_newuserdatauv(L, sizeof *box, 0);
-	*box = NULL;
-	luaL_setmetatable(L, LARCH_JSONBOX_MT);
-	struct json_tokener *tok = json_tokener_new();
-	if (!tok)
-		return luaL_error(L, "out of memory");
-	*box = len <= INT32_MAX ? json_tokener_parse_ex(tok, s, (int)len) : NULL;
-	enum json_tokener_error je = json_tokener_get_error(tok);
-	size_t used = (size_t)json_tokener_get_parse_end(tok);
-	json_tokener_free(tok);
-	if (je != json_tokener_success || !*box) {
-		if (*box)
-			json_object_put(*box), *box = NULL;
-		return luaL_error(L, "%s: not valid JSON: %s", name,
-				  je == json_tokener_continue ? "it ends early" : json_tokener_error_desc(je));
-	}
-	for (; used < len; used++)
-		if (!strchr(" \t\r\n", s[used]))
-			return luaL_error(L, "%s: not valid JSON: something follows the value at offset %d", name,
-					  (int)used);
-	larch_push_json(L, *box, 0);
-	json_object_put(*box);
-	*box = NULL;
-	return 1;
-}
-
 static const luaL_Reg larch_methods[] = {
 	{ "members", larch_members }, { "size", larch_size },	    { "has", larch_has },
 	{ "read", larch_read },	      { "load", larch_load },	    { "rewrite", larch_rewrite },
@@ -326,7 +237,6 @@ static const luaL_Reg larch_methods[] = {
 
 static const luaL_Reg larch_funcs[] = {
 	{ "archive", larch_open },
-	{ "_json", larch_json },
 	{ NULL, NULL },
 };
 
@@ -343,11 +253,6 @@ void lcrit_open_archive(lua_State *L)
 	lua_pop(L, 1);
 	if (luaL_newmetatable(L, LARCH_IMGBOX_MT)) {
 		lua_pushcfunction(L, larch_imgbox_gc);
-		lua_setfield(L, -2, "__gc");
-	}
-	lua_pop(L, 1);
-	if (luaL_newmetatable(L, LARCH_JSONBOX_MT)) {
-		lua_pushcfunction(L, larch_jsonbox_gc);
 		lua_setfield(L, -2, "__gc");
 	}
 	lua_pop(L, 1);

@@ -20,7 +20,7 @@ void lcrit_open_mem(lua_State *L);      /* lmem.c: crit.memory */
 void lcrit_open_fixup(lua_State *L);
 void lcrit_open_progress(lua_State *L); /* lprogress.c: crit.progress */
 void lcrit_open_raw(lua_State *L);      /* rawdump.c: crit._raw, for show --raw */    /* lfixup.c: crit._fs, for lua/fixup.lua */
-void lcrit_open_archive(lua_State *L);  /* larchive.c: crit.archive, crit._json */
+void lcrit_open_archive(lua_State *L);  /* larchive.c: crit.archive */
 
 /* luaopen_crit: the `crit` table with every part, and the Lua prelude
  * (lua/crit.lua: crit.open and the checkpoint object) run over it. */
