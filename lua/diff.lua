@@ -114,18 +114,6 @@ local function leaf(out, path, a, b, f)
 	out[#out + 1] = d
 end
 
-local function same_scalars(a, b)
-	if #a ~= #b then
-		return false
-	end
-	for i = 1, #a do
-		if a[i] ~= b[i] then
-			return false
-		end
-	end
-	return true
-end
-
 function compare_value(a, b, f, path, out)
 	if a == b then
 		return
@@ -151,7 +139,7 @@ function compare_value(a, b, f, path, out)
 	elseif ta == "table" and tb == "table" and crit.typeof(a) == nil and crit.typeof(b) == nil then
 		-- a repeated scalar field (or an extra payload of several parts)
 		if f and f.label == "repeated" then
-			if not same_scalars(a, b) then
+			if not fixup.same(a, b) then
 				leaf(out, path, a, b, f)
 			end
 		else
@@ -308,15 +296,8 @@ local function is_dir(path)
 end
 
 -- Raw files of a dump: compared by their bytes, never decoded.
-local RAW = { "^pages%-", "^ifaddr%-", "^route6?%-", "^rule%-", "^ip6?tables%-", "^nftables%-",
-	"^tmpfs%-", "^netns%-ct%-", "^netns%-exp%-" }
 local function is_raw(name)
-	for _, p in ipairs(RAW) do
-		if name:match(p) then
-			return true
-		end
-	end
-	return false
+	return crit.raw_kind(name) ~= nil
 end
 
 -- A reader of pieces of a file of a checkpoint: fn(offset, length) -> bytes
@@ -696,7 +677,7 @@ local function run()
 		fb:close()
 		if ba ~= bb then
 			local r
-			if is_raw(name) or is_raw(b:match("[^/]+$")) then
+			if is_raw(name) or is_raw(b) then -- (raw_kind looks at the base name)
 				r = { raw = true, size_a = #ba, size_b = #bb, first_difference = first_difference(ba, bb) }
 			else
 				r = compare_images(crit.load(a), crit.load(b))

@@ -63,6 +63,8 @@ function Txn:note(fmt, ...)
 	self.notes[#self.notes + 1] = string.format(fmt, ...)
 end
 
+-- Two field values are the same: scalars, or sequences of scalars (repeated
+-- fields, addresses) element by element. Also for lua/diff.lua.
 local function same(a, b)
 	if type(a) == "table" and type(b) == "table" then
 		if #a ~= #b then
@@ -679,5 +681,7 @@ function M.rewrite_inet(txn, spec, opts)
 	end
 	return n
 end
+
+M.same = same
 
 return M

@@ -40,15 +40,8 @@ end
 ---------------------------------------------------------------------------
 -- Every image decodes (raw files are not images)
 
-local RAW = { "^pages%-", "^ifaddr%-", "^route6?%-", "^rule%-", "^ip6?tables%-", "^nftables%-",
-	"^tmpfs%-.*%.tar%.gz%.img$", "^netns%-ct%-", "^netns%-exp%-" }
 local function is_raw(name)
-	for _, p in ipairs(RAW) do
-		if name:match(p) then
-			return true
-		end
-	end
-	return false
+	return crit.raw_kind(name) ~= nil
 end
 
 local broken, count = {}, 0

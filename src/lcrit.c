@@ -634,12 +634,25 @@ static int lcrit_dir(lua_State *L)
 	return 1;
 }
 
+/* crit.raw_kind(name) -> sentence | nil: what a file of a dump with no magic
+ * is, by its name alone (pages-*.img, ip dumps, tmpfs archives, ...): the
+ * rule crit.load refuses raw files by. */
+static int lcrit_raw_kind(lua_State *L)
+{
+	static const uint8_t some = 0; /* a file with data: the name decides */
+	const char *raw = img_raw_kind(luaL_checkstring(L, 1), &some, 1);
+	if (!raw)
+		return 0;
+	lua_pushstring(L, raw);
+	return 1;
+}
+
 static const luaL_Reg lcrit_image_funcs[] = {
 	{ "load", lcrit_load },       { "save", lcrit_save },     { "decode", lcrit_decode },
 	{ "encode", lcrit_encode },   { "new", lcrit_new },       { "typeof", lcrit_typeof },
 	{ "unknown", lcrit_unknown }, { "schema", lcrit_schema }, { "magics", lcrit_magics },
 	{ "dir", lcrit_dir },         { "write_file", lcrit_write_file },
-	{ "_select", lcrit_select },
+	{ "raw_kind", lcrit_raw_kind }, { "_select", lcrit_select },
 	{ NULL, NULL },
 };
 
