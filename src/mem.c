@@ -32,17 +32,20 @@ static int refuse_unknown(const ProtobufCMessage *m, const char *file, size_t en
 		       file, entry, m->n_unknown_fields, m->unknown_fields[0].tag);
 }
 
+/* The archive member of a checkpoint's file: sub ("checkpoint/", maybe with
+ * "parent/" after it) then the name. */
+static char *member_of(const char *sub, const char *name)
+{
+	size_t n = strlen(sub) + strlen(name) + 1;
+	char *p = xmalloc(n);
+	snprintf(p, n, "%s%s", sub, name);
+	return p;
+}
+
 /* name of the checkpoint: a file of dir, or the member sub+name of ar */
 static int src_exists(const struct arch *ar, const char *sub, const char *dir, const char *name)
 {
-	char *path;
-	if (ar) {
-		size_t n = strlen(sub) + strlen(name) + 1;
-		path = xmalloc(n);
-		snprintf(path, n, "%s%s", sub, name);
-	} else {
-		path = path_join(dir, name);
-	}
+	char *path = ar ? member_of(sub, name) : path_join(dir, name);
 	int yes = ar ? arch_find(ar, path) != NULL : access(path, F_OK) == 0;
 	free(path);
 	return yes;
@@ -54,9 +57,7 @@ static int src_load(const struct arch *ar, const char *sub, const char *dir, con
 	char *path = path_join(dir, name);
 	int rc;
 	if (ar) {
-		size_t n = strlen(sub) + strlen(name) + 1;
-		char *member = xmalloc(n);
-		snprintf(member, n, "%s%s", sub, name);
+		char *member = member_of(sub, name);
 		rc = arch_load_img(ar, member, path, out, e);
 		free(member);
 	} else {
@@ -242,9 +243,7 @@ static int read_pages_archive(struct mem_map *m, uint64_t off, size_t len, uint8
 {
 	char name[64];
 	snprintf(name, sizeof name, "pages-%u.img", m->pages_id);
-	size_t n = strlen(m->sub) + sizeof name;
-	char *member = xmalloc(n);
-	snprintf(member, n, "%s%s", m->sub, name);
+	char *member = member_of(m->sub, name);
 	const struct arch_member *am = arch_find(m->ar, member);
 	free(member);
 	if (!am || am->type != ARCH_FILE)
@@ -282,12 +281,7 @@ static struct mem_map *parent_map(struct mem_map *m, struct err *e)
 	if (m->parent)
 		return m->parent;
 	char *pdir = path_join(m->dir, "parent");
-	char *psub = NULL;
-	if (m->ar) {
-		size_t n = strlen(m->sub) + 8;
-		psub = xmalloc(n);
-		snprintf(psub, n, "%sparent/", m->sub);
-	}
+	char *psub = m->ar ? member_of(m->sub, "parent/") : NULL;
 	if (m->ar ? !arch_has_prefix(m->ar, psub) : access(pdir, F_OK) != 0) {
 		free(psub);
 		m->parent_missing = 1;
