@@ -443,8 +443,7 @@ int arch_load_img(const struct arch *a, const char *name, const char *label, str
 	size_t len;
 	if (arch_read_all(a, m, &buf, &len, e) < 0)
 		return -1;
-	const char *raw = img_raw_kind(label, buf, len);
-	int rc = raw ? err_set(e, "%s", raw) : img_decode(buf, len, out, e);
+	int rc = img_decode_named(label, buf, len, out, e);
 	free(buf);
 	if (rc < 0)
 		return err_prefix(e, "%s", label);

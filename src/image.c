@@ -395,6 +395,16 @@ int img_decode(const uint8_t *buf, size_t len, struct img *out, struct err *e)
 	}
 }
 
+int img_decode_named(const char *name, const uint8_t *buf, size_t len, struct img *out, struct err *e)
+{
+	const char *raw = img_raw_kind(name, buf, len);
+	if (raw) {
+		memset(out, 0, sizeof *out);
+		return err_set(e, "%s", raw);
+	}
+	return img_decode(buf, len, out, e);
+}
+
 int img_load(const char *path, struct img *out, struct err *e)
 {
 	uint8_t *buf;
@@ -402,8 +412,7 @@ int img_load(const char *path, struct img *out, struct err *e)
 	memset(out, 0, sizeof *out);
 	if (read_file(path, &buf, &len, e) < 0)
 		return err_prefix(e, "%s", path);
-	const char *raw = img_raw_kind(path, buf, len);
-	int rc = raw ? err_set(e, "%s", raw) : img_decode(buf, len, out, e);
+	int rc = img_decode_named(path, buf, len, out, e);
 	free(buf);
 	if (rc < 0)
 		return err_prefix(e, "%s", path);

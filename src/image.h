@@ -106,6 +106,9 @@ const ProtobufCMessageDescriptor *img_entry_desc(const struct magic_info *mi, si
 
 /* Whole image. */
 int img_decode(const uint8_t *buf, size_t len, struct img *out, struct err *e);
+/* The bytes of the file `name`: a raw file (by its name, img_raw_kind) is
+ * refused with the sentence saying what it is, anything else decoded. */
+int img_decode_named(const char *name, const uint8_t *buf, size_t len, struct img *out, struct err *e);
 int img_load(const char *path, struct img *out, struct err *e); /* errors prefixed with path */
 void img_free(struct img *img);
 void img_entry_free(struct img_entry *en);

@@ -196,8 +196,7 @@ static int lcrit_select(lua_State *L)
 		lua_settop(L, 4);
 		struct img *img = lcrit_imgbox(L);
 		struct err e;
-		const char *raw = img_raw_kind(path, data, dlen);
-		if (raw ? err_set(&e, "%s", raw) : img_decode(data, dlen, img, &e))
+		if (img_decode_named(path, data, dlen, img, &e) < 0)
 			return lcrit_fail(L, "%s: %s", path, e.msg);
 		luapb_push_image(L, img);
 		img_free(img);
@@ -675,7 +674,7 @@ void lcrit_open_image(lua_State *L)
 
 /* Whether an embedded file is a command (its opening comment lines have a
  * "-- usage:" line, as lua/cli.lua reads headers) rather than a module. */
-static int lcrit_embedded_is_command(const struct embedded_lua *e)
+int lcrit_embedded_is_command(const struct embedded_lua *e)
 {
 	const char *p = e->source, *end = e->source + e->len;
 	if (e->len > 2 && p[0] == '#' && p[1] == '!') {

@@ -35,6 +35,8 @@ struct embedded_lua {
 };
 extern const struct embedded_lua embedded_lua[];
 const struct embedded_lua *lcrit_embedded_find(const char *name);
+/* A command (its header has a "-- usage:" line) rather than a module. */
+int lcrit_embedded_is_command(const struct embedded_lua *e);
 
 /* Load the embedded module or script `name` as a chunk named "@lua/<name>.lua".
  * Returns a luaL_loadbuffer status; LUA_ERRFILE (with a message) when absent. */

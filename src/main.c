@@ -52,27 +52,6 @@ static int main_has_suffix(const char *s, const char *suffix)
 	return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-/* An embedded file is a command when its header has a "-- usage:" line
- * (lua/cli.lua reads headers by the same rule); the rest are modules. */
-static int main_is_command(const char *src, size_t len)
-{
-	const char *p = src, *end = src + len;
-	if (len > 2 && p[0] == '#' && p[1] == '!')
-		p = memchr(p, '\n', len) ? (const char *)memchr(p, '\n', len) + 1 : end;
-	while (p < end && end - p >= 2 && p[0] == '-' && p[1] == '-') {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *q = p + 2;
-		if (q < end && *q == ' ')
-			q++;
-		if ((size_t)(end - q) >= 6 && strncmp(q, "usage:", 6) == 0)
-			return 1;
-		if (!nl)
-			break;
-		p = nl + 1;
-	}
-	return 0;
-}
-
 /* ---- the Lua side of the host ---- */
 
 /* Error objects pass through unchanged when they are usage errors (main
@@ -269,7 +248,7 @@ static int main_load_script(lua_State *L, const char *script)
 		}
 		if (!file) {
 			const struct embedded_lua *e = lcrit_embedded_find(name);
-			if (e && main_is_command(e->source, e->len)) {
+			if (e && lcrit_embedded_is_command(e)) {
 				main_set_host_script(L, name, NULL);
 				main_script_label = e->name;
 				if (lcrit_load_embedded(L, name) != LUA_OK)
