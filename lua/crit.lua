@@ -34,14 +34,14 @@ local function is_image_name(name)
 		or name == "irmap-cache"
 end
 
--- Whether path is a directory (else it may be an archive); raises when it
--- cannot be opened. Not by listing it: a dump of a thousand processes holds
--- thousands of files, and listing and sorting them costs a tenth of what
--- `x ps` takes over it. Reading a directory opened as a file fails with EISDIR.
-local function is_dir(dir)
-	local f, msg = io.open(dir, "rb")
+-- crit.is_dir(path) -> true | false [, message when path cannot be opened].
+-- Not by listing it: a dump of a thousand processes holds thousands of
+-- files, and listing and sorting them costs a tenth of what `x ps` takes
+-- over it. Reading a directory opened as a file fails with EISDIR.
+function crit.is_dir(path)
+	local f, msg = io.open(path, "rb")
 	if not f then
-		error(msg, 0)
+		return false, msg
 	end
 	local _, _, code = f:read(0)
 	f:close()
@@ -61,7 +61,11 @@ function crit.open(dir)
 	-- raises "dir: No such file or directory" now, not later; a file must be
 	-- a container checkpoint archive (.tar, .tar.gz, .tar.zst), indexed now
 	local ck
-	if is_dir(dir) then
+	local is_dir, msg = crit.is_dir(dir)
+	if msg then
+		error(msg, 0)
+	end
+	if is_dir then
 		ck = setmetatable({ dir = dir:gsub("(.)/+$", "%1"), loaded = {} }, Checkpoint)
 	else
 		ck = setmetatable({ dir = dir, archive = crit.archive(dir), loaded = {}, saved = {} }, Checkpoint)

@@ -285,16 +285,6 @@ local function sniff_archive(path)
 		or head:sub(258, 262) == "ustar"
 end
 
-local function is_dir(path)
-	local f = io.open(path, "rb")
-	if not f then
-		return false
-	end
-	local _, _, code = f:read(0)
-	f:close()
-	return code == 21
-end
-
 -- Raw files of a dump: compared by their bytes, never decoded.
 local function is_raw(name)
 	return crit.raw_kind(name) ~= nil
@@ -632,8 +622,8 @@ local function run()
 		end
 		f:close()
 	end
-	local ck_a = is_dir(a) or sniff_archive(a)
-	local ck_b = is_dir(b) or sniff_archive(b)
+	local ck_a = crit.is_dir(a) or sniff_archive(a)
+	local ck_b = crit.is_dir(b) or sniff_archive(b)
 	if ck_a ~= ck_b then
 		error(string.format("cannot compare %s with %s: %s", a, b,
 			ck_a and "a checkpoint with an image" or "an image with a checkpoint"), 0)

@@ -19,18 +19,8 @@ end
 local path = o[1]
 
 -- The checkpoint, and a reader of the files beside its images.
-local function is_dir(p)
-	local f = io.open(p, "rb")
-	if not f then
-		return false
-	end
-	local _, _, code = f:read(0)
-	f:close()
-	return code == 21
-end
-
 local ck, meta, top_names
-if is_dir(path) and is_dir(path .. "/checkpoint") then
+if crit.is_dir(path) and crit.is_dir(path .. "/checkpoint") then
 	ck = crit.open(path .. "/checkpoint")
 	meta = function(name)
 		local f = io.open(path .. "/" .. name, "rb")
