@@ -140,24 +140,13 @@ static int larch_read(lua_State *L)
 	return 1;
 }
 
-/* An img in a userdata, so that it is freed if a Lua error cuts in. */
-#define LARCH_IMGBOX_MT "crit.archive_imgbox"
-
-static int larch_imgbox_gc(lua_State *L)
-{
-	img_free(luaL_checkudata(L, 1, LARCH_IMGBOX_MT));
-	return 0;
-}
-
 /* ar:load(name, label) -> image table, as crit.load(label) would give */
 static int larch_load(lua_State *L)
 {
 	struct arch *a = larch_check(L);
 	const char *name = luaL_checkstring(L, 2);
 	const char *label = luaL_checkstring(L, 3);
-	struct img *img = lua_newuserdatauv(L, sizeof *img, 0);
-	memset(img, 0, sizeof *img);
-	luaL_setmetatable(L, LARCH_IMGBOX_MT);
+	struct img *img = lcrit_imgbox(L);
 	struct err e;
 	if (arch_load_img(a, name, label, img, &e) < 0)
 		return larch_fail(L, e.msg);
@@ -249,11 +238,6 @@ void lcrit_open_archive(lua_State *L)
 		lua_setfield(L, -2, "__gc");
 		lua_pushcfunction(L, larch_tostring);
 		lua_setfield(L, -2, "__tostring");
-	}
-	lua_pop(L, 1);
-	if (luaL_newmetatable(L, LARCH_IMGBOX_MT)) {
-		lua_pushcfunction(L, larch_imgbox_gc);
-		lua_setfield(L, -2, "__gc");
 	}
 	lua_pop(L, 1);
 	lcrit_setfuncs(L, larch_funcs);

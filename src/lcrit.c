@@ -101,7 +101,7 @@ static int lcrit_imgbox_gc(lua_State *L)
 	return 0;
 }
 
-static struct img *lcrit_imgbox(lua_State *L)
+struct img *lcrit_imgbox(lua_State *L)
 {
 	struct img *img = lua_newuserdatauv(L, sizeof *img, 0);
 	memset(img, 0, sizeof *img);

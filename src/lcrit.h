@@ -35,6 +35,10 @@ struct embedded_lua {
 };
 extern const struct embedded_lua embedded_lua[];
 const struct embedded_lua *lcrit_embedded_find(const char *name);
+/* A zeroed img in a new userdata on the stack, freed (img_free) when it is
+ * collected: safe across a Lua error. */
+struct img;
+struct img *lcrit_imgbox(lua_State *L);
 /* A command (its header has a "-- usage:" line) rather than a module. */
 int lcrit_embedded_is_command(const struct embedded_lua *e);
 
