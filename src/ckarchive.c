@@ -1,6 +1,7 @@
 /* ckarchive.c: container checkpoint archives through libarchive — indexing
  * in place or into an anonymous temporary file, reading members, and the
  * atomic rewrite. See ckarchive.h and docs/ARCHIVES.md. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -16,11 +17,64 @@
 
 #include "ckarchive.h"
 
+/* libarchive is loaded the first time an archive is opened, not linked: it
+ * pulls in a dozen shared libraries (libxml2, ICU, the compressors) whose
+ * loading would double the start-up time of every command. The functions are
+ * called through pointers of the header's own types, under their own names. */
+#define ARCH_FUNCS(X) \
+	X(archive_entry_filetype) X(archive_entry_free) X(archive_entry_hardlink) \
+	X(archive_entry_new) X(archive_entry_pathname) X(archive_entry_set_filetype) \
+	X(archive_entry_set_gid) X(archive_entry_set_mtime) X(archive_entry_set_pathname) \
+	X(archive_entry_set_perm) X(archive_entry_set_size) X(archive_entry_set_uid) \
+	X(archive_entry_size) X(archive_entry_size_is_set) X(archive_entry_sparse_clear) \
+	X(archive_entry_sparse_count) X(archive_entry_symlink) X(archive_error_string) \
+	X(archive_filter_bytes) X(archive_filter_code) X(archive_filter_count) \
+	X(archive_filter_name) X(archive_format) X(archive_format_name) \
+	X(archive_read_data) X(archive_read_data_skip) X(archive_read_free) \
+	X(archive_read_new) X(archive_read_next_header) X(archive_read_open_fd) \
+	X(archive_read_support_filter_all) X(archive_read_support_format_gnutar) X(archive_read_support_format_tar) \
+	X(archive_write_add_filter) X(archive_write_close) X(archive_write_data) \
+	X(archive_write_free) X(archive_write_header) X(archive_write_new) \
+	X(archive_write_open_fd) X(archive_write_set_format) X(archive_write_set_format_pax_restricted)
+
+#define ARCH_SONAME "libarchive.so.13" /* libarchive 3 */
+
+static struct {
+#define X(f) __typeof__(&f) f;
+	ARCH_FUNCS(X)
+#undef X
+} la;
+
+static int arch_load_lib(struct err *e)
+{
+	static int loaded; /* 1: loaded, -1: failed */
+	static char why[256];
+	if (!loaded) {
+		void *h = dlopen(ARCH_SONAME, RTLD_NOW | RTLD_LOCAL);
+		if (!h)
+			h = dlopen("libarchive.so", RTLD_NOW | RTLD_LOCAL);
+		loaded = h ? 1 : -1;
+		if (!h)
+			snprintf(why, sizeof why, "%s", dlerror());
+#define X(f)                                                                                   \
+	if (loaded > 0 && !(*(void **)&la.f = dlsym(h, #f))) {                                  \
+		snprintf(why, sizeof why, "%s has no %s", ARCH_SONAME, #f);                      \
+		loaded = -1;                                                                   \
+	}
+		ARCH_FUNCS(X)
+#undef X
+	}
+	if (loaded < 0)
+		return err_set(e, "reading archives needs libarchive (%s, Debian's libarchive13): %s",
+			       ARCH_SONAME, why);
+	return 0;
+}
+
 #define ARCH_BLOCK 65536
 
 static const char *arch_errmsg(struct archive *ar, const char *fallback)
 {
-	const char *s = archive_error_string(ar);
+	const char *s = la.archive_error_string(ar);
 	return s && *s ? s : fallback;
 }
 
@@ -134,15 +188,15 @@ static const char *arch_filter_label(int code)
 
 static struct archive *arch_reader(int fd)
 {
-	struct archive *ar = archive_read_new();
+	struct archive *ar = la.archive_read_new();
 	if (!ar) {
 		fputs("critlua: out of memory\n", stderr);
 		abort();
 	}
-	archive_read_support_filter_all(ar);
-	archive_read_support_format_tar(ar);
-	archive_read_support_format_gnutar(ar);
-	if (lseek(fd, 0, SEEK_SET) < 0 || archive_read_open_fd(ar, fd, ARCH_BLOCK) != ARCHIVE_OK)
+	la.archive_read_support_filter_all(ar);
+	la.archive_read_support_format_tar(ar);
+	la.archive_read_support_format_gnutar(ar);
+	if (lseek(fd, 0, SEEK_SET) < 0 || la.archive_read_open_fd(ar, fd, ARCH_BLOCK) != ARCHIVE_OK)
 		return ar; /* the first next_header reports it */
 	return ar;
 }
@@ -154,15 +208,15 @@ static int arch_index_data(struct arch *a, struct archive *ar, struct archive_en
 			   struct arch_member *m, uint64_t *tmp_end, uint8_t *buf, struct err *e)
 {
 	int compressed = a->nfilters > 0;
-	int sparse = archive_entry_sparse_count(en) > 0;
-	uint64_t data_off = (uint64_t)archive_filter_bytes(ar, 0);
+	int sparse = la.archive_entry_sparse_count(en) > 0;
+	uint64_t data_off = (uint64_t)la.archive_filter_bytes(ar, 0);
 	size_t first = 0;
 	if (!compressed && !sparse) {
 		/* The offset libarchive has consumed up to is where the data starts;
 		 * checked against the first block rather than trusted. */
 		size_t want = m->size < 4096 ? (size_t)m->size : 4096;
 		while (first < want) {
-			la_ssize_t n = archive_read_data(ar, buf + first, want - first);
+			la_ssize_t n = la.archive_read_data(ar, buf + first, want - first);
 			if (n < 0)
 				return err_set(e, "%s: %s: damaged or truncated archive: %s", a->path, m->name,
 					       arch_errmsg(ar, "cannot read"));
@@ -186,7 +240,7 @@ static int arch_index_data(struct arch *a, struct archive *ar, struct archive_en
 		if (same) {
 			m->off = data_off;
 			m->in_place = 1;
-			if (archive_read_data_skip(ar) != ARCHIVE_OK)
+			if (la.archive_read_data_skip(ar) != ARCHIVE_OK)
 				return err_set(e, "%s: %s: %s", a->path, m->name, arch_errmsg(ar, "cannot skip"));
 			return 0;
 		}
@@ -201,7 +255,7 @@ static int arch_index_data(struct arch *a, struct archive *ar, struct archive_en
 		at = first;
 	}
 	for (;;) {
-		la_ssize_t n = archive_read_data(ar, buf, ARCH_BLOCK);
+		la_ssize_t n = la.archive_read_data(ar, buf, ARCH_BLOCK);
 		if (n < 0)
 			return err_set(e, "%s: %s: damaged or truncated archive: %s", a->path, m->name,
 				       arch_errmsg(ar, "cannot read"));
@@ -227,6 +281,10 @@ int arch_open(struct arch *a, const char *path, struct err *e)
 	a->fd = a->tmpfd = -1;
 	a->path = xstrdup(path);
 	struct stat st;
+	if (arch_load_lib(e) < 0) {
+		err_prefix(e, "%s", path);
+		goto fail;
+	}
 	if ((a->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		err_set(e, "%s: %s", path, strerror(errno));
 		goto fail;
@@ -243,11 +301,11 @@ int arch_open(struct arch *a, const char *path, struct err *e)
 	size_t cap = 0;
 	int rc = 0, sparse = 0;
 	for (;;) {
-		int r = archive_read_next_header(ar, &en);
+		int r = la.archive_read_next_header(ar, &en);
 		if (r == ARCHIVE_EOF) {
 			/* A tar ends with zero blocks; a stream that stops at a member's
 			 * end (cut at a 512-byte boundary) is truncated, not complete. */
-			if (a->n && !sparse && (uint64_t)archive_filter_bytes(ar, 0) <= last_end)
+			if (a->n && !sparse && (uint64_t)la.archive_filter_bytes(ar, 0) <= last_end)
 				rc = err_set(e, "%s: truncated archive: it stops after %s, without the end-of-archive "
 						"blocks",
 					     path, a->m[a->n - 1].name);
@@ -264,26 +322,26 @@ int arch_open(struct arch *a, const char *path, struct err *e)
 			break;
 		}
 		if (a->n == 0) {
-			int nf = archive_filter_count(ar);
+			int nf = la.archive_filter_count(ar);
 			for (int i = 0; i < nf && a->nfilters < 8; i++) {
-				int code = archive_filter_code(ar, i);
+				int code = la.archive_filter_code(ar, i);
 				if (code != ARCHIVE_FILTER_NONE)
 					a->filters[a->nfilters++] = code;
 			}
 			const char *label = a->nfilters ? arch_filter_label(a->filters[0]) : "none";
-			a->compression = xstrdup(label ? label : archive_filter_name(ar, 0));
-			a->format = archive_format(ar);
-			a->format_name = xstrdup(archive_format_name(ar) ? archive_format_name(ar) : "tar");
+			a->compression = xstrdup(label ? label : la.archive_filter_name(ar, 0));
+			a->format = la.archive_format(ar);
+			a->format_name = xstrdup(la.archive_format_name(ar) ? la.archive_format_name(ar) : "tar");
 		}
 		if (a->n == cap)
 			a->m = xrealloc(a->m, (cap = cap ? 2 * cap : 64) * sizeof *a->m);
 		struct arch_member *m = &a->m[a->n++];
 		memset(m, 0, sizeof *m);
 		m->order = a->n - 1;
-		const char *pn = archive_entry_pathname(en);
+		const char *pn = la.archive_entry_pathname(en);
 		m->name = arch_normalise(pn ? pn : "");
-		mode_t ft = archive_entry_filetype(en);
-		const char *hl = archive_entry_hardlink(en);
+		mode_t ft = la.archive_entry_filetype(en);
+		const char *hl = la.archive_entry_hardlink(en);
 		if (hl) {
 			m->type = ARCH_OTHER;
 			m->link = arch_normalise(hl);
@@ -293,17 +351,17 @@ int arch_open(struct arch *a, const char *path, struct err *e)
 			m->type = ARCH_DIR;
 		} else if (ft == AE_IFLNK) {
 			m->type = ARCH_SYMLINK;
-			const char *t = archive_entry_symlink(en);
+			const char *t = la.archive_entry_symlink(en);
 			m->link = xstrdup(t ? t : "");
 		} else {
 			m->type = ARCH_OTHER;
 		}
-		last_end = (uint64_t)archive_filter_bytes(ar, 0);
-		if (archive_entry_sparse_count(en) > 0)
+		last_end = (uint64_t)la.archive_filter_bytes(ar, 0);
+		if (la.archive_entry_sparse_count(en) > 0)
 			sparse = 1;
 		if (m->type == ARCH_FILE) {
-			m->size = archive_entry_size_is_set(en) && archive_entry_size(en) > 0
-					  ? (uint64_t)archive_entry_size(en)
+			m->size = la.archive_entry_size_is_set(en) && la.archive_entry_size(en) > 0
+					  ? (uint64_t)la.archive_entry_size(en)
 					  : 0;
 			last_end += (m->size + 511) / 512 * 512;
 			if ((rc = arch_index_data(a, ar, en, m, &tmp_end, buf, e)) < 0)
@@ -311,7 +369,7 @@ int arch_open(struct arch *a, const char *path, struct err *e)
 		}
 	}
 	free(buf);
-	archive_read_free(ar);
+	la.archive_read_free(ar);
 	if (rc < 0)
 		goto fail;
 	if (a->n == 0) {
@@ -464,7 +522,7 @@ static int arch_write_data(struct archive *w, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 	while (len) {
-		la_ssize_t n = archive_write_data(w, p, len);
+		la_ssize_t n = la.archive_write_data(w, p, len);
 		if (n <= 0)
 			return -1;
 		p += n;
@@ -494,7 +552,7 @@ static int arch_copy_all(struct arch *a, struct archive *w, struct arch_put *put
 	int rc = 0;
 	time_t now = time(NULL);
 	while (rc == 0) {
-		int s = archive_read_next_header(r, &en);
+		int s = la.archive_read_next_header(r, &en);
 		if (s == ARCHIVE_EOF)
 			break;
 		if (s < ARCHIVE_WARN) {
@@ -503,28 +561,28 @@ static int arch_copy_all(struct arch *a, struct archive *w, struct arch_put *put
 		}
 		if ((rc = arch_injected(written, e)) < 0)
 			break;
-		char *name = arch_normalise(archive_entry_pathname(en) ? archive_entry_pathname(en) : "");
-		struct arch_put *p = archive_entry_filetype(en) == AE_IFREG && !archive_entry_hardlink(en)
+		char *name = arch_normalise(la.archive_entry_pathname(en) ? la.archive_entry_pathname(en) : "");
+		struct arch_put *p = la.archive_entry_filetype(en) == AE_IFREG && !la.archive_entry_hardlink(en)
 					     ? arch_put_find(puts, nputs, name)
 					     : NULL;
 		free(name);
-		archive_entry_sparse_clear(en);
+		la.archive_entry_sparse_clear(en);
 		if (p) {
-			archive_entry_set_size(en, (la_int64_t)p->len);
-			archive_entry_set_mtime(en, now, 0);
-			if (archive_write_header(w, en) < ARCHIVE_WARN || arch_write_data(w, p->data, p->len) < 0)
+			la.archive_entry_set_size(en, (la_int64_t)p->len);
+			la.archive_entry_set_mtime(en, now, 0);
+			if (la.archive_write_header(w, en) < ARCHIVE_WARN || arch_write_data(w, p->data, p->len) < 0)
 				rc = err_set(e, "cannot write %s: %s", p->name, arch_errmsg(w, "write error"));
 			p->done = 1;
-			if (archive_read_data_skip(r) != ARCHIVE_OK && rc == 0)
+			if (la.archive_read_data_skip(r) != ARCHIVE_OK && rc == 0)
 				rc = err_set(e, "%s: %s", a->path, arch_errmsg(r, "cannot read"));
 		} else {
-			if (archive_write_header(w, en) < ARCHIVE_WARN) {
-				rc = err_set(e, "cannot write %s: %s", archive_entry_pathname(en),
+			if (la.archive_write_header(w, en) < ARCHIVE_WARN) {
+				rc = err_set(e, "cannot write %s: %s", la.archive_entry_pathname(en),
 					     arch_errmsg(w, "write error"));
 				break;
 			}
 			for (;;) {
-				la_ssize_t n = archive_read_data(r, buf, ARCH_BLOCK);
+				la_ssize_t n = la.archive_read_data(r, buf, ARCH_BLOCK);
 				if (n < 0) {
 					rc = err_set(e, "%s: %s", a->path, arch_errmsg(r, "cannot read"));
 					break;
@@ -532,7 +590,7 @@ static int arch_copy_all(struct arch *a, struct archive *w, struct arch_put *put
 				if (n == 0)
 					break;
 				if (arch_write_data(w, buf, (size_t)n) < 0) {
-					rc = err_set(e, "cannot write %s: %s", archive_entry_pathname(en),
+					rc = err_set(e, "cannot write %s: %s", la.archive_entry_pathname(en),
 						     arch_errmsg(w, "write error"));
 					break;
 				}
@@ -546,25 +604,25 @@ static int arch_copy_all(struct arch *a, struct archive *w, struct arch_put *put
 			continue;
 		if ((rc = arch_injected(written, e)) < 0)
 			break;
-		struct archive_entry *ne = archive_entry_new();
-		archive_entry_set_pathname(ne, puts[i].name);
-		archive_entry_set_filetype(ne, AE_IFREG);
-		archive_entry_set_perm(ne, 0600);
-		archive_entry_set_size(ne, (la_int64_t)puts[i].len);
-		archive_entry_set_mtime(ne, now, 0);
-		archive_entry_set_uid(ne, getuid());
-		archive_entry_set_gid(ne, getgid());
-		if (archive_write_header(w, ne) < ARCHIVE_WARN ||
+		struct archive_entry *ne = la.archive_entry_new();
+		la.archive_entry_set_pathname(ne, puts[i].name);
+		la.archive_entry_set_filetype(ne, AE_IFREG);
+		la.archive_entry_set_perm(ne, 0600);
+		la.archive_entry_set_size(ne, (la_int64_t)puts[i].len);
+		la.archive_entry_set_mtime(ne, now, 0);
+		la.archive_entry_set_uid(ne, getuid());
+		la.archive_entry_set_gid(ne, getgid());
+		if (la.archive_write_header(w, ne) < ARCHIVE_WARN ||
 		    arch_write_data(w, puts[i].data, puts[i].len) < 0)
 			rc = err_set(e, "cannot write %s: %s", puts[i].name, arch_errmsg(w, "write error"));
-		archive_entry_free(ne);
+		la.archive_entry_free(ne);
 		puts[i].done = 1;
 		written++;
 	}
 	if (rc == 0)
 		rc = arch_injected(written, e);
 	free(buf);
-	archive_read_free(r);
+	la.archive_read_free(r);
 	return rc;
 }
 
@@ -593,24 +651,24 @@ int arch_rewrite(struct arch *a, struct arch_put *puts, size_t nputs, const char
 	int rc = 0;
 	if (fchmod(fd, st.st_mode & 07777) < 0)
 		rc = err_set(e, "%s: %s", tmp, strerror(errno));
-	struct archive *w = archive_write_new();
+	struct archive *w = la.archive_write_new();
 	if (rc == 0) {
 		for (int i = 0; rc == 0 && i < a->nfilters; i++)
-			if (archive_write_add_filter(w, a->filters[i]) != ARCHIVE_OK)
+			if (la.archive_write_add_filter(w, a->filters[i]) != ARCHIVE_OK)
 				rc = err_set(e, "%s: cannot write %s compression: %s", a->path, a->compression,
 					     arch_errmsg(w, "unsupported"));
-		if (rc == 0 && archive_write_set_format(w, a->format) != ARCHIVE_OK &&
-		    archive_write_set_format_pax_restricted(w) != ARCHIVE_OK)
+		if (rc == 0 && la.archive_write_set_format(w, a->format) != ARCHIVE_OK &&
+		    la.archive_write_set_format_pax_restricted(w) != ARCHIVE_OK)
 			rc = err_set(e, "%s: cannot write the %s format: %s", a->path, a->format_name,
 				     arch_errmsg(w, "unsupported"));
-		if (rc == 0 && archive_write_open_fd(w, fd) != ARCHIVE_OK)
+		if (rc == 0 && la.archive_write_open_fd(w, fd) != ARCHIVE_OK)
 			rc = err_set(e, "%s: %s", tmp, arch_errmsg(w, "cannot open"));
 	}
 	if (rc == 0)
 		rc = arch_copy_all(a, w, puts, nputs, e);
-	if (rc == 0 && archive_write_close(w) != ARCHIVE_OK)
+	if (rc == 0 && la.archive_write_close(w) != ARCHIVE_OK)
 		rc = err_set(e, "%s: %s", tmp, arch_errmsg(w, "cannot write"));
-	archive_write_free(w);
+	la.archive_write_free(w);
 	if (rc == 0 && fsync(fd) < 0)
 		rc = err_set(e, "%s: cannot write: %s", tmp, strerror(errno));
 	if (close(fd) < 0 && rc == 0)
