@@ -215,7 +215,7 @@ static ProtobufCMessage *unpack_at(struct img_reader *r, const ProtobufCMessageD
 		err_prefix(e, "%s at offset 0x%zx: %s message of %u bytes", what, at, d->name, size);
 		return NULL;
 	}
-	ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, size, r->buf + at + 4);
+	ProtobufCMessage *m = protobuf_c_message_unpack(d, r->alloc, size, r->buf + at + 4);
 	if (!m) {
 		pb_explain_unpack_failure(d, r->buf + at + 4, size, e);
 		NAME_ITEM();
@@ -224,7 +224,7 @@ static ProtobufCMessage *unpack_at(struct img_reader *r, const ProtobufCMessageD
 		return NULL;
 	}
 	if (pb_check_unknown_numbers(m, d->name, e) < 0) {
-		protobuf_c_message_free_unpacked(m, NULL);
+		protobuf_c_message_free_unpacked(m, r->alloc);
 		NAME_ITEM();
 		err_prefix(e, "%s at offset 0x%zx", what, at);
 		return NULL;
@@ -352,34 +352,46 @@ struct img_entry *img_add_entry(struct img *img)
 	return en;
 }
 
-void img_entry_free(struct img_entry *en)
+static void entry_free(struct img_entry *en, ProtobufCAllocator *alloc)
 {
 	if (en->msg)
-		protobuf_c_message_free_unpacked(en->msg, NULL);
+		protobuf_c_message_free_unpacked(en->msg, alloc);
 	free(en->extra);
 	for (size_t i = 0; i < en->n_items; i++) {
 		if (en->items[i].msg)
-			protobuf_c_message_free_unpacked(en->items[i].msg, NULL);
+			protobuf_c_message_free_unpacked(en->items[i].msg, alloc);
 		free(en->items[i].data);
 	}
 	free(en->items);
 	memset(en, 0, sizeof *en);
 }
 
+void img_entry_free(struct img_entry *en)
+{
+	entry_free(en, NULL);
+}
+
 void img_free(struct img *img)
 {
 	for (size_t i = 0; i < img->n; i++)
-		img_entry_free(&img->entries[i]);
+		entry_free(&img->entries[i], img->alloc);
 	free(img->entries);
 	memset(img, 0, sizeof *img);
 }
 
 int img_decode(const uint8_t *buf, size_t len, struct img *out, struct err *e)
 {
+	return img_decode_in(buf, len, NULL, out, e);
+}
+
+int img_decode_in(const uint8_t *buf, size_t len, ProtobufCAllocator *alloc, struct img *out,
+		  struct err *e)
+{
 	struct img_reader r;
 	memset(out, 0, sizeof *out);
 	if (img_reader_init(&r, buf, len, e) < 0)
 		return -1;
+	r.alloc = out->alloc = alloc;
 	out->mi = r.mi;
 	out->form = r.form;
 	for (;;) {

@@ -70,6 +70,7 @@ struct img_entry {
 };
 
 struct img {
+	ProtobufCAllocator *alloc; /* of the messages; NULL: malloc */
 	const struct magic_info *mi;
 	enum img_form form;
 	struct img_entry *entries;
@@ -89,6 +90,7 @@ struct img_reader {
 	enum img_form form;
 	size_t index;   /* number of entries returned so far */
 	int ghost_chunks; /* GHOST: the head entry said chunks */
+	ProtobufCAllocator *alloc; /* for the messages; NULL (the default): malloc */
 	int done;
 };
 
@@ -106,6 +108,9 @@ const ProtobufCMessageDescriptor *img_entry_desc(const struct magic_info *mi, si
 
 /* Whole image. */
 int img_decode(const uint8_t *buf, size_t len, struct img *out, struct err *e);
+/* The same with the messages allocated by alloc (img_free frees them there). */
+int img_decode_in(const uint8_t *buf, size_t len, ProtobufCAllocator *alloc, struct img *out,
+		  struct err *e);
 /* The bytes of the file `name`: a raw file (by its name, img_raw_kind) is
  * refused with the sentence saying what it is, anything else decoded. */
 int img_decode_named(const char *name, const uint8_t *buf, size_t len, struct img *out, struct err *e);

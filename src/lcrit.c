@@ -18,6 +18,7 @@
 #include "lcrit.h"
 #include "luapb.h"
 #include "schema.h"
+#include "xtext.h"
 
 /* Errors of the world raise too (see docs/LUA-API.md): a fixup script that
  * forgot to check a nil would go on to write a wrong checkpoint. Messages
@@ -646,12 +647,23 @@ static int lcrit_raw_kind(lua_State *L)
 	return 1;
 }
 
+/* crit._xtext(dir, view) -> true | false: the text of `x dir fds|mems`
+ * written to io.stdout by C (src/xtext.h), or false when the Lua views are
+ * to make it. */
+static int lcrit_xtext(lua_State *L)
+{
+	const char *dir = luaL_checkstring(L, 1), *view = luaL_checkstring(L, 2);
+	fflush(stdout);
+	lua_pushboolean(L, xtext(dir, view, stdout));
+	return 1;
+}
+
 static const luaL_Reg lcrit_image_funcs[] = {
 	{ "load", lcrit_load },       { "save", lcrit_save },     { "decode", lcrit_decode },
 	{ "encode", lcrit_encode },   { "new", lcrit_new },       { "typeof", lcrit_typeof },
 	{ "unknown", lcrit_unknown }, { "schema", lcrit_schema }, { "magics", lcrit_magics },
 	{ "dir", lcrit_dir },         { "write_file", lcrit_write_file },
-	{ "raw_kind", lcrit_raw_kind }, { "_select", lcrit_select },
+	{ "raw_kind", lcrit_raw_kind }, { "_select", lcrit_select }, { "_xtext", lcrit_xtext },
 	{ NULL, NULL },
 };
 

@@ -127,8 +127,35 @@ const char *pb_nearest_field(const ProtobufCMessageDescriptor *d, const char *na
 /* protobuf-c reads a 5-byte key into 32 bits without checking the field
  * number's range (1 to 2^29 - 1) and would write such an unknown field back
  * with its number cut short: the image would not come back as it was. */
+static int has_bad_numbers(const ProtobufCMessage *m)
+{
+	for (unsigned i = 0; i < m->n_unknown_fields; i++)
+		if (m->unknown_fields[i].tag == 0 || m->unknown_fields[i].tag > 0x1fffffffu)
+			return 1;
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	const char *base = (const char *)m;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		const void *v = base + f->offset;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(const size_t *)(base + f->quantifier_offset);
+			ProtobufCMessage *const *arr = *(ProtobufCMessage *const *const *)v;
+			for (size_t k = 0; k < n; k++)
+				if (arr[k] && has_bad_numbers(arr[k]))
+					return 1;
+		} else if (*(ProtobufCMessage *const *)v && has_bad_numbers(*(ProtobufCMessage *const *)v)) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
 int pb_check_unknown_numbers(const ProtobufCMessage *m, const char *path, struct err *e)
 {
+	if (!has_bad_numbers(m)) /* the paths are made only to name the bad one */
+		return 0;
 	for (unsigned i = 0; i < m->n_unknown_fields; i++)
 		if (m->unknown_fields[i].tag == 0 || m->unknown_fields[i].tag > 0x1fffffffu)
 			return err_set(e, "%s: field number %u is out of range (1 to 536870911)", path,

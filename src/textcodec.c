@@ -172,6 +172,11 @@ static void tc_qp_form(struct buf *out, const uint8_t *p, size_t n, int safe)
 	}
 }
 
+void tc_b2a_qp(struct buf *out, const uint8_t *p, size_t n)
+{
+	tc_qp_form(out, p, n, 0);
+}
+
 void tc_qp(struct buf *out, const uint8_t *p, size_t n)
 {
 	/* Python's form, byte for byte, whenever it reads back as the data (every

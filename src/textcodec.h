@@ -19,7 +19,13 @@ void tc_b64_mime(struct buf *out, const uint8_t *p, size_t n, int json);
  * the text is not base64 (a bad length or misplaced padding). */
 int tc_b64_decode(struct buf *out, const char *s, size_t n, struct err *e);
 
-/* Python's binascii.b2a_qp(data, quotetabs=False, istext=True, header=False). */
+/* Python's binascii.b2a_qp(data, quotetabs=False, istext=True, header=False),
+ * as CRIT's `x fds` prints unix socket names. */
+void tc_b2a_qp(struct buf *out, const uint8_t *p, size_t n);
+
+/* A unix socket name for JSON: Python's form whenever a2b_qp reads it back as
+ * the data (CRIT's output, byte for byte), else a form that does (lines end
+ * with "\n", a "\r" before a "\n" is =0D). */
 void tc_qp(struct buf *out, const uint8_t *p, size_t n);
 
 /* Python's binascii.a2b_qp(data, header=False): "=XX" decoded, soft line

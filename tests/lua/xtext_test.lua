@@ -1,0 +1,263 @@
+-- xtext_test: `x DIR fds|mems` as C makes it (crit._xtext, src/xtext.c) against
+-- the Lua views (explore.fds/mems and their renderers), byte for byte, on every
+-- checkpoint under ROOT, and on edited copies where C must leave the work to
+-- the Lua views (an image missing or damaged, a file not in files.img), which
+-- say what is missing and go on.
+-- usage: critlua -I tests/lua tests/lua/xtext_test.lua FIXTURES_ROOT
+
+local T = require "testlib"
+local explore = require "explore"
+
+local root = arg[1] or error("usage: xtext_test.lua FIXTURES_ROOT", 0)
+if not T.exists(root .. "/.") then
+	print("SKIPPED: " .. root .. " not found")
+	os.exit(77)
+end
+local critlua = T.critlua()
+local q = T.sh_quote
+
+local function lua_text(dir, view)
+	local data, notes = explore[view](crit.open(dir))
+	local out = {}
+	explore["render_" .. view](data, function(s)
+		out[#out + 1] = s
+	end)
+	return table.concat(out), notes
+end
+
+-- C's text, or nil when it leaves the checkpoint to the Lua views (then it
+-- must have written nothing).
+local function c_text(dir, view)
+	local out, err, code = T.run(critlua .. " -e " ..
+		q("if not crit._xtext(arg[1], arg[2]) then os.exit(3) end") .. " " .. q(dir) .. " " .. view)
+	T.eq(err, "", "crit._xtext " .. dir .. " " .. view .. ": stderr")
+	if code == 3 then
+		T.eq(out, "", "crit._xtext " .. dir .. " " .. view .. " declined: stdout")
+		return nil
+	end
+	T.eq(code, 0, "crit._xtext " .. dir .. " " .. view .. ": exit status")
+	return out
+end
+
+-- Both agree, and `x` prints the Lua view's text and notes. Returns whether
+-- C made the text.
+local function agree(dir, view, what)
+	local want, notes = lua_text(dir, view)
+	local got = c_text(dir, view)
+	if got then
+		T.check(got == want, "%s %s: C's text differs from the Lua view's", what, view)
+		T.eq(#notes, 0, what .. " " .. view .. ": C made the text, yet the Lua view has notes")
+	end
+	local out, err, code = T.run(critlua .. " x " .. q(dir) .. " " .. view)
+	T.eq(code, 0, what .. " x " .. view .. ": exit status")
+	T.check(out == want, "%s: x %s differs from the Lua view's text", what, view)
+	local lines = {}
+	for _, n in ipairs(notes) do
+		lines[#lines + 1] = "critlua: x " .. view .. ": " .. n .. "\n"
+	end
+	T.eq(err, table.concat(lines), what .. " x " .. view .. ": notes on stderr")
+	return got ~= nil, notes
+end
+
+-- ---- every checkpoint under root ----
+
+local made, dirs = 0, {}
+for _, name in ipairs(crit.dir(root)) do
+	local dir = root .. "/" .. name
+	if T.exists(dir .. "/pstree.img") then
+		dirs[#dirs + 1] = dir
+		for _, view in ipairs({ "fds", "mems" }) do
+			if agree(dir, view, name) then
+				made = made + 1
+			end
+		end
+	end
+end
+-- The fixtures are real dumps with nothing missing, but for the zombie
+-- (no ids, fs, mm of a dead task): C makes nearly all of them.
+T.check(made >= 2 * #dirs - 2, "C made %d of the %d texts", made, 2 * #dirs)
+
+-- ---- edited copies: C leaves them to the Lua views ----
+
+local function copy(dir)
+	local tmp = T.tmpdir()
+	os.execute("cp -a " .. q(dir) .. "/. " .. q(tmp))
+	return tmp
+end
+
+local src = root .. "/pipes"
+if not T.exists(src .. "/pstree.img") then
+	src = dirs[1]
+end
+local pid = crit.load(src .. "/pstree.img").entries[1].pid
+
+local function edited(what, views, edit)
+	local tmp = copy(src)
+	edit(tmp)
+	for _, view in ipairs(views) do
+		local by_c, notes = agree(tmp, view, what)
+		T.check(not by_c, "%s %s: C made the text; it should leave it to the Lua view", what, view)
+		T.check(#notes > 0, "%s %s: the Lua view noted nothing", what, view)
+	end
+	os.execute("rm -rf " .. q(tmp))
+end
+
+edited("no fs image", { "fds" }, function(d)
+	os.remove(d .. "/fs-" .. pid .. ".img")
+end)
+edited("no ids image", { "fds" }, function(d)
+	os.remove(d .. "/ids-" .. pid .. ".img")
+end)
+edited("no fdinfo image", { "fds" }, function(d)
+	local ids = crit.load(d .. "/ids-" .. pid .. ".img").entries[1]
+	os.remove(d .. "/fdinfo-" .. ids.files_id .. ".img")
+end)
+edited("no mm image", { "mems" }, function(d)
+	os.remove(d .. "/mm-" .. pid .. ".img")
+end)
+edited("no files.img", { "fds", "mems" }, function(d)
+	os.remove(d .. "/files.img")
+end)
+-- the first file an fd of the first process names, gone from files.img
+edited("an fd's file not in files.img", { "fds" }, function(d)
+	local ids = crit.load(d .. "/ids-" .. pid .. ".img").entries[1]
+	local fdi = crit.load(d .. "/fdinfo-" .. ids.files_id .. ".img")
+	local gone
+	for _, fd in ipairs(fdi.entries) do
+		if fd.type == "REG" or fd.type == "PIPE" or fd.type == "UNIXSK" then
+			gone = fd.id
+			break
+		end
+	end
+	T.check(gone, "pipes: the first process has a regular file, pipe or socket open")
+	local files = crit.load(d .. "/files.img")
+	local kept = {}
+	for _, e in ipairs(files.entries) do
+		if e.id ~= gone then
+			kept[#kept + 1] = e
+		end
+	end
+	files.entries = kept
+	crit.save(files, d .. "/files.img")
+end)
+-- the file of its exe, and so of its text VMAs
+edited("the exe not in files.img", { "mems" }, function(d)
+	local mm = crit.load(d .. "/mm-" .. pid .. ".img").entries[1]
+	local files = crit.load(d .. "/files.img")
+	local kept = {}
+	for _, e in ipairs(files.entries) do
+		if e.id ~= mm.exe_file_id then
+			kept[#kept + 1] = e
+		end
+	end
+	files.entries = kept
+	crit.save(files, d .. "/files.img")
+end)
+
+-- ---- edited copies C makes: every branch of the two renderers ----
+
+local function made_by_c(what, dir, views, edit)
+	local tmp = copy(dir)
+	edit(tmp)
+	for _, view in ipairs(views) do
+		local by_c, notes = agree(tmp, view, what)
+		T.check(by_c, "%s %s: C left it to the Lua view (notes: %s)", what, view, table.concat(notes, "; "))
+	end
+	os.execute("rm -rf " .. q(tmp))
+end
+
+-- VMAs of every kind CRIT names (vma_entry.status bits), at addresses above
+-- 2^63, with offsets, shared segments met twice, irregular ones.
+made_by_c("VMAs of every kind", src, { "mems" }, function(d)
+	local img = crit.load(d .. "/mm-" .. pid .. ".img")
+	local mm = img.entries[1]
+	local fid = mm.exe_file_id
+	local kinds = {
+		{ 1 | 2 }, { 1 | 4 }, { 1 | 8 }, { 1 | 32 }, { 1 | 4096 }, { 1 | 8192 }, { 1 },
+		{ 0 }, { 0, 0x100 }, { 1, 0x100 },
+		{ 1 | 64, 0, fid, 0 }, { 1 | 64, 0, fid, 0x7000 }, { 1 | 128, 1, fid, 0xffffffffffff0000 },
+		{ 64, 0, fid, 0x10 }, { 128 | 256, 1, fid, 0 },
+		{ 1 | 256, 1, 77 }, { 1 | 1024, 1, 5 }, { 1 | 2048, 1, 9 }, { 1 | 256, 1, 77 },
+		{ 1024, 1, 0xffffffffffffffff }, { 1 | 1024, 1, 5 },
+	}
+	local vmas, at = {}, -0x100000000000 -- 0xffff f000 0000 0000: above 2^63
+	for i, k in ipairs(kinds) do
+		local v = mm.vmas[(i - 1) % #mm.vmas + 1]
+		vmas[i] = {
+			start = at, ["end"] = at + 0x3000, pgoff = k[4] or 0, shmid = k[3] or 0,
+			prot = i % 8, flags = k[2] or 2, status = k[1], fd = v.fd,
+		}
+		at = at + 0x10000
+	end
+	vmas[#vmas + 1] = { start = 0, ["end"] = 0x1000, pgoff = 0, shmid = 0, prot = 7, flags = 0x22, status = 1, fd = -1 }
+	mm.vmas = vmas
+	crit.save(img, d .. "/mm-" .. pid .. ".img")
+end)
+
+-- fds of every type CRIT names, one of a type the schema does not know.
+made_by_c("fds of every type", src, { "fds" }, function(d)
+	local ids = crit.load(d .. "/ids-" .. pid .. ".img").entries[1]
+	local path = d .. "/fdinfo-" .. ids.files_id .. ".img"
+	local fdi = crit.load(path)
+	local proto = fdi.entries[1]
+	local types = { "EVENTFD", "TIMERFD", "INOTIFY", "SIGNALFD", "EVENTPOLL", "NS", "TUNF", "MEMFD",
+		"BPFMAP", "PIDFD", "TTY", "FIFO", "INETSK", "PACKETSK", "NETLINKSK", "EXT", "UND", 99, 4000000 }
+	for i, t in ipairs(types) do
+		fdi.entries[#fdi.entries + 1] = { id = 1000000 + i, flags = 0, type = t, fd = 4000000000 + i,
+			xattr_security_selinux = proto.xattr_security_selinux }
+	end
+	crit.save(fdi, path)
+end)
+
+-- unix socket names: empty, with bytes to quote, line ends of both kinds,
+-- long enough for soft line breaks; a pipe entry and a socket entry that the
+-- fds' types do not match (CRIT's "pipe[?]", "unix[?]", "unknown path").
+local usk_dir = root .. "/unix-sockets"
+if T.exists(usk_dir .. "/files.img") then
+	local names = { "", "\0abstract", "a=b \r\nc\nd.\n", "x\ry\r\nz\n", string.rep("long name ", 12) .. "\t",
+		".", "\255\254", "tab\t\nspace \n" }
+	local function set_names(d)
+		local files = crit.load(d .. "/files.img")
+		local i = 0
+		for _, e in ipairs(files.entries) do
+			if e.usk then
+				i = i + 1
+				e.usk.name = names[(i - 1) % #names + 1]
+			end
+		end
+		T.check(i > 0, "unix-sockets has unix sockets in files.img")
+		crit.save(files, d .. "/files.img")
+	end
+	made_by_c("unix socket names", usk_dir, { "fds" }, set_names)
+	made_by_c("fds whose files are of another type", usk_dir, { "fds", "mems" }, function(d)
+		set_names(d)
+		local p1 = crit.load(d .. "/pstree.img").entries[1].pid
+		local ids = crit.load(d .. "/ids-" .. p1 .. ".img").entries[1]
+		local path = d .. "/fdinfo-" .. ids.files_id .. ".img"
+		local fdi = crit.load(path)
+		local files = crit.load(d .. "/files.img")
+		for i, fd in ipairs(fdi.entries) do -- each names a file of the type before it
+			local e = files.entries[(i % #files.entries) + 1]
+			fd.id = e.id
+			fd.type = ({ "REG", "PIPE", "UNIXSK" })[i % 3 + 1]
+		end
+		crit.save(fdi, path)
+	end)
+end
+
+-- A damaged image: both paths refuse it, with the Lua path's error.
+do
+	local tmp = copy(src)
+	T.write(tmp .. "/mm-" .. pid .. ".img", "\25\67\86\84not an image")
+	T.eq(c_text(tmp, "mems"), nil, "a damaged mm image: C leaves it")
+	local _, err, code = T.run(critlua .. " x " .. q(tmp) .. " mems")
+	T.eq(code, 1, "a damaged mm image: x exit status")
+	T.check(err:find("mm-" .. pid .. ".img", 1, true), "a damaged mm image: the error names it: %s", err)
+	os.execute("rm -rf " .. q(tmp))
+end
+
+-- Not a directory (an archive, a file), and other views: not C's.
+T.eq(c_text(src .. "/pstree.img", "fds"), nil, "a file, not a directory")
+T.eq(c_text(src, "ps"), nil, "x ps is the Lua view's")
+
+T.done("xtext")
