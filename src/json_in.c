@@ -7,8 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
-
+#include "jdom.h"
 #include "json_in.h"
 #include "json_out.h"
 #include "schema.h"
@@ -243,8 +242,8 @@ static int ji_text_error(const char *t, size_t len, size_t off, struct err *e, c
 	return err_set(e, "JSON line %zu, column %zu: %s", line, col, msg);
 }
 
-/* What the pass over the raw text changed: the text json-c reads, and where
- * escapes became the bytes they stand for (to map json-c's offsets back). */
+/* What the pass over the raw text changed: the text the parser reads, and where
+ * escapes became the bytes they stand for (to map its offsets back). */
 struct ji_rewritten {
 	size_t at;     /* offset in copy of the bytes written */
 	size_t shrink; /* how much shorter they are than the escapes */
@@ -275,7 +274,7 @@ static void ji_rewrite(struct ji_text *x, const char *t, size_t len, size_t i, s
 	x->copied_upto = i + esc;
 }
 
-/* Above 2^64-1, or below -2^63: json-c 0.16 would clamp it silently. */
+/* Above 2^64-1, or below -2^63: no integer field holds it. */
 static int ji_int_token_overflows(const char *digits, size_t n, int neg)
 {
 	while (n > 1 && *digits == '0')
@@ -285,7 +284,7 @@ static int ji_int_token_overflows(const char *digits, size_t n, int neg)
 	return n > ln || (n == ln && memcmp(digits, lim, n) > 0);
 }
 
-/* The pass json-c cannot make (see json_parse_text). Returns 0 or -1 with e set. */
+/* The pass over the raw text (see json_parse_text). Returns 0 or -1 with e set. */
 static int ji_prescan(const char *t, size_t len, struct ji_text *x, struct err *e)
 {
 	size_t i = 0;
@@ -297,22 +296,21 @@ static int ji_prescan(const char *t, size_t len, struct ji_text *x, struct err *
 				while (i < len && t[i] != '"' && t[i] != '\\')
 					i++;
 				if (i >= len)
-					return 0; /* unterminated: json-c says so */
+					return 0; /* unterminated: the parser says so */
 				if (t[i] == '"') {
 					i++;
 					break;
 				}
 				unsigned u, u2;
 				if (i + 1 >= len || t[i + 1] != 'u' || !ji_hex4(t + i + 2, len - i - 2, &u)) {
-					i += 2; /* a short escape, or a bad one json-c reports */
+					i += 2; /* a short escape, or a bad one the parser reports */
 					continue;
 				}
 				if (u >= 0xd800 && u <= 0xdbff) {
 					if (i + 12 <= len && t[i + 6] == '\\' && t[i + 7] == 'u' &&
 					    ji_hex4(t + i + 8, len - i - 8, &u2) && u2 >= 0xdc00 && u2 <= 0xdfff) {
 						/* A surrogate pair: one character, written here as its
-						 * UTF-8 bytes, since json-c 0.16 turns some pairs
-						 * (\ud876\ude00) into U+FFFD. */
+						 * UTF-8 bytes (the parser decodes \uXXXX alone). */
 						unsigned cp = 0x10000 + ((u - 0xd800) << 10) + (u2 - 0xdc00);
 						unsigned char b[4] = { (unsigned char)(0xf0 | cp >> 18),
 								       (unsigned char)(0x80 | ((cp >> 12) & 0x3f)),
@@ -425,22 +423,32 @@ static int ji_fail(struct ji_cv *c, const char *fmt, ...)
 	return err_set(c->e, "%s", msg);
 }
 
-static const char *ji_type_name(struct json_object *v)
+static int jv_is(const struct jval *o, int type)
 {
-	switch (json_object_get_type(v)) {
-	case json_type_null:
+	return (o ? o->type : JT_NULL) == type;
+}
+
+static const char *jv_s(const struct jval *o)
+{
+	return o && o->type == JT_STRING ? o->u.s : "";
+}
+
+static const char *ji_type_name(const struct jval *v)
+{
+	switch (v ? v->type : JT_NULL) {
+	case JT_NULL:
 		return "null";
-	case json_type_boolean:
+	case JT_BOOL:
 		return "a boolean";
-	case json_type_double:
+	case JT_DOUBLE:
 		return "a fraction";
-	case json_type_int:
+	case JT_INT:
 		return "an integer";
-	case json_type_object:
+	case JT_OBJECT:
 		return "an object";
-	case json_type_array:
+	case JT_ARRAY:
 		return "an array";
-	case json_type_string:
+	case JT_STRING:
 		return "a string";
 	}
 	return "?";
@@ -543,20 +551,10 @@ static void ji_int_text(const struct ji_int *v, char *dst, size_t size)
 	snprintf(dst, size, "%s%llu", v->neg ? "-" : "", (unsigned long long)v->mag);
 }
 
-/* The exact value of a json-c integer (stored as int64 or uint64 inside). */
-static void ji_int_of(struct json_object *o, struct ji_int *v)
+static void ji_int_of(const struct jval *o, struct ji_int *v)
 {
-	int64_t s = json_object_get_int64(o);
-	if (s == INT64_MAX) {
-		v->neg = 0;
-		v->mag = json_object_get_uint64(o);
-	} else if (s < 0) {
-		v->neg = 1;
-		v->mag = (uint64_t)(-(s + 1)) + 1;
-	} else {
-		v->neg = 0;
-		v->mag = (uint64_t)s;
-	}
+	v->neg = o->neg;
+	v->mag = o->u.mag;
 }
 
 static int ji_is_name_char(char c)
@@ -642,19 +640,20 @@ static int ji_dev(struct ji_cv *c, int odev, const char *s, size_t n, struct ji_
 
 /* Any JSON integer form for field fd: a number, or a string CRIT writes or reads. */
 static int ji_integer(struct ji_cv *c, const ProtobufCFieldDescriptor *fd,
-		      const struct field_opts *fo, struct json_object *o, struct ji_int *v)
+		      const struct field_opts *fo, const struct jval *o, struct ji_int *v)
 {
-	if (json_object_is_type(o, json_type_int)) {
+	if (jv_is(o, JT_INT)) {
 		ji_int_of(o, v);
 		return 0;
 	}
-	if (!json_object_is_type(o, json_type_string)) {
-		if (json_object_is_type(o, json_type_double))
-			return ji_fail(c, "expected an integer, got %s", json_object_get_string(o));
+	if (!jv_is(o, JT_STRING)) {
+		if (jv_is(o, JT_DOUBLE))
+			return ji_fail(c, "expected an integer, got %.*s",
+				       (int)(o->n > 80 ? 80 : o->n), o->src);
 		return ji_fail(c, "expected an integer, got %s", ji_type_name(o));
 	}
-	const char *s = json_object_get_string(o);
-	size_t n = (size_t)json_object_get_string_len(o);
+	const char *s = jv_s(o);
+	size_t n = o->n;
 	if (fo && fo->flags)
 		return ji_flags(c, fo->flags, s, n, v);
 	if (fo && (fo->dev || fo->odev) && memchr(s, ':', n))
@@ -864,7 +863,7 @@ static int ji_qp(struct ji_cv *c, const char *s, size_t n, uint8_t **out, size_t
 /* ---- messages ---- */
 
 static ProtobufCMessage *ji_message(struct ji_cv *c, const ProtobufCMessageDescriptor *d,
-				    struct json_object *o, int is_entry);
+				    const struct jval *o, int is_entry);
 
 static size_t ji_elt_size(const ProtobufCFieldDescriptor *fd)
 {
@@ -889,20 +888,20 @@ static size_t ji_elt_size(const ProtobufCFieldDescriptor *fd)
 	}
 }
 
-static int ji_enum(struct ji_cv *c, const ProtobufCFieldDescriptor *fd, struct json_object *o,
+static int ji_enum(struct ji_cv *c, const ProtobufCFieldDescriptor *fd, const struct jval *o,
 		   void *dst)
 {
 	const ProtobufCEnumDescriptor *ed = fd->descriptor;
 	struct ji_int v;
-	if (json_object_is_type(o, json_type_string)) {
-		const char *s = json_object_get_string(o);
+	if (jv_is(o, JT_STRING)) {
+		const char *s = jv_s(o);
 		const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(ed, s);
 		if (ev) {
 			int32_t w = ev->value;
 			memcpy(dst, &w, 4);
 			return 0;
 		}
-		if (ji_pyint(s, (size_t)json_object_get_string_len(o), 0, &v)) {
+		if (ji_pyint(s, o->n, 0, &v)) {
 			char known[400];
 			size_t at = 0;
 			known[0] = 0;
@@ -912,7 +911,7 @@ static int ji_enum(struct ji_cv *c, const ProtobufCFieldDescriptor *fd, struct j
 			return ji_fail(c, "unknown name \"%.80s\" for enum %s (known: %s)", s, ed->name,
 				       known);
 		}
-	} else if (json_object_is_type(o, json_type_int)) {
+	} else if (jv_is(o, JT_INT)) {
 		ji_int_of(o, &v);
 	} else {
 		return ji_fail(c, "expected a name of enum %s, got %s", ed->name, ji_type_name(o));
@@ -923,10 +922,10 @@ static int ji_enum(struct ji_cv *c, const ProtobufCFieldDescriptor *fd, struct j
 
 /* One value of field fd (a scalar, or one element of a repeated field) into dst. */
 static int ji_value(struct ji_cv *c, const ProtobufCFieldDescriptor *fd,
-		    const struct field_opts *fo, struct json_object *o, void *dst)
+		    const struct field_opts *fo, const struct jval *o, void *dst)
 {
 	struct ji_int v;
-	if (json_object_is_type(o, json_type_null))
+	if (jv_is(o, JT_NULL))
 		return ji_fail(c, "null is not a value (leave the field out instead)");
 	switch (fd->type) {
 	case PROTOBUF_C_TYPE_INT32:
@@ -944,9 +943,9 @@ static int ji_value(struct ji_cv *c, const ProtobufCFieldDescriptor *fd,
 		return ji_store_int(c, fd, &v, dst);
 	case PROTOBUF_C_TYPE_FLOAT:
 	case PROTOBUF_C_TYPE_DOUBLE: {
-		if (!json_object_is_type(o, json_type_double) && !json_object_is_type(o, json_type_int))
+		if (!jv_is(o, JT_DOUBLE) && !jv_is(o, JT_INT))
 			return ji_fail(c, "expected a number, got %s", ji_type_name(o));
-		double d = json_object_get_double(o);
+		double d = jdom_number(o);
 		if (fd->type == PROTOBUF_C_TYPE_FLOAT) {
 			float f = (float)d;
 			memcpy(dst, &f, 4);
@@ -956,19 +955,19 @@ static int ji_value(struct ji_cv *c, const ProtobufCFieldDescriptor *fd,
 		return 0;
 	}
 	case PROTOBUF_C_TYPE_BOOL: {
-		if (!json_object_is_type(o, json_type_boolean))
+		if (!jv_is(o, JT_BOOL))
 			return ji_fail(c, "expected true or false, got %s", ji_type_name(o));
-		protobuf_c_boolean b = json_object_get_boolean(o) ? 1 : 0;
+		protobuf_c_boolean b = o->u.b ? 1 : 0;
 		memcpy(dst, &b, sizeof b);
 		return 0;
 	}
 	case PROTOBUF_C_TYPE_ENUM:
 		return ji_enum(c, fd, o, dst);
 	case PROTOBUF_C_TYPE_STRING: {
-		if (!json_object_is_type(o, json_type_string))
+		if (!jv_is(o, JT_STRING))
 			return ji_fail(c, "expected a string, got %s", ji_type_name(o));
-		size_t n = (size_t)json_object_get_string_len(o);
-		const char *s = json_object_get_string(o);
+		size_t n = o->n;
+		const char *s = jv_s(o);
 		if (memchr(s, 0, n))
 			return ji_fail(c, "a string field cannot hold a NUL character (\\u0000)");
 		char *p = xmalloc(n + 1);
@@ -977,11 +976,11 @@ static int ji_value(struct ji_cv *c, const ProtobufCFieldDescriptor *fd,
 		return 0;
 	}
 	case PROTOBUF_C_TYPE_BYTES: {
-		if (!json_object_is_type(o, json_type_string))
+		if (!jv_is(o, JT_STRING))
 			return ji_fail(c, "expected a base64 string, got %s", ji_type_name(o));
 		ProtobufCBinaryData bd = { 0, NULL };
-		const char *s = json_object_get_string(o);
-		size_t n = (size_t)json_object_get_string_len(o);
+		const char *s = jv_s(o);
+		size_t n = o->n;
 		int rc;
 		if (fo && fo->conv && strcmp(fo->conv, "unix_name") == 0)
 			rc = ji_qp(c, s, n, &bd.data, &bd.len);
@@ -1024,18 +1023,18 @@ static int ji_ipadd(struct ji_cv *c, const char *s, size_t n, uint32_t *w, size_
 }
 
 static int ji_repeated(struct ji_cv *c, ProtobufCMessage *m, const ProtobufCFieldDescriptor *fd,
-		       const struct field_opts *fo, struct json_object *o)
+		       const struct field_opts *fo, const struct jval *o)
 {
 	char *base = (char *)m;
 	size_t *count = (size_t *)(base + fd->quantifier_offset);
 	void **arrp = (void **)(base + fd->offset);
-	if (!json_object_is_type(o, json_type_array))
+	if (!jv_is(o, JT_ARRAY))
 		return ji_fail(c, "expected an array, got %s", ji_type_name(o));
-	size_t n = json_object_array_length(o);
+	size_t n = o->n;
 	if (fo && fo->ipadd && n >= 1) {
-		struct json_object *e0 = json_object_array_get_idx(o, 0);
-		const char *s = json_object_get_string(e0);
-		if (json_object_is_type(e0, json_type_string) && (strchr(s, '.') || strchr(s, ':'))) {
+		const struct jval *e0 = &o->u.items[0];
+		const char *s = jv_s(e0);
+		if (jv_is(e0, JT_STRING) && (strchr(s, '.') || strchr(s, ':'))) {
 			uint32_t w[4];
 			size_t nw = 0;
 			if (n != 1)
@@ -1043,7 +1042,7 @@ static int ji_repeated(struct ji_cv *c, ProtobufCMessage *m, const ProtobufCFiel
 						  "items",
 					       n);
 			ji_push_index(c, 0);
-			if (ji_ipadd(c, s, (size_t)json_object_get_string_len(e0), w, &nw) < 0)
+			if (ji_ipadd(c, s, e0->n, w, &nw) < 0)
 				return -1;
 			ji_pop(c);
 			*arrp = xmalloc(nw * sizeof *w);
@@ -1058,7 +1057,7 @@ static int ji_repeated(struct ji_cv *c, ProtobufCMessage *m, const ProtobufCFiel
 	*count = 0;
 	for (size_t i = 0; i < n; i++) {
 		ji_push_index(c, i);
-		if (ji_value(c, fd, fo, json_object_array_get_idx(o, i), (char *)*arrp + i * sz) < 0)
+		if (ji_value(c, fd, fo, &o->u.items[i], (char *)*arrp + i * sz) < 0)
 			return -1;
 		ji_pop(c);
 		*count = i + 1;
@@ -1068,13 +1067,13 @@ static int ji_repeated(struct ji_cv *c, ProtobufCMessage *m, const ProtobufCFiel
 
 /* Fields the schema does not know, from the writer's JW_UNKNOWN_KEY: the
  * MIME base64 of their wire bytes. */
-static int ji_unknown(struct ji_cv *c, ProtobufCMessage *m, struct json_object *o)
+static int ji_unknown(struct ji_cv *c, ProtobufCMessage *m, const struct jval *o)
 {
 	uint8_t *p;
 	size_t n;
-	if (!json_object_is_type(o, json_type_string))
+	if (!jv_is(o, JT_STRING))
 		return ji_fail(c, "expected the base64 of protobuf wire bytes, got %s", ji_type_name(o));
-	if (ji_base64(c, json_object_get_string(o), (size_t)json_object_get_string_len(o), &p, &n) < 0)
+	if (ji_base64(c, jv_s(o), o->n, &p, &n) < 0)
 		return -1;
 	size_t off = 0;
 	while (off < n) {
@@ -1141,7 +1140,7 @@ bad:
 }
 
 static int ji_field(struct ji_cv *c, ProtobufCMessage *m, const ProtobufCFieldDescriptor *fd,
-		    struct json_object *o)
+		    const struct jval *o)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	char *base = (char *)m;
@@ -1226,9 +1225,9 @@ static const ProtobufCFieldDescriptor *ji_field_by_json_name(const ProtobufCMess
 /* A message of type d from object o; is_entry: the key "extra" is the
  * entry's payload, read by the caller. NULL on error (nothing leaks). */
 static ProtobufCMessage *ji_message(struct ji_cv *c, const ProtobufCMessageDescriptor *d,
-				    struct json_object *o, int is_entry)
+				    const struct jval *o, int is_entry)
 {
-	if (!json_object_is_type(o, json_type_object)) {
+	if (!jv_is(o, JT_OBJECT)) {
 		ji_fail(c, "expected an object (message %s), got %s", d->name, ji_type_name(o));
 		return NULL;
 	}
@@ -1239,9 +1238,10 @@ static ProtobufCMessage *ji_message(struct ji_cv *c, const ProtobufCMessageDescr
 		seen = xcalloc(d->n_fields, 1);
 	else
 		memset(seen, 0, d->n_fields);
-	for (struct lh_entry *le = json_object_get_object(o)->head; le; le = le->next) {
-		const char *key = (const char *)lh_entry_k(le);
-		struct json_object *val = (struct json_object *)lh_entry_v(le);
+	unsigned next_field = 0;
+	for (size_t mi = 0; mi < o->n; mi++) {
+		const char *key = o->u.members[mi].key;
+		const struct jval *val = &o->u.members[mi].val;
 		if (is_entry && key[0] == 'e' && strcmp(key, "extra") == 0)
 			continue;
 		ji_push_key(c, key);
@@ -1251,9 +1251,18 @@ static ProtobufCMessage *ji_message(struct ji_cv *c, const ProtobufCMessageDescr
 			ji_pop(c);
 			continue;
 		}
-		const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field_by_name(d, key);
+		/* CRIT writes the fields in the descriptor's order: look from
+		 * just after the last one first */
+		const ProtobufCFieldDescriptor *fd = NULL;
+		for (unsigned k = next_field; k < d->n_fields && !fd; k++)
+			if (strcmp(d->fields[k].name, key) == 0)
+				fd = &d->fields[k];
+		if (!fd)
+			fd = protobuf_c_message_descriptor_get_field_by_name(d, key);
 		if (!fd)
 			fd = ji_field_by_json_name(d, key);
+		if (fd)
+			next_field = (unsigned)(fd - d->fields) + 1;
 		if (!fd) {
 			const char *near = pb_nearest_field(d, key);
 			if (near)
@@ -1322,23 +1331,23 @@ static uint64_t ji_msg_uint(const ProtobufCMessage *m, const char *name)
 	return 0;
 }
 
-static int ji_b64_value(struct ji_cv *c, struct json_object *o, uint8_t **p, size_t *n)
+static int ji_b64_value(struct ji_cv *c, const struct jval *o, uint8_t **p, size_t *n)
 {
-	if (!json_object_is_type(o, json_type_string))
+	if (!jv_is(o, JT_STRING))
 		return ji_fail(c, "expected a base64 string, got %s", ji_type_name(o));
-	return ji_base64(c, json_object_get_string(o), (size_t)json_object_get_string_len(o), p, n);
+	return ji_base64(c, jv_s(o), o->n, p, n);
 }
 
-static int ji_tcp_extra(struct ji_cv *c, struct json_object *x, struct img_entry *en)
+static int ji_tcp_extra(struct ji_cv *c, const struct jval *x, struct img_entry *en)
 {
-	struct json_object *q[2] = { NULL, NULL };
+	const struct jval *q[2] = { NULL, NULL };
 	static const char *const names[2] = { "inq", "outq" };
 	uint8_t *d[2] = { NULL, NULL };
 	size_t n[2] = { 0, 0 };
-	if (!json_object_is_type(x, json_type_object))
+	if (!jv_is(x, JT_OBJECT))
 		return ji_fail(c, "expected {\"inq\": base64, \"outq\": base64}, got %s", ji_type_name(x));
-	for (struct lh_entry *le = json_object_get_object(x)->head; le; le = le->next) {
-		const char *key = (const char *)lh_entry_k(le);
+	for (size_t mi = 0; mi < x->n; mi++) {
+		const char *key = x->u.members[mi].key;
 		int k = strcmp(key, "inq") == 0 ? 0 : strcmp(key, "outq") == 0 ? 1 : -1;
 		if (k < 0) {
 			ji_push_key(c, key);
@@ -1346,7 +1355,7 @@ static int ji_tcp_extra(struct ji_cv *c, struct json_object *x, struct img_entry
 			ji_pop(c);
 			return -1;
 		}
-		q[k] = (struct json_object *)lh_entry_v(le);
+		q[k] = &x->u.members[mi].val;
 	}
 	for (int k = 0; k < 2; k++) {
 		if (!q[k]) {
@@ -1381,24 +1390,24 @@ static int ji_tcp_extra(struct ji_cv *c, struct json_object *x, struct img_entry
 	return 0;
 }
 
-static int ji_sem_extra(struct ji_cv *c, struct json_object *x, struct img_entry *en)
+static int ji_sem_extra(struct ji_cv *c, const struct jval *x, struct img_entry *en)
 {
-	if (!json_object_is_type(x, json_type_array))
+	if (!jv_is(x, JT_ARRAY))
 		return ji_fail(c, "expected an array of semaphore values, got %s", ji_type_name(x));
-	size_t n = json_object_array_length(x);
+	size_t n = x->n;
 	uint8_t *p = xmalloc(n * 2 + 1);
 	for (size_t i = 0; i < n; i++) {
-		struct json_object *o = json_object_array_get_idx(x, i);
+		const struct jval *o = &x->u.items[i];
 		struct ji_int v;
 		ji_push_index(c, i);
 		int rc;
-		if (json_object_is_type(o, json_type_int)) {
+		if (jv_is(o, JT_INT)) {
 			ji_int_of(o, &v);
 			rc = 0;
-		} else if (json_object_is_type(o, json_type_string)) {
-			const char *why = ji_pyint(json_object_get_string(o),
-						   (size_t)json_object_get_string_len(o), 0, &v);
-			rc = why ? ji_fail(c, "\"%.80s\": %s", json_object_get_string(o), why) : 0;
+		} else if (jv_is(o, JT_STRING)) {
+			const char *why = ji_pyint(jv_s(o),
+						   o->n, 0, &v);
+			rc = why ? ji_fail(c, "\"%.80s\": %s", jv_s(o), why) : 0;
 		} else {
 			rc = ji_fail(c, "expected an integer, got %s", ji_type_name(o));
 		}
@@ -1421,16 +1430,16 @@ static int ji_sem_extra(struct ji_cv *c, struct json_object *x, struct img_entry
 	return 0;
 }
 
-static int ji_msg_extra(struct ji_cv *c, struct json_object *x, struct img_entry *en)
+static int ji_msg_extra(struct ji_cv *c, const struct jval *x, struct img_entry *en)
 {
 	static const ProtobufCMessageDescriptor *ipc_msg;
 	if (!ipc_msg)
 		ipc_msg = schema_message("ipc_msg");
 	if (!ipc_msg)
 		return ji_fail(c, "the schema has no ipc_msg message");
-	if (!json_object_is_type(x, json_type_array))
+	if (!jv_is(x, JT_ARRAY))
 		return ji_fail(c, "expected [{message}, base64, ...], got %s", ji_type_name(x));
-	size_t n = json_object_array_length(x);
+	size_t n = x->n;
 	if (n % 2)
 		return ji_fail(c, "an odd number of items (%zu): messages and their texts come in "
 				  "pairs [{message}, base64, ...]",
@@ -1440,13 +1449,13 @@ static int ji_msg_extra(struct ji_cv *c, struct json_object *x, struct img_entry
 	for (size_t i = 0; i < n; i += 2) {
 		struct ipc_msg_item *it = &en->items[i / 2];
 		ji_push_index(c, i);
-		it->msg = ji_message(c, ipc_msg, json_object_array_get_idx(x, i), 0);
+		it->msg = ji_message(c, ipc_msg, &x->u.items[i], 0);
 		ji_pop(c);
 		if (!it->msg)
 			return -1;
 		en->n_items++; /* owned by en now: img_entry_free frees it */
 		ji_push_index(c, i + 1);
-		int rc = ji_b64_value(c, json_object_array_get_idx(x, i + 1), &it->data, &it->len);
+		int rc = ji_b64_value(c, &x->u.items[i + 1], &it->data, &it->len);
 		ji_pop(c);
 		if (rc < 0)
 			return -1;
@@ -1454,25 +1463,25 @@ static int ji_msg_extra(struct ji_cv *c, struct json_object *x, struct img_entry
 	return 0;
 }
 
-static int ji_is_nopl(struct json_object *x)
+static int ji_is_nopl(const struct jval *x)
 {
-	return json_object_is_type(x, json_type_string) &&
-	       strncmp(json_object_get_string(x), "... <", 5) == 0;
+	return jv_is(x, JT_STRING) &&
+	       strncmp(jv_s(x), "... <", 5) == 0;
 }
 
 /* The payload of entry en (its message already read) from its "extra". */
 static int ji_extra(struct ji_cv *c, const struct magic_info *mi, size_t index,
-		    struct json_object *jo, struct img_entry *en)
+		    const struct jval *jo, struct img_entry *en)
 {
-	struct json_object *x;
-	if (!json_object_object_get_ex(jo, "extra", &x))
+	const struct jval *x = jdom_get(jo, "extra");
+	if (!x)
 		return 0; /* img_write_entry says so if the message wants a payload */
 	ji_push_key(c, "extra");
 	int rc;
 	if (ji_is_nopl(x)) {
 		rc = ji_fail(c, "\"%.40s\" is a --nopl placeholder: the payload was left out of this "
 				"JSON, so it cannot be encoded back (decode without --nopl)",
-			     json_object_get_string(x));
+			     jv_s(x));
 		goto out;
 	}
 	switch (mi->payload) {
@@ -1515,7 +1524,7 @@ out:
 
 /* Entry `index` of the "entries" array into en (img_entry_free it on error too). */
 static int ji_entry(struct ji_cv *c, const struct magic_info *mi, size_t index,
-		    const struct img_entry *first, struct json_object *jo, struct img_entry *en)
+		    const struct img_entry *first, const struct jval *jo, struct img_entry *en)
 {
 	int rc = -1;
 	memset(en, 0, sizeof *en);
@@ -1536,18 +1545,20 @@ out:
 }
 
 /* ---- the document, entry by entry ----
- * json-c builds a tree of the whole text it is given, some 18 times the size
- * of the JSON. So the top level is walked here, and json-c gets one entry at a
- * time: memory stays near the size of the text, whatever the entry count. */
+ * The values of a whole image would take some 20 times the size of its JSON.
+ * So the top level is walked here, and the parser (src/jdom.h) reads one
+ * entry at a time into the same memory: it stays near the size of the text,
+ * whatever the entry count. */
 
 struct ji_reader {
 	struct ji_cv c;
 	const char *orig; /* the text as given, for error messages */
 	size_t orig_len;
 	struct ji_text x;
-	const char *t; /* the text json-c reads (orig, or x.copy) */
+	const char *t; /* the text the parser reads (orig, or x.copy) */
 	size_t n, pos;
-	struct json_tokener *tok;
+	struct jdom *dom, own_dom; /* the values: dom, the reader's own unless given */
+	int max_depth;
 	const struct magic_info *mi;
 	size_t index;
 	int done;
@@ -1563,7 +1574,7 @@ static size_t ji_skip_ws(const struct ji_reader *r, size_t i)
 	return i;
 }
 
-/* Where the JSON value starting at i ends (json-c checks it in detail later). */
+/* Where the JSON value starting at i ends (the parser checks it in detail later). */
 static size_t ji_value_end(const struct ji_reader *r, size_t i)
 {
 	const char *t = r->t;
@@ -1580,7 +1591,7 @@ static size_t ji_value_end(const struct ji_reader *r, size_t i)
 			depth++;
 		} else if (ch == '}' || ch == ']') {
 			if (depth == 0)
-				return i; /* an empty value: json-c says what is wrong */
+				return i; /* an empty value: the parser says what is wrong */
 			if (--depth == 0)
 				return i + 1;
 		} else if (depth == 0 &&
@@ -1596,98 +1607,68 @@ static int ji_reader_error(struct ji_reader *r, size_t off, const char *msg)
 	return ji_text_error(r->orig, r->orig_len, ji_orig_offset(&r->x, off), r->c.e, "%s", msg);
 }
 
-/* json-c's tree of the value t[start, end) into *out (NULL for null).
- * Returns 0, or -1 with the error set. */
-static int ji_parse_range(struct ji_reader *r, size_t start, size_t end, struct json_object **out)
+/* The value t[start, end) into *out. Returns 0, or -1 with the error set. */
+static int ji_parse_range(struct ji_reader *r, size_t start, size_t end, const struct jval **out)
 {
-	json_tokener_reset(r->tok);
-	struct json_object *o = json_tokener_parse_ex(r->tok, r->t + start, (int)(end - start));
-	enum json_tokener_error jerr = json_tokener_get_error(r->tok);
-	size_t stop = start + json_tokener_get_parse_end(r->tok);
-	if (!o && jerr == json_tokener_continue && end > start && strchr("{[\"", r->t[start]) == NULL) {
-		/* a number (or true, null) at the end of the range: json-c waits for
-		 * more digits unless it sees the terminating NUL */
-		char *tmp = xmalloc(end - start + 1);
-		memcpy(tmp, r->t + start, end - start);
-		tmp[end - start] = 0;
-		json_tokener_reset(r->tok);
-		o = json_tokener_parse_ex(r->tok, tmp, (int)(end - start + 1));
-		jerr = json_tokener_get_error(r->tok);
-		stop = start + json_tokener_get_parse_end(r->tok);
-		if (stop > end)
-			stop = end;
-		free(tmp);
-	}
-	*out = o;
-	if (jerr == json_tokener_success && stop == end)
+	size_t stop;
+	const char *why;
+	jdom_reset(r->dom);
+	*out = jdom_parse(r->dom, r->t, end, start, r->max_depth, &stop, &why);
+	while (*out && stop < end &&
+	       (r->t[stop] == ' ' || r->t[stop] == '\t' || r->t[stop] == '\n' || r->t[stop] == '\r'))
+		stop++;
+	if (*out && stop == end)
 		return 0;
-	json_object_put(o);
+	if (*out || (end < r->n && stop == end)) /* the value goes on past the range */
+		why = "unexpected character";
 	*out = NULL;
-	if (jerr == json_tokener_success || jerr == json_tokener_continue)
-		return ji_reader_error(r, stop, end == r->n ? "the JSON text ends too early"
-							    : "unexpected character");
-	if (jerr == json_tokener_error_depth)
-		return ji_reader_error(r, stop, "nested too deep");
-	return ji_reader_error(r, stop, json_tokener_error_desc(jerr));
+	return ji_reader_error(r, stop, why);
 }
 
-/* json-c's tree of the value that starts at start, wherever it ends (*end). */
-static int ji_parse_from(struct ji_reader *r, size_t start, struct json_object **out, size_t *end)
+/* The value that starts at start, wherever it ends (*end). */
+static int ji_parse_from(struct ji_reader *r, size_t start, const struct jval **out, size_t *end)
 {
-	json_tokener_reset(r->tok);
-	json_tokener_set_flags(r->tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
-	*out = json_tokener_parse_ex(r->tok, r->t + start, (int)(r->n - start));
-	enum json_tokener_error jerr = json_tokener_get_error(r->tok);
-	*end = start + json_tokener_get_parse_end(r->tok);
-	json_tokener_set_flags(r->tok, JSON_TOKENER_STRICT);
-	if (jerr == json_tokener_success)
-		return 0;
-	json_object_put(*out);
-	*out = NULL;
-	if (jerr == json_tokener_continue)
-		return ji_reader_error(r, r->n, "the JSON text ends too early");
-	if (jerr == json_tokener_error_depth)
-		return ji_reader_error(r, *end, "nested too deep");
-	return ji_reader_error(r, *end, json_tokener_error_desc(jerr));
+	const char *why;
+	jdom_reset(r->dom);
+	*out = jdom_parse(r->dom, r->t, r->n, start, r->max_depth, end, &why);
+	return *out ? 0 : ji_reader_error(r, *end, why);
 }
 
 static void ji_reader_close(struct ji_reader *r)
 {
-	if (r->tok)
-		json_tokener_free(r->tok);
+	if (r->dom == &r->own_dom)
+		jdom_free(&r->own_dom);
 	free(r->x.copy);
 	free(r->x.at);
 	memset(r, 0, sizeof *r);
 }
 
-/* The pass over the raw text, and a tokener. */
+/* The pass over the raw text; the values go into dom (NULL: the reader's own). */
 static int ji_reader_text(struct ji_reader *r, const char *text, size_t len, int max_depth,
-			  struct err *e)
+			  struct jdom *dom, struct err *e)
 {
 	memset(r, 0, sizeof *r);
 	r->c.e = e;
 	r->orig = text;
 	r->orig_len = len;
+	r->dom = dom ? dom : &r->own_dom;
+	r->max_depth = max_depth;
 	if (len > INT32_MAX - 1)
 		return err_set(e, "JSON text of %zu bytes is too large (2 GiB at most)", len);
 	if (ji_prescan(text, len, &r->x, e) < 0)
 		return -1;
 	r->t = r->x.copy ? r->x.copy : text;
 	r->n = r->x.copy ? r->x.copy_len : len;
-	r->tok = json_tokener_new_ex(max_depth);
-	if (!r->tok)
-		abort();
-	/* as strict as Python's json: no trailing commas, comments, leading zeros */
-	json_tokener_set_flags(r->tok, JSON_TOKENER_STRICT);
 	return 0;
 }
 
-struct json_object *json_parse_text(const char *text, size_t len, int max_depth, struct err *e)
+const struct jval *json_parse_text(struct jdom *dom, const char *text, size_t len, int max_depth,
+				   struct err *e)
 {
 	struct ji_reader r;
-	struct json_object *o = NULL;
+	const struct jval *o = NULL;
 	e->msg[0] = 0;
-	if (ji_reader_text(&r, text, len, max_depth, e) == 0) {
+	if (ji_reader_text(&r, text, len, max_depth, dom, e) == 0) {
 		size_t i = ji_skip_ws(&r, 0);
 		if (i == r.n)
 			err_set(e, "no JSON value: the input is empty");
@@ -1701,15 +1682,15 @@ struct json_object *json_parse_text(const char *text, size_t len, int max_depth,
 /* The name in "magic" (the value at t[i, end)) into r->mi. */
 static int ji_top_magic(struct ji_reader *r, size_t i, size_t end)
 {
-	struct json_object *m;
+	const struct jval *m;
 	ji_push_key(&r->c, "magic");
 	if (ji_parse_range(r, i, end, &m) < 0)
 		return -1;
 	int rc = 0;
-	if (!json_object_is_type(m, json_type_string)) {
+	if (!jv_is(m, JT_STRING)) {
 		rc = ji_fail(&r->c, "expected the name of an image type, got %s", ji_type_name(m));
 	} else {
-		const char *name = json_object_get_string(m);
+		const char *name = jv_s(m);
 		r->mi = magic_by_name(name);
 		if (!r->mi)
 			rc = ji_fail(&r->c, "unknown magic \"%.80s\"", name);
@@ -1717,7 +1698,6 @@ static int ji_top_magic(struct ji_reader *r, size_t i, size_t end)
 			rc = ji_fail(&r->c, "message type %s is not in the compiled schema",
 				     r->mi->message);
 	}
-	json_object_put(m);
 	ji_pop(&r->c);
 	return rc;
 }
@@ -1749,19 +1729,18 @@ static int ji_top_scan(struct ji_reader *r, size_t i, int after_value)
 			if (i >= r->n || r->t[i] != '"')
 				return ji_reader_error(r, i, "expected a key (a string in double quotes)");
 			size_t kend = ji_value_end(r, i);
-			struct json_object *k;
+			const struct jval *k;
 			if (ji_parse_range(r, i, kend, &k) < 0)
 				return -1;
-			int is_magic = strcmp(json_object_get_string(k), "magic") == 0;
-			int is_entries = strcmp(json_object_get_string(k), "entries") == 0;
+			int is_magic = strcmp(jv_s(k), "magic") == 0;
+			int is_entries = strcmp(jv_s(k), "entries") == 0;
 			int rc = 0;
-			ji_push_key(&r->c, json_object_get_string(k));
+			ji_push_key(&r->c, jv_s(k));
 			if (!is_magic && !is_entries)
 				rc = ji_fail(&r->c, "unknown key (the top level has magic and entries)");
 			else if (is_magic ? r->have_magic : r->have_entries)
 				rc = ji_fail(&r->c, "the key appears twice");
 			ji_pop(&r->c);
-			json_object_put(k);
 			if (rc < 0)
 				return -1;
 			i = ji_skip_ws(r, kend);
@@ -1779,12 +1758,11 @@ static int ji_top_scan(struct ji_reader *r, size_t i, int after_value)
 			r->have_entries = 1;
 			r->entries_at = i;
 			if (i >= r->n || r->t[i] != '[') {
-				struct json_object *o;
+				const struct jval *o;
 				ji_push_key(&r->c, "entries");
 				if (ji_parse_range(r, i, ji_value_end(r, i), &o) < 0)
 					return -1;
 				ji_fail(&r->c, "expected an array of entries, got %s", ji_type_name(o));
-				json_object_put(o);
 				return -1;
 			}
 			if (r->mi) {
@@ -1814,19 +1792,18 @@ static int ji_top_scan(struct ji_reader *r, size_t i, int after_value)
  * members in any order). */
 static int ji_reader_open(struct ji_reader *r, const char *text, size_t len, struct err *e)
 {
-	if (ji_reader_text(r, text, len, JI_IMAGE_DEPTH, e) < 0)
+	if (ji_reader_text(r, text, len, JI_IMAGE_DEPTH, NULL, e) < 0)
 		return -1;
 	size_t i = ji_skip_ws(r, 0);
 	if (i == r->n)
 		return err_set(e, "no JSON value: the input is empty");
 	if (r->t[i] != '{') {
-		/* not an object: json-c names the syntax error, or we the type */
-		struct json_object *o;
+		/* not an object: the parser names the syntax error, or we the type */
+		const struct jval *o;
 		if (ji_parse_range(r, i, r->n, &o) < 0)
 			return -1;
 		ji_fail(&r->c, "expected an object {\"magic\": NAME, \"entries\": [...]}, got %s",
 			ji_type_name(o));
-		json_object_put(o);
 		return -1;
 	}
 	return ji_top_scan(r, i + 1, 0);
@@ -1852,11 +1829,10 @@ static int ji_reader_next(struct ji_reader *r, const struct img_entry *first, st
 	if (r->index == 0 && r->pos < r->n && r->t[r->pos] == ']')
 		return ji_entries_end(r, r->pos) < 0 ? -1 : 0;
 	size_t i = r->pos, end;
-	struct json_object *o;
+	const struct jval *o;
 	if (ji_parse_from(r, i, &o, &end) < 0)
 		return -1;
 	int rc = ji_entry(&r->c, r->mi, r->index, first, o, en);
-	json_object_put(o);
 	if (rc < 0) {
 		img_entry_free(en);
 		return -1;

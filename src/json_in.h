@@ -9,18 +9,18 @@
 #include "image.h"
 #include "util.h"
 
-struct json_object;
+struct jdom;
+struct jval;
 
-/* Parse JSON text with json-c (nesting at most max_depth deep) after a pass
- * over the raw text that json-c 0.16 cannot do itself: integers outside
- * [-2^63, 2^64-1] are errors (json-c would clamp them), and each lone
- * surrogate escape \udc80..\udcff becomes the raw byte 0x80..0xff (the
- * surrogateescape scheme the JSON writer uses for bytes that are not UTF-8;
- * json-c would turn it into U+FFFD). Any other lone surrogate is an error.
- * Returns the tree (json_object_put it), or NULL with e set: "JSON line 3,
- * column 17 (at entries[0].vmas): ...". The text "null" gives NULL with
- * e->msg empty. */
-struct json_object *json_parse_text(const char *text, size_t len, int max_depth, struct err *e);
+/* Parse JSON text (nesting at most max_depth deep) into dom (src/jdom.h),
+ * after a pass over the raw text: integers outside [-2^63, 2^64-1] are
+ * errors, and each lone surrogate escape \udc80..\udcff becomes the raw byte
+ * 0x80..0xff (the surrogateescape scheme the JSON writer uses for bytes that
+ * are not UTF-8); a surrogate pair becomes its character in UTF-8, and any
+ * other lone surrogate is an error. Returns the value (in dom until it is
+ * reset or freed), or NULL with e set: "JSON line 3, column 17: ...". */
+const struct jval *json_parse_text(struct jdom *dom, const char *text, size_t len, int max_depth,
+				   struct err *e);
 
 /* JSON text {"magic": NAME, "entries": [...]} to an image in the form CRIU
  * writes for that magic (with its head: a v1 image comes back as v1.1, as

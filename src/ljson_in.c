@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
 #include <lauxlib.h>
 
+#include "jdom.h"
 #include "json_in.h"
 #include "lcrit.h"
 
@@ -15,70 +15,58 @@
  * it, so that an empty one is written back as [] and not {}. */
 #define LJI_ARRAY_MT "crit.json.array"
 
-/* The tree being converted, boxed so that a Lua error mid-way (out of memory)
- * still frees it, when the box is collected. */
+/* The values being converted, boxed so that a Lua error mid-way (out of
+ * memory) still frees them, when the box is collected. */
 struct lji_box {
-	struct json_object *root;
+	struct jdom dom;
 };
 
 static int lji_box_gc(lua_State *L)
 {
 	struct lji_box *b = lua_touserdata(L, 1);
-	if (b->root)
-		json_object_put(b->root);
-	b->root = NULL;
+	jdom_free(&b->dom);
 	return 0;
 }
 
 /* Push o; the null value is upvalue 1 of the running function. */
-static void lji_push(lua_State *L, struct json_object *o)
+static void lji_push(lua_State *L, const struct jval *o)
 {
 	luaL_checkstack(L, 4, "JSON nested too deep");
-	switch (json_object_get_type(o)) {
-	case json_type_null:
+	switch (o->type) {
+	case JT_NULL:
 		lua_pushvalue(L, lua_upvalueindex(1));
 		break;
-	case json_type_boolean:
-		lua_pushboolean(L, json_object_get_boolean(o));
+	case JT_BOOL:
+		lua_pushboolean(L, o->u.b);
 		break;
-	case json_type_int: {
+	case JT_INT:
 		/* Exact: above 2^63-1 wraps to a negative integer, as uint64 fields
 		 * do everywhere in critlua's Lua API; json_parse_text refused
 		 * anything outside [-2^63, 2^64-1]. */
-		int64_t s = json_object_get_int64(o);
-		if (s == INT64_MAX)
-			lua_pushinteger(L, (lua_Integer)json_object_get_uint64(o));
-		else
-			lua_pushinteger(L, (lua_Integer)s);
+		lua_pushinteger(L, (lua_Integer)(o->neg ? 0 - o->u.mag : o->u.mag));
 		break;
-	}
-	case json_type_double:
-		lua_pushnumber(L, (lua_Number)json_object_get_double(o));
+	case JT_DOUBLE:
+		lua_pushnumber(L, (lua_Number)o->u.d);
 		break;
-	case json_type_string:
-		lua_pushlstring(L, json_object_get_string(o), (size_t)json_object_get_string_len(o));
+	case JT_STRING:
+		lua_pushlstring(L, o->u.s, o->n);
 		break;
-	case json_type_array: {
-		size_t n = json_object_array_length(o);
-		lua_createtable(L, n > INT32_MAX ? INT32_MAX : (int)n, 0);
-		for (size_t i = 0; i < n; i++) {
-			lji_push(L, json_object_array_get_idx(o, i));
+	case JT_ARRAY:
+		lua_createtable(L, o->n > INT32_MAX ? INT32_MAX : (int)o->n, 0);
+		for (size_t i = 0; i < o->n; i++) {
+			lji_push(L, &o->u.items[i]);
 			lua_rawseti(L, -2, (lua_Integer)i + 1);
 		}
 		luaL_setmetatable(L, LJI_ARRAY_MT);
 		break;
-	}
-	case json_type_object: {
-		int n = json_object_object_length(o);
-		lua_createtable(L, 0, n);
-		for (struct lh_entry *le = json_object_get_object(o)->head; le; le = le->next) {
-			const char *k = (const char *)lh_entry_k(le);
-			lua_pushstring(L, k);
-			lji_push(L, (struct json_object *)lh_entry_v(le));
+	case JT_OBJECT:
+		lua_createtable(L, 0, o->n > INT32_MAX ? INT32_MAX : (int)o->n);
+		for (size_t i = 0; i < o->n; i++) {
+			lua_pushlstring(L, o->u.members[i].key, o->u.members[i].klen);
+			lji_push(L, &o->u.members[i].val);
 			lua_rawset(L, -3);
 		}
 		break;
-	}
 	}
 }
 
@@ -90,20 +78,20 @@ static int lji_decode(lua_State *L)
 	const char *text = luaL_checklstring(L, 1, &len);
 	struct err e;
 	struct lji_box *b = lua_newuserdatauv(L, sizeof *b, 0);
-	b->root = NULL;
-	if (luaL_newmetatable(L, "crit.json.tree")) {
+	memset(b, 0, sizeof *b);
+	if (luaL_newmetatable(L, "crit.json.values")) {
 		lua_pushcfunction(L, lji_box_gc);
 		lua_setfield(L, -2, "__gc");
 	}
 	lua_setmetatable(L, -2);
-	b->root = json_parse_text(text, len, LJI_MAX_DEPTH, &e);
-	if (!b->root && e.msg[0]) { /* else the text was null */
+	const struct jval *root = json_parse_text(&b->dom, text, len, LJI_MAX_DEPTH, &e);
+	if (!root) {
+		jdom_free(&b->dom);
 		lua_pushstring(L, e.msg);
 		return lua_error(L);
 	}
-	lji_push(L, b->root); /* a NULL root is the text "null" */
-	json_object_put(b->root);
-	b->root = NULL;
+	lji_push(L, root);
+	jdom_free(&b->dom);
 	return 1;
 }
 

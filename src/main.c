@@ -9,7 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <json-c/json_c_version.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -286,8 +285,7 @@ static int main_load_script(lua_State *L, const char *script)
 
 static void main_version(void)
 {
-	printf("critlua %s (%s, protobuf-c %s, json-c %s)\n", CRITLUA_VERSION, LUA_RELEASE,
-	       protobuf_c_version(), json_c_version());
+	printf("critlua %s (%s, protobuf-c %s)\n", CRITLUA_VERSION, LUA_RELEASE, protobuf_c_version());
 }
 
 static int main_add(const char ***list, int *n, const char *item)
