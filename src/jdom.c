@@ -414,13 +414,14 @@ static int jp_object(struct jp *p, struct jval *v, int depth)
 			return jp_fail(p, "object value separator ',' expected");
 		}
 	}
-	struct jmember *m = (struct jmember *)((uint8_t *)p->d->stack + base);
-	count = merge_keys(m, count);
 	v->type = JT_OBJECT;
-	v->n = (uint32_t)count;
-	v->u.members = count ? jalloc(p->d, count * sizeof *m) : NULL;
-	if (count)
+	if (count) {
+		struct jmember *m = (struct jmember *)((uint8_t *)p->d->stack + base);
+		count = merge_keys(m, count);
+		v->u.members = jalloc(p->d, count * sizeof *m);
 		memcpy(v->u.members, m, count * sizeof *m);
+	}
+	v->n = (uint32_t)count;
 	p->d->stack_len = base;
 	return 0;
 }

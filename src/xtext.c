@@ -111,7 +111,6 @@ struct xpool {
 	struct xjob *jobs;
 	size_t n;
 	atomic_size_t next;
-	struct xarena *arenas; /* MAX_THREADS of them, one per thread */
 };
 
 struct xworker {
@@ -168,7 +167,7 @@ static int cpus(void)
  * decodes into arenas[k]. */
 static void run_jobs(int dfd, struct xarena *arenas, struct xjob *jobs, size_t n)
 {
-	struct xpool p = { .dfd = dfd, .jobs = jobs, .n = n, .arenas = arenas };
+	struct xpool p = { .dfd = dfd, .jobs = jobs, .n = n };
 	atomic_init(&p.next, 0);
 	pthread_t t[MAX_THREADS];
 	struct xworker w[MAX_THREADS];
@@ -358,14 +357,14 @@ static int put_file_name(struct xview *v, FdTypes type, uint32_t id)
 	}
 }
 
-static void job_name(struct xjob *j, const char *kind, const char *fmt, uint32_t n)
+static void job_name(struct xjob *j, const struct magic_info *kind, const char *fmt, uint32_t n)
 {
 	snprintf(j->name, sizeof j->name, fmt, n);
-	j->want = magic_by_name(kind);
+	j->want = kind;
 }
 
-/* Jobs: files.img, then per process (pstree order) `per` images named by
- * the pid. */
+/* Jobs: files.img, then per process (pstree order) `per` (at most 2) images
+ * named by the pid. */
 static struct xjob *process_jobs(struct xview *v, size_t per, const char *const kinds[],
 				 const char *const fmts[])
 {
@@ -373,10 +372,13 @@ static struct xjob *process_jobs(struct xview *v, size_t per, const char *const 
 	struct xjob *jobs = xcalloc(1 + per * np, sizeof *jobs);
 	snprintf(jobs[0].name, sizeof jobs[0].name, "files.img");
 	jobs[0].want = magic_by_name("FILES");
+	const struct magic_info *mi[2];
+	for (size_t k = 0; k < per; k++)
+		mi[k] = magic_by_name(kinds[k]);
 	for (size_t i = 0; i < np; i++) {
 		const PstreeEntry *p = (const PstreeEntry *)v->pstree->entries[i].msg;
 		for (size_t k = 0; k < per; k++)
-			job_name(&jobs[1 + per * i + k], kinds[k], fmts[k], p->pid);
+			job_name(&jobs[1 + per * i + k], mi[k], fmts[k], p->pid);
 	}
 	run_jobs(v->dfd, v->arenas, jobs, 1 + per * np);
 	return jobs;
@@ -402,12 +404,13 @@ static int render_fds(struct xview *v)
 	size_t np = v->pstree->n;
 	struct xjob *jobs = process_jobs(v, 2, kinds, fmts), *fdi = xcalloc(np + 1, sizeof *fdi);
 	int rc = index_files(v, &jobs[0]);
+	const struct magic_info *fdinfo = magic_by_name("FDINFO");
 	for (size_t i = 0; i < np && rc == 0; i++) {
 		const TaskKobjIdsEntry *ids = first_msg(&jobs[1 + 2 * i]);
 		if (!ids || !first_msg(&jobs[2 + 2 * i]))
 			rc = -1; /* the Lua view notes it */
 		else
-			job_name(&fdi[i], "FDINFO", "fdinfo-%" PRIu32 ".img", ids->files_id);
+			job_name(&fdi[i], fdinfo, "fdinfo-%" PRIu32 ".img", ids->files_id);
 	}
 	if (rc == 0)
 		run_jobs(v->dfd, v->arenas, fdi, np);
