@@ -205,8 +205,13 @@ static void run_jobs(int dfd, struct xarena *arenas, struct xjob *jobs, size_t n
 
 static void free_jobs(struct xjob *jobs, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		img_free(&jobs[i].img);
+	for (size_t i = 0; i < n; i++) {
+		struct img *img = &jobs[i].img;
+		if (img->mi && img->mi->payload == PL_NONE)
+			free(img->entries); /* the messages go with the arena, and there is no payload */
+		else
+			img_free(img);
+	}
 	free(jobs);
 }
 
