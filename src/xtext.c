@@ -124,23 +124,71 @@ static void arena_release(struct xarena *a)
 
 #define MAX_THREADS 4
 
+/* Work 0 .. n-1 shared out among this thread and up to MAX_THREADS - 1
+ * others; work(ctx, i, k) runs on thread k (this one is 0). */
 struct xpool {
-	int dfd;
-	struct xjob *jobs;
 	size_t n;
 	atomic_size_t next;
+	void (*work)(void *ctx, size_t i, int k);
+	void *ctx;
 };
 
 struct xworker {
 	struct xpool *pool;
-	struct xarena *arena;
+	int k;
 };
 
-/* Read and decode one file. buf is the thread's buffer, grown to the
- * largest file it has read: no fstat, and no allocation per file. */
-static void run_job(int dfd, struct xjob *j, struct buf *buf, struct xarena *arena)
+static void *pool_worker(void *arg)
 {
-	int fd = openat(dfd, j->name, O_RDONLY | O_CLOEXEC);
+	struct xworker *w = arg;
+	struct xpool *p = w->pool;
+	for (size_t i; (i = atomic_fetch_add(&p->next, 1)) < p->n;)
+		p->work(p->ctx, i, w->k);
+	return NULL;
+}
+
+static int cpus(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof set, &set) == 0)
+		return CPU_COUNT(&set);
+	return 1;
+}
+
+static void run_pool(size_t n, void (*work)(void *, size_t, int), void *ctx)
+{
+	struct xpool p = { .n = n, .work = work, .ctx = ctx };
+	atomic_init(&p.next, 0);
+	pthread_t t[MAX_THREADS];
+	struct xworker w[MAX_THREADS];
+	int nt = 1, want = cpus();
+	if (want > MAX_THREADS)
+		want = MAX_THREADS;
+	if (n < 64) /* not worth a thread */
+		want = 1;
+	for (int k = 0; k < MAX_THREADS; k++)
+		w[k] = (struct xworker){ &p, k };
+	while (nt < want && pthread_create(&t[nt], NULL, pool_worker, &w[nt]) == 0)
+		nt++;
+	pool_worker(&w[0]);
+	for (int k = 1; k < nt; k++)
+		pthread_join(t[k], NULL);
+}
+
+struct xdecode {
+	int dfd;
+	struct xjob *jobs;
+	struct xarena *arenas; /* by thread */
+	struct buf bufs[MAX_THREADS]; /* by thread: grown to the largest file it read */
+};
+
+/* Read and decode one file: no fstat, and no allocation per file. */
+static void decode_job(void *ctx, size_t i, int k)
+{
+	struct xdecode *x = ctx;
+	struct xjob *j = &x->jobs[i];
+	struct buf *buf = &x->bufs[k];
+	int fd = openat(x->dfd, j->name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
 	buf->len = 0;
@@ -158,49 +206,16 @@ static void run_job(int dfd, struct xjob *j, struct buf *buf, struct xarena *are
 		buf->len += (size_t)r;
 	}
 	struct err e;
-	j->ok = img_decode_in(buf->p, buf->len, &arena->pa, &j->img, &e) == 0 && j->img.mi == j->want;
+	j->ok = img_decode_in(buf->p, buf->len, &x->arenas[k].pa, &j->img, &e) == 0 && j->img.mi == j->want;
 }
 
-static void *pool_worker(void *arg)
-{
-	struct xworker *w = arg;
-	struct xpool *p = w->pool;
-	struct buf buf = { 0 };
-	buf_reserve(&buf, 65536);
-	for (size_t i; (i = atomic_fetch_add(&p->next, 1)) < p->n;)
-		run_job(p->dfd, &p->jobs[i], &buf, w->arena);
-	buf_free(&buf);
-	return NULL;
-}
-
-static int cpus(void)
-{
-	cpu_set_t set;
-	if (sched_getaffinity(0, sizeof set, &set) == 0)
-		return CPU_COUNT(&set);
-	return 1;
-}
-
-/* The jobs done by this thread and up to MAX_THREADS - 1 others; thread k
- * decodes into arenas[k]. */
+/* Read and decode the n jobs; thread k decodes into arenas[k]. */
 static void run_jobs(int dfd, struct xarena *arenas, struct xjob *jobs, size_t n)
 {
-	struct xpool p = { .dfd = dfd, .jobs = jobs, .n = n };
-	atomic_init(&p.next, 0);
-	pthread_t t[MAX_THREADS];
-	struct xworker w[MAX_THREADS];
-	int nt = 1, want = cpus();
-	if (want > MAX_THREADS)
-		want = MAX_THREADS;
-	if (n < 64) /* not worth a thread */
-		want = 1;
+	struct xdecode x = { .dfd = dfd, .jobs = jobs, .arenas = arenas };
+	run_pool(n, decode_job, &x);
 	for (int k = 0; k < MAX_THREADS; k++)
-		w[k] = (struct xworker){ &p, &arenas[k] };
-	while (nt < want && pthread_create(&t[nt], NULL, pool_worker, &w[nt]) == 0)
-		nt++;
-	pool_worker(&w[0]);
-	for (int k = 1; k < nt; k++)
-		pthread_join(t[k], NULL);
+		buf_free(&x.bufs[k]);
 }
 
 static void free_jobs(struct xjob *jobs, size_t n)
@@ -329,52 +344,52 @@ static const FileEntry *file_by_id(const struct xview *v, uint32_t id)
 
 /* CRIT's name of a regular file: its path, or "unknown path" for a file of
  * another type. -1 when the id is not in files.img. */
-static int put_reg_name(struct xview *v, uint32_t id)
+static int put_reg_name(const struct xview *v, struct buf *out, uint32_t id)
 {
 	const FileEntry *fe = file_by_id(v, id);
 	if (!fe)
 		return -1;
-	buf_adds(v->out, fe->reg ? fe->reg->name : "unknown path");
+	buf_adds(out, fe->reg ? fe->reg->name : "unknown path");
 	return 0;
 }
 
-static int put_file_name(struct xview *v, FdTypes type, uint32_t id)
+static int put_file_name(const struct xview *v, struct buf *out, FdTypes type, uint32_t id)
 {
 	const FileEntry *fe;
 	switch (type) {
 	case FD_TYPES__REG:
-		return put_reg_name(v, id);
+		return put_reg_name(v, out, id);
 	case FD_TYPES__PIPE:
 		if (!(fe = file_by_id(v, id)))
 			return -1;
 		if (!fe->pipe) {
-			buf_adds(v->out, "pipe[?]");
+			buf_adds(out, "pipe[?]");
 			return 0;
 		}
-		buf_adds(v->out, "pipe[");
-		put_dec(v->out, fe->pipe->pipe_id, 0);
-		buf_addc(v->out, ']');
+		buf_adds(out, "pipe[");
+		put_dec(out, fe->pipe->pipe_id, 0);
+		buf_addc(out, ']');
 		return 0;
 	case FD_TYPES__UNIXSK:
 		if (!(fe = file_by_id(v, id)))
 			return -1;
 		if (!fe->usk) {
-			buf_adds(v->out, "unix[?]");
+			buf_adds(out, "unix[?]");
 			return 0;
 		}
-		buf_printf(v->out, "unix[%" PRIu32 " (%" PRIu32 ")", fe->usk->ino, fe->usk->peer);
+		buf_printf(out, "unix[%" PRIu32 " (%" PRIu32 ")", fe->usk->ino, fe->usk->peer);
 		if (fe->usk->name.len) {
-			buf_addc(v->out, ' ');
-			tc_b2a_qp(v->out, fe->usk->name.data, fe->usk->name.len);
+			buf_addc(out, ' ');
+			tc_b2a_qp(out, fe->usk->name.data, fe->usk->name.len);
 		}
-		buf_addc(v->out, ']');
+		buf_addc(out, ']');
 		return 0;
 	default: {
 		const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(&fd_types__descriptor, type);
 		if (ev)
-			buf_printf(v->out, "%s.%" PRIu32, ev->name, id);
+			buf_printf(out, "%s.%" PRIu32, ev->name, id);
 		else
-			buf_printf(v->out, "%d.%" PRIu32, (int)type, id);
+			buf_printf(out, "%d.%" PRIu32, (int)type, id);
 		return 0;
 	}
 	}
@@ -459,13 +474,13 @@ static int render_fds(struct xview *v)
 			buf_addc(v->out, '\t');
 			put_dec(v->out, fd->fd, 7);
 			buf_add(v->out, ": ", 2);
-			put_file_name(v, fd->type, fd->id);
+			put_file_name(v, v->out, fd->type, fd->id);
 			buf_addc(v->out, '\n');
 		}
 		buf_adds(v->out, "\t    cwd: ");
-		put_reg_name(v, fs->cwd_id);
+		put_reg_name(v, v->out, fs->cwd_id);
 		buf_adds(v->out, "\n\t   root: ");
-		put_reg_name(v, fs->root_id);
+		put_reg_name(v, v->out, fs->root_id);
 		buf_addc(v->out, '\n');
 		flush_some(v);
 	}
@@ -485,11 +500,10 @@ struct segs {
 	size_t n;
 };
 
-static uintptr_t seg_number(struct segs *g, uint64_t shmid)
+static void seg_add(struct segs *g, uint64_t shmid)
 {
-	uintptr_t seq = (uintptr_t)umap_get(&g->m, shmid);
-	if (seq)
-		return seq;
+	if (umap_get(&g->m, shmid))
+		return;
 	if (2 * (g->n + 1) > g->m.cap) { /* keep it at most half full */
 		struct umap big;
 		umap_init(&big, 2 * g->n);
@@ -499,34 +513,51 @@ static uintptr_t seg_number(struct segs *g, uint64_t shmid)
 		umap_free(&g->m);
 		g->m = big;
 	}
-	seq = ++g->n;
-	umap_add(&g->m, shmid, (const void *)seq);
-	return seq;
+	umap_add(&g->m, shmid, (const void *)(uintptr_t)++g->n);
 }
 
-static void put_vma(struct xview *v, const VmaEntry *vma, struct segs *segs)
+static const char *seg_kind(uint32_t status)
 {
-	struct buf *out = v->out;
+	return status & VMA_SYSVIPC	? " ips["
+	       : status & VMA_ANON_SHARED ? " shmem["
+	       : status & VMA_SOCKET	  ? " packet["
+					  : NULL;
+}
+
+static char *fmt_hex(char *w, uint64_t v, int width)
+{
+	static const char digits[] = "0123456789abcdef";
+	char s[16], *p = s + sizeof s;
+	do
+		*--p = digits[v & 15];
+	while (v >>= 4);
+	while (s + sizeof s - p < width)
+		*--p = '0';
+	memcpy(w, p, (size_t)(s + sizeof s - p));
+	return w + (s + sizeof s - p);
+}
+
+static void put_vma(const struct xview *v, struct buf *out, const VmaEntry *vma, const struct segs *segs)
+{
 	uint32_t s = vma->status;
-	/* "%08x-%08x" padded to 36 columns, then rwx */
-	buf_addc(out, '\t');
-	size_t n = put_hex(out, vma->start, 8) + 1;
-	buf_addc(out, '-');
-	n += put_hex(out, vma->end, 8);
-	for (; n < 36; n++)
-		buf_addc(out, ' ');
-	buf_add(out, prot_text[vma->prot & 7], 3);
-	const char *seg = s & VMA_SYSVIPC       ? " ips["
-			  : s & VMA_ANON_SHARED ? " shmem["
-			  : s & VMA_SOCKET      ? " packet["
-						: NULL;
+	/* "\t%08x-%08x" padded to 36 columns, then rwx: at most 1 + 33 + 3 + 3 */
+	char line[48], *w = line;
+	*w++ = '\t';
+	w = fmt_hex(w, vma->start, 8);
+	*w++ = '-';
+	w = fmt_hex(w, vma->end, 8);
+	while (w - line < 37)
+		*w++ = ' ';
+	memcpy(w, prot_text[vma->prot & 7], 3);
+	buf_add(out, line, (size_t)(w + 3 - line));
+	const char *seg = seg_kind(s);
 	if (seg) {
 		buf_adds(out, seg);
-		put_hex(out, seg_number(segs, vma->shmid), 0);
+		put_hex(out, (uintptr_t)umap_get(&segs->m, vma->shmid), 0);
 		buf_addc(out, ']');
 	} else if (s & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) {
 		buf_addc(out, ' ');
-		put_reg_name(v, (uint32_t)vma->shmid); /* known to be there */
+		put_reg_name(v, out, (uint32_t)vma->shmid); /* known to be there */
 		if (vma->pgoff) {
 			buf_add(out, " + 0x", 5);
 			put_hex(out, vma->pgoff, 0);
@@ -547,6 +578,32 @@ static void put_vma(struct xview *v, const VmaEntry *vma, struct segs *segs)
 	buf_addc(out, '\n');
 }
 
+/* The text of each process, made by several threads. */
+struct xmems {
+	const struct xview *v;
+	const struct xjob *jobs; /* files.img, then the mm images */
+	const struct segs *segs;
+	struct buf *texts; /* by process */
+};
+
+static void mems_text(void *ctx, size_t i, int k)
+{
+	(void)k;
+	struct xmems *x = ctx;
+	struct buf *out = &x->texts[i];
+	const PstreeEntry *p = (const PstreeEntry *)x->v->pstree->entries[i].msg;
+	const MmEntry *mm = first_msg(&x->jobs[1 + i]);
+	buf_reserve(out, 64 + 96 * mm->n_vmas);
+	put_dec(out, p->pid, 0);
+	buf_adds(out, "\n\texe");
+	for (int pad = 3; pad < 36 + 4; pad++) /* "%-36s    " */
+		buf_addc(out, ' ');
+	put_reg_name(x->v, out, mm->exe_file_id);
+	buf_addc(out, '\n');
+	for (size_t k2 = 0; k2 < mm->n_vmas; k2++)
+		put_vma(x->v, out, mm->vmas[k2], x->segs);
+}
+
 static int render_mems(struct xview *v)
 {
 	static const char *const kinds[] = { "MM" };
@@ -556,33 +613,35 @@ static int render_mems(struct xview *v)
 	int rc = index_files(v, &jobs[0]);
 	/* First whether the Lua view would note anything: an mm image missing,
 	 * a file not in files.img (the backing file of every file VMA is looked
-	 * up, whatever its kind). */
+	 * up, whatever its kind); and the shared segments' numbers, in order. */
+	struct segs segs = { 0 };
+	umap_init(&segs.m, 16);
 	for (size_t i = 0; i < np && rc == 0; i++) {
 		const MmEntry *mm = first_msg(&jobs[1 + i]);
 		if (!mm || !file_by_id(v, mm->exe_file_id)) {
 			rc = -1;
 			break;
 		}
-		for (size_t k = 0; k < mm->n_vmas; k++)
-			if (mm->vmas[k]->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED) &&
-			    !file_by_id(v, (uint32_t)mm->vmas[k]->shmid))
-				rc = -1;
-	}
-	struct segs segs = { 0 };
-	umap_init(&segs.m, 16);
-	for (size_t i = 0; i < np && rc == 0; i++) {
-		const PstreeEntry *p = (const PstreeEntry *)v->pstree->entries[i].msg;
-		const MmEntry *mm = first_msg(&jobs[1 + i]);
-		put_dec(v->out, p->pid, 0);
-		buf_adds(v->out, "\n\texe");
-		for (int pad = 3; pad < 36 + 4; pad++) /* "%-36s    " */
-			buf_addc(v->out, ' ');
-		put_reg_name(v, mm->exe_file_id);
-		buf_addc(v->out, '\n');
 		for (size_t k = 0; k < mm->n_vmas; k++) {
-			put_vma(v, mm->vmas[k], &segs);
-			flush_some(v);
+			const VmaEntry *vma = mm->vmas[k];
+			if (vma->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED) && !file_by_id(v, (uint32_t)vma->shmid))
+				rc = -1;
+			if (seg_kind(vma->status))
+				seg_add(&segs, vma->shmid);
 		}
+	}
+	if (rc == 0) {
+		struct xmems x = { .v = v, .jobs = jobs, .segs = &segs, .texts = xcalloc(np + 1, sizeof(struct buf)) };
+		run_pool(np, mems_text, &x);
+		for (size_t i = 0; i < np; i++) { /* written in large pieces: one write each */
+			buf_add(v->out, x.texts[i].p, x.texts[i].len);
+			buf_free(&x.texts[i]);
+			if (v->out->len >= (1 << 20)) {
+				fwrite(v->out->p, 1, v->out->len, v->to);
+				v->out->len = 0;
+			}
+		}
+		free(x.texts);
 	}
 	umap_free(&segs.m);
 	if (jobs[0].ok)
