@@ -1,4 +1,5 @@
 /* jdom.c: JSON values into one arena. See jdom.h. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,6 +119,20 @@ static int hexval(char c)
 	return -1;
 }
 
+static int hex4(const char *s, size_t left, unsigned *v)
+{
+	if (left < 4)
+		return 0;
+	*v = 0;
+	for (int k = 0; k < 4; k++) {
+		int h = hexval(s[k]);
+		if (h < 0)
+			return 0;
+		*v = *v << 4 | (unsigned)h;
+	}
+	return 1;
+}
+
 /* A string at p->i (the opening quote) into the arena: *s, *len. */
 static int jp_string(struct jp *p, const char **s, uint32_t *len)
 {
@@ -187,16 +202,32 @@ static int jp_string(struct jp *p, const char **s, uint32_t *len)
 			*w++ = '\t';
 			break;
 		case 'u': {
-			unsigned cp = 0;
-			for (int k = 0; k < 4; k++, p->i++) {
-				int h = p->i < n ? hexval(t[p->i]) : -1;
-				if (h < 0)
-					return jp_fail(p, "invalid string sequence");
-				cp = cp << 4 | (unsigned)h;
-			}
-			/* UTF-8 (a surrogate, which json_in's pass over the text has
-			 * already refused or turned into bytes, in three bytes) */
-			if (cp < 0x80) {
+			size_t esc = p->i - 2; /* the backslash */
+			unsigned cp, lo;
+			if (!hex4(t + p->i, n - p->i, &cp))
+				return jp_fail(p, "invalid string sequence");
+			p->i += 4;
+			if (cp >= 0xd800 && cp <= 0xdbff && n - p->i >= 6 && t[p->i] == '\\' &&
+			    t[p->i + 1] == 'u' && hex4(t + p->i + 2, n - p->i - 2, &lo) && lo >= 0xdc00 &&
+			    lo <= 0xdfff) {
+				/* a surrogate pair: one character */
+				p->i += 6;
+				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+				*w++ = (char)(0xf0 | cp >> 18);
+				*w++ = (char)(0x80 | (cp >> 12 & 0x3f));
+				*w++ = (char)(0x80 | (cp >> 6 & 0x3f));
+				*w++ = (char)(0x80 | (cp & 0x3f));
+			} else if (cp >= 0xdc80 && cp <= 0xdcff) {
+				/* Python's surrogateescape: a byte that is not UTF-8 */
+				*w++ = (char)(cp & 0xff);
+			} else if (cp >= 0xd800 && cp <= 0xdfff) {
+				p->i = esc;
+				snprintf(p->d->why, sizeof p->d->why,
+					 "lone surrogate \\u%04x in a string (only \\udc80..\\udcff may stand "
+					 "alone: they are bytes that are not UTF-8)",
+					 cp);
+				return jp_fail(p, p->d->why);
+			} else if (cp < 0x80) {
 				*w++ = (char)cp;
 			} else if (cp < 0x800) {
 				*w++ = (char)(0xc0 | cp >> 6);
@@ -270,8 +301,10 @@ static int jp_number(struct jp *p, struct jval *v)
 	v->n = (uint32_t)(i - start); /* the number's text, for messages */
 	if (is_int) {
 		if (over || (neg && mag > (uint64_t)1 << 63)) {
+			snprintf(p->d->why, sizeof p->d->why, "integer %.*s%s is out of range (-2^63 .. 2^64-1)",
+				 (int)(i - start > 40 ? 40 : i - start), t + start, i - start > 40 ? "..." : "");
 			p->i = start;
-			return jp_fail(p, "integer out of range");
+			return jp_fail(p, p->d->why);
 		}
 		v->type = JT_INT;
 		v->u.mag = mag;

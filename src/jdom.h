@@ -44,6 +44,7 @@ struct jdom {
 	size_t left;
 	void *stack; /* scratch for arrays and objects being read */
 	size_t stack_len, stack_cap;
+	char why[160]; /* an error message made for the text */
 };
 
 /* Parse the JSON value that starts at text[start] (after white space),
@@ -51,8 +52,11 @@ struct jdom {
  * after it; or NULL with *end at the error and *why saying what it is
  * ("unexpected character"; *why is "the JSON text ends too early" when the
  * text ends inside the value, "nested too deep" past max_depth). Integers
- * must fit in [-2^63, 2^64-1]; the text may be 4 GiB at most. The value
- * lives until jdom_reset/jdom_free. */
+ * must fit in [-2^63, 2^64-1]. In strings, a surrogate pair is its character
+ * in UTF-8, and a lone \udc80..\udcff the byte 0x80..0xff (Python's
+ * surrogateescape, as critlua writes bytes that are not UTF-8); any other
+ * lone surrogate is an error. The text may be 4 GiB at most. The value lives
+ * until jdom_reset/jdom_free. */
 const struct jval *jdom_parse(struct jdom *d, const char *text, size_t len, size_t start,
 			      int max_depth, size_t *end, const char **why);
 

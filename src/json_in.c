@@ -126,27 +126,6 @@ static void ji_list_names(const struct ji_name *names, char *dst, size_t size)
 
 /* ---- parsing the text ---- */
 
-static int ji_hex4(const char *s, size_t left, unsigned *v)
-{
-	if (left < 4)
-		return 0;
-	*v = 0;
-	for (int i = 0; i < 4; i++) {
-		char c = s[i];
-		unsigned d;
-		if (c >= '0' && c <= '9')
-			d = (unsigned)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			d = (unsigned)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			d = (unsigned)(c - 'A' + 10);
-		else
-			return 0;
-		*v = *v << 4 | d;
-	}
-	return 1;
-}
-
 /* The JSON path of the value being read at byte off (the text before off is
  * valid JSON as far as it goes): "entries[3].vmas[2]". Only for error messages. */
 static void ji_path_at(const char *t, size_t off, char *out, size_t size)
@@ -240,133 +219,6 @@ static int ji_text_error(const char *t, size_t len, size_t off, struct err *e, c
 	if (path[0])
 		return err_set(e, "JSON line %zu, column %zu (at %s): %s", line, col, path, msg);
 	return err_set(e, "JSON line %zu, column %zu: %s", line, col, msg);
-}
-
-/* What the pass over the raw text changed: the text the parser reads, and where
- * escapes became the bytes they stand for (to map its offsets back). */
-struct ji_rewritten {
-	size_t at;     /* offset in copy of the bytes written */
-	size_t shrink; /* how much shorter they are than the escapes */
-};
-struct ji_text {
-	char *copy; /* NULL while nothing was rewritten */
-	size_t copy_len, copied_upto;
-	struct ji_rewritten *at;
-	size_t n_at, cap_at;
-};
-
-/* The escape of `esc` characters at t[i] becomes the n bytes at b. */
-static void ji_rewrite(struct ji_text *x, const char *t, size_t len, size_t i, size_t esc,
-		       const unsigned char *b, size_t n)
-{
-	if (!x->copy)
-		x->copy = xmalloc(len + 1);
-	memcpy(x->copy + x->copy_len, t + x->copied_upto, i - x->copied_upto);
-	x->copy_len += i - x->copied_upto;
-	if (x->n_at == x->cap_at) {
-		x->cap_at = x->cap_at ? x->cap_at * 2 : 16;
-		x->at = xrealloc(x->at, x->cap_at * sizeof *x->at);
-	}
-	x->at[x->n_at].at = x->copy_len;
-	x->at[x->n_at++].shrink = esc - n;
-	memcpy(x->copy + x->copy_len, b, n);
-	x->copy_len += n;
-	x->copied_upto = i + esc;
-}
-
-/* Above 2^64-1, or below -2^63: no integer field holds it. */
-static int ji_int_token_overflows(const char *digits, size_t n, int neg)
-{
-	while (n > 1 && *digits == '0')
-		digits++, n--;
-	const char *lim = neg ? "9223372036854775808" : "18446744073709551615";
-	size_t ln = strlen(lim);
-	return n > ln || (n == ln && memcmp(digits, lim, n) > 0);
-}
-
-/* The pass over the raw text (see json_parse_text). Returns 0 or -1 with e set. */
-static int ji_prescan(const char *t, size_t len, struct ji_text *x, struct err *e)
-{
-	size_t i = 0;
-	while (i < len) {
-		unsigned char c = (unsigned char)t[i];
-		if (c == '"') {
-			i++;
-			for (;;) {
-				while (i < len && t[i] != '"' && t[i] != '\\')
-					i++;
-				if (i >= len)
-					return 0; /* unterminated: the parser says so */
-				if (t[i] == '"') {
-					i++;
-					break;
-				}
-				unsigned u, u2;
-				if (i + 1 >= len || t[i + 1] != 'u' || !ji_hex4(t + i + 2, len - i - 2, &u)) {
-					i += 2; /* a short escape, or a bad one the parser reports */
-					continue;
-				}
-				if (u >= 0xd800 && u <= 0xdbff) {
-					if (i + 12 <= len && t[i + 6] == '\\' && t[i + 7] == 'u' &&
-					    ji_hex4(t + i + 8, len - i - 8, &u2) && u2 >= 0xdc00 && u2 <= 0xdfff) {
-						/* A surrogate pair: one character, written here as its
-						 * UTF-8 bytes (the parser decodes \uXXXX alone). */
-						unsigned cp = 0x10000 + ((u - 0xd800) << 10) + (u2 - 0xdc00);
-						unsigned char b[4] = { (unsigned char)(0xf0 | cp >> 18),
-								       (unsigned char)(0x80 | ((cp >> 12) & 0x3f)),
-								       (unsigned char)(0x80 | ((cp >> 6) & 0x3f)),
-								       (unsigned char)(0x80 | (cp & 0x3f)) };
-						ji_rewrite(x, t, len, i, 12, b, 4);
-						i += 12;
-						continue;
-					}
-				} else if (u >= 0xdc80 && u <= 0xdcff) {
-					unsigned char b = (unsigned char)(u & 0xff);
-					ji_rewrite(x, t, len, i, 6, &b, 1);
-					i += 6;
-					continue;
-				} else if (u < 0xdc00 || u > 0xdfff) {
-					i += 6;
-					continue;
-				}
-				return ji_text_error(t, len, i, e,
-						     "lone surrogate \\u%04x in a string (only \\udc80..\\udcff "
-						     "may stand alone: they are bytes that are not UTF-8)",
-						     u);
-			}
-		} else if (c == '-' || (c >= '0' && c <= '9')) {
-			size_t start = i, ds;
-			if (c == '-')
-				i++;
-			ds = i;
-			while (i < len && t[i] >= '0' && t[i] <= '9')
-				i++;
-			if (i < len && (t[i] == '.' || t[i] == 'e' || t[i] == 'E'))
-				continue; /* a float: the rest of it is skipped as plain bytes */
-			if (i - ds >= 19 && ji_int_token_overflows(t + ds, i - ds, c == '-'))
-				return ji_text_error(t, len, start, e,
-						     "integer %.*s%s is out of range (-2^63 .. 2^64-1)",
-						     (int)(i - start > 40 ? 40 : i - start), t + start,
-						     i - start > 40 ? "..." : "");
-		} else {
-			i++;
-		}
-	}
-	if (x->copy) {
-		memcpy(x->copy + x->copy_len, t + x->copied_upto, len - x->copied_upto);
-		x->copy_len += len - x->copied_upto;
-		x->copy[x->copy_len] = 0;
-	}
-	return 0;
-}
-
-/* An offset in the rewritten copy back to the original text. */
-static size_t ji_orig_offset(const struct ji_text *x, size_t off)
-{
-	size_t add = 0;
-	for (size_t k = 0; k < x->n_at && x->at[k].at < off; k++)
-		add += x->at[k].shrink;
-	return off + add;
 }
 
 /* ---- conversion state: where we are, for error messages ---- */
@@ -1552,10 +1404,7 @@ out:
 
 struct ji_reader {
 	struct ji_cv c;
-	const char *orig; /* the text as given, for error messages */
-	size_t orig_len;
-	struct ji_text x;
-	const char *t; /* the text the parser reads (orig, or x.copy) */
+	const char *t; /* the text */
 	size_t n, pos;
 	struct jdom *dom, own_dom; /* the values: dom, the reader's own unless given */
 	int max_depth;
@@ -1604,7 +1453,7 @@ static size_t ji_value_end(const struct ji_reader *r, size_t i)
 
 static int ji_reader_error(struct ji_reader *r, size_t off, const char *msg)
 {
-	return ji_text_error(r->orig, r->orig_len, ji_orig_offset(&r->x, off), r->c.e, "%s", msg);
+	return ji_text_error(r->t, r->n, off, r->c.e, "%s", msg);
 }
 
 /* The value t[start, end) into *out. Returns 0, or -1 with the error set. */
@@ -1638,8 +1487,6 @@ static void ji_reader_close(struct ji_reader *r)
 {
 	if (r->dom == &r->own_dom)
 		jdom_free(&r->own_dom);
-	free(r->x.copy);
-	free(r->x.at);
 	memset(r, 0, sizeof *r);
 }
 
@@ -1649,16 +1496,12 @@ static int ji_reader_text(struct ji_reader *r, const char *text, size_t len, int
 {
 	memset(r, 0, sizeof *r);
 	r->c.e = e;
-	r->orig = text;
-	r->orig_len = len;
 	r->dom = dom ? dom : &r->own_dom;
 	r->max_depth = max_depth;
 	if (len > INT32_MAX - 1)
 		return err_set(e, "JSON text of %zu bytes is too large (2 GiB at most)", len);
-	if (ji_prescan(text, len, &r->x, e) < 0)
-		return -1;
-	r->t = r->x.copy ? r->x.copy : text;
-	r->n = r->x.copy ? r->x.copy_len : len;
+	r->t = text;
+	r->n = len;
 	return 0;
 }
 

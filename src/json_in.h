@@ -12,13 +12,10 @@
 struct jdom;
 struct jval;
 
-/* Parse JSON text (nesting at most max_depth deep) into dom (src/jdom.h),
- * after a pass over the raw text: integers outside [-2^63, 2^64-1] are
- * errors, and each lone surrogate escape \udc80..\udcff becomes the raw byte
- * 0x80..0xff (the surrogateescape scheme the JSON writer uses for bytes that
- * are not UTF-8); a surrogate pair becomes its character in UTF-8, and any
- * other lone surrogate is an error. Returns the value (in dom until it is
- * reset or freed), or NULL with e set: "JSON line 3, column 17: ...". */
+/* Parse JSON text (nesting at most max_depth deep) into dom (src/jdom.h:
+ * integers outside [-2^63, 2^64-1] are errors, a lone \udc80..\udcff is the
+ * byte it stands for). Returns the value (in dom until it is reset or freed),
+ * or NULL with e set: "JSON line 3, column 17 (at entries[0].vmas): ...". */
 const struct jval *json_parse_text(struct jdom *dom, const char *text, size_t len, int max_depth,
 				   struct err *e);
 
