@@ -1490,7 +1490,7 @@ static void ji_reader_close(struct ji_reader *r)
 	memset(r, 0, sizeof *r);
 }
 
-/* The pass over the raw text; the values go into dom (NULL: the reader's own). */
+/* Set up the reader over text; the values go into dom (NULL: the reader's own). */
 static int ji_reader_text(struct ji_reader *r, const char *text, size_t len, int max_depth,
 			  struct jdom *dom, struct err *e)
 {

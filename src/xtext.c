@@ -188,7 +188,9 @@ static void decode_job(void *ctx, size_t i, int k)
 	struct xdecode *x = ctx;
 	struct xjob *j = &x->jobs[i];
 	struct buf *buf = &x->bufs[k];
-	int fd = openat(x->dfd, j->name, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO in the directory does not hang here (it gives no
+	 * image, and the Lua views deal with it as with any file) */
+	int fd = openat(x->dfd, j->name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return;
 	buf->len = 0;
