@@ -183,10 +183,8 @@ struct xdecode {
 };
 
 /* Read and decode one file: no fstat, and no allocation per file. */
-static void decode_job(void *ctx, size_t i, int k)
+static void decode_one(struct xdecode *x, struct xjob *j, int k)
 {
-	struct xdecode *x = ctx;
-	struct xjob *j = &x->jobs[i];
 	struct buf *buf = &x->bufs[k];
 	/* O_NONBLOCK: a FIFO in the directory does not hang here (it gives no
 	 * image, and the Lua views deal with it as with any file) */
@@ -209,6 +207,12 @@ static void decode_job(void *ctx, size_t i, int k)
 	}
 	struct err e;
 	j->ok = img_decode_in(buf->p, buf->len, &x->arenas[k].pa, &j->img, &e) == 0 && j->img.mi == j->want;
+}
+
+static void decode_job(void *ctx, size_t i, int k)
+{
+	struct xdecode *x = ctx;
+	decode_one(x, &x->jobs[i], k);
 }
 
 /* Read and decode the n jobs; thread k decodes into arenas[k]. */
@@ -437,42 +441,71 @@ static int index_files(struct xview *v, const struct xjob *files)
 	return 0;
 }
 
+/* x fds: files.img, then per process ids-PID.img, fs-PID.img and the
+ * fdinfo-N.img its ids name, read one after the other by the same thread. */
+struct xfds {
+	struct xdecode d;
+	const struct xview *v;
+	const struct magic_info *ids, *fs, *fdinfo;
+};
+
+static void fds_job(void *ctx, size_t i, int k)
+{
+	struct xfds *x = ctx;
+	struct xjob *j = &x->d.jobs[i == 0 ? 0 : 1 + 3 * (i - 1)];
+	if (i == 0) {
+		decode_one(&x->d, j, k);
+		return;
+	}
+	uint32_t pid = ((const PstreeEntry *)x->v->pstree->entries[i - 1].msg)->pid;
+	job_name(&j[0], x->ids, "ids-%" PRIu32 ".img", pid);
+	job_name(&j[1], x->fs, "fs-%" PRIu32 ".img", pid);
+	decode_one(&x->d, &j[0], k);
+	decode_one(&x->d, &j[1], k);
+	const TaskKobjIdsEntry *ids = first_msg(&j[0]);
+	if (ids) {
+		job_name(&j[2], x->fdinfo, "fdinfo-%" PRIu32 ".img", ids->files_id);
+		decode_one(&x->d, &j[2], k);
+	}
+}
+
 static int render_fds(struct xview *v)
 {
-	static const char *const kinds[] = { "IDS", "FS" };
-	static const char *const fmts[] = { "ids-%" PRIu32 ".img", "fs-%" PRIu32 ".img" };
 	size_t np = v->pstree->n;
-	struct xjob *jobs = process_jobs(v, 2, kinds, fmts), *fdi = xcalloc(np + 1, sizeof *fdi);
+	struct xjob *jobs = xcalloc(1 + 3 * np, sizeof *jobs);
+	snprintf(jobs[0].name, sizeof jobs[0].name, "files.img");
+	jobs[0].want = magic_by_name("FILES");
+	struct xfds x = { .d = { .dfd = v->dfd, .jobs = jobs, .arenas = v->arenas }, .v = v,
+			  .ids = magic_by_name("IDS"), .fs = magic_by_name("FS"),
+			  .fdinfo = magic_by_name("FDINFO") };
+	run_pool(1 + np, fds_job, &x);
+	for (int k = 0; k < MAX_THREADS; k++)
+		buf_free(&x.d.bufs[k]);
 	int rc = index_files(v, &jobs[0]);
-	const struct magic_info *fdinfo = magic_by_name("FDINFO");
-	for (size_t i = 0; i < np && rc == 0; i++) {
-		const TaskKobjIdsEntry *ids = first_msg(&jobs[1 + 2 * i]);
-		if (!ids || !first_msg(&jobs[2 + 2 * i]))
-			rc = -1; /* the Lua view notes it */
-		else
-			job_name(&fdi[i], fdinfo, "fdinfo-%" PRIu32 ".img", ids->files_id);
-	}
-	if (rc == 0)
-		run_jobs(v->dfd, v->arenas, fdi, np);
 	/* First whether the Lua view would note anything: an image missing, a
 	 * file of the three kinds it names not in files.img. */
 	for (size_t i = 0; i < np && rc == 0; i++) {
-		const FsEntry *fs = first_msg(&jobs[2 + 2 * i]);
-		rc = fdi[i].ok && file_by_id(v, fs->cwd_id) && file_by_id(v, fs->root_id) ? 0 : -1;
-		for (size_t k = 0; k < fdi[i].img.n && rc == 0; k++) {
-			const FdinfoEntry *fd = (const FdinfoEntry *)fdi[i].img.entries[k].msg;
+		const struct xjob *j = &jobs[1 + 3 * i]; /* ids, fs, fdinfo */
+		const FsEntry *fs = first_msg(&j[1]);
+		rc = first_msg(&j[0]) && fs && j[2].ok && file_by_id(v, fs->cwd_id) &&
+				     file_by_id(v, fs->root_id)
+			     ? 0
+			     : -1;
+		for (size_t k = 0; k < j[2].img.n && rc == 0; k++) {
+			const FdinfoEntry *fd = (const FdinfoEntry *)j[2].img.entries[k].msg;
 			if ((fd->type == FD_TYPES__REG || fd->type == FD_TYPES__PIPE ||
 			     fd->type == FD_TYPES__UNIXSK) && !file_by_id(v, fd->id))
 				rc = -1;
 		}
 	}
 	for (size_t i = 0; i < np && rc == 0; i++) {
+		const struct xjob *j = &jobs[1 + 3 * i];
 		const PstreeEntry *p = (const PstreeEntry *)v->pstree->entries[i].msg;
-		const FsEntry *fs = first_msg(&jobs[2 + 2 * i]);
+		const FsEntry *fs = first_msg(&j[1]);
 		put_dec(v->out, p->pid, 0);
 		buf_addc(v->out, '\n');
-		for (size_t k = 0; k < fdi[i].img.n; k++) {
-			const FdinfoEntry *fd = (const FdinfoEntry *)fdi[i].img.entries[k].msg;
+		for (size_t k = 0; k < j[2].img.n; k++) {
+			const FdinfoEntry *fd = (const FdinfoEntry *)j[2].img.entries[k].msg;
 			buf_addc(v->out, '\t');
 			put_dec(v->out, fd->fd, 7);
 			buf_add(v->out, ": ", 2);
@@ -488,8 +521,7 @@ static int render_fds(struct xview *v)
 	}
 	if (jobs[0].ok)
 		umap_free(&v->fids);
-	free_jobs(fdi, np);
-	free_jobs(jobs, 1 + 2 * np);
+	free_jobs(jobs, 1 + 3 * np);
 	return rc;
 }
 
