@@ -1257,8 +1257,7 @@ static int ji_sem_extra(struct ji_cv *c, const struct jval *x, struct img_entry 
 			ji_int_of(o, &v);
 			rc = 0;
 		} else if (jv_is(o, JT_STRING)) {
-			const char *why = ji_pyint(jv_s(o),
-						   o->n, 0, &v);
+			const char *why = ji_pyint(jv_s(o), o->n, 0, &v);
 			rc = why ? ji_fail(c, "\"%.80s\": %s", jv_s(o), why) : 0;
 		} else {
 			rc = ji_fail(c, "expected an integer, got %s", ji_type_name(o));
@@ -1317,8 +1316,7 @@ static int ji_msg_extra(struct ji_cv *c, const struct jval *x, struct img_entry 
 
 static int ji_is_nopl(const struct jval *x)
 {
-	return jv_is(x, JT_STRING) &&
-	       strncmp(jv_s(x), "... <", 5) == 0;
+	return jv_is(x, JT_STRING) && strncmp(jv_s(x), "... <", 5) == 0;
 }
 
 /* The payload of entry en (its message already read) from its "extra". */
