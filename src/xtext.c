@@ -180,17 +180,22 @@ struct xdecode {
 	struct xjob *jobs;
 	struct xarena *arenas; /* by thread */
 	struct buf bufs[MAX_THREADS]; /* by thread: grown to the largest file it read */
+	atomic_int failed; /* a job failed: the view is the Lua views', the rest is skipped */
 };
 
 /* Read and decode one file: no fstat, and no allocation per file. */
 static void decode_one(struct xdecode *x, struct xjob *j, int k)
 {
 	struct buf *buf = &x->bufs[k];
+	if (atomic_load_explicit(&x->failed, memory_order_relaxed))
+		return;
 	/* O_NONBLOCK: a FIFO in the directory does not hang here (it gives no
 	 * image, and the Lua views deal with it as with any file) */
 	int fd = openat(x->dfd, j->name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
+	if (fd < 0) {
+		atomic_store(&x->failed, 1);
 		return;
+	}
 	buf->len = 0;
 	for (;;) {
 		buf_reserve(buf, 4096);
@@ -199,14 +204,18 @@ static void decode_one(struct xdecode *x, struct xjob *j, int k)
 			continue;
 		if (r <= 0) {
 			close(fd);
-			if (r < 0) /* a directory, say */
+			if (r < 0) { /* a directory, say */
+				atomic_store(&x->failed, 1);
 				return;
+			}
 			break;
 		}
 		buf->len += (size_t)r;
 	}
 	struct err e;
 	j->ok = img_decode_in(buf->p, buf->len, &x->arenas[k].pa, &j->img, &e) == 0 && j->img.mi == j->want;
+	if (!j->ok)
+		atomic_store(&x->failed, 1);
 }
 
 static void decode_job(void *ctx, size_t i, int k)
@@ -219,6 +228,7 @@ static void decode_job(void *ctx, size_t i, int k)
 static void run_jobs(int dfd, struct xarena *arenas, struct xjob *jobs, size_t n)
 {
 	struct xdecode x = { .dfd = dfd, .jobs = jobs, .arenas = arenas };
+	atomic_init(&x.failed, 0);
 	run_pool(n, decode_job, &x);
 	for (int k = 0; k < MAX_THREADS; k++)
 		buf_free(&x.bufs[k]);
@@ -478,6 +488,7 @@ static int render_fds(struct xview *v)
 	struct xfds x = { .d = { .dfd = v->dfd, .jobs = jobs, .arenas = v->arenas }, .v = v,
 			  .ids = magic_by_name("IDS"), .fs = magic_by_name("FS"),
 			  .fdinfo = magic_by_name("FDINFO") };
+	atomic_init(&x.d.failed, 0);
 	run_pool(1 + np, fds_job, &x);
 	for (int k = 0; k < MAX_THREADS; k++)
 		buf_free(&x.d.bufs[k]);
