@@ -127,39 +127,13 @@ const char *pb_nearest_field(const ProtobufCMessageDescriptor *d, const char *na
 /* protobuf-c reads a 5-byte key into 32 bits without checking the field
  * number's range (1 to 2^29 - 1) and would write such an unknown field back
  * with its number cut short: the image would not come back as it was. */
-static int has_bad_numbers(const ProtobufCMessage *m)
+static int bad_numbers(const ProtobufCMessage *m, const char *path, struct err *e)
 {
 	for (unsigned i = 0; i < m->n_unknown_fields; i++)
 		if (m->unknown_fields[i].tag == 0 || m->unknown_fields[i].tag > 0x1fffffffu)
-			return 1;
-	const ProtobufCMessageDescriptor *d = m->descriptor;
-	const char *base = (const char *)m;
-	for (unsigned i = 0; i < d->n_fields; i++) {
-		const ProtobufCFieldDescriptor *f = &d->fields[i];
-		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
-			continue;
-		const void *v = base + f->offset;
-		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			size_t n = *(const size_t *)(base + f->quantifier_offset);
-			ProtobufCMessage *const *arr = *(ProtobufCMessage *const *const *)v;
-			for (size_t k = 0; k < n; k++)
-				if (arr[k] && has_bad_numbers(arr[k]))
-					return 1;
-		} else if (*(ProtobufCMessage *const *)v && has_bad_numbers(*(ProtobufCMessage *const *)v)) {
-			return 1;
-		}
-	}
-	return 0;
-}
-
-int pb_check_unknown_numbers(const ProtobufCMessage *m, const char *path, struct err *e)
-{
-	if (!has_bad_numbers(m)) /* the paths are made only to name the bad one */
-		return 0;
-	for (unsigned i = 0; i < m->n_unknown_fields; i++)
-		if (m->unknown_fields[i].tag == 0 || m->unknown_fields[i].tag > 0x1fffffffu)
-			return err_set(e, "%s: field number %u is out of range (1 to 536870911)", path,
-				       m->unknown_fields[i].tag);
+			return path ? err_set(e, "%s: field number %u is out of range (1 to 536870911)", path,
+					      m->unknown_fields[i].tag)
+				    : -1;
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	const char *base = (const char *)m;
 	char sub[512];
@@ -172,17 +146,30 @@ int pb_check_unknown_numbers(const ProtobufCMessage *m, const char *path, struct
 			size_t n = *(const size_t *)(base + f->quantifier_offset);
 			ProtobufCMessage *const *arr = *(ProtobufCMessage *const *const *)v;
 			for (size_t k = 0; k < n; k++) {
-				snprintf(sub, sizeof sub, "%s.%s[%zu]", path, f->name, k);
-				if (arr[k] && pb_check_unknown_numbers(arr[k], sub, e) < 0)
+				if (path)
+					snprintf(sub, sizeof sub, "%s.%s[%zu]", path, f->name, k);
+				if (arr[k] && bad_numbers(arr[k], path ? sub : NULL, e) < 0)
 					return -1;
 			}
 		} else if (*(ProtobufCMessage *const *)v) {
-			snprintf(sub, sizeof sub, "%s.%s", path, f->name);
-			if (pb_check_unknown_numbers(*(ProtobufCMessage *const *)v, sub, e) < 0)
+			if (path)
+				snprintf(sub, sizeof sub, "%s.%s", path, f->name);
+			if (bad_numbers(*(ProtobufCMessage *const *)v, path ? sub : NULL, e) < 0)
 				return -1;
 		}
 	}
 	return 0;
+}
+
+/* protobuf-c reads a 5-byte key into 32 bits without checking the field
+ * number's range (1 to 2^29 - 1) and would write such an unknown field back
+ * with its number cut short: the image would not come back as it was. The
+ * walk makes no paths (path NULL) unless it finds one, then names it. */
+int pb_check_unknown_numbers(const ProtobufCMessage *m, const char *path, struct err *e)
+{
+	if (bad_numbers(m, NULL, e) == 0)
+		return 0;
+	return bad_numbers(m, path, e);
 }
 
 /* ---- wire-format walk ---- */
