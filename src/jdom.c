@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "jdom.h"
+#include "textcodec.h"
 #include "util.h"
 
 /* ---- the arena ---- */
@@ -108,24 +109,13 @@ static void *jp_push(struct jp *p, size_t size)
 	return at;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static int hex4(const char *s, size_t left, unsigned *v)
 {
 	if (left < 4)
 		return 0;
 	*v = 0;
 	for (int k = 0; k < 4; k++) {
-		int h = hexval(s[k]);
+		int h = tc_hexval((unsigned char)s[k]);
 		if (h < 0)
 			return 0;
 		*v = *v << 4 | (unsigned)h;
@@ -376,6 +366,23 @@ static size_t merge_keys(struct jmember *m, size_t n)
 	return out;
 }
 
+/* After an item of an array or object: 1 on ',' (another item follows), 0
+ * on the closing character, -1 (why) on anything else. */
+static int jp_next(struct jp *p, char close, const char *why)
+{
+	jp_ws(p);
+	if (p->i < p->n && p->t[p->i] == ',') {
+		p->i++;
+		jp_ws(p);
+		return 1;
+	}
+	if (p->i < p->n && p->t[p->i] == close) {
+		p->i++;
+		return 0;
+	}
+	return jp_fail(p, why);
+}
+
 static int jp_array(struct jp *p, struct jval *v, int depth)
 {
 	size_t base = p->d->stack_len, count = 0;
@@ -384,24 +391,16 @@ static int jp_array(struct jp *p, struct jval *v, int depth)
 	if (p->i < p->n && p->t[p->i] == ']') {
 		p->i++;
 	} else {
-		for (;;) {
+		int more;
+		do {
 			struct jval item;
 			if (jp_value(p, &item, depth + 1) < 0)
 				return -1;
 			memcpy(jp_push(p, sizeof item), &item, sizeof item);
 			count++;
-			jp_ws(p);
-			if (p->i < p->n && p->t[p->i] == ',') {
-				p->i++;
-				jp_ws(p);
-				continue;
-			}
-			if (p->i < p->n && p->t[p->i] == ']') {
-				p->i++;
-				break;
-			}
-			return jp_fail(p, "array value separator ',' expected");
-		}
+		} while ((more = jp_next(p, ']', "array value separator ',' expected")) > 0);
+		if (more < 0)
+			return -1;
 	}
 	v->type = JT_ARRAY;
 	v->n = (uint32_t)count; /* fewer than the bytes of the text */
@@ -420,7 +419,8 @@ static int jp_object(struct jp *p, struct jval *v, int depth)
 	if (p->i < p->n && p->t[p->i] == '}') {
 		p->i++;
 	} else {
-		for (;;) {
+		int more;
+		do {
 			struct jmember m;
 			if (p->i >= p->n || p->t[p->i] != '"')
 				return jp_fail(p, "quoted object property name expected");
@@ -434,18 +434,9 @@ static int jp_object(struct jp *p, struct jval *v, int depth)
 				return -1;
 			memcpy(jp_push(p, sizeof m), &m, sizeof m);
 			count++;
-			jp_ws(p);
-			if (p->i < p->n && p->t[p->i] == ',') {
-				p->i++;
-				jp_ws(p);
-				continue;
-			}
-			if (p->i < p->n && p->t[p->i] == '}') {
-				p->i++;
-				break;
-			}
-			return jp_fail(p, "object value separator ',' expected");
-		}
+		} while ((more = jp_next(p, '}', "object value separator ',' expected")) > 0);
+		if (more < 0)
+			return -1;
 	}
 	v->type = JT_OBJECT;
 	if (count) {

@@ -195,7 +195,7 @@ void tc_qp(struct buf *out, const uint8_t *p, size_t n)
 	}
 }
 
-static int tc_hexval(unsigned char c)
+int tc_hexval(unsigned char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';

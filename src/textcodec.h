@@ -28,6 +28,9 @@ void tc_b2a_qp(struct buf *out, const uint8_t *p, size_t n);
  * with "\n", a "\r" before a "\n" is =0D). */
 void tc_qp(struct buf *out, const uint8_t *p, size_t n);
 
+/* The value of a hexadecimal digit, or -1. */
+int tc_hexval(unsigned char c);
+
 /* Python's binascii.a2b_qp(data, header=False): "=XX" decoded, soft line
  * breaks ("=\n", "=\r\n") removed, anything else kept. */
 void tc_qp_decode(struct buf *out, const char *s, size_t n);
