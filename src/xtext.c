@@ -317,8 +317,9 @@ static void put_dec(struct buf *out, uint64_t v, int width)
 	buf_add(out, p, (size_t)(s + sizeof s - p));
 }
 
-/* v in lower-case hex, zero-padded to width digits ("%08x"); returns the length */
-static size_t put_hex(struct buf *out, uint64_t v, int width)
+/* v in lower-case hex, zero-padded to width digits ("%08x"), at w; returns
+ * the end */
+static char *fmt_hex(char *w, uint64_t v, int width)
 {
 	static const char digits[] = "0123456789abcdef";
 	char s[16], *p = s + sizeof s;
@@ -327,9 +328,14 @@ static size_t put_hex(struct buf *out, uint64_t v, int width)
 	while (v >>= 4);
 	while (s + sizeof s - p < width)
 		*--p = '0';
-	size_t n = (size_t)(s + sizeof s - p);
-	buf_add(out, p, n);
-	return n;
+	memcpy(w, p, (size_t)(s + sizeof s - p));
+	return w + (s + sizeof s - p);
+}
+
+static void put_hex(struct buf *out, uint64_t v, int width)
+{
+	char s[16];
+	buf_add(out, s, (size_t)(fmt_hex(s, v, width) - s));
 }
 
 /* ---- the views ---- */
@@ -417,24 +423,12 @@ static void job_name(struct xjob *j, const struct magic_info *kind, const char *
 	j->want = kind;
 }
 
-/* Jobs: files.img, then per process (pstree order) `per` (at most 2) images
- * named by the pid. */
-static struct xjob *process_jobs(struct xview *v, size_t per, const char *const kinds[],
-				 const char *const fmts[])
+/* 1 + n jobs, the first files.img. */
+static struct xjob *files_and(size_t n)
 {
-	size_t np = v->pstree->n;
-	struct xjob *jobs = xcalloc(1 + per * np, sizeof *jobs);
+	struct xjob *jobs = xcalloc(1 + n, sizeof *jobs);
 	snprintf(jobs[0].name, sizeof jobs[0].name, "files.img");
 	jobs[0].want = magic_by_name("FILES");
-	const struct magic_info *mi[2];
-	for (size_t k = 0; k < per; k++)
-		mi[k] = magic_by_name(kinds[k]);
-	for (size_t i = 0; i < np; i++) {
-		const PstreeEntry *p = (const PstreeEntry *)v->pstree->entries[i].msg;
-		for (size_t k = 0; k < per; k++)
-			job_name(&jobs[1 + per * i + k], mi[k], fmts[k], p->pid);
-	}
-	run_jobs(v->dfd, v->arenas, jobs, 1 + per * np);
 	return jobs;
 }
 
@@ -482,9 +476,7 @@ static void fds_job(void *ctx, size_t i, int k)
 static int render_fds(struct xview *v)
 {
 	size_t np = v->pstree->n;
-	struct xjob *jobs = xcalloc(1 + 3 * np, sizeof *jobs);
-	snprintf(jobs[0].name, sizeof jobs[0].name, "files.img");
-	jobs[0].want = magic_by_name("FILES");
+	struct xjob *jobs = files_and(3 * np);
 	struct xfds x = { .d = { .dfd = v->dfd, .jobs = jobs, .arenas = v->arenas }, .v = v,
 			  .ids = magic_by_name("IDS"), .fs = magic_by_name("FS"),
 			  .fdinfo = magic_by_name("FDINFO") };
@@ -569,19 +561,6 @@ static const char *seg_kind(uint32_t status)
 					  : NULL;
 }
 
-static char *fmt_hex(char *w, uint64_t v, int width)
-{
-	static const char digits[] = "0123456789abcdef";
-	char s[16], *p = s + sizeof s;
-	do
-		*--p = digits[v & 15];
-	while (v >>= 4);
-	while (s + sizeof s - p < width)
-		*--p = '0';
-	memcpy(w, p, (size_t)(s + sizeof s - p));
-	return w + (s + sizeof s - p);
-}
-
 static void put_vma(const struct xview *v, struct buf *out, const VmaEntry *vma, const struct segs *segs)
 {
 	uint32_t s = vma->status;
@@ -651,10 +630,13 @@ static void mems_text(void *ctx, size_t i, int k)
 
 static int render_mems(struct xview *v)
 {
-	static const char *const kinds[] = { "MM" };
-	static const char *const fmts[] = { "mm-%" PRIu32 ".img" };
 	size_t np = v->pstree->n;
-	struct xjob *jobs = process_jobs(v, 1, kinds, fmts);
+	struct xjob *jobs = files_and(np);
+	const struct magic_info *mm_magic = magic_by_name("MM");
+	for (size_t i = 0; i < np; i++)
+		job_name(&jobs[1 + i], mm_magic, "mm-%" PRIu32 ".img",
+			 ((const PstreeEntry *)v->pstree->entries[i].msg)->pid);
+	run_jobs(v->dfd, v->arenas, jobs, 1 + np);
 	int rc = index_files(v, &jobs[0]);
 	/* First whether the Lua view would note anything: an mm image missing,
 	 * a file not in files.img (the backing file of every file VMA is looked
