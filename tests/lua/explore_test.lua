@@ -6,11 +6,7 @@
 local T = require "testlib"
 local explore = require "explore"
 
-local root = arg[1] or error("usage: explore_test.lua FIXTURES_ROOT", 0)
-if not T.exists(root .. "/.") then
-	print("SKIPPED: " .. root .. " not found")
-	os.exit(77)
-end
+local root = T.fixtures_root("explore_test.lua")
 local critlua = T.critlua()
 local q = T.sh_quote
 

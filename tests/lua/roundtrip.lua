@@ -5,11 +5,7 @@
 
 local T = require "testlib"
 
-local root = arg[1] or error("usage: roundtrip.lua FIXTURES_ROOT", 0)
-if not T.exists(root .. "/.") then
-	print("SKIPPED: " .. root .. " not found")
-	os.exit(77)
-end
+local root = T.fixtures_root("roundtrip.lua")
 
 -- Field facts by message and name, from the compiled schema.
 local fields = {}

@@ -62,6 +62,17 @@ function T.exists(path)
 	return f ~= nil
 end
 
+-- The fixtures root a test is given (arg[1]); when it is not there the test
+-- says so and exits 77, which ctest counts as skipped.
+function T.fixtures_root(script)
+	local root = arg[1] or error("usage: " .. script .. " FIXTURES_ROOT", 0)
+	if not T.exists(root .. "/.") then
+		print("SKIPPED: " .. root .. " not found")
+		os.exit(77)
+	end
+	return root
+end
+
 function T.tmpdir()
 	local p = io.popen("mktemp -d /tmp/critlua-test.XXXXXX")
 	local d = p:read("l")

@@ -8,11 +8,7 @@
 local T = require "testlib"
 local explore = require "explore"
 
-local root = arg[1] or error("usage: xtext_test.lua FIXTURES_ROOT", 0)
-if not T.exists(root .. "/.") then
-	print("SKIPPED: " .. root .. " not found")
-	os.exit(77)
-end
+local root = T.fixtures_root("xtext_test.lua")
 local critlua = T.critlua()
 local q = T.sh_quote
 
