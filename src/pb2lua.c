@@ -8,6 +8,7 @@
 #include <lauxlib.h>
 
 #include "luapb.h"
+#include "pbwire.h"
 
 #define PB2LUA_MAX_DEPTH 100
 
@@ -592,51 +593,6 @@ static const struct pb2lua_sel *pb2lua_sel_get(lua_State *L, int spec,
 	return sel;
 }
 
-static int pb2lua_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
-{
-	const uint8_t *p = *pp;
-	uint64_t v = 0;
-	for (unsigned shift = 0; shift < 64 && p < end; shift += 7) {
-		uint8_t b = *p++;
-		v |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80)) {
-			*pp = p;
-			*out = v;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-static uint64_t pb2lua_le(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-	for (unsigned k = 0; k < n; k++)
-		v |= (uint64_t)p[k] << (8 * k);
-	return v;
-}
-
-/* The wire type a field's values come in (2 also for packed scalars). */
-static unsigned pb2lua_wire_type(ProtobufCType t)
-{
-	switch (t) {
-	case PROTOBUF_C_TYPE_FIXED32:
-	case PROTOBUF_C_TYPE_SFIXED32:
-	case PROTOBUF_C_TYPE_FLOAT:
-		return 5;
-	case PROTOBUF_C_TYPE_FIXED64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_DOUBLE:
-		return 1;
-	case PROTOBUF_C_TYPE_STRING:
-	case PROTOBUF_C_TYPE_BYTES:
-	case PROTOBUF_C_TYPE_MESSAGE:
-		return 2;
-	default:
-		return 0;
-	}
-}
-
 static int pb2lua_wire_msg(struct pb2lua_ctx *c, const ProtobufCMessageDescriptor *d,
 			   const struct pb2lua_sel *sel, const uint8_t *p, size_t len, int depth);
 
@@ -647,25 +603,15 @@ static void pb2lua_wire_scalar(lua_State *L, const ProtobufCFieldDescriptor *f, 
 	switch (f->type) {
 	case PROTOBUF_C_TYPE_INT32:
 	case PROTOBUF_C_TYPE_SFIXED32:
-		lua_pushinteger(L, (int32_t)(uint32_t)raw);
-		break;
-	case PROTOBUF_C_TYPE_SINT32: {
-		uint32_t u = (uint32_t)raw;
-		lua_pushinteger(L, (int32_t)(u >> 1) ^ -(int32_t)(u & 1));
-		break;
-	}
+	case PROTOBUF_C_TYPE_SINT32:
 	case PROTOBUF_C_TYPE_UINT32:
 	case PROTOBUF_C_TYPE_FIXED32:
-		lua_pushinteger(L, (uint32_t)raw);
-		break;
 	case PROTOBUF_C_TYPE_SINT64:
-		lua_pushinteger(L, (lua_Integer)((raw >> 1) ^ (0 - (raw & 1))));
-		break;
 	case PROTOBUF_C_TYPE_INT64:
 	case PROTOBUF_C_TYPE_SFIXED64:
 	case PROTOBUF_C_TYPE_UINT64:
 	case PROTOBUF_C_TYPE_FIXED64:
-		lua_pushinteger(L, (lua_Integer)raw);
+		lua_pushinteger(L, (lua_Integer)pbw_int(f, raw));
 		break;
 	case PROTOBUF_C_TYPE_FLOAT: {
 		uint32_t u = (uint32_t)raw;
@@ -721,17 +667,17 @@ static int pb2lua_wire_packed(lua_State *L, const ProtobufCFieldDescriptor *f, i
 			      const uint8_t *v, size_t n)
 {
 	const uint8_t *end = v + n;
-	unsigned wt = pb2lua_wire_type(f->type), width = wt == 5 ? 4 : 8;
+	unsigned wt = pbw_wire_type(f->type), width = wt == 5 ? 4 : 8;
 	lua_Integer k = (lua_Integer)lua_rawlen(L, arr);
 	while (v < end) {
 		uint64_t raw;
 		if (wt == 0) {
-			if (pb2lua_varint(&v, end, &raw) < 0)
+			if (pbw_varint(&v, end, &raw) < 0)
 				return -1;
 		} else {
 			if ((size_t)(end - v) < width)
 				return -1;
-			raw = pb2lua_le(v, width);
+			raw = pbw_le(v, width);
 			v += width;
 		}
 		pb2lua_wire_scalar(L, f, raw);
@@ -746,62 +692,26 @@ static int pb2lua_wire_msg(struct pb2lua_ctx *c, const ProtobufCMessageDescripto
 			   const struct pb2lua_sel *sel, const uint8_t *p, size_t len, int depth)
 {
 	lua_State *L = c->L;
-	uint64_t seen[4] = { 0 }; /* required fields must all be there */
-	if (depth > PB2LUA_MAX_DEPTH || d->n_fields > 64 * sizeof seen / sizeof seen[0] ||
-	    !lua_checkstack(L, 8))
+	struct pbw w;
+	if (depth > PB2LUA_MAX_DEPTH || pbw_start(&w, d, p, len) < 0 || !lua_checkstack(L, 8))
 		return -1;
-	const uint8_t *end = p + len;
 	lua_createtable(L, 0, (sel ? sel->n : 4) + c->spare);
 	int t = lua_gettop(L);
 	pb2lua_push_keys(c, d); /* t + 1 */
-	while (p < end) {
-		uint64_t tag, raw = 0;
-		const uint8_t *v = NULL;
-		size_t n = 0;
-		if (pb2lua_varint(&p, end, &tag) < 0 || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
-			goto fail;
-		unsigned wt = (unsigned)(tag & 7);
-		switch (wt) {
-		case 0:
-			if (pb2lua_varint(&p, end, &raw) < 0)
-				goto fail;
-			break;
-		case 1:
-		case 5: {
-			unsigned w = wt == 1 ? 8 : 4;
-			if ((size_t)(end - p) < w)
-				goto fail;
-			raw = pb2lua_le(p, w);
-			p += w;
-			break;
-		}
-		case 2:
-			if (pb2lua_varint(&p, end, &raw) < 0 || raw > (uint64_t)(end - p))
-				goto fail;
-			v = p;
-			n = (size_t)raw;
-			p += n;
-			break;
-		default: /* groups: not in proto2 schemas of CRIU */
-			goto fail;
-		}
-		const ProtobufCFieldDescriptor *f =
-			protobuf_c_message_descriptor_get_field(d, (unsigned)(tag >> 3));
-		if (!f)
-			continue; /* unknown to the schema: the full decoder keeps these aside */
-		size_t i = (size_t)(f - d->fields);
-		seen[i / 64] |= (uint64_t)1 << (i % 64);
-		int mode = sel ? sel->mode[i] : PB2LUA_ALL;
+	struct pbw_field fl;
+	int more;
+	while ((more = pbw_next(&w, &fl)) > 0) {
+		const ProtobufCFieldDescriptor *f = fl.f;
+		int mode = sel ? sel->mode[fl.i] : PB2LUA_ALL;
 		if (mode == PB2LUA_SKIP)
 			continue;
-		unsigned want = pb2lua_wire_type(f->type);
-		int packed = wt == 2 && want != 2 && f->label == PROTOBUF_C_LABEL_REPEATED;
-		if (wt != want && !packed)
+		int typed = pbw_typed(&fl), packed = typed == 2;
+		if (!typed)
 			goto fail;
-		if (packed && n == 0)
+		if (packed && fl.n == 0)
 			continue; /* no values: the field stays absent, as protobuf-c has it */
-		const struct pb2lua_sel *sub = mode == PB2LUA_SUB ? sel->sub[i] : NULL;
-		lua_rawgeti(L, t + 1, (lua_Integer)i + 1); /* the key */
+		const struct pb2lua_sel *sub = mode == PB2LUA_SUB ? sel->sub[fl.i] : NULL;
+		lua_rawgeti(L, t + 1, (lua_Integer)fl.i + 1); /* the key */
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 			lua_pushvalue(L, -1);
 			if (lua_rawget(L, t) == LUA_TNIL) {
@@ -813,14 +723,14 @@ static int pb2lua_wire_msg(struct pb2lua_ctx *c, const ProtobufCMessageDescripto
 			}
 			int arr = lua_gettop(L);
 			if (packed) {
-				if (pb2lua_wire_packed(L, f, arr, v, n) < 0)
+				if (pb2lua_wire_packed(L, f, arr, fl.v, fl.n) < 0)
 					goto fail;
 			} else {
-				if (wt == 2) {
-					if (pb2lua_wire_delimited(c, f, sub, v, n, depth) < 0)
+				if (fl.wt == 2) {
+					if (pb2lua_wire_delimited(c, f, sub, fl.v, fl.n, depth) < 0)
 						goto fail;
 				} else {
-					pb2lua_wire_scalar(L, f, raw);
+					pb2lua_wire_scalar(L, f, fl.raw);
 				}
 				lua_rawseti(L, arr, (lua_Integer)lua_rawlen(L, arr) + 1);
 			}
@@ -833,18 +743,17 @@ static int pb2lua_wire_msg(struct pb2lua_ctx *c, const ProtobufCMessageDescripto
 				if (again)
 					goto fail; /* protobuf merges the two: leave that to it */
 			}
-			if (wt == 2) {
-				if (pb2lua_wire_delimited(c, f, sub, v, n, depth) < 0)
+			if (fl.wt == 2) {
+				if (pb2lua_wire_delimited(c, f, sub, fl.v, fl.n, depth) < 0)
 					goto fail;
 			} else {
-				pb2lua_wire_scalar(L, f, raw);
+				pb2lua_wire_scalar(L, f, fl.raw);
 			}
 			lua_rawset(L, t);
 		}
 	}
-	for (unsigned i = 0; i < d->n_fields; i++)
-		if (d->fields[i].label == PROTOBUF_C_LABEL_REQUIRED && !(seen[i / 64] >> (i % 64) & 1))
-			goto fail;
+	if (more < 0)
+		goto fail;
 	lua_settop(L, t);
 	pb2lua_set_mt(c, d);
 	return 0;
@@ -865,9 +774,9 @@ int luapb_push_image_select(lua_State *L, const uint8_t *buf, size_t len, int sp
 	/* Count the entries first: a framing error goes to the full path too. */
 	size_t count = 0;
 	for (size_t off = r.off; off < len; count++) {
-		if (len - off < 4 || pb2lua_le(buf + off, 4) > len - off - 4)
+		if (len - off < 4 || pbw_le(buf + off, 4) > len - off - 4)
 			return -1;
-		off += 4 + (size_t)pb2lua_le(buf + off, 4);
+		off += 4 + (size_t)pbw_le(buf + off, 4);
 	}
 	spec = lua_absindex(L, spec);
 	int base = lua_gettop(L);
@@ -892,7 +801,7 @@ int luapb_push_image_select(lua_State *L, const uint8_t *buf, size_t len, int sp
 	lua_createtable(L, count > INT32_MAX ? INT32_MAX : (int)count, 0);
 	size_t off = r.off;
 	for (size_t i = 0; i < count; i++) {
-		size_t size = (size_t)pb2lua_le(buf + off, 4);
+		size_t size = (size_t)pbw_le(buf + off, 4);
 		if (pb2lua_wire_msg(&c, r.mi->desc, sel, buf + off + 4, size, 0) < 0) {
 			lua_settop(L, base);
 			return -1;

@@ -1,0 +1,62 @@
+/* pbwire.h: a protobuf message in wire format read one field at a time,
+ * without unpacking it, for the readers that want a few fields of many
+ * messages: the views' selective reader (pb2lua.c, into Lua tables) and the
+ * C text views (xtext.c, into small structs).
+ *
+ * The walk frames every field and finds it in the descriptor; the reader
+ * decides what to check of the fields it takes (pbw_typed). Whatever the walk
+ * cannot be sure of is an error (-1), on which the reader leaves the message
+ * to protobuf-c, whose errors are the ones reported. */
+#ifndef CRITLUA_PBWIRE_H
+#define CRITLUA_PBWIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+struct pbw {
+	const ProtobufCMessageDescriptor *d;
+	const uint8_t *p, *end;
+	unsigned next; /* the field index after the last one found: fields come in order */
+	uint64_t seen[4]; /* by field index: to check the required ones at the end */
+};
+
+/* One field of the message, as it is on the wire. */
+struct pbw_field {
+	const ProtobufCFieldDescriptor *f;
+	unsigned i; /* f's index in d->fields */
+	unsigned wt; /* wire type: 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32 */
+	uint64_t raw; /* wire types 0, 1 and 5: the value as read */
+	const uint8_t *v; /* wire type 2: the bytes */
+	size_t n;
+};
+
+/* Start a walk over the message of type d in p[0..len). -1: d has more
+ * fields than the walk keeps track of. */
+int pbw_start(struct pbw *w, const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len);
+
+/* The next field the schema knows (fields it does not know are passed over).
+ * 1: *fl is the field; 0: the message is done and every required field was
+ * there; -1: malformed, or a required field missing. */
+int pbw_next(struct pbw *w, struct pbw_field *fl);
+
+/* Whether fl comes in the wire type of its field: 1 as one value, 2 as
+ * packed values of a repeated scalar, 0 not (an error to the reader). */
+int pbw_typed(const struct pbw_field *fl);
+
+/* The wire type a field of type t comes in (2 also for packed scalars). */
+unsigned pbw_wire_type(ProtobufCType t);
+
+/* A varint at *pp (before end), advancing *pp; -1 when it is cut or too long. */
+int pbw_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out);
+
+/* n (at most 8) bytes at p, little-endian. */
+uint64_t pbw_le(const uint8_t *p, unsigned n);
+
+/* A varint or fixed scalar as protobuf-c stores it in 64 bits: 32-bit types
+ * keep their low 32 bits (signed ones sign-extended), sint types are
+ * unzigzagged, bool is 0 or 1. */
+int64_t pbw_int(const ProtobufCFieldDescriptor *f, uint64_t raw);
+
+#endif
