@@ -736,13 +736,8 @@ static int pb2lua_wire_msg(struct pb2lua_ctx *c, const ProtobufCMessageDescripto
 			}
 			lua_settop(L, t + 1);
 		} else {
-			if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
-				lua_pushvalue(L, -1);
-				int again = lua_rawget(L, t) != LUA_TNIL;
-				lua_pop(L, 1);
-				if (again)
-					goto fail; /* protobuf merges the two: leave that to it */
-			}
+			if (f->type == PROTOBUF_C_TYPE_MESSAGE && fl.again)
+				goto fail; /* protobuf merges the two: leave that to it */
 			if (fl.wt == 2) {
 				if (pb2lua_wire_delimited(c, f, sub, fl.v, fl.n, depth) < 0)
 					goto fail;

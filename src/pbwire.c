@@ -3,7 +3,7 @@
 
 #include "pbwire.h"
 
-int pbw_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
+int pbw_varint_long(const uint8_t **pp, const uint8_t *end, uint64_t *out)
 {
 	const uint8_t *p = *pp;
 	uint64_t v = 0;
@@ -82,46 +82,47 @@ int pbw_start(struct pbw *w, const ProtobufCMessageDescriptor *d, const uint8_t 
 	return 0;
 }
 
-/* The field numbered id: first the one after the last found, as fields come
- * in the order of their numbers and d->fields is sorted by number. */
+/* The field numbered id: first the one after the last found and the last
+ * found again, as fields come in the order of their numbers (and d->fields
+ * is sorted by number). */
 static const ProtobufCFieldDescriptor *pbw_field_of(struct pbw *w, uint32_t id)
 {
 	const ProtobufCMessageDescriptor *d = w->d;
 	if (w->next < d->n_fields && d->fields[w->next].id == id)
 		return &d->fields[w->next];
+	if (w->next > 0 && d->fields[w->next - 1].id == id) /* a repeated field's next value */
+		return &d->fields[w->next - 1];
 	return protobuf_c_message_descriptor_get_field(d, id);
 }
 
 int pbw_next(struct pbw *w, struct pbw_field *fl)
 {
-	while (w->p < w->end) {
-		uint64_t tag;
-		if (pbw_varint(&w->p, w->end, &tag) < 0 || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
+	const uint8_t *p = w->p, *end = w->end;
+	while (p < end) {
+		uint64_t tag, raw = 0;
+		const uint8_t *v = NULL;
+		if (pbw_varint(&p, end, &tag) < 0 || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
 			return -1;
-		fl->wt = (unsigned)(tag & 7);
-		fl->raw = 0;
-		fl->v = NULL;
-		fl->n = 0;
-		switch (fl->wt) {
+		unsigned wt = (unsigned)(tag & 7);
+		switch (wt) {
 		case 0:
-			if (pbw_varint(&w->p, w->end, &fl->raw) < 0)
+			if (pbw_varint(&p, end, &raw) < 0)
 				return -1;
 			break;
 		case 1:
 		case 5: {
-			unsigned width = fl->wt == 1 ? 8 : 4;
-			if ((size_t)(w->end - w->p) < width)
+			unsigned width = wt == 1 ? 8 : 4;
+			if ((size_t)(end - p) < width)
 				return -1;
-			fl->raw = pbw_le(w->p, width);
-			w->p += width;
+			raw = pbw_le(p, width);
+			p += width;
 			break;
 		}
 		case 2:
-			if (pbw_varint(&w->p, w->end, &fl->raw) < 0 || fl->raw > (uint64_t)(w->end - w->p))
+			if (pbw_varint(&p, end, &raw) < 0 || raw > (uint64_t)(end - p))
 				return -1;
-			fl->v = w->p;
-			fl->n = (size_t)fl->raw;
-			w->p += fl->n;
+			v = p;
+			p += raw;
 			break;
 		default: /* groups: not in the proto2 schemas of CRIU */
 			return -1;
@@ -129,12 +130,21 @@ int pbw_next(struct pbw *w, struct pbw_field *fl)
 		const ProtobufCFieldDescriptor *f = pbw_field_of(w, (uint32_t)(tag >> 3));
 		if (!f)
 			continue; /* unknown to the schema: protobuf-c keeps these aside */
+		unsigned i = (unsigned)(f - w->d->fields);
+		uint64_t bit = (uint64_t)1 << (i % 64);
 		fl->f = f;
-		fl->i = (unsigned)(f - w->d->fields);
-		w->next = fl->i + 1;
-		w->seen[fl->i / 64] |= (uint64_t)1 << (fl->i % 64);
+		fl->i = i;
+		fl->again = (w->seen[i / 64] & bit) != 0;
+		fl->wt = wt;
+		fl->raw = raw;
+		fl->v = v;
+		fl->n = v ? (size_t)raw : 0;
+		w->seen[i / 64] |= bit;
+		w->next = i + 1;
+		w->p = p;
 		return 1;
 	}
+	w->p = p;
 	const ProtobufCMessageDescriptor *d = w->d;
 	for (unsigned i = 0; i < d->n_fields; i++)
 		if (d->fields[i].label == PROTOBUF_C_LABEL_REQUIRED && !(w->seen[i / 64] >> (i % 64) & 1))
@@ -148,4 +158,39 @@ int pbw_typed(const struct pbw_field *fl)
 	if (fl->wt == want)
 		return 1;
 	return fl->wt == 2 && fl->f->label == PROTOBUF_C_LABEL_REPEATED ? 2 : 0;
+}
+
+int pbw_flat_init(struct pbw_flat *t, const ProtobufCMessageDescriptor *d)
+{
+	if (d->n_fields > 64)
+		return -1;
+	memset(t, 0, sizeof *t);
+	t->d = d;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		if (f->label == PROTOBUF_C_LABEL_REQUIRED)
+			t->required |= (uint64_t)1 << i;
+		if (f->id < 16 && f->label != PROTOBUF_C_LABEL_REPEATED && pbw_wire_type(f->type) == 0)
+			t->slot[f->id << 3] = (uint8_t)(i + 1);
+	}
+	return 0;
+}
+
+int pbw_flat_read(const struct pbw_flat *t, const uint8_t *p, size_t len, uint64_t *raw, uint64_t *seen)
+{
+	const uint8_t *end = p + len;
+	uint64_t got = 0;
+	while (p < end) {
+		unsigned s = *p < 0x80 ? t->slot[*p] : 0;
+		if (!s)
+			return -1;
+		p++;
+		if (pbw_varint(&p, end, &raw[s - 1]) < 0)
+			return -1;
+		got |= (uint64_t)1 << (s - 1);
+	}
+	if ((got & t->required) != t->required)
+		return -1;
+	*seen = got;
+	return 0;
 }

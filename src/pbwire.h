@@ -26,6 +26,7 @@ struct pbw {
 struct pbw_field {
 	const ProtobufCFieldDescriptor *f;
 	unsigned i; /* f's index in d->fields */
+	int again; /* the field came before in this message */
 	unsigned wt; /* wire type: 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32 */
 	uint64_t raw; /* wire types 0, 1 and 5: the value as read */
 	const uint8_t *v; /* wire type 2: the bytes */
@@ -48,8 +49,18 @@ int pbw_typed(const struct pbw_field *fl);
 /* The wire type a field of type t comes in (2 also for packed scalars). */
 unsigned pbw_wire_type(ProtobufCType t);
 
-/* A varint at *pp (before end), advancing *pp; -1 when it is cut or too long. */
-int pbw_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out);
+int pbw_varint_long(const uint8_t **pp, const uint8_t *end, uint64_t *out);
+
+/* A varint at *pp (before end), advancing *pp; -1 when it is cut or too long.
+ * Inline for the one-byte ones: tags, and most values. */
+static inline int pbw_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
+{
+	if (*pp < end && **pp < 0x80) {
+		*out = *(*pp)++;
+		return 0;
+	}
+	return pbw_varint_long(pp, end, out);
+}
 
 /* n (at most 8) bytes at p, little-endian. */
 uint64_t pbw_le(const uint8_t *p, unsigned n);
@@ -58,5 +69,24 @@ uint64_t pbw_le(const uint8_t *p, unsigned n);
  * keep their low 32 bits (signed ones sign-extended), sint types are
  * unzigzagged, bool is 0 or 1. */
 int64_t pbw_int(const ProtobufCFieldDescriptor *f, uint64_t raw);
+
+/* A faster way through messages of small scalar fields, such as the tens
+ * of thousands of VMAs of a checkpoint: a table from the one-byte tag of
+ * each varint field numbered below 16 to the field. pbw_flat_read takes the
+ * message in one pass when every field in it is such a field, and gives up
+ * (-1) on anything else, for the caller to walk it with pbw_next: what it
+ * accepts, pbw_next accepts with the same values. */
+struct pbw_flat {
+	const ProtobufCMessageDescriptor *d;
+	uint8_t slot[128]; /* tag byte -> field index + 1, or 0 */
+	uint64_t required; /* by field index */
+};
+
+/* -1 when d has more than 64 fields. */
+int pbw_flat_init(struct pbw_flat *t, const ProtobufCMessageDescriptor *d);
+
+/* The message in p[0..len): raw[i] the value of field i (the last one given),
+ * *seen the fields present, by index. 0, or -1: walk it with pbw_next. */
+int pbw_flat_read(const struct pbw_flat *t, const uint8_t *p, size_t len, uint64_t *raw, uint64_t *seen);
 
 #endif

@@ -1,6 +1,7 @@
 /* xtext.c: CRIT's `x DIR fds` and `x DIR mems` text of a checkpoint
  * directory, straight from the decoded messages. See xtext.h. */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -18,6 +19,7 @@
 #include "mm.pb-c.h"
 #include "pstree.pb-c.h"
 #include "image.h"
+#include "pbwire.h"
 #include "textcodec.h"
 #include "xtext.h"
 
@@ -34,34 +36,26 @@
 #define VMA_SOCKET (1u << 11)
 #define VMA_MAP_GROWSDOWN 0x100u /* vma_entry.flags: mmap flags */
 
-/* ---- reading many images at once ----
- * A checkpoint of a thousand processes is thousands of small files; the
- * time goes into open, read and close, so they are read and decoded by a few
- * threads. Each job is one file: its image, or failed. */
-
-struct xjob {
-	char name[64];
-	const struct magic_info *want; /* the image type the name implies */
-	struct img img;
-	int ok;
-};
-
 /* Each thread decodes into an arena of its own, freed as a whole when the
  * view is done: tens of thousands of small messages, each malloc'ed in a
  * thread's heap, would cost more than the decoding. Its blocks are mapped
  * with their pages at once (MAP_POPULATE): a page fault for every 4 KiB of
- * messages was a tenth of `x mems`. */
+ * messages was a tenth of `x mems`. They grow from 64 KiB to 1 MiB, as
+ * mapping more than a view needs costs as much as the faults. */
 struct xarena {
 	ProtobufCAllocator pa; /* allocator_data: the arena */
 	uint8_t *cur;
 	size_t left;
-	void **blocks; /* ARENA_BLOCK bytes each, mapped */
+	void **blocks; /* block i is arena_block(i) bytes, mapped */
 	size_t n, cap;
-	void **large; /* malloc'ed, one per message larger than ARENA_BLOCK / 4 */
+	void **large; /* malloc'ed, one per allocation of more than a quarter of the next block */
 	size_t nlarge, caplarge;
 };
 
-#define ARENA_BLOCK (1024 * 1024)
+static size_t arena_block(size_t i)
+{
+	return (size_t)64 * 1024 << (i < 4 ? i : 4);
+}
 
 static void arena_keep(void ***list, size_t *n, size_t *cap, void *p)
 {
@@ -78,19 +72,20 @@ static void *arena_alloc(void *data, size_t size)
 	if (size > SIZE_MAX - 15)
 		return NULL;
 	size = (size + 15) & ~(size_t)15;
-	if (size > ARENA_BLOCK / 4) {
-		void *p = xmalloc(size);
-		arena_keep(&a->large, &a->nlarge, &a->caplarge, p);
-		return p;
-	}
 	if (size > a->left) {
-		void *b = mmap(NULL, ARENA_BLOCK, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		size_t bsize = arena_block(a->n);
+		if (size > bsize / 4) {
+			void *p = xmalloc(size);
+			arena_keep(&a->large, &a->nlarge, &a->caplarge, p);
+			return p;
+		}
+		void *b = mmap(NULL, bsize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+			       -1, 0);
 		if (b == MAP_FAILED)
 			return NULL; /* protobuf-c fails the unpack: the image is left to Lua */
 		arena_keep(&a->blocks, &a->n, &a->cap, b);
 		a->cur = b;
-		a->left = ARENA_BLOCK;
+		a->left = bsize;
 	}
 	void *p = a->cur;
 	a->cur += size;
@@ -115,7 +110,7 @@ static void arena_init(struct xarena *a)
 static void arena_release(struct xarena *a)
 {
 	for (size_t i = 0; i < a->n; i++)
-		munmap(a->blocks[i], ARENA_BLOCK);
+		munmap(a->blocks[i], arena_block(i));
 	for (size_t i = 0; i < a->nlarge; i++)
 		free(a->large[i]);
 	free(a->blocks);
@@ -124,8 +119,8 @@ static void arena_release(struct xarena *a)
 
 #define MAX_THREADS 4
 
-/* Work 0 .. n-1 shared out among this thread and up to MAX_THREADS - 1
- * others; work(ctx, i, k) runs on thread k (this one is 0). */
+/* Work 0 .. n-1 shared out among this thread and, when parallel, up to
+ * MAX_THREADS - 1 others; work(ctx, i, k) runs on thread k (this one is 0). */
 struct xpool {
 	size_t n;
 	atomic_size_t next;
@@ -155,7 +150,7 @@ static int cpus(void)
 	return 1;
 }
 
-static void run_pool(size_t n, void (*work)(void *, size_t, int), void *ctx)
+static void run_pool(size_t n, int parallel, void (*work)(void *, size_t, int), void *ctx)
 {
 	struct xpool p = { .n = n, .work = work, .ctx = ctx };
 	atomic_init(&p.next, 0);
@@ -164,7 +159,7 @@ static void run_pool(size_t n, void (*work)(void *, size_t, int), void *ctx)
 	int nt = 1, want = cpus();
 	if (want > MAX_THREADS)
 		want = MAX_THREADS;
-	if (n < 64) /* not worth a thread */
+	if (!parallel)
 		want = 1;
 	for (int k = 0; k < MAX_THREADS; k++)
 		w[k] = (struct xworker){ &p, k };
@@ -175,27 +170,62 @@ static void run_pool(size_t n, void (*work)(void *, size_t, int), void *ctx)
 		pthread_join(t[k], NULL);
 }
 
-struct xdecode {
+/* ---- reading many images at once ----
+ * A checkpoint of a thousand processes is thousands of small files; the
+ * time goes into open, read and close, so they are read by a few threads.
+ * Of the images of each process only the fields the views print are taken,
+ * straight off the wire (pbwire.h), into the small structs below: unpacking
+ * every field of every VMA with protobuf-c was most of `x mems`. The walk
+ * accepts what the views' own reader accepts of the same fields (pb2lua.c
+ * reads them so, with lua/explore.lua's READS), and a little less: every
+ * field the schema knows must come in its wire type, not only the ones
+ * taken. The rest, files.img and pstree.img, protobuf-c decodes whole. */
+
+struct xfd {
+	uint32_t fd, id;
+	int32_t type; /* FdTypes, maybe a value the schema does not name */
+};
+
+struct xvma {
+	uint64_t start, end, pgoff, shmid;
+	uint32_t prot, flags, status;
+};
+
+/* What one pool run shares: thread k reads into bufs[k] and keeps what it
+ * takes in arenas[k]; scratch[k] gathers an image's records before that. */
+struct xread {
 	int dfd;
-	struct xjob *jobs;
-	struct xarena *arenas; /* by thread */
-	struct buf bufs[MAX_THREADS]; /* by thread: grown to the largest file it read */
+	struct xarena *arenas;
+	struct buf bufs[MAX_THREADS];
+	struct buf scratch[MAX_THREADS];
 	atomic_int failed; /* a job failed: the view is the Lua views', the rest is skipped */
 };
 
-/* Read and decode one file: no fstat, and no allocation per file. */
-static void decode_one(struct xdecode *x, struct xjob *j, int k)
+static void xread_done(struct xread *x)
+{
+	for (int k = 0; k < MAX_THREADS; k++) {
+		buf_free(&x->bufs[k]);
+		buf_free(&x->scratch[k]);
+	}
+}
+
+static int job_failed(struct xread *x)
+{
+	atomic_store(&x->failed, 1);
+	return -1;
+}
+
+/* The file `name` into thread k's buffer: no fstat, and no allocation per
+ * file. O_NONBLOCK: a FIFO in the directory does not hang here (it gives no
+ * image, and the Lua views deal with it as with any file). */
+static int read_in(struct xread *x, int k, const char *name)
 {
 	struct buf *buf = &x->bufs[k];
 	if (atomic_load_explicit(&x->failed, memory_order_relaxed))
-		return;
-	/* O_NONBLOCK: a FIFO in the directory does not hang here (it gives no
-	 * image, and the Lua views deal with it as with any file) */
-	int fd = openat(x->dfd, j->name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) {
-		atomic_store(&x->failed, 1);
-		return;
-	}
+		return -1;
+	int fd = openat(x->dfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return job_failed(x);
 	buf->len = 0;
 	for (;;) {
 		buf_reserve(buf, 4096);
@@ -204,52 +234,417 @@ static void decode_one(struct xdecode *x, struct xjob *j, int k)
 			continue;
 		if (r <= 0) {
 			close(fd);
-			if (r < 0) { /* a directory, say */
-				atomic_store(&x->failed, 1);
-				return;
-			}
-			break;
+			if (r < 0) /* a directory, say */
+				return job_failed(x);
+			return 0;
 		}
 		buf->len += (size_t)r;
 	}
+}
+
+/* The full decode of a file, for files.img and pstree.img. */
+static int decode_in(struct xread *x, int k, const char *name, const struct magic_info *want,
+		     struct img *img)
+{
 	struct err e;
-	j->ok = img_decode_in(buf->p, buf->len, &x->arenas[k].pa, &j->img, &e) == 0 && j->img.mi == j->want;
-	if (!j->ok)
-		atomic_store(&x->failed, 1);
+	if (read_in(x, k, name) < 0)
+		return -1;
+	if (img_decode_in(x->bufs[k].p, x->bufs[k].len, &x->arenas[k].pa, img, &e) < 0 ||
+	    img->mi != want)
+		return job_failed(x);
+	return 0;
 }
 
-static void decode_job(void *ctx, size_t i, int k)
+/* A copy of n bytes into thread k's arena (NULL when there is no memory). */
+static void *keep(struct xread *x, int k, const void *p, size_t n)
 {
-	struct xdecode *x = ctx;
-	decode_one(x, &x->jobs[i], k);
+	void *q = n ? arena_alloc(&x->arenas[k], n) : NULL;
+	if (q)
+		memcpy(q, p, n);
+	return q;
 }
 
-/* Read and decode the n jobs; thread k decodes into arenas[k]. */
-static void run_jobs(int dfd, struct xarena *arenas, struct xjob *jobs, size_t n)
+/* The next field of a message, checked as the views' reader checks the
+ * fields it takes; and protobuf would merge a message field given twice. */
+static int next_field(struct pbw *w, struct pbw_field *fl)
 {
-	struct xdecode x = { .dfd = dfd, .jobs = jobs, .arenas = arenas };
-	atomic_init(&x.failed, 0);
-	run_pool(n, decode_job, &x);
-	for (int k = 0; k < MAX_THREADS; k++)
-		buf_free(&x.bufs[k]);
+	int r = pbw_next(w, fl);
+	if (r > 0 && (!pbw_typed(fl) || (fl->again && fl->f->type == PROTOBUF_C_TYPE_MESSAGE &&
+					  fl->f->label != PROTOBUF_C_LABEL_REPEATED)))
+		return -1;
+	return r;
 }
 
-static void free_jobs(struct xjob *jobs, size_t n)
+#define FIELD_U32(fl) ((uint32_t)pbw_int((fl).f, (fl).raw))
+
+static int walk_ids(const uint8_t *m, size_t n, uint32_t *files_id)
 {
-	for (size_t i = 0; i < n; i++) {
-		struct img *img = &jobs[i].img;
-		if (img->mi && img->mi->payload == PL_NONE)
-			free(img->entries); /* the messages go with the arena, and there is no payload */
-		else
-			img_free(img);
+	struct pbw w;
+	struct pbw_field fl;
+	int r;
+	if (pbw_start(&w, &task_kobj_ids_entry__descriptor, m, n) < 0)
+		return -1;
+	while ((r = next_field(&w, &fl)) > 0)
+		if (fl.f->offset == offsetof(TaskKobjIdsEntry, files_id))
+			*files_id = FIELD_U32(fl);
+	return r;
+}
+
+static int walk_fs(const uint8_t *m, size_t n, uint32_t *cwd, uint32_t *root)
+{
+	struct pbw w;
+	struct pbw_field fl;
+	int r;
+	if (pbw_start(&w, &fs_entry__descriptor, m, n) < 0)
+		return -1;
+	while ((r = next_field(&w, &fl)) > 0) {
+		if (fl.f->offset == offsetof(FsEntry, cwd_id))
+			*cwd = FIELD_U32(fl);
+		else if (fl.f->offset == offsetof(FsEntry, root_id))
+			*root = FIELD_U32(fl);
 	}
-	free(jobs);
+	return r;
 }
 
-/* The first entry's message of a job's image, or NULL. */
-static const void *first_msg(const struct xjob *j)
+static int walk_fd(const uint8_t *m, size_t n, struct xfd *fd)
 {
-	return j->ok && j->img.n ? j->img.entries[0].msg : NULL;
+	struct pbw w;
+	struct pbw_field fl;
+	int r;
+	if (pbw_start(&w, &fdinfo_entry__descriptor, m, n) < 0)
+		return -1;
+	while ((r = next_field(&w, &fl)) > 0) {
+		switch (fl.f->offset) {
+		case offsetof(FdinfoEntry, fd):
+			fd->fd = FIELD_U32(fl);
+			break;
+		case offsetof(FdinfoEntry, id):
+			fd->id = FIELD_U32(fl);
+			break;
+		case offsetof(FdinfoEntry, type):
+			fd->type = (int32_t)pbw_int(fl.f, fl.raw);
+			break;
+		}
+	}
+	return r;
+}
+
+/* A VMA's fields, by index: the flat read's table and where each field the
+ * view takes is. */
+struct xvma_reader {
+	struct pbw_flat flat;
+	unsigned start, end, pgoff, shmid, prot, flags, status;
+};
+
+static unsigned field_at(const ProtobufCMessageDescriptor *d, size_t offset)
+{
+	for (unsigned i = 0; i < d->n_fields; i++)
+		if (d->fields[i].offset == offset)
+			return i;
+	abort(); /* the generated code and its descriptor disagree */
+}
+
+static void vma_reader_init(struct xvma_reader *r)
+{
+	const ProtobufCMessageDescriptor *d = &vma_entry__descriptor;
+	if (pbw_flat_init(&r->flat, d) < 0)
+		abort();
+	r->start = field_at(d, offsetof(VmaEntry, start));
+	r->end = field_at(d, offsetof(VmaEntry, end));
+	r->pgoff = field_at(d, offsetof(VmaEntry, pgoff));
+	r->shmid = field_at(d, offsetof(VmaEntry, shmid));
+	r->prot = field_at(d, offsetof(VmaEntry, prot));
+	r->flags = field_at(d, offsetof(VmaEntry, flags));
+	r->status = field_at(d, offsetof(VmaEntry, status));
+}
+
+static int walk_vma(const struct xvma_reader *r, const uint8_t *m, size_t n, struct xvma *v)
+{
+	const ProtobufCFieldDescriptor *fs = vma_entry__descriptor.fields;
+	uint64_t raw[64], seen;
+	if (pbw_flat_read(&r->flat, m, n, raw, &seen) == 0) {
+		/* the fields it takes are required: all there */
+		v->start = (uint64_t)pbw_int(&fs[r->start], raw[r->start]);
+		v->end = (uint64_t)pbw_int(&fs[r->end], raw[r->end]);
+		v->pgoff = (uint64_t)pbw_int(&fs[r->pgoff], raw[r->pgoff]);
+		v->shmid = (uint64_t)pbw_int(&fs[r->shmid], raw[r->shmid]);
+		v->prot = (uint32_t)pbw_int(&fs[r->prot], raw[r->prot]);
+		v->flags = (uint32_t)pbw_int(&fs[r->flags], raw[r->flags]);
+		v->status = (uint32_t)pbw_int(&fs[r->status], raw[r->status]);
+		return 0;
+	}
+	struct pbw w;
+	struct pbw_field fl;
+	int rc;
+	if (pbw_start(&w, &vma_entry__descriptor, m, n) < 0)
+		return -1;
+	while ((rc = next_field(&w, &fl)) > 0) {
+		uint64_t x = (uint64_t)pbw_int(fl.f, fl.raw);
+		switch (fl.f->offset) {
+		case offsetof(VmaEntry, start):
+			v->start = x;
+			break;
+		case offsetof(VmaEntry, end):
+			v->end = x;
+			break;
+		case offsetof(VmaEntry, pgoff):
+			v->pgoff = x;
+			break;
+		case offsetof(VmaEntry, shmid):
+			v->shmid = x;
+			break;
+		case offsetof(VmaEntry, prot):
+			v->prot = (uint32_t)x;
+			break;
+		case offsetof(VmaEntry, flags):
+			v->flags = (uint32_t)x;
+			break;
+		case offsetof(VmaEntry, status):
+			v->status = (uint32_t)x;
+			break;
+		}
+	}
+	return rc;
+}
+
+/* The VMAs of an mm entry go to scratch. */
+static int walk_mm(const struct xvma_reader *vr, const uint8_t *m, size_t n, uint32_t *exe,
+		   struct buf *scratch)
+{
+	struct pbw w;
+	struct pbw_field fl;
+	int r;
+	if (pbw_start(&w, &mm_entry__descriptor, m, n) < 0)
+		return -1;
+	while ((r = next_field(&w, &fl)) > 0) {
+		if (fl.f->offset == offsetof(MmEntry, exe_file_id)) {
+			*exe = FIELD_U32(fl);
+		} else if (fl.f->offset == offsetof(MmEntry, vmas)) {
+			struct xvma v;
+			if (walk_vma(vr, fl.v, fl.n, &v) < 0)
+				return -1;
+			buf_add(scratch, &v, sizeof v);
+		}
+	}
+	return r;
+}
+
+/* The entries of the image in buf, which must be of kind want: *m, *n the
+ * next one's message. 1, 0 at the end, -1 when the framing is broken. */
+struct xentries {
+	const uint8_t *p, *end;
+};
+
+static int entries_start(struct xentries *it, const struct buf *buf, const struct magic_info *want)
+{
+	struct img_reader r;
+	struct err e;
+	if (img_reader_init(&r, buf->p, buf->len, &e) < 0 || r.mi != want)
+		return -1;
+	it->p = buf->p + r.off;
+	it->end = buf->p + buf->len;
+	return 0;
+}
+
+static int entries_next(struct xentries *it, const uint8_t **m, size_t *n)
+{
+	if (it->p == it->end)
+		return 0;
+	if (it->end - it->p < 4 || pbw_le(it->p, 4) > (uint64_t)(it->end - it->p - 4))
+		return -1;
+	*n = (size_t)pbw_le(it->p, 4);
+	*m = it->p + 4;
+	it->p += 4 + *n;
+	return 1;
+}
+
+/* A file of files.img, as the views name it. The names point into the
+ * image's bytes, which stay while the view is made. */
+struct xfile {
+	uint64_t id;
+	const char *name; /* reg: its name, to the first NUL as protobuf-c reads a string */
+	size_t name_len;
+	const uint8_t *uname; /* usk: the socket's name */
+	size_t uname_len;
+	uint32_t pipe_id, ino, peer;
+	unsigned char reg, pipe, usk; /* those parts there */
+};
+
+static int walk_reg(const uint8_t *m, size_t n, struct xfile *fe)
+{
+	struct pbw w;
+	struct pbw_field fl;
+	int r;
+	if (pbw_start(&w, &reg_file_entry__descriptor, m, n) < 0)
+		return -1;
+	while ((r = next_field(&w, &fl)) > 0)
+		if (fl.f->offset == offsetof(RegFileEntry, name)) {
+			const uint8_t *nul = memchr(fl.v, 0, fl.n);
+			fe->name = (const char *)fl.v;
+			fe->name_len = nul ? (size_t)(nul - fl.v) : fl.n;
+		}
+	return r;
+}
+
+static int walk_pipe(const uint8_t *m, size_t n, struct xfile *fe)
+{
+	struct pbw w;
+	struct pbw_field fl;
+	int r;
+	if (pbw_start(&w, &pipe_entry__descriptor, m, n) < 0)
+		return -1;
+	while ((r = next_field(&w, &fl)) > 0)
+		if (fl.f->offset == offsetof(PipeEntry, pipe_id))
+			fe->pipe_id = FIELD_U32(fl);
+	return r;
+}
+
+static int walk_usk(const uint8_t *m, size_t n, struct xfile *fe)
+{
+	struct pbw w;
+	struct pbw_field fl;
+	int r;
+	if (pbw_start(&w, &unix_sk_entry__descriptor, m, n) < 0)
+		return -1;
+	while ((r = next_field(&w, &fl)) > 0) {
+		if (fl.f->offset == offsetof(UnixSkEntry, ino)) {
+			fe->ino = FIELD_U32(fl);
+		} else if (fl.f->offset == offsetof(UnixSkEntry, peer)) {
+			fe->peer = FIELD_U32(fl);
+		} else if (fl.f->offset == offsetof(UnixSkEntry, name)) {
+			fe->uname = fl.v;
+			fe->uname_len = fl.n;
+		}
+	}
+	return r;
+}
+
+static int walk_file(const uint8_t *m, size_t n, void *rec)
+{
+	struct xfile *fe = rec;
+	struct pbw w;
+	struct pbw_field fl;
+	int r;
+	if (pbw_start(&w, &file_entry__descriptor, m, n) < 0)
+		return -1;
+	while ((r = next_field(&w, &fl)) > 0) {
+		if (fl.f->offset == offsetof(FileEntry, id)) {
+			fe->id = FIELD_U32(fl);
+		} else if (fl.f->offset == offsetof(FileEntry, reg)) {
+			fe->reg = 1;
+			if (walk_reg(fl.v, fl.n, fe) < 0)
+				return -1;
+		} else if (fl.f->offset == offsetof(FileEntry, pipe)) {
+			fe->pipe = 1;
+			if (walk_pipe(fl.v, fl.n, fe) < 0)
+				return -1;
+		} else if (fl.f->offset == offsetof(FileEntry, usk)) {
+			fe->usk = 1;
+			if (walk_usk(fl.v, fl.n, fe) < 0)
+				return -1;
+		}
+	}
+	return r;
+}
+
+/* How the records of one kind of image are taken: walk(m, n, rec) fills
+ * one record of `size` bytes from an entry's message. */
+struct xkind {
+	size_t size;
+	int (*walk)(const uint8_t *m, size_t n, void *rec);
+};
+
+static int walk_ids_rec(const uint8_t *m, size_t n, void *rec)
+{
+	return walk_ids(m, n, rec);
+}
+
+static int walk_fs_rec(const uint8_t *m, size_t n, void *rec)
+{
+	uint32_t *ids = rec; /* cwd, root */
+	return walk_fs(m, n, &ids[0], &ids[1]);
+}
+
+static int walk_fd_rec(const uint8_t *m, size_t n, void *rec)
+{
+	return walk_fd(m, n, rec);
+}
+
+static const struct xkind kind_ids = { sizeof(uint32_t), walk_ids_rec };
+static const struct xkind kind_fs = { 2 * sizeof(uint32_t), walk_fs_rec };
+static const struct xkind kind_fdinfo = { sizeof(struct xfd), walk_fd_rec };
+static const struct xkind kind_files = { sizeof(struct xfile), walk_file };
+
+/* The records of every entry of image `name` (of kind mi), kept in thread
+ * k's arena: *nrec of them at *recs. */
+static int read_records(struct xread *x, int k, const char *name, const struct magic_info *mi,
+			const struct xkind *kind, void **recs, size_t *nrec)
+{
+	struct buf *scratch = &x->scratch[k];
+	struct xentries it;
+	const uint8_t *m;
+	size_t n;
+	int r;
+	if (read_in(x, k, name) < 0)
+		return -1;
+	if (entries_start(&it, &x->bufs[k], mi) < 0)
+		return job_failed(x);
+	scratch->len = 0;
+	while ((r = entries_next(&it, &m, &n)) > 0) {
+		buf_reserve(scratch, kind->size);
+		memset(scratch->p + scratch->len, 0, kind->size);
+		if (kind->walk(m, n, scratch->p + scratch->len) < 0)
+			return job_failed(x);
+		scratch->len += kind->size;
+	}
+	*nrec = scratch->len / kind->size;
+	*recs = keep(x, k, scratch->p, scratch->len);
+	if (r < 0 || (scratch->len && !*recs))
+		return job_failed(x);
+	return 0;
+}
+
+/* mm-PID.img: the exe and VMAs of its first entry (the others are walked,
+ * as the views' reader reads them, and dropped). */
+static int read_mm(struct xread *x, int k, const char *name, const struct magic_info *mi,
+		   const struct xvma_reader *vr, uint32_t *exe, struct xvma **vmas, size_t *nvmas)
+{
+	struct buf *scratch = &x->scratch[k];
+	struct xentries it;
+	const uint8_t *m;
+	size_t n, count = 0;
+	int r;
+	if (read_in(x, k, name) < 0)
+		return -1;
+	if (entries_start(&it, &x->bufs[k], mi) < 0)
+		return job_failed(x);
+	scratch->len = 0;
+	while ((r = entries_next(&it, &m, &n)) > 0) {
+		size_t mark = scratch->len;
+		uint32_t e = 0;
+		if (walk_mm(vr, m, n, &e, scratch) < 0)
+			return job_failed(x);
+		if (count++ == 0)
+			*exe = e;
+		else
+			scratch->len = mark;
+	}
+	*nvmas = scratch->len / sizeof(struct xvma);
+	*vmas = keep(x, k, scratch->p, scratch->len);
+	if (r < 0 || count == 0 || (scratch->len && !*vmas))
+		return job_failed(x);
+	return 0;
+}
+
+/* An image decoded into an arena: its messages go with the arena. */
+static void img_release(struct img *img)
+{
+	if (img->mi && img->mi->payload == PL_NONE) {
+		free(img->entries);
+		memset(img, 0, sizeof *img);
+	} else {
+		img_free(img);
+	}
 }
 
 /* ---- small hash maps: files.img by id, shared segments by shmid ---- */
@@ -343,41 +738,44 @@ static void put_hex(struct buf *out, uint64_t v, int width)
 struct xview {
 	int dfd;
 	struct xarena arenas[MAX_THREADS];
-	FILE *to;
-	struct buf *out; /* written to `to` every 64 KiB */
 	const struct img *pstree;
-	struct umap fids; /* files.img entries by id */
+	struct buf files_bytes; /* files.img, which the names point into */
+	struct umap fids; /* files.img entries (struct xfile) by id */
+	const struct magic_info *files_mi;
 };
 
-static void flush_some(struct xview *v)
+static uint32_t pid_of(const struct xview *v, size_t i)
 {
-	if (v->out->len >= 65536) {
-		fwrite(v->out->p, 1, v->out->len, v->to);
-		v->out->len = 0;
-	}
+	return ((const PstreeEntry *)v->pstree->entries[i].msg)->pid;
 }
 
 /* A file of files.img by id; NULL: not there, where the Lua view would look
- * into the images CRIU wrote before files.img and maybe note it. */
-static const FileEntry *file_by_id(const struct xview *v, uint32_t id)
+ * into the images CRIU wrote before files.img and maybe note it. The id is
+ * taken whole: a VMA's shmid above 2^32 is no file's. */
+static const struct xfile *file_by_id(const struct xview *v, uint64_t id)
 {
 	return umap_get(&v->fids, id);
 }
 
 /* CRIT's name of a regular file: its path, or "unknown path" for a file of
  * another type. -1 when the id is not in files.img. */
-static int put_reg_name(const struct xview *v, struct buf *out, uint32_t id)
+static int put_reg_name(const struct xview *v, struct buf *out, uint64_t id)
 {
-	const FileEntry *fe = file_by_id(v, id);
+	const struct xfile *fe = file_by_id(v, id);
 	if (!fe)
 		return -1;
-	buf_adds(out, fe->reg ? fe->reg->name : "unknown path");
+	if (fe->reg)
+		buf_add(out, fe->name, fe->name_len);
+	else
+		buf_adds(out, "unknown path");
 	return 0;
 }
 
-static int put_file_name(const struct xview *v, struct buf *out, FdTypes type, uint32_t id)
+/* CRIT's name of the file of an fd; -1 when the Lua view would note that
+ * files.img does not have it. */
+static int put_file_name(const struct xview *v, struct buf *out, int32_t type, uint32_t id)
 {
-	const FileEntry *fe;
+	const struct xfile *fe;
 	switch (type) {
 	case FD_TYPES__REG:
 		return put_reg_name(v, out, id);
@@ -389,7 +787,7 @@ static int put_file_name(const struct xview *v, struct buf *out, FdTypes type, u
 			return 0;
 		}
 		buf_adds(out, "pipe[");
-		put_dec(out, fe->pipe->pipe_id, 0);
+		put_dec(out, fe->pipe_id, 0);
 		buf_addc(out, ']');
 		return 0;
 	case FD_TYPES__UNIXSK:
@@ -399,10 +797,10 @@ static int put_file_name(const struct xview *v, struct buf *out, FdTypes type, u
 			buf_adds(out, "unix[?]");
 			return 0;
 		}
-		buf_printf(out, "unix[%" PRIu32 " (%" PRIu32 ")", fe->usk->ino, fe->usk->peer);
-		if (fe->usk->name.len) {
+		buf_printf(out, "unix[%" PRIu32 " (%" PRIu32 ")", fe->ino, fe->peer);
+		if (fe->uname_len) {
 			buf_addc(out, ' ');
-			tc_b2a_qp(out, fe->usk->name.data, fe->usk->name.len);
+			tc_b2a_qp(out, fe->uname, fe->uname_len);
 		}
 		buf_addc(out, ']');
 		return 0;
@@ -417,114 +815,204 @@ static int put_file_name(const struct xview *v, struct buf *out, FdTypes type, u
 	}
 }
 
-static void job_name(struct xjob *j, const struct magic_info *kind, const char *fmt, uint32_t n)
+/* files.img, read by thread k, and its entries by id (the first entry of
+ * each id, as CRIT's search finds it). */
+static int read_files(struct xview *v, struct xread *x, int k)
 {
-	snprintf(j->name, sizeof j->name, fmt, n);
-	j->want = kind;
-}
-
-/* 1 + n jobs, the first files.img. */
-static struct xjob *files_and(size_t n)
-{
-	struct xjob *jobs = xcalloc(1 + n, sizeof *jobs);
-	snprintf(jobs[0].name, sizeof jobs[0].name, "files.img");
-	jobs[0].want = magic_by_name("FILES");
-	return jobs;
-}
-
-/* files.img by id (the first entry of each id, as CRIT's search finds it) */
-static int index_files(struct xview *v, const struct xjob *files)
-{
-	if (!files->ok)
+	struct xfile *files;
+	size_t n;
+	if (read_records(x, k, "files.img", v->files_mi, &kind_files, (void **)&files, &n) < 0)
 		return -1;
-	umap_init(&v->fids, files->img.n);
-	for (size_t i = 0; i < files->img.n; i++) {
-		const FileEntry *fe = (const FileEntry *)files->img.entries[i].msg;
-		umap_add(&v->fids, fe->id, fe);
-	}
+	v->files_bytes = x->bufs[k]; /* the names point into it: it is the view's now */
+	x->bufs[k] = (struct buf){ 0 };
+	umap_init(&v->fids, n);
+	for (size_t i = 0; i < n; i++)
+		umap_add(&v->fids, files[i].id, &files[i]);
 	return 0;
 }
 
-/* x fds: files.img, then per process ids-PID.img, fs-PID.img and the
+/* First whether the Lua view would note anything about a process, check(ctx,
+ * i) < 0, for every process, by several threads: nothing is written before
+ * that is known. */
+struct xchecks {
+	int (*check)(const void *ctx, size_t i);
+	const void *ctx;
+	atomic_int failed;
+};
+
+static void check_job(void *ctx, size_t i, int k)
+{
+	(void)k;
+	struct xchecks *c = ctx;
+	if (!atomic_load_explicit(&c->failed, memory_order_relaxed) && c->check(c->ctx, i) < 0)
+		atomic_store(&c->failed, 1);
+}
+
+static int check_all(size_t np, int (*check)(const void *, size_t), const void *ctx)
+{
+	struct xchecks c = { .check = check, .ctx = ctx };
+	atomic_init(&c.failed, 0);
+	run_pool(np, np >= 64, check_job, &c);
+	return atomic_load(&c.failed) ? -1 : 0;
+}
+
+/* Then the text of the processes, in pieces: piece c is processes
+ * [c * per, (c + 1) * per), each made by text(ctx, i, out). Worker threads
+ * make the pieces while this one writes them in order as they are done, so
+ * that writing goes on beside the making, and each piece's memory is freed
+ * (and used again) once it is out. */
+struct xtexts {
+	size_t np, per, npieces;
+	void (*text)(const void *ctx, size_t i, struct buf *out);
+	const void *ctx;
+	struct buf *pieces;
+	unsigned char *done; /* by piece, under lock */
+	atomic_size_t next; /* the next piece to make */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+};
+
+static void make_piece(struct xtexts *t, size_t c)
+{
+	for (size_t i = c * t->per; i < t->np && i < (c + 1) * t->per; i++)
+		t->text(t->ctx, i, &t->pieces[c]);
+}
+
+static void *text_worker(void *arg)
+{
+	struct xtexts *t = arg;
+	for (size_t c; (c = atomic_fetch_add(&t->next, 1)) < t->npieces;) {
+		make_piece(t, c);
+		pthread_mutex_lock(&t->lock);
+		t->done[c] = 1;
+		pthread_cond_broadcast(&t->cond);
+		pthread_mutex_unlock(&t->lock);
+	}
+	return NULL;
+}
+
+static void write_texts(size_t np, void (*text)(const void *, size_t, struct buf *), const void *ctx, FILE *to)
+{
+	struct xtexts t = { .np = np, .npieces = np < 64 ? 1 : np < 128 ? np : 128, .text = text, .ctx = ctx };
+	t.per = (np + t.npieces - 1) / t.npieces;
+	t.pieces = xcalloc(t.npieces, sizeof *t.pieces);
+	t.done = xcalloc(t.npieces, 1);
+	atomic_init(&t.next, 0);
+	pthread_mutex_init(&t.lock, NULL);
+	pthread_cond_init(&t.cond, NULL);
+	pthread_t th[MAX_THREADS];
+	int nt = 0, want = t.npieces > 1 ? cpus() : 0;
+	while (nt < want && nt < MAX_THREADS && pthread_create(&th[nt], NULL, text_worker, &t) == 0)
+		nt++;
+	for (size_t c = 0; c < t.npieces; c++) {
+		if (nt == 0) { /* no thread to make them: this one does */
+			make_piece(&t, c);
+		} else {
+			pthread_mutex_lock(&t.lock);
+			while (!t.done[c])
+				pthread_cond_wait(&t.cond, &t.lock);
+			pthread_mutex_unlock(&t.lock);
+		}
+		fwrite(t.pieces[c].p, 1, t.pieces[c].len, to);
+		buf_free(&t.pieces[c]);
+	}
+	for (int k = 0; k < nt; k++)
+		pthread_join(th[k], NULL);
+	pthread_mutex_destroy(&t.lock);
+	pthread_cond_destroy(&t.cond);
+	free(t.pieces);
+	free(t.done);
+}
+
+/* x fds: files.img, and per process ids-PID.img, fs-PID.img and the
  * fdinfo-N.img its ids name, read one after the other by the same thread. */
+struct xproc_fds {
+	uint32_t *files_id, *fs; /* fs: cwd, root */
+	struct xfd *fds;
+	size_t nids, nfs, nfds;
+	int ok;
+};
+
 struct xfds {
-	struct xdecode d;
-	const struct xview *v;
+	struct xview *v;
+	struct xread x;
+	struct xproc_fds *procs;
+	int files_ok;
 	const struct magic_info *ids, *fs, *fdinfo;
 };
 
 static void fds_job(void *ctx, size_t i, int k)
 {
-	struct xfds *x = ctx;
-	struct xjob *j = &x->d.jobs[i == 0 ? 0 : 1 + 3 * (i - 1)];
+	struct xfds *f = ctx;
+	char name[64];
 	if (i == 0) {
-		decode_one(&x->d, j, k);
+		f->files_ok = read_files(f->v, &f->x, k) == 0;
 		return;
 	}
-	uint32_t pid = ((const PstreeEntry *)x->v->pstree->entries[i - 1].msg)->pid;
-	job_name(&j[0], x->ids, "ids-%" PRIu32 ".img", pid);
-	job_name(&j[1], x->fs, "fs-%" PRIu32 ".img", pid);
-	decode_one(&x->d, &j[0], k);
-	decode_one(&x->d, &j[1], k);
-	const TaskKobjIdsEntry *ids = first_msg(&j[0]);
-	if (ids) {
-		job_name(&j[2], x->fdinfo, "fdinfo-%" PRIu32 ".img", ids->files_id);
-		decode_one(&x->d, &j[2], k);
-	}
+	struct xproc_fds *p = &f->procs[i - 1];
+	uint32_t pid = pid_of(f->v, i - 1);
+	snprintf(name, sizeof name, "ids-%" PRIu32 ".img", pid);
+	if (read_records(&f->x, k, name, f->ids, &kind_ids, (void **)&p->files_id, &p->nids) < 0 || !p->nids)
+		return;
+	snprintf(name, sizeof name, "fs-%" PRIu32 ".img", pid);
+	if (read_records(&f->x, k, name, f->fs, &kind_fs, (void **)&p->fs, &p->nfs) < 0 || !p->nfs)
+		return;
+	snprintf(name, sizeof name, "fdinfo-%" PRIu32 ".img", p->files_id[0]);
+	p->ok = read_records(&f->x, k, name, f->fdinfo, &kind_fdinfo, (void **)&p->fds, &p->nfds) == 0;
 }
 
-static int render_fds(struct xview *v)
+/* Whether the Lua view has nothing to note about process i: its images all
+ * there, and the files of its cwd, root and fds of the three kinds it names
+ * in files.img. */
+static int fds_check(const void *ctx, size_t i)
+{
+	const struct xfds *f = ctx;
+	const struct xproc_fds *p = &f->procs[i];
+	if (!p->ok || !file_by_id(f->v, p->fs[0]) || !file_by_id(f->v, p->fs[1]))
+		return -1;
+	for (size_t k = 0; k < p->nfds; k++) {
+		int32_t type = p->fds[k].type;
+		if ((type == FD_TYPES__REG || type == FD_TYPES__PIPE || type == FD_TYPES__UNIXSK) &&
+		    !file_by_id(f->v, p->fds[k].id))
+			return -1;
+	}
+	return 0;
+}
+
+static void fds_text(const void *ctx, size_t i, struct buf *out)
+{
+	const struct xfds *f = ctx;
+	const struct xproc_fds *p = &f->procs[i];
+	put_dec(out, pid_of(f->v, i), 0);
+	buf_addc(out, '\n');
+	for (size_t k = 0; k < p->nfds; k++) {
+		const struct xfd *fd = &p->fds[k];
+		buf_addc(out, '\t');
+		put_dec(out, fd->fd, 7);
+		buf_add(out, ": ", 2);
+		put_file_name(f->v, out, fd->type, fd->id);
+		buf_addc(out, '\n');
+	}
+	buf_adds(out, "\t    cwd: ");
+	put_reg_name(f->v, out, p->fs[0]);
+	buf_adds(out, "\n\t   root: ");
+	put_reg_name(f->v, out, p->fs[1]);
+	buf_addc(out, '\n');
+}
+
+static int render_fds(struct xview *v, FILE *to)
 {
 	size_t np = v->pstree->n;
-	struct xjob *jobs = files_and(3 * np);
-	struct xfds x = { .d = { .dfd = v->dfd, .jobs = jobs, .arenas = v->arenas }, .v = v,
-			  .ids = magic_by_name("IDS"), .fs = magic_by_name("FS"),
-			  .fdinfo = magic_by_name("FDINFO") };
-	atomic_init(&x.d.failed, 0);
-	run_pool(1 + np, fds_job, &x);
-	for (int k = 0; k < MAX_THREADS; k++)
-		buf_free(&x.d.bufs[k]);
-	int rc = index_files(v, &jobs[0]);
-	/* First whether the Lua view would note anything: an image missing, a
-	 * file of the three kinds it names not in files.img. */
-	for (size_t i = 0; i < np && rc == 0; i++) {
-		const struct xjob *j = &jobs[1 + 3 * i]; /* ids, fs, fdinfo */
-		const FsEntry *fs = first_msg(&j[1]);
-		rc = first_msg(&j[0]) && fs && j[2].ok && file_by_id(v, fs->cwd_id) &&
-				     file_by_id(v, fs->root_id)
-			     ? 0
-			     : -1;
-		for (size_t k = 0; k < j[2].img.n && rc == 0; k++) {
-			const FdinfoEntry *fd = (const FdinfoEntry *)j[2].img.entries[k].msg;
-			if ((fd->type == FD_TYPES__REG || fd->type == FD_TYPES__PIPE ||
-			     fd->type == FD_TYPES__UNIXSK) && !file_by_id(v, fd->id))
-				rc = -1;
-		}
-	}
-	for (size_t i = 0; i < np && rc == 0; i++) {
-		const struct xjob *j = &jobs[1 + 3 * i];
-		const PstreeEntry *p = (const PstreeEntry *)v->pstree->entries[i].msg;
-		const FsEntry *fs = first_msg(&j[1]);
-		put_dec(v->out, p->pid, 0);
-		buf_addc(v->out, '\n');
-		for (size_t k = 0; k < j[2].img.n; k++) {
-			const FdinfoEntry *fd = (const FdinfoEntry *)j[2].img.entries[k].msg;
-			buf_addc(v->out, '\t');
-			put_dec(v->out, fd->fd, 7);
-			buf_add(v->out, ": ", 2);
-			put_file_name(v, v->out, fd->type, fd->id);
-			buf_addc(v->out, '\n');
-		}
-		buf_adds(v->out, "\t    cwd: ");
-		put_reg_name(v, v->out, fs->cwd_id);
-		buf_adds(v->out, "\n\t   root: ");
-		put_reg_name(v, v->out, fs->root_id);
-		buf_addc(v->out, '\n');
-		flush_some(v);
-	}
-	if (jobs[0].ok)
-		umap_free(&v->fids);
-	free_jobs(jobs, 1 + 3 * np);
+	struct xfds f = { .v = v, .x = { .dfd = v->dfd, .arenas = v->arenas },
+			  .procs = xcalloc(np + 1, sizeof *f.procs), .ids = magic_by_name("IDS"),
+			  .fs = magic_by_name("FS"), .fdinfo = magic_by_name("FDINFO") };
+	atomic_init(&f.x.failed, 0);
+	run_pool(1 + np, np >= 64, fds_job, &f);
+	xread_done(&f.x);
+	int rc = f.files_ok && !atomic_load(&f.x.failed) ? check_all(np, fds_check, &f) : -1;
+	if (rc == 0)
+		write_texts(np, fds_text, &f, to);
+	free(f.procs);
 	return rc;
 }
 
@@ -561,7 +1049,7 @@ static const char *seg_kind(uint32_t status)
 					  : NULL;
 }
 
-static void put_vma(const struct xview *v, struct buf *out, const VmaEntry *vma, const struct segs *segs)
+static void put_vma(const struct xview *v, struct buf *out, const struct xvma *vma, const struct segs *segs)
 {
 	uint32_t s = vma->status;
 	/* "\t%08x-%08x" padded to 36 columns, then rwx: at most 1 + 33 + 3 + 3 */
@@ -581,7 +1069,7 @@ static void put_vma(const struct xview *v, struct buf *out, const VmaEntry *vma,
 		buf_addc(out, ']');
 	} else if (s & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) {
 		buf_addc(out, ' ');
-		put_reg_name(v, out, (uint32_t)vma->shmid); /* known to be there */
+		put_reg_name(v, out, vma->shmid);
 		if (vma->pgoff) {
 			buf_add(out, " + 0x", 5);
 			put_hex(out, vma->pgoff, 0);
@@ -602,84 +1090,92 @@ static void put_vma(const struct xview *v, struct buf *out, const VmaEntry *vma,
 	buf_addc(out, '\n');
 }
 
-/* The text of each process, made by several threads. */
-struct xmems {
-	const struct xview *v;
-	const struct xjob *jobs; /* files.img, then the mm images */
-	const struct segs *segs;
-	struct buf *texts; /* by process */
+/* x mems: files.img and mm-PID.img of each process. */
+struct xproc_mm {
+	uint32_t exe;
+	struct xvma *vmas;
+	size_t nvmas;
 };
 
-static void mems_text(void *ctx, size_t i, int k)
+struct xmems {
+	struct xview *v;
+	struct xread x;
+	struct xproc_mm *procs;
+	struct segs segs;
+	int files_ok;
+	const struct magic_info *mm;
+	struct xvma_reader vr;
+};
+
+static void mm_job(void *ctx, size_t i, int k)
 {
-	(void)k;
-	struct xmems *x = ctx;
-	struct buf *out = &x->texts[i];
-	const PstreeEntry *p = (const PstreeEntry *)x->v->pstree->entries[i].msg;
-	const MmEntry *mm = first_msg(&x->jobs[1 + i]);
-	buf_reserve(out, 64 + 96 * mm->n_vmas);
-	put_dec(out, p->pid, 0);
+	struct xmems *m = ctx;
+	char name[64];
+	if (i == 0) {
+		m->files_ok = read_files(m->v, &m->x, k) == 0;
+		return;
+	}
+	struct xproc_mm *p = &m->procs[i - 1];
+	snprintf(name, sizeof name, "mm-%" PRIu32 ".img", pid_of(m->v, i - 1));
+	read_mm(&m->x, k, name, m->mm, &m->vr, &p->exe, &p->vmas, &p->nvmas);
+}
+
+/* Whether the Lua view has nothing to note about process i: the file of its
+ * exe and of each file VMA (whatever its kind: the view looks up each one)
+ * in files.img. */
+static int mems_check(const void *ctx, size_t i)
+{
+	const struct xmems *m = ctx;
+	const struct xproc_mm *p = &m->procs[i];
+	if (!file_by_id(m->v, p->exe))
+		return -1;
+	for (size_t k = 0; k < p->nvmas; k++)
+		if (p->vmas[k].status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED) && !file_by_id(m->v, p->vmas[k].shmid))
+			return -1;
+	return 0;
+}
+
+static void mems_text(const void *ctx, size_t i, struct buf *out)
+{
+	const struct xmems *m = ctx;
+	const struct xproc_mm *p = &m->procs[i];
+	buf_reserve(out, 64 + 96 * p->nvmas);
+	put_dec(out, pid_of(m->v, i), 0);
 	buf_adds(out, "\n\texe");
 	for (int pad = 3; pad < 36 + 4; pad++) /* "%-36s    " */
 		buf_addc(out, ' ');
-	put_reg_name(x->v, out, mm->exe_file_id);
+	put_reg_name(m->v, out, p->exe);
 	buf_addc(out, '\n');
-	for (size_t k2 = 0; k2 < mm->n_vmas; k2++)
-		put_vma(x->v, out, mm->vmas[k2], x->segs);
+	for (size_t k = 0; k < p->nvmas; k++)
+		put_vma(m->v, out, &p->vmas[k], &m->segs);
 }
 
-static int render_mems(struct xview *v)
+static int render_mems(struct xview *v, FILE *to)
 {
 	size_t np = v->pstree->n;
-	struct xjob *jobs = files_and(np);
-	const struct magic_info *mm_magic = magic_by_name("MM");
-	for (size_t i = 0; i < np; i++)
-		job_name(&jobs[1 + i], mm_magic, "mm-%" PRIu32 ".img",
-			 ((const PstreeEntry *)v->pstree->entries[i].msg)->pid);
-	run_jobs(v->dfd, v->arenas, jobs, 1 + np);
-	int rc = index_files(v, &jobs[0]);
-	/* First whether the Lua view would note anything: an mm image missing,
-	 * a file not in files.img (the backing file of every file VMA is looked
-	 * up, whatever its kind); and the shared segments' numbers, in order. */
-	struct segs segs = { 0 };
-	umap_init(&segs.m, 16);
-	for (size_t i = 0; i < np && rc == 0; i++) {
-		const MmEntry *mm = first_msg(&jobs[1 + i]);
-		if (!mm || !file_by_id(v, mm->exe_file_id)) {
-			rc = -1;
-			break;
-		}
-		for (size_t k = 0; k < mm->n_vmas; k++) {
-			const VmaEntry *vma = mm->vmas[k];
-			if (vma->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED) && !file_by_id(v, (uint32_t)vma->shmid))
-				rc = -1;
-			if (seg_kind(vma->status))
-				seg_add(&segs, vma->shmid);
-		}
-	}
-	if (rc == 0) {
-		struct xmems x = { .v = v, .jobs = jobs, .segs = &segs, .texts = xcalloc(np + 1, sizeof(struct buf)) };
-		run_pool(np, mems_text, &x);
-		for (size_t i = 0; i < np; i++) { /* written in large pieces: one write each */
-			buf_add(v->out, x.texts[i].p, x.texts[i].len);
-			buf_free(&x.texts[i]);
-			if (v->out->len >= (1 << 20)) {
-				fwrite(v->out->p, 1, v->out->len, v->to);
-				v->out->len = 0;
-			}
-		}
-		free(x.texts);
-	}
-	umap_free(&segs.m);
-	if (jobs[0].ok)
-		umap_free(&v->fids);
-	free_jobs(jobs, 1 + np);
+	struct xmems m = { .v = v, .x = { .dfd = v->dfd, .arenas = v->arenas },
+			   .procs = xcalloc(np + 1, sizeof *m.procs), .mm = magic_by_name("MM") };
+	atomic_init(&m.x.failed, 0);
+	vma_reader_init(&m.vr);
+	run_pool(1 + np, np >= 64, mm_job, &m);
+	xread_done(&m.x);
+	int rc = m.files_ok && !atomic_load(&m.x.failed) ? check_all(np, mems_check, &m) : -1;
+	/* The shared segments' numbers, in order, before the text. */
+	umap_init(&m.segs.m, 16);
+	for (size_t i = 0; i < np && rc == 0; i++)
+		for (size_t k = 0; k < m.procs[i].nvmas; k++)
+			if (seg_kind(m.procs[i].vmas[k].status))
+				seg_add(&m.segs, m.procs[i].vmas[k].shmid);
+	if (rc == 0)
+		write_texts(np, mems_text, &m, to);
+	umap_free(&m.segs.m);
+	free(m.procs);
 	return rc;
 }
 
 int xtext(const char *dir, const char *view, FILE *to)
 {
-	int (*render)(struct xview *);
+	int (*render)(struct xview *, FILE *);
 	if (strcmp(view, "fds") == 0)
 		render = render_fds;
 	else if (strcmp(view, "mems") == 0)
@@ -695,20 +1191,22 @@ int xtext(const char *dir, const char *view, FILE *to)
 			return 0;
 		pb_is_recursive(mi->desc);
 	}
-	struct buf out = { 0 };
-	struct xview v = { .to = to, .out = &out };
+	struct xview v = { .files_mi = magic_by_name("FILES") };
 	for (int k = 0; k < MAX_THREADS; k++)
 		arena_init(&v.arenas[k]);
 	if ((v.dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return 0;
-	struct xjob ps = { .name = "pstree.img", .want = magic_by_name("PSTREE") };
-	run_jobs(v.dfd, v.arenas, &ps, 1);
-	v.pstree = &ps.img;
-	int rc = ps.ok ? render(&v) : -1;
+	struct img ps = { 0 };
+	struct xread x = { .dfd = v.dfd, .arenas = v.arenas };
+	atomic_init(&x.failed, 0);
+	int rc = decode_in(&x, 0, "pstree.img", magic_by_name("PSTREE"), &ps);
+	xread_done(&x);
+	v.pstree = &ps;
 	if (rc == 0)
-		fwrite(out.p, 1, out.len, to);
-	buf_free(&out);
-	img_free(&ps.img);
+		rc = render(&v, to);
+	umap_free(&v.fids);
+	buf_free(&v.files_bytes);
+	img_release(&ps);
 	for (int k = 0; k < MAX_THREADS; k++)
 		arena_release(&v.arenas[k]);
 	close(v.dfd);
