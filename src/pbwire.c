@@ -7,16 +7,27 @@ int pbw_varint_long(const uint8_t **pp, const uint8_t *end, uint64_t *out)
 {
 	const uint8_t *p = *pp;
 	uint64_t v = 0;
-	for (unsigned shift = 0; shift < 64 && p < end; shift += 7) {
+	unsigned shift = 0;
+	if (end - p >= 10) { /* room for the longest: no bound to check per byte */
+		for (; shift < 64; shift += 7) {
+			uint8_t b = *p++;
+			v |= (uint64_t)(b & 0x7f) << shift;
+			if (b < 0x80)
+				goto done;
+		}
+		return -1;
+	}
+	for (; shift < 64 && p < end; shift += 7) {
 		uint8_t b = *p++;
 		v |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80)) {
-			*pp = p;
-			*out = v;
-			return 0;
-		}
+		if (b < 0x80)
+			goto done;
 	}
 	return -1;
+done:
+	*pp = p;
+	*out = v;
+	return 0;
 }
 
 uint64_t pbw_le(const uint8_t *p, unsigned n)

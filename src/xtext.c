@@ -717,20 +717,12 @@ static void put_dec(struct buf *out, uint64_t v, int width)
 static char *fmt_hex(char *w, uint64_t v, int width)
 {
 	static const char digits[] = "0123456789abcdef";
-	char s[16], *p = s + sizeof s;
-	do
-		*--p = digits[v & 15];
-	while (v >>= 4);
-	while (s + sizeof s - p < width)
-		*--p = '0';
-	memcpy(w, p, (size_t)(s + sizeof s - p));
-	return w + (s + sizeof s - p);
-}
-
-static void put_hex(struct buf *out, uint64_t v, int width)
-{
-	char s[16];
-	buf_add(out, s, (size_t)(fmt_hex(s, v, width) - s));
+	int n = v ? (64 - __builtin_clzll(v) + 3) / 4 : 1;
+	if (n < width)
+		n = width;
+	for (int i = n - 1; i >= 0; i--, v >>= 4)
+		w[i] = digits[v & 15];
+	return w + n;
 }
 
 /* ---- the views ---- */
@@ -1049,45 +1041,59 @@ static const char *seg_kind(uint32_t status)
 					  : NULL;
 }
 
+static char *put_str(char *w, const char *s, size_t n)
+{
+	memcpy(w, s, n);
+	return w + n;
+}
+
+/* One VMA's line, written straight into out. */
 static void put_vma(const struct xview *v, struct buf *out, const struct xvma *vma, const struct segs *segs)
 {
 	uint32_t s = vma->status;
-	/* "\t%08x-%08x" padded to 36 columns, then rwx: at most 1 + 33 + 3 + 3 */
-	char line[48], *w = line;
+	const char *seg = seg_kind(s);
+	const struct xfile *fe = NULL;
+	if (!seg && s & (VMA_FILE_PRIVATE | VMA_FILE_SHARED))
+		fe = file_by_id(v, vma->shmid); /* there: mems_check looked */
+	/* at most 37 + 3, then " packet[" and 16 digits and "]", or the name
+	 * and " + 0x", 16 digits and " (s)"; then " *\n" */
+	buf_reserve(out, 96 + (fe && fe->reg ? fe->name_len : 0));
+	char *line = (char *)out->p + out->len, *w = line;
 	*w++ = '\t';
 	w = fmt_hex(w, vma->start, 8);
 	*w++ = '-';
 	w = fmt_hex(w, vma->end, 8);
-	while (w - line < 37)
-		*w++ = ' ';
-	memcpy(w, prot_text[vma->prot & 7], 3);
-	buf_add(out, line, (size_t)(w + 3 - line));
-	const char *seg = seg_kind(s);
+	if (w - line < 37) { /* "\t%08x-%08x" padded to 36 columns */
+		memset(w, ' ', (size_t)(37 - (w - line)));
+		w = line + 37;
+	}
+	w = put_str(w, prot_text[vma->prot & 7], 3);
 	if (seg) {
-		buf_adds(out, seg);
-		put_hex(out, (uintptr_t)umap_get(&segs->m, vma->shmid), 0);
-		buf_addc(out, ']');
-	} else if (s & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) {
-		buf_addc(out, ' ');
-		put_reg_name(v, out, vma->shmid);
+		w = put_str(w, seg, strlen(seg));
+		w = fmt_hex(w, (uintptr_t)umap_get(&segs->m, vma->shmid), 0);
+		*w++ = ']';
+	} else if (fe) {
+		*w++ = ' ';
+		w = fe->reg ? put_str(w, fe->name, fe->name_len) : put_str(w, "unknown path", 12);
 		if (vma->pgoff) {
-			buf_add(out, " + 0x", 5);
-			put_hex(out, vma->pgoff, 0);
+			w = put_str(w, " + 0x", 5);
+			w = fmt_hex(w, vma->pgoff, 0);
 		}
 		if (s & VMA_FILE_SHARED)
-			buf_adds(out, " (s)");
-	} else if (s & VMA_STACK) {
-		buf_adds(out, " [stack]");
-	} else if (s & VMA_VSYSCALL) {
-		buf_adds(out, " [vsyscall]");
-	} else if (s & VMA_VDSO) {
-		buf_adds(out, " [vdso]");
-	} else if (vma->flags & VMA_MAP_GROWSDOWN) {
-		buf_adds(out, " [stack?]");
-	} /* vvar, heap, aio ring, anonymous: no name */
+			w = put_str(w, " (s)", 4);
+	} else {
+		const char *name = s & VMA_STACK	    ? " [stack]"
+				   : s & VMA_VSYSCALL	    ? " [vsyscall]"
+				   : s & VMA_VDSO	    ? " [vdso]"
+				   : vma->flags & VMA_MAP_GROWSDOWN ? " [stack?]"
+								    : NULL; /* vvar, heap, aio ring, anonymous */
+		if (name)
+			w = put_str(w, name, strlen(name));
+	}
 	if (!(s & VMA_REGULAR))
-		buf_adds(out, " *");
-	buf_addc(out, '\n');
+		w = put_str(w, " *", 2);
+	*w++ = '\n';
+	out->len = (size_t)(w - (char *)out->p);
 }
 
 /* x mems: files.img and mm-PID.img of each process. */
