@@ -57,7 +57,13 @@ int lcrit_load_embedded(lua_State *L, const char *name)
 		return LUA_ERRFILE;
 	}
 	lua_pushfstring(L, "@lua/%s.lua", name);
-	int rc = luaL_loadbuffer(L, e->source, e->len, lua_tostring(L, -1));
+	/* The compiled chunk; the source when this Lua reads chunks differently
+	 * from the one of the build. */
+	int rc = luaL_loadbufferx(L, e->code, e->code_len, lua_tostring(L, -1), "b");
+	if (rc != LUA_OK) {
+		lua_pop(L, 1);
+		rc = luaL_loadbufferx(L, e->source, e->len, lua_tostring(L, -1), "t");
+	}
 	lua_remove(L, -2);
 	return rc;
 }

@@ -27,11 +27,14 @@ void lcrit_open_archive(lua_State *L);  /* larchive.c: crit.archive */
 int luaopen_crit(lua_State *L);
 
 /* The files of lua/, compiled in by src/gen/embed.c (build/gen/embedded-lua.c):
- * name is the file name without ".lua". Ends with name NULL. */
+ * name is the file name without ".lua"; code, the chunk the build's Lua
+ * compiled the source to. Ends with name NULL. */
 struct embedded_lua {
 	const char *name;
 	const char *source;
 	size_t len;
+	const char *code;
+	size_t code_len;
 };
 extern const struct embedded_lua embedded_lua[];
 const struct embedded_lua *lcrit_embedded_find(const char *name);
