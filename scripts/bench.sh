@@ -141,30 +141,44 @@ now() {
 	fi
 }
 
-# measure OUT ERR CMD...: runs CMD (stdin /dev/null, stdout OUT, stderr ERR);
-# sets m_wall, m_cpu (s), m_rss (KiB), m_status.
+# children_cpu: the user + system seconds of this shell's children so far
+# (the builtin `times`, run in this shell, not in a subshell).
+children_cpu() {
+	times >"$W/.cpu"
+	awk 'NR == 2 { t = 0; for (k = 1; k <= 2; k++) { split($k, a, "m"); t += a[1] * 60 + a[2] } printf "%.4f", t }' "$W/.cpu"
+}
+
+# measure OUT ERR CMD...: runs CMD (stdin /dev/null, stdout OUT, stderr ERR)
+# as it is, with nothing between this shell and it, timing it from here:
+# sets m_wall and m_cpu (s), m_status. Peak memory is measured apart
+# (measure_rss): a meter such as GNU time would add its own start to every
+# wall time, some milliseconds, which is most of a run of critlua's on a
+# small input.
 measure() {
-	local out=$1 err=$2 t0 t1 line
+	local out=$1 err=$2 t0 t1 c0 c1
 	shift 2
+	c0=$(children_cpu)
 	t0=$(now)
+	"$@" </dev/null >"$out" 2>"$err"
+	m_status=$?
+	t1=$(now)
+	c1=$(children_cpu)
+	m_wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')
+	m_cpu=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.3f", b - a }')
+}
+
+# measure_rss CMD...: one more run of CMD, under GNU time or python3, for its
+# peak RSS (KiB) in m_rss.
+measure_rss() {
 	if [ $timer = gnu ]; then
-		/usr/bin/time -f '%U %S %M' -o "$W/.time" "$@" </dev/null >"$out" 2>"$err"
-		m_status=$?
+		/usr/bin/time -f '%M' -o "$W/.rss" "$@" </dev/null >/dev/null 2>&1
 	else
 		python3 -c '
-import os, resource, subprocess, sys
-with open(sys.argv[2], "wb") as o, open(sys.argv[3], "wb") as e:
-    st = subprocess.call(sys.argv[4:], stdin=subprocess.DEVNULL, stdout=o, stderr=e)
-r = resource.getrusage(resource.RUSAGE_CHILDREN)
-open(sys.argv[1], "w").write("%f %f %d\n" % (r.ru_utime, r.ru_stime, r.ru_maxrss))
-sys.exit(st)' "$W/.time" "$out" "$err" "$@"
-		m_status=$?
+import resource, subprocess, sys
+subprocess.call(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+open(sys.argv[1], "w").write("%d\n" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$W/.rss" "$@"
 	fi
-	t1=$(now)
-	line=$(tail -n 1 "$W/.time")
-	m_wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')
-	m_cpu=$(echo "$line" | awk '{ printf "%.3f", $1 + $2 }')
-	m_rss=$(echo "$line" | awk '{ print $3 }')
+	m_rss=$(tail -n 1 "$W/.rss")
 }
 
 median() { # numbers on stdin -> the median
@@ -250,11 +264,16 @@ run_one() {
 	set -- $cmd
 	if [ "$1" = -e ] && [ "$2" = @search ]; then
 		shift 2
-		measure "$out" "$err" "$critlua" -e "$search_code" "$@"
+		set -- "$critlua" -e "$search_code" "$@"
 	elif [ "$tool" = critlua ]; then
-		measure "$out" "$err" "$critlua" "$@"
+		set -- "$critlua" "$@"
 	else
-		measure "$out" "$err" "$crit" "$@"
+		set -- "$crit" "$@"
+	fi
+	measure "$out" "$err" "$@"
+	m_rss=-
+	if [ "$r" = 1 ]; then # peak memory does not change from run to run: measured once
+		measure_rss "$@"
 	fi
 	echo "$tool $i $r $m_wall $m_cpu $m_rss $m_status" >>"$W/times"
 }
@@ -282,7 +301,7 @@ echo "timed in $(awk -v a="$total_t0" -v b="$(now)" 'BEGIN { printf "%.0f", b - 
 
 # --- results ---
 stat_of() { # stat_of TOOL OPINDEX COLUMN(4 wall, 5 cpu, 6 rss) -> median
-	awk -v t="$1" -v i="$2" -v c="$3" '$1 == t && $2 == i { print $c }' "$W/times" | median
+	awk -v t="$1" -v i="$2" -v c="$3" '$1 == t && $2 == i && $c != "-" { print $c }' "$W/times" | median
 }
 failed_of() {
 	awk -v t="$1" -v i="$2" '$1 == t && $2 == i && $7 != 0 { n++ } END { print n + 0 }' "$W/times"
@@ -370,7 +389,8 @@ for i in "${!ops[@]}"; do
 done
 echo
 echo "medians of $lruns critlua run(s)$([ $use_crit = 1 ] && echo " and $runs crit run(s)");" \
-	"s = wall seconds (cpu = user + sys), MB = peak RSS in MiB;"
+	"s = wall seconds (cpu = user + sys), each run started straight from this shell;"
+echo "MB = peak RSS in MiB, of one more run under $([ $timer = gnu ] && echo "GNU time" || echo python3);"
 echo "speed = crit's wall time / critlua's (cpu: the same of cpu times, which a busy machine"
 echo "disturbs less); memory = critlua's peak RSS / crit's."
 echo "markdown table: $md; every time: $W/times"

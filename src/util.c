@@ -144,9 +144,18 @@ int read_file(const char *path, uint8_t **out, size_t *len, struct err *e)
 	if (fd < 0)
 		return err_set(e, "cannot open: %s", strerror(errno));
 	struct stat st;
-	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+	if (fstat(fd, &st) < 0)
+		st.st_mode = 0; /* nothing known: read it as a stream */
+	if (S_ISDIR(st.st_mode)) {
 		close(fd);
 		return err_set(e, "is a directory, not an image file");
+	}
+	/* A device such as /dev/zero would be read without end; a terminal ends
+	 * when its user says so. */
+	if (S_ISCHR(st.st_mode) && !isatty(fd)) {
+		if (fd)
+			close(fd);
+		return err_set(e, "is a character device, not an image file");
 	}
 	size_t cap = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 : 65536;
 	size_t n = 0;

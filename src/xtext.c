@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include "core.pb-c.h"
 #include "fdinfo.pb-c.h"
@@ -179,7 +180,7 @@ static void run_pool(size_t n, int parallel, void (*work)(void *, size_t, int), 
  * accepts what the views' own reader accepts of the same fields (pb2lua.c
  * reads them so, with lua/explore.lua's READS), and a little less: every
  * field the schema knows must come in its wire type, not only the ones
- * taken. The rest, files.img and pstree.img, protobuf-c decodes whole. */
+ * taken. pstree.img alone protobuf-c decodes whole. */
 
 struct xfd {
 	uint32_t fd, id;
@@ -215,9 +216,12 @@ static int job_failed(struct xread *x)
 	return -1;
 }
 
-/* The file `name` into thread k's buffer: no fstat, and no allocation per
- * file. O_NONBLOCK: a FIFO in the directory does not hang here (it gives no
- * image, and the Lua views deal with it as with any file). */
+/* The file `name` into thread k's buffer: no allocation per file, and no
+ * fstat for the small ones. O_NONBLOCK: a FIFO in the directory does not hang
+ * here (it gives no image, and the Lua views deal with it as with any file);
+ * nor does a device without end (/dev/zero), which is no regular file. */
+#define XREAD_SMALL ((size_t)64 * 1024)
+
 static int read_in(struct xread *x, int k, const char *name)
 {
 	struct buf *buf = &x->bufs[k];
@@ -238,7 +242,14 @@ static int read_in(struct xread *x, int k, const char *name)
 				return job_failed(x);
 			return 0;
 		}
+		size_t before = buf->len;
 		buf->len += (size_t)r;
+		struct stat st;
+		if (before < XREAD_SMALL && buf->len >= XREAD_SMALL &&
+		    (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+			close(fd);
+			return job_failed(x);
+		}
 	}
 }
 
