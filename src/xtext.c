@@ -862,17 +862,25 @@ static int check_all(size_t np, int (*check)(const void *, size_t), const void *
 /* Then the text of the processes, in pieces: piece c is processes
  * [c * per, (c + 1) * per), each made by text(ctx, i, out). Worker threads
  * make the pieces while this one writes them in order as they are done, so
- * that writing goes on beside the making, and each piece's memory is freed
- * (and used again) once it is out. */
+ * that writing goes on beside the making. Once out, a piece is freed by the
+ * thread that made it (malloc's memory of that thread, used again for its
+ * next piece; freed from here, its arena's lock would be fought over). */
+enum { PIECE_MAKING, PIECE_DONE, PIECE_WRITTEN };
+
 struct xtexts {
 	size_t np, per, npieces;
 	void (*text)(const void *ctx, size_t i, struct buf *out);
 	const void *ctx;
 	struct buf *pieces;
-	unsigned char *done; /* by piece, under lock */
+	unsigned char *state, *maker; /* by piece, under lock */
 	atomic_size_t next; /* the next piece to make */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
+};
+
+struct xtext_worker {
+	struct xtexts *t;
+	unsigned char k;
 };
 
 static void make_piece(struct xtexts *t, size_t c)
@@ -883,12 +891,17 @@ static void make_piece(struct xtexts *t, size_t c)
 
 static void *text_worker(void *arg)
 {
-	struct xtexts *t = arg;
+	const struct xtext_worker *w = arg;
+	struct xtexts *t = w->t;
 	for (size_t c; (c = atomic_fetch_add(&t->next, 1)) < t->npieces;) {
 		make_piece(t, c);
 		pthread_mutex_lock(&t->lock);
-		t->done[c] = 1;
+		t->state[c] = PIECE_DONE;
+		t->maker[c] = w->k;
 		pthread_cond_broadcast(&t->cond);
+		for (size_t d = 0; d < c; d++)
+			if (t->state[d] == PIECE_WRITTEN && t->maker[d] == w->k)
+				buf_free(&t->pieces[d]);
 		pthread_mutex_unlock(&t->lock);
 	}
 	return NULL;
@@ -899,32 +912,43 @@ static void write_texts(size_t np, void (*text)(const void *, size_t, struct buf
 	struct xtexts t = { .np = np, .npieces = np < 64 ? 1 : np < 128 ? np : 128, .text = text, .ctx = ctx };
 	t.per = (np + t.npieces - 1) / t.npieces;
 	t.pieces = xcalloc(t.npieces, sizeof *t.pieces);
-	t.done = xcalloc(t.npieces, 1);
+	t.state = xcalloc(t.npieces, 1);
+	t.maker = xcalloc(t.npieces, 1);
 	atomic_init(&t.next, 0);
 	pthread_mutex_init(&t.lock, NULL);
 	pthread_cond_init(&t.cond, NULL);
 	pthread_t th[MAX_THREADS];
+	struct xtext_worker w[MAX_THREADS];
 	int nt = 0, want = t.npieces > 1 ? cpus() : 0;
-	while (nt < want && nt < MAX_THREADS && pthread_create(&th[nt], NULL, text_worker, &t) == 0)
+	while (nt < want && nt < MAX_THREADS) {
+		w[nt] = (struct xtext_worker){ &t, (unsigned char)nt };
+		if (pthread_create(&th[nt], NULL, text_worker, &w[nt]) != 0)
+			break;
 		nt++;
+	}
 	for (size_t c = 0; c < t.npieces; c++) {
 		if (nt == 0) { /* no thread to make them: this one does */
 			make_piece(&t, c);
 		} else {
 			pthread_mutex_lock(&t.lock);
-			while (!t.done[c])
+			while (t.state[c] != PIECE_DONE)
 				pthread_cond_wait(&t.cond, &t.lock);
 			pthread_mutex_unlock(&t.lock);
 		}
 		fwrite(t.pieces[c].p, 1, t.pieces[c].len, to);
-		buf_free(&t.pieces[c]);
+		pthread_mutex_lock(&t.lock);
+		t.state[c] = PIECE_WRITTEN;
+		pthread_mutex_unlock(&t.lock);
 	}
 	for (int k = 0; k < nt; k++)
 		pthread_join(th[k], NULL);
+	for (size_t c = 0; c < t.npieces; c++) /* what their makers had not freed */
+		buf_free(&t.pieces[c]);
 	pthread_mutex_destroy(&t.lock);
 	pthread_cond_destroy(&t.cond);
 	free(t.pieces);
-	free(t.done);
+	free(t.state);
+	free(t.maker);
 }
 
 /* x fds: files.img, and per process ids-PID.img, fs-PID.img and the
