@@ -141,11 +141,14 @@ now() {
 	fi
 }
 
-# children_cpu: the user + system seconds of this shell's children so far
-# (the builtin `times`, run in this shell, not in a subshell).
+# children_cpu FILE: the user + system seconds of this shell's children so
+# far, from the builtin `times` run in this shell (in a subshell it would
+# count the subshell's children), into FILE.
 children_cpu() {
-	times >"$W/.cpu"
-	awk 'NR == 2 { t = 0; for (k = 1; k <= 2; k++) { split($k, a, "m"); t += a[1] * 60 + a[2] } printf "%.4f", t }' "$W/.cpu"
+	times >"$1"
+}
+cpu_of() { # the seconds children_cpu wrote to FILE
+	awk 'NR == 2 { t = 0; for (k = 1; k <= 2; k++) { split($k, a, "m"); t += a[1] * 60 + a[2] } printf "%.4f", t }' "$1"
 }
 
 # measure OUT ERR CMD...: runs CMD (stdin /dev/null, stdout OUT, stderr ERR)
@@ -155,16 +158,26 @@ children_cpu() {
 # wall time, some milliseconds, which is most of a run of critlua's on a
 # small input.
 measure() {
-	local out=$1 err=$2 t0 t1 c0 c1
+	local out=$1 err=$2 t0 t1
 	shift 2
-	c0=$(children_cpu)
-	t0=$(now)
-	"$@" </dev/null >"$out" 2>"$err"
-	m_status=$?
-	t1=$(now)
-	c1=$(children_cpu)
+	# The last run's output goes first, untimed: truncating it in the
+	# redirection would wait for the kernel to finish writing it to disk.
+	rm -f "$out" "$err"
+	children_cpu "$W/.cpu0"
+	if [ -n "${EPOCHREALTIME:-}" ]; then # bash 5: no process to start for the clock
+		t0=${EPOCHREALTIME/,/.}
+		"$@" </dev/null >"$out" 2>"$err"
+		m_status=$?
+		t1=${EPOCHREALTIME/,/.}
+	else
+		t0=$(now)
+		"$@" </dev/null >"$out" 2>"$err"
+		m_status=$?
+		t1=$(now)
+	fi
+	children_cpu "$W/.cpu1"
 	m_wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')
-	m_cpu=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.3f", b - a }')
+	m_cpu=$(awk -v a="$(cpu_of "$W/.cpu0")" -v b="$(cpu_of "$W/.cpu1")" 'BEGIN { printf "%.3f", b - a }')
 }
 
 # measure_rss CMD...: one more run of CMD, under GNU time or python3, for its
