@@ -38,26 +38,6 @@ uint64_t pbw_le(const uint8_t *p, unsigned n)
 	return v;
 }
 
-unsigned pbw_wire_type(ProtobufCType t)
-{
-	switch (t) {
-	case PROTOBUF_C_TYPE_FIXED32:
-	case PROTOBUF_C_TYPE_SFIXED32:
-	case PROTOBUF_C_TYPE_FLOAT:
-		return 5;
-	case PROTOBUF_C_TYPE_FIXED64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_DOUBLE:
-		return 1;
-	case PROTOBUF_C_TYPE_STRING:
-	case PROTOBUF_C_TYPE_BYTES:
-	case PROTOBUF_C_TYPE_MESSAGE:
-		return 2;
-	default:
-		return 0;
-	}
-}
-
 int64_t pbw_int(const ProtobufCFieldDescriptor *f, uint64_t raw)
 {
 	switch (f->type) {
@@ -161,14 +141,6 @@ int pbw_next(struct pbw *w, struct pbw_field *fl)
 		if (d->fields[i].label == PROTOBUF_C_LABEL_REQUIRED && !(w->seen[i / 64] >> (i % 64) & 1))
 			return -1;
 	return 0;
-}
-
-int pbw_typed(const struct pbw_field *fl)
-{
-	unsigned want = pbw_wire_type(fl->f->type);
-	if (fl->wt == want)
-		return 1;
-	return fl->wt == 2 && fl->f->label == PROTOBUF_C_LABEL_REPEATED ? 2 : 0;
 }
 
 int pbw_flat_init(struct pbw_flat *t, const ProtobufCMessageDescriptor *d)

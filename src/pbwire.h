@@ -42,12 +42,35 @@ int pbw_start(struct pbw *w, const ProtobufCMessageDescriptor *d, const uint8_t 
  * there; -1: malformed, or a required field missing. */
 int pbw_next(struct pbw *w, struct pbw_field *fl);
 
+/* The wire type a field of type t comes in (2 also for packed scalars). */
+static inline unsigned pbw_wire_type(ProtobufCType t)
+{
+	switch (t) {
+	case PROTOBUF_C_TYPE_FIXED32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+	case PROTOBUF_C_TYPE_FLOAT:
+		return 5;
+	case PROTOBUF_C_TYPE_FIXED64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return 1;
+	case PROTOBUF_C_TYPE_STRING:
+	case PROTOBUF_C_TYPE_BYTES:
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return 2;
+	default:
+		return 0;
+	}
+}
+
 /* Whether fl comes in the wire type of its field: 1 as one value, 2 as
  * packed values of a repeated scalar, 0 not (an error to the reader). */
-int pbw_typed(const struct pbw_field *fl);
-
-/* The wire type a field of type t comes in (2 also for packed scalars). */
-unsigned pbw_wire_type(ProtobufCType t);
+static inline int pbw_typed(const struct pbw_field *fl)
+{
+	if (fl->wt == pbw_wire_type(fl->f->type))
+		return 1;
+	return fl->wt == 2 && fl->f->label == PROTOBUF_C_LABEL_REPEATED ? 2 : 0;
+}
 
 int pbw_varint_long(const uint8_t **pp, const uint8_t *end, uint64_t *out);
 

@@ -736,6 +736,17 @@ static char *fmt_hex(char *w, uint64_t v, int width)
 	return w + n;
 }
 
+/* PREFIX, n and ".img" into name (at least 32 bytes): "mm-1234.img", made
+ * thousands of times per view. */
+static void image_name(char *name, const char *prefix, uint32_t n)
+{
+	char digits[16], *d = fmt_dec(digits + sizeof digits, n);
+	size_t plen = strlen(prefix), dlen = (size_t)(digits + sizeof digits - d);
+	memcpy(name, prefix, plen);
+	memcpy(name + plen, d, dlen);
+	memcpy(name + plen + dlen, ".img", 5);
+}
+
 /* ---- the views ---- */
 
 struct xview {
@@ -978,13 +989,13 @@ static void fds_job(void *ctx, size_t i, int k)
 	}
 	struct xproc_fds *p = &f->procs[i - 1];
 	uint32_t pid = pid_of(f->v, i - 1);
-	snprintf(name, sizeof name, "ids-%" PRIu32 ".img", pid);
+	image_name(name, "ids-", pid);
 	if (read_records(&f->x, k, name, f->ids, &kind_ids, (void **)&p->files_id, &p->nids) < 0 || !p->nids)
 		return;
-	snprintf(name, sizeof name, "fs-%" PRIu32 ".img", pid);
+	image_name(name, "fs-", pid);
 	if (read_records(&f->x, k, name, f->fs, &kind_fs, (void **)&p->fs, &p->nfs) < 0 || !p->nfs)
 		return;
-	snprintf(name, sizeof name, "fdinfo-%" PRIu32 ".img", p->files_id[0]);
+	image_name(name, "fdinfo-", p->files_id[0]);
 	p->ok = read_records(&f->x, k, name, f->fdinfo, &kind_fdinfo, (void **)&p->fds, &p->nfds) == 0;
 }
 
@@ -1157,7 +1168,7 @@ static void mm_job(void *ctx, size_t i, int k)
 		return;
 	}
 	struct xproc_mm *p = &m->procs[i - 1];
-	snprintf(name, sizeof name, "mm-%" PRIu32 ".img", pid_of(m->v, i - 1));
+	image_name(name, "mm-", pid_of(m->v, i - 1));
 	read_mm(&m->x, k, name, m->mm, &m->vr, &p->exe, &p->vmas, &p->nvmas);
 }
 
