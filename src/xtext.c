@@ -921,7 +921,8 @@ static void *text_worker(void *arg)
 static void write_texts(size_t np, void (*text)(const void *, size_t, struct buf *), const void *ctx, FILE *to)
 {
 	struct xtexts t = { .np = np, .npieces = np < 64 ? 1 : np < 128 ? np : 128, .text = text, .ctx = ctx };
-	t.per = (np + t.npieces - 1) / t.npieces;
+	t.per = np ? (np + t.npieces - 1) / t.npieces : 1;
+	t.npieces = np ? (np + t.per - 1) / t.per : 1; /* none left empty */
 	t.pieces = xcalloc(t.npieces, sizeof *t.pieces);
 	t.state = xcalloc(t.npieces, 1);
 	t.maker = xcalloc(t.npieces, 1);
@@ -946,7 +947,8 @@ static void write_texts(size_t np, void (*text)(const void *, size_t, struct buf
 				pthread_cond_wait(&t.cond, &t.lock);
 			pthread_mutex_unlock(&t.lock);
 		}
-		fwrite(t.pieces[c].p, 1, t.pieces[c].len, to);
+		if (t.pieces[c].len) /* the last pieces may hold no process */
+			fwrite(t.pieces[c].p, 1, t.pieces[c].len, to);
 		pthread_mutex_lock(&t.lock);
 		t.state[c] = PIECE_WRITTEN;
 		pthread_mutex_unlock(&t.lock);
