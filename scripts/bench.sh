@@ -10,7 +10,9 @@ Generates large inputs from real criu dumps with critlua itself (a files.img of
 100 000 entries, an mm image of 50 000 VMAs, a 1 000-process checkpoint, a
 pages file of 1 GiB with needles planted), then times critlua and CRIT on the
 same inputs, interleaved, several runs each, and prints the median wall time,
-CPU time and peak RSS of each, and their ratios, per operation.
+CPU time and peak RSS of each, and their ratios, per operation. With a C
+compiler, it also times scripts/bench-floor.c, a loop that only opens and reads
+the files `x fds` reads: the floor no `x fds` can go under.
 
   --critlua PATH   the critlua binary (default: $CRITLUA, else build/critlua or
                    the newest build-*/critlua of this repository, else PATH)
@@ -258,6 +260,21 @@ add encode "$mm_label" "encode -i $W/images/mm-1.json" "encode -i $W/images/mm-1
 add "x ps" "$ck_label" "x $W/ck ps" "x $W/ck ps" same
 add "x fds" "$ck_label" "x $W/ck fds" "x $W/ck fds" same
 add "x mems" "$ck_label" "x $W/ck mems" "x $W/ck mems" same
+fds_op=$((${#ops[@]} - 2)) # "x fds", for the floor below
+# The floor under x fds: a C loop that only opens and reads the same files
+# (scripts/bench-floor.c), when a C compiler is there.
+have_floor=0
+if [ $smoke = 0 ] && command -v cc >/dev/null 2>&1 &&
+	cc -O2 -pthread -o "$W/bench-floor" "$here/bench-floor.c" 2>/dev/null &&
+	"$critlua" -e 'local dir = arg[1]
+print("pstree.img") print("files.img")
+for _, p in ipairs(crit.load(dir .. "/pstree.img").entries) do
+	local ids = crit.load(dir .. "/ids-" .. p.pid .. ".img").entries[1]
+	print("ids-" .. p.pid .. ".img") print("fs-" .. p.pid .. ".img") print("fdinfo-" .. ids.files_id .. ".img")
+end' "$W/ck" >"$W/floor-files"; then
+	have_floor=1
+	add "x fds: floor" "open+read of its $(wc -l <"$W/floor-files") files" "@floor" "" floor
+fi
 add "memory search" "$big_label" "-e @search $W/mem $pagemap $needle" "" "count:$(mf pages_needles):pages_bytes"
 add "memory search" "$small_label" "-e @search $W/mem-small $pagemap $needle" "" \
 	"count:$(mf small_pages_needles):small_pages_bytes"
@@ -278,6 +295,9 @@ run_one() {
 	if [ "$1" = -e ] && [ "$2" = @search ]; then
 		shift 2
 		set -- "$critlua" -e "$search_code" "$@"
+	elif [ "$1" = @floor ]; then
+		# shellcheck disable=SC2046 # image names, one per line, without spaces
+		set -- "$W/bench-floor" "$W/ck" $(cat "$W/floor-files")
 	elif [ "$tool" = critlua ]; then
 		set -- "$critlua" "$@"
 	else
@@ -393,6 +413,17 @@ for i in "${!ops[@]}"; do
 	case $check in
 	count:* | lines:*)
 		speed=$(awk -v b="$(mf "${check##*:}")" -v t="$lw" 'BEGIN { printf "%.2f GB/s", b / t / 1e9 }')
+		;;
+	floor)
+		# how much faster than crit's x fds reading alone is: no x fds can beat it
+		fw=nan
+		[ $use_crit = 1 ] && fw=$(stat_of crit "$fds_op" 4)
+		if [ "$fw" != nan ]; then
+			speed=$(awk -v a="$fw" -v b="$lw" 'BEGIN { printf "%.0fx", a / b }')
+			note="${note:+$note; }C loop reading x fds' images: crit's x fds / this"
+		else
+			note="${note:+$note; }C loop reading x fds' images"
+		fi
 		;;
 	esac
 	printf '%-16s %-34s %7s (%6s) %9s %7s (%6s) %9s %12s %7s  %s\n' "$name" "$label" \
