@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "image.h"
+#include "pbwire.h"
 
 static int is_pointer_field(const ProtobufCFieldDescriptor *f)
 {
@@ -191,26 +192,6 @@ static int read_varint(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
 	return -2; /* more than 10 bytes */
 }
 
-static int wire_type_of(const ProtobufCFieldDescriptor *f)
-{
-	switch (f->type) {
-	case PROTOBUF_C_TYPE_FIXED64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_DOUBLE:
-		return 1;
-	case PROTOBUF_C_TYPE_FIXED32:
-	case PROTOBUF_C_TYPE_SFIXED32:
-	case PROTOBUF_C_TYPE_FLOAT:
-		return 5;
-	case PROTOBUF_C_TYPE_STRING:
-	case PROTOBUF_C_TYPE_BYTES:
-	case PROTOBUF_C_TYPE_MESSAGE:
-		return 2;
-	default:
-		return 0;
-	}
-}
-
 /* ---- nesting depth: protobuf-c unpacks nested messages recursively, so a
  * recursive type (aa_namespace) could nest deep enough to overflow the stack ---- */
 
@@ -315,7 +296,7 @@ static int explain(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t
 			       1;
 		const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(d, num);
 		snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", f ? f->name : "");
-		if (f && f->label != PROTOBUF_C_LABEL_REPEATED && wt != wire_type_of(f))
+		if (f && f->label != PROTOBUF_C_LABEL_REPEATED && wt != (int)pbw_wire_type(f->type))
 			return err_set(e, "at byte %zu: field '%s' (%u) is %s but has wire type %d",
 				       at + start, sub, num,
 				       f->type == PROTOBUF_C_TYPE_MESSAGE ? "a message" : "a scalar", wt),
