@@ -286,58 +286,56 @@ static int next_field(struct pbw *w, struct pbw_field *fl)
 	return r;
 }
 
-#define FIELD_U32(fl) ((uint32_t)pbw_int((fl).f, (fl).raw))
+#define FIELD_U32(fl) ((uint32_t)pbw_int((fl)->f, (fl)->raw))
 
-static int walk_ids(const uint8_t *m, size_t n, uint32_t *files_id)
+/* Walk the message of type d in m[0..n), with take(out, fl) for each field
+ * the schema knows; take gives up (-1) when a part inside does not walk. */
+static int walk(const ProtobufCMessageDescriptor *d, const uint8_t *m, size_t n,
+		int (*take)(void *out, const struct pbw_field *fl), void *out)
 {
 	struct pbw w;
 	struct pbw_field fl;
 	int r;
-	if (pbw_start(&w, &task_kobj_ids_entry__descriptor, m, n) < 0)
+	if (pbw_start(&w, d, m, n) < 0)
 		return -1;
 	while ((r = next_field(&w, &fl)) > 0)
-		if (fl.f->offset == offsetof(TaskKobjIdsEntry, files_id))
-			*files_id = FIELD_U32(fl);
+		if (take(out, &fl) < 0)
+			return -1;
 	return r;
 }
 
-static int walk_fs(const uint8_t *m, size_t n, uint32_t *cwd, uint32_t *root)
+static int take_ids(void *out, const struct pbw_field *fl)
 {
-	struct pbw w;
-	struct pbw_field fl;
-	int r;
-	if (pbw_start(&w, &fs_entry__descriptor, m, n) < 0)
-		return -1;
-	while ((r = next_field(&w, &fl)) > 0) {
-		if (fl.f->offset == offsetof(FsEntry, cwd_id))
-			*cwd = FIELD_U32(fl);
-		else if (fl.f->offset == offsetof(FsEntry, root_id))
-			*root = FIELD_U32(fl);
-	}
-	return r;
+	if (fl->f->offset == offsetof(TaskKobjIdsEntry, files_id))
+		*(uint32_t *)out = FIELD_U32(fl);
+	return 0;
 }
 
-static int walk_fd(const uint8_t *m, size_t n, struct xfd *fd)
+static int take_fs(void *out, const struct pbw_field *fl)
 {
-	struct pbw w;
-	struct pbw_field fl;
-	int r;
-	if (pbw_start(&w, &fdinfo_entry__descriptor, m, n) < 0)
-		return -1;
-	while ((r = next_field(&w, &fl)) > 0) {
-		switch (fl.f->offset) {
-		case offsetof(FdinfoEntry, fd):
-			fd->fd = FIELD_U32(fl);
-			break;
-		case offsetof(FdinfoEntry, id):
-			fd->id = FIELD_U32(fl);
-			break;
-		case offsetof(FdinfoEntry, type):
-			fd->type = (int32_t)pbw_int(fl.f, fl.raw);
-			break;
-		}
+	uint32_t *ids = out; /* cwd, root */
+	if (fl->f->offset == offsetof(FsEntry, cwd_id))
+		ids[0] = FIELD_U32(fl);
+	else if (fl->f->offset == offsetof(FsEntry, root_id))
+		ids[1] = FIELD_U32(fl);
+	return 0;
+}
+
+static int take_fd(void *out, const struct pbw_field *fl)
+{
+	struct xfd *fd = out;
+	switch (fl->f->offset) {
+	case offsetof(FdinfoEntry, fd):
+		fd->fd = FIELD_U32(fl);
+		break;
+	case offsetof(FdinfoEntry, id):
+		fd->id = FIELD_U32(fl);
+		break;
+	case offsetof(FdinfoEntry, type):
+		fd->type = (int32_t)pbw_int(fl->f, fl->raw);
+		break;
 	}
-	return r;
+	return 0;
 }
 
 /* A VMA's fields, by index: the flat read's table and where each field the
@@ -369,6 +367,37 @@ static void vma_reader_init(struct xvma_reader *r)
 	r->status = field_at(d, offsetof(VmaEntry, status));
 }
 
+/* A VMA's field, for the VMAs the flat read gives up on. */
+static int take_vma(void *out, const struct pbw_field *fl)
+{
+	struct xvma *v = out;
+	uint64_t x = (uint64_t)pbw_int(fl->f, fl->raw);
+	switch (fl->f->offset) {
+	case offsetof(VmaEntry, start):
+		v->start = x;
+		break;
+	case offsetof(VmaEntry, end):
+		v->end = x;
+		break;
+	case offsetof(VmaEntry, pgoff):
+		v->pgoff = x;
+		break;
+	case offsetof(VmaEntry, shmid):
+		v->shmid = x;
+		break;
+	case offsetof(VmaEntry, prot):
+		v->prot = (uint32_t)x;
+		break;
+	case offsetof(VmaEntry, flags):
+		v->flags = (uint32_t)x;
+		break;
+	case offsetof(VmaEntry, status):
+		v->status = (uint32_t)x;
+		break;
+	}
+	return 0;
+}
+
 static int walk_vma(const struct xvma_reader *r, const uint8_t *m, size_t n, struct xvma *v)
 {
 	const ProtobufCFieldDescriptor *fs = vma_entry__descriptor.fields;
@@ -384,60 +413,28 @@ static int walk_vma(const struct xvma_reader *r, const uint8_t *m, size_t n, str
 		v->status = (uint32_t)pbw_int(&fs[r->status], raw[r->status]);
 		return 0;
 	}
-	struct pbw w;
-	struct pbw_field fl;
-	int rc;
-	if (pbw_start(&w, &vma_entry__descriptor, m, n) < 0)
-		return -1;
-	while ((rc = next_field(&w, &fl)) > 0) {
-		uint64_t x = (uint64_t)pbw_int(fl.f, fl.raw);
-		switch (fl.f->offset) {
-		case offsetof(VmaEntry, start):
-			v->start = x;
-			break;
-		case offsetof(VmaEntry, end):
-			v->end = x;
-			break;
-		case offsetof(VmaEntry, pgoff):
-			v->pgoff = x;
-			break;
-		case offsetof(VmaEntry, shmid):
-			v->shmid = x;
-			break;
-		case offsetof(VmaEntry, prot):
-			v->prot = (uint32_t)x;
-			break;
-		case offsetof(VmaEntry, flags):
-			v->flags = (uint32_t)x;
-			break;
-		case offsetof(VmaEntry, status):
-			v->status = (uint32_t)x;
-			break;
-		}
-	}
-	return rc;
+	return walk(&vma_entry__descriptor, m, n, take_vma, v);
 }
 
-/* The VMAs of an mm entry go to scratch. */
-static int walk_mm(const struct xvma_reader *vr, const uint8_t *m, size_t n, uint32_t *exe,
-		   struct buf *scratch)
+/* An mm entry: its exe, and its VMAs added to scratch. */
+struct xmm_walk {
+	const struct xvma_reader *vr;
+	uint32_t exe;
+	struct buf *scratch;
+};
+
+static int take_mm(void *out, const struct pbw_field *fl)
 {
-	struct pbw w;
-	struct pbw_field fl;
-	int r;
-	if (pbw_start(&w, &mm_entry__descriptor, m, n) < 0)
-		return -1;
-	while ((r = next_field(&w, &fl)) > 0) {
-		if (fl.f->offset == offsetof(MmEntry, exe_file_id)) {
-			*exe = FIELD_U32(fl);
-		} else if (fl.f->offset == offsetof(MmEntry, vmas)) {
-			struct xvma v;
-			if (walk_vma(vr, fl.v, fl.n, &v) < 0)
-				return -1;
-			buf_add(scratch, &v, sizeof v);
-		}
+	struct xmm_walk *mw = out;
+	if (fl->f->offset == offsetof(MmEntry, exe_file_id)) {
+		mw->exe = FIELD_U32(fl);
+	} else if (fl->f->offset == offsetof(MmEntry, vmas)) {
+		struct xvma v;
+		if (walk_vma(mw->vr, fl->v, fl->n, &v) < 0)
+			return -1;
+		buf_add(mw->scratch, &v, sizeof v);
 	}
-	return r;
+	return 0;
 }
 
 /* The entries of the image in buf, which must be of kind want: *m, *n the
@@ -481,110 +478,69 @@ struct xfile {
 	unsigned char reg, pipe, usk; /* those parts there */
 };
 
-static int walk_reg(const uint8_t *m, size_t n, struct xfile *fe)
+static int take_reg(void *out, const struct pbw_field *fl)
 {
-	struct pbw w;
-	struct pbw_field fl;
-	int r;
-	if (pbw_start(&w, &reg_file_entry__descriptor, m, n) < 0)
-		return -1;
-	while ((r = next_field(&w, &fl)) > 0)
-		if (fl.f->offset == offsetof(RegFileEntry, name)) {
-			const uint8_t *nul = memchr(fl.v, 0, fl.n);
-			fe->name = (const char *)fl.v;
-			fe->name_len = nul ? (size_t)(nul - fl.v) : fl.n;
-		}
-	return r;
-}
-
-static int walk_pipe(const uint8_t *m, size_t n, struct xfile *fe)
-{
-	struct pbw w;
-	struct pbw_field fl;
-	int r;
-	if (pbw_start(&w, &pipe_entry__descriptor, m, n) < 0)
-		return -1;
-	while ((r = next_field(&w, &fl)) > 0)
-		if (fl.f->offset == offsetof(PipeEntry, pipe_id))
-			fe->pipe_id = FIELD_U32(fl);
-	return r;
-}
-
-static int walk_usk(const uint8_t *m, size_t n, struct xfile *fe)
-{
-	struct pbw w;
-	struct pbw_field fl;
-	int r;
-	if (pbw_start(&w, &unix_sk_entry__descriptor, m, n) < 0)
-		return -1;
-	while ((r = next_field(&w, &fl)) > 0) {
-		if (fl.f->offset == offsetof(UnixSkEntry, ino)) {
-			fe->ino = FIELD_U32(fl);
-		} else if (fl.f->offset == offsetof(UnixSkEntry, peer)) {
-			fe->peer = FIELD_U32(fl);
-		} else if (fl.f->offset == offsetof(UnixSkEntry, name)) {
-			fe->uname = fl.v;
-			fe->uname_len = fl.n;
-		}
+	struct xfile *fe = out;
+	if (fl->f->offset == offsetof(RegFileEntry, name)) {
+		const uint8_t *nul = memchr(fl->v, 0, fl->n);
+		fe->name = (const char *)fl->v;
+		fe->name_len = nul ? (size_t)(nul - fl->v) : fl->n;
 	}
-	return r;
+	return 0;
 }
 
-static int walk_file(const uint8_t *m, size_t n, void *rec)
+static int take_pipe(void *out, const struct pbw_field *fl)
 {
-	struct xfile *fe = rec;
-	struct pbw w;
-	struct pbw_field fl;
-	int r;
-	if (pbw_start(&w, &file_entry__descriptor, m, n) < 0)
-		return -1;
-	while ((r = next_field(&w, &fl)) > 0) {
-		if (fl.f->offset == offsetof(FileEntry, id)) {
-			fe->id = FIELD_U32(fl);
-		} else if (fl.f->offset == offsetof(FileEntry, reg)) {
-			fe->reg = 1;
-			if (walk_reg(fl.v, fl.n, fe) < 0)
-				return -1;
-		} else if (fl.f->offset == offsetof(FileEntry, pipe)) {
-			fe->pipe = 1;
-			if (walk_pipe(fl.v, fl.n, fe) < 0)
-				return -1;
-		} else if (fl.f->offset == offsetof(FileEntry, usk)) {
-			fe->usk = 1;
-			if (walk_usk(fl.v, fl.n, fe) < 0)
-				return -1;
-		}
-	}
-	return r;
+	struct xfile *fe = out;
+	if (fl->f->offset == offsetof(PipeEntry, pipe_id))
+		fe->pipe_id = FIELD_U32(fl);
+	return 0;
 }
 
-/* How the records of one kind of image are taken: walk(m, n, rec) fills
- * one record of `size` bytes from an entry's message. */
+static int take_usk(void *out, const struct pbw_field *fl)
+{
+	struct xfile *fe = out;
+	if (fl->f->offset == offsetof(UnixSkEntry, ino)) {
+		fe->ino = FIELD_U32(fl);
+	} else if (fl->f->offset == offsetof(UnixSkEntry, peer)) {
+		fe->peer = FIELD_U32(fl);
+	} else if (fl->f->offset == offsetof(UnixSkEntry, name)) {
+		fe->uname = fl->v;
+		fe->uname_len = fl->n;
+	}
+	return 0;
+}
+
+static int take_file(void *out, const struct pbw_field *fl)
+{
+	struct xfile *fe = out;
+	if (fl->f->offset == offsetof(FileEntry, id)) {
+		fe->id = FIELD_U32(fl);
+	} else if (fl->f->offset == offsetof(FileEntry, reg)) {
+		fe->reg = 1;
+		return walk(&reg_file_entry__descriptor, fl->v, fl->n, take_reg, fe);
+	} else if (fl->f->offset == offsetof(FileEntry, pipe)) {
+		fe->pipe = 1;
+		return walk(&pipe_entry__descriptor, fl->v, fl->n, take_pipe, fe);
+	} else if (fl->f->offset == offsetof(FileEntry, usk)) {
+		fe->usk = 1;
+		return walk(&unix_sk_entry__descriptor, fl->v, fl->n, take_usk, fe);
+	}
+	return 0;
+}
+
+/* How the records of one kind of image are taken: each entry's message,
+ * of type desc, walked with take into a record of `size` bytes. */
 struct xkind {
+	const ProtobufCMessageDescriptor *desc;
 	size_t size;
-	int (*walk)(const uint8_t *m, size_t n, void *rec);
+	int (*take)(void *rec, const struct pbw_field *fl);
 };
 
-static int walk_ids_rec(const uint8_t *m, size_t n, void *rec)
-{
-	return walk_ids(m, n, rec);
-}
-
-static int walk_fs_rec(const uint8_t *m, size_t n, void *rec)
-{
-	uint32_t *ids = rec; /* cwd, root */
-	return walk_fs(m, n, &ids[0], &ids[1]);
-}
-
-static int walk_fd_rec(const uint8_t *m, size_t n, void *rec)
-{
-	return walk_fd(m, n, rec);
-}
-
-static const struct xkind kind_ids = { sizeof(uint32_t), walk_ids_rec };
-static const struct xkind kind_fs = { 2 * sizeof(uint32_t), walk_fs_rec };
-static const struct xkind kind_fdinfo = { sizeof(struct xfd), walk_fd_rec };
-static const struct xkind kind_files = { sizeof(struct xfile), walk_file };
+static const struct xkind kind_ids = { &task_kobj_ids_entry__descriptor, sizeof(uint32_t), take_ids };
+static const struct xkind kind_fs = { &fs_entry__descriptor, 2 * sizeof(uint32_t), take_fs };
+static const struct xkind kind_fdinfo = { &fdinfo_entry__descriptor, sizeof(struct xfd), take_fd };
+static const struct xkind kind_files = { &file_entry__descriptor, sizeof(struct xfile), take_file };
 
 /* The records of every entry of image `name` (of kind mi), kept in thread
  * k's arena: *nrec of them at *recs. */
@@ -604,7 +560,7 @@ static int read_records(struct xread *x, int k, const char *name, const struct m
 	while ((r = entries_next(&it, &m, &n)) > 0) {
 		buf_reserve(scratch, kind->size);
 		memset(scratch->p + scratch->len, 0, kind->size);
-		if (kind->walk(m, n, scratch->p + scratch->len) < 0)
+		if (walk(kind->desc, m, n, kind->take, scratch->p + scratch->len) < 0)
 			return job_failed(x);
 		scratch->len += kind->size;
 	}
@@ -632,11 +588,11 @@ static int read_mm(struct xread *x, int k, const char *name, const struct magic_
 	scratch->len = 0;
 	while ((r = entries_next(&it, &m, &n)) > 0) {
 		size_t mark = scratch->len;
-		uint32_t e = 0;
-		if (walk_mm(vr, m, n, &e, scratch) < 0)
+		struct xmm_walk mw = { .vr = vr, .scratch = scratch };
+		if (walk(&mm_entry__descriptor, m, n, take_mm, &mw) < 0)
 			return job_failed(x);
 		if (count++ == 0)
-			*exe = e;
+			*exe = mw.exe;
 		else
 			scratch->len = mark;
 	}
