@@ -383,14 +383,34 @@ static int jp_next(struct jp *p, char close, const char *why)
 	return jp_fail(p, why);
 }
 
+/* Past the opening bracket of an array or object and the blanks after it;
+ * 1 when `close` follows at once (and past it too): the container is empty. */
+static int jp_open(struct jp *p, char close)
+{
+	p->i++;
+	jp_ws(p);
+	if (p->i < p->n && p->t[p->i] == close) {
+		p->i++;
+		return 1;
+	}
+	return 0;
+}
+
+/* The n bytes the container pushed since base, moved from the stack into
+ * the arena (NULL when none). */
+static void *jp_pop(struct jp *p, size_t base, size_t n)
+{
+	void *out = n ? jalloc(p->d, n) : NULL;
+	if (n)
+		memcpy(out, (uint8_t *)p->d->stack + base, n);
+	p->d->stack_len = base;
+	return out;
+}
+
 static int jp_array(struct jp *p, struct jval *v, int depth)
 {
 	size_t base = p->d->stack_len, count = 0;
-	p->i++;
-	jp_ws(p);
-	if (p->i < p->n && p->t[p->i] == ']') {
-		p->i++;
-	} else {
+	if (!jp_open(p, ']')) {
 		int more;
 		do {
 			struct jval item;
@@ -404,21 +424,14 @@ static int jp_array(struct jp *p, struct jval *v, int depth)
 	}
 	v->type = JT_ARRAY;
 	v->n = (uint32_t)count; /* fewer than the bytes of the text */
-	v->u.items = count ? jalloc(p->d, count * sizeof(struct jval)) : NULL;
-	if (count)
-		memcpy(v->u.items, (uint8_t *)p->d->stack + base, count * sizeof(struct jval));
-	p->d->stack_len = base;
+	v->u.items = jp_pop(p, base, count * sizeof(struct jval));
 	return 0;
 }
 
 static int jp_object(struct jp *p, struct jval *v, int depth)
 {
 	size_t base = p->d->stack_len, count = 0;
-	p->i++;
-	jp_ws(p);
-	if (p->i < p->n && p->t[p->i] == '}') {
-		p->i++;
-	} else {
+	if (!jp_open(p, '}')) {
 		int more;
 		do {
 			struct jmember m;
@@ -439,14 +452,10 @@ static int jp_object(struct jp *p, struct jval *v, int depth)
 			return -1;
 	}
 	v->type = JT_OBJECT;
-	if (count) {
-		struct jmember *m = (struct jmember *)((uint8_t *)p->d->stack + base);
-		count = merge_keys(m, count);
-		v->u.members = jalloc(p->d, count * sizeof *m);
-		memcpy(v->u.members, m, count * sizeof *m);
-	}
+	if (count) /* duplicate keys merged in place, on the stack */
+		count = merge_keys((struct jmember *)((uint8_t *)p->d->stack + base), count);
 	v->n = (uint32_t)count;
-	p->d->stack_len = base;
+	v->u.members = jp_pop(p, base, count * sizeof(struct jmember));
 	return 0;
 }
 
