@@ -6,7 +6,9 @@
  *   - the flat read (pbw_flat_read) takes only what the field walk
  *     (pbw_next) takes, and gives the same value for every field;
  *   - what the walk takes, every field in its wire type (as the C views
- *     take them), protobuf-c unpacks too, with the same value for every
+ *     take them) and every packed run of values whole (the walk frames
+ *     those, as it frames messages inside, without reading them), protobuf-c
+ *     unpacks too, with the same value for every
  *     singular scalar field the walk found: the views print the same
  *     whichever reader read the image. */
 #include <stdint.h>
@@ -71,6 +73,19 @@ static int64_t unpacked_int(const ProtobufCMessage *m, const ProtobufCFieldDescr
 	}
 }
 
+/* Whether the packed values of fl are whole values of its type. */
+static int packed_ok(const struct pbw_field *fl)
+{
+	const uint8_t *p = fl->v, *end = fl->v + fl->n;
+	unsigned wt = pbw_wire_type(fl->f->type);
+	if (wt != 0)
+		return fl->n % (wt == 5 ? 4 : 8) == 0;
+	for (uint64_t v; p < end;)
+		if (pbw_varint(&p, end, &v) < 0)
+			return 0;
+	return 1;
+}
+
 static int is_int(ProtobufCType t)
 {
 	return t != PROTOBUF_C_TYPE_FLOAT && t != PROTOBUF_C_TYPE_DOUBLE && t != PROTOBUF_C_TYPE_STRING &&
@@ -90,12 +105,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct pbw_field fl;
 	uint64_t last[256];
 	unsigned char got[256] = { 0 };
-	int walked, typed = 1, merged = 0;
+	int walked, typed = 1, merged = 0, unframed = 0;
 	if (pbw_start(&w, d, m, n) < 0)
 		return 0;
 	while ((walked = pbw_next(&w, &fl)) > 0) {
-		if (!pbw_typed(&fl))
+		int t = pbw_typed(&fl);
+		if (!t)
 			typed = 0;
+		if (t == 2 && !packed_ok(&fl))
+			unframed = 1; /* the walk frames packed values, it does not read them */
 		if (fl.again && fl.f->type == PROTOBUF_C_TYPE_MESSAGE && fl.f->label != PROTOBUF_C_LABEL_REPEATED)
 			merged = 1;
 		if (fl.wt != 2) {
@@ -117,7 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 
-	if (walked < 0 || !typed || merged)
+	if (walked < 0 || !typed || merged || unframed)
 		return 0;
 	ProtobufCMessage *msg = protobuf_c_message_unpack(d, NULL, n, m);
 	if (!msg) {
