@@ -1,10 +1,10 @@
 /* fuzz_lua.c: libFuzzer target for the Lua bindings' image readers.
  *
  * Any input is taken as an image file and read the two ways scripts read
- * images: crit.decode (typed tables, src/pb2lua.c), which must give back the
+ * images: crit.decode (typed tables, src/lua/pb2lua.c), which must give back the
  * bytes the C codec writes when crit.encode packs the tables again; and the
  * views' selective wire reader (crit._select's luapb_push_image_select), with
- * every selection lua/explore.lua makes, which must not crash, and with
+ * every selection lua/lib/explore.lua makes, which must not crash, and with
  * everything selected must not accept what the codec refuses. */
 #include <stdint.h>
 #include <stdio.h>
@@ -22,7 +22,7 @@ int luaopen_crit(lua_State *L);
 
 static lua_State *L;
 
-/* The selections of lua/explore.lua's READS, by the magic of the images they
+/* The selections of lua/lib/explore.lua's READS, by the magic of the images they
  * are made for (a selection names fields of its image's type). */
 static const char selections[] =
 	"return {"
@@ -84,7 +84,7 @@ static int run(lua_State *L)
 		for (int plain = 0; plain < 2; plain++) {
 			/* With everything selected, it reads every byte, so it must refuse what the
 			 * codec refuses (or leave it to the codec: -1). A narrower selection skips
-			 * what it does not select, damaged or not (lua/explore.lua's views trade
+			 * what it does not select, damaged or not (lua/lib/explore.lua's views trade
 			 * that for speed; crit.load and check read everything). */
 			if (luapb_push_image_select(L, in->data, in->size, spec, plain, plain ? 8 : 0) == 0 &&
 			    !in->want && which == 0)

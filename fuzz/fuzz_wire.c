@@ -1,5 +1,5 @@
 /* fuzz_wire.c: libFuzzer target for the wire reader of the views and of the
- * C text views (src/pbwire.c).
+ * C text views (src/core/pbwire.c).
  *
  * The first byte picks a message type of those the views read; the rest is
  * one message of it. Two properties are checked:

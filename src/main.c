@@ -247,7 +247,7 @@ static int main_load_script(lua_State *L, const char *script)
 		}
 		if (!file) {
 			const struct embedded_lua *e = lcrit_embedded_find(name);
-			if (e && lcrit_embedded_is_command(e)) {
+			if (e && e->is_command) {
 				main_set_host_script(L, name, NULL);
 				main_script_label = e->name;
 				if (lcrit_load_embedded(L, name) != LUA_OK)
@@ -362,7 +362,7 @@ int main(int argc, char **argv)
 		return MAIN_EXIT_USAGE;
 	}
 
-	/* Long runs show progress on a terminal (src/progress.h). */
+	/* Long runs show progress on a terminal (src/core/progress.h). */
 	progress_enable(!opts.quiet && isatty(STDERR_FILENO));
 
 	lua_State *L = luaL_newstate();

@@ -1,8 +1,9 @@
-/* embed: a build tool turning lua/NAME.lua into a C table compiled into critlua
- * (struct embedded_lua in lcrit.h), so the stock commands need no install.
+/* embed: a build tool turning lua/lib/NAME.lua (modules) and lua/cmd/NAME.lua
+ * (commands) into a C table compiled into critlua (struct embedded_lua in
+ * src/lua/lcrit.h), so the stock commands need no install.
  * Each file goes in twice: its source, and the chunk the Lua this tool is
  * linked with compiles it to (lua_dump, with its debug information, so that
- * errors still name lua/NAME.lua and the line). critlua loads the compiled
+ * errors still name lua/cmd/NAME.lua and the line). critlua loads the compiled
  * chunk, which takes a tenth of the time of compiling the source at every
  * start; the source is there for a Lua whose chunks differ, and for `help`.
  * A file that does not compile fails the build. */
@@ -96,8 +97,18 @@ static int embed_file(FILE *out, lua_State *L, const char *path)
 		return embed_fail("cannot read", path);
 	}
 	fclose(in);
-	/* the chunk name critlua gives it (src/lcrit.c, lcrit_load_embedded) */
-	snprintf(chunk, sizeof chunk, "@lua/%.*s.lua", (int)(blen - 4), base);
+	/* Its path from the top of the tree (lua/cmd/x.lua): the last three
+	 * components. The chunk is named after it, and lua/cmd/ makes a command. */
+	const char *rel = base;
+	for (int up = 0; up < 2 && rel > path; up++)
+		for (rel--; rel > path && rel[-1] != '/'; rel--)
+			;
+	if (strncmp(rel, "lua/lib/", 8) != 0 && strncmp(rel, "lua/cmd/", 8) != 0) {
+		fprintf(stderr, "embed: %s: not under lua/lib/ or lua/cmd/\n", path);
+		free(src.p);
+		return 1;
+	}
+	snprintf(chunk, sizeof chunk, "@%s", rel);
 	if (luaL_loadbufferx(L, src.len ? (const char *)src.p : "", src.len, chunk, "t") != LUA_OK) {
 		fprintf(stderr, "embed: %s\n", lua_tostring(L, -1));
 		free(src.p);
@@ -105,7 +116,8 @@ static int embed_file(FILE *out, lua_State *L, const char *path)
 	}
 	lua_dump(L, embed_dump_writer, &code, 0);
 	lua_pop(L, 1);
-	fprintf(out, "\t{ \"%.*s\",\n", (int)(blen - 4), base);
+	fprintf(out, "\t{ \"%.*s\", \"%s\", %d,\n", (int)(blen - 4), base, rel,
+		strncmp(rel, "lua/cmd/", 8) == 0);
 	embed_literal(out, src.p, src.len);
 	fprintf(out, "\t  %zu,\n", src.len);
 	embed_literal(out, code.p, code.len);
@@ -143,7 +155,7 @@ int main(int argc, char **argv)
 			remove(tmp);
 			return 1;
 		}
-	fputs("\t{ NULL, NULL, 0, NULL, 0 },\n};\n", out);
+	fputs("\t{ NULL, NULL, 0, NULL, 0, NULL, 0 },\n};\n", out);
 	lua_close(L);
 	if (fclose(out) != 0 || rename(tmp, argv[1]) != 0) {
 		remove(tmp);

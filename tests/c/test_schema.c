@@ -1,6 +1,6 @@
 /* test_schema.c: proves that proto/ (as compiled into critlua) says exactly what the
  * facts say: tests/data/criu-schema.json for messages, fields, enums and (criu)
- * options, tests/data/magic.tsv for the magic table of src/magic.c.
+ * options, tests/data/magic.tsv for the magic table of src/core/magic.c.
  * usage: test_schema criu-schema.json criu.pb magic.tsv */
 #include <inttypes.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
--- fixup_test: the migration fixups (scripts/rewrite-*.lua, check.lua, lua/fixup.lua)
+-- fixup_test: the migration fixups (lua/cmd/rewrite-*.lua, check.lua, lua/lib/fixup.lua)
 -- on copies of real checkpoints: a rewrite changes exactly the fields it should
 -- (every image decoded before and after, compared as tables), check passes
 -- before and after, and a rewrite made to fail midway leaves every file as it was.

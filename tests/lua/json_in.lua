@@ -1,4 +1,4 @@
--- json_in: crit.json.decode (src/jdom.c under src/json_in.c) reads JSON as
+-- json_in: crit.json.decode (src/core/jdom.c under src/core/json_in.c) reads JSON as
 -- Python's json.loads does: the values exactly, and a refusal, naming line and
 -- column, of every text Python refuses (control characters in strings, leading
 -- zeros, "1." and ".5", trailing commas, NaN), plus integers no field holds and

@@ -1,4 +1,4 @@
--- xtext_test: `x DIR fds|mems` as C makes it (crit._xtext, src/xtext.c) against
+-- xtext_test: `x DIR fds|mems` as C makes it (crit._xtext, src/core/xtext.c) against
 -- the Lua views (explore.fds/mems and their renderers), byte for byte, on every
 -- checkpoint under ROOT, and on edited copies where C must leave the work to
 -- the Lua views (an image missing or damaged, a file not in files.img), which

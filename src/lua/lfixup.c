@@ -1,4 +1,4 @@
-/* lfixup.c: the file operations lua/fixup.lua needs for an all-or-nothing
+/* lfixup.c: the file operations lua/lib/fixup.lua needs for an all-or-nothing
  * rewrite of a checkpoint directory, which Lua's io and os cannot do:
  * crit._fs.stage / link / sync_dir. Failures return nil, message, errno. */
 #include <errno.h>
@@ -122,5 +122,5 @@ void lcrit_open_fixup(lua_State *L)
 {
 	lua_createtable(L, 0, 3);
 	lcrit_setfuncs(L, lfx_funcs);
-	lua_setfield(L, -2, "_fs"); /* crit._fs: internal; lua/fixup.lua is the interface */
+	lua_setfield(L, -2, "_fs"); /* crit._fs: internal; lua/lib/fixup.lua is the interface */
 }

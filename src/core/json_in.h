@@ -12,7 +12,7 @@
 struct jdom;
 struct jval;
 
-/* Parse JSON text (nesting at most max_depth deep) into dom (src/jdom.h:
+/* Parse JSON text (nesting at most max_depth deep) into dom (src/core/jdom.h:
  * integers outside [-2^63, 2^64-1] are errors, a lone \udc80..\udcff is the
  * byte it stands for). Returns the value (in dom until it is reset or freed),
  * or NULL with e set: "JSON line 3, column 17 (at entries[0].vmas): ...". */

@@ -1,4 +1,4 @@
-/* lprogress.c: crit.progress, the progress line for scripts (src/progress.h).
+/* lprogress.c: crit.progress, the progress line for scripts (src/core/progress.h).
  * Inside critlua it is on when stderr is a terminal and --quiet is not
  * given; loaded by another interpreter, crit.progress.enable(true) turns it on. */
 #include <lauxlib.h>

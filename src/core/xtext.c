@@ -24,7 +24,7 @@
 #include "textcodec.h"
 #include "xtext.h"
 
-/* vma_entry.status bits, as lua/explore.lua names them */
+/* vma_entry.status bits, as lua/lib/explore.lua names them */
 #define VMA_REGULAR (1u << 0)
 #define VMA_STACK (1u << 1)
 #define VMA_VSYSCALL (1u << 2)
@@ -178,7 +178,7 @@ static void run_pool(size_t n, int parallel, void (*work)(void *, size_t, int), 
  * straight off the wire (pbwire.h), into the small structs below: unpacking
  * every field of every VMA with protobuf-c was most of `x mems`. The walk
  * accepts what the views' own reader accepts of the same fields (pb2lua.c
- * reads them so, with lua/explore.lua's READS), and a little less: every
+ * reads them so, with lua/lib/explore.lua's READS), and a little less: every
  * field the schema knows must come in its wire type, not only the ones
  * taken. pstree.img alone protobuf-c decodes whole. */
 

@@ -1,5 +1,5 @@
 /* larchive.c: Lua bindings of ckarchive.c — crit.archive(path) and its
- * methods, used by lua/crit.lua's checkpoint object. */
+ * methods, used by lua/lib/crit.lua's checkpoint object. */
 #include <stdlib.h>
 #include <string.h>
 

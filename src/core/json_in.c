@@ -1396,7 +1396,7 @@ out:
 
 /* ---- the document, entry by entry ----
  * The values of a whole image would take some 20 times the size of its JSON.
- * So the top level is walked here, and the parser (src/jdom.h) reads one
+ * So the top level is walked here, and the parser (src/core/jdom.h) reads one
  * entry at a time into the same memory: it stays near the size of the text,
  * whatever the entry count. */
 

@@ -1,4 +1,4 @@
--- fixup: what the migration fixups (scripts/rewrite-*.lua, check.lua) share: a
+-- fixup: what the migration fixups (lua/cmd/rewrite-*.lua, check.lua) share: a
 -- transaction over a checkpoint directory that changes all its images or none,
 -- a walk over every message of an image, and the inet sockets of a checkpoint
 -- with their peers. See docs/FIXUPS.md.
@@ -64,7 +64,7 @@ function Txn:note(fmt, ...)
 end
 
 -- Two field values are the same: scalars, or sequences of scalars (repeated
--- fields, addresses) element by element. Also for lua/diff.lua.
+-- fields, addresses) element by element. Also for lua/cmd/diff.lua.
 local function same(a, b)
 	if type(a) == "table" and type(b) == "table" then
 		if #a ~= #b then

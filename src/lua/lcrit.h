@@ -17,20 +17,23 @@ void lcrit_open_image(lua_State *L);    /* lcrit.c: load, save, decode, encode, 
 void lcrit_open_json_out(lua_State *L); /* ljson_out.c */
 void lcrit_open_json_in(lua_State *L);  /* ljson_in.c */
 void lcrit_open_mem(lua_State *L);      /* lmem.c: crit.memory */
-void lcrit_open_fixup(lua_State *L);
+void lcrit_open_fixup(lua_State *L);    /* lfixup.c: crit._fs, for lua/lib/fixup.lua */
 void lcrit_open_progress(lua_State *L); /* lprogress.c: crit.progress */
-void lcrit_open_raw(lua_State *L);      /* rawdump.c: crit._raw, for show --raw */    /* lfixup.c: crit._fs, for lua/fixup.lua */
 void lcrit_open_archive(lua_State *L);  /* larchive.c: crit.archive */
 
 /* luaopen_crit: the `crit` table with every part, and the Lua prelude
- * (lua/crit.lua: crit.open and the checkpoint object) run over it. */
+ * (lua/lib/crit.lua: crit.open and the checkpoint object) run over it. */
 int luaopen_crit(lua_State *L);
 
-/* The files of lua/, compiled in by src/gen/embed.c (build/gen/embedded-lua.c):
- * name is the file name without ".lua"; code, the chunk the build's Lua
- * compiled the source to. Ends with name NULL. */
+/* The files of lua/lib/ and lua/cmd/, compiled in by src/gen/embed.c
+ * (build/gen/embedded-lua.c): name is the file name without ".lua", path the
+ * file's path in the tree (lua/cmd/x.lua, the chunk's name), is_command true
+ * for lua/cmd/; code is the chunk the build's Lua compiled the source to.
+ * Ends with name NULL. */
 struct embedded_lua {
 	const char *name;
+	const char *path;
+	int is_command;
 	const char *source;
 	size_t len;
 	const char *code;
@@ -42,10 +45,8 @@ const struct embedded_lua *lcrit_embedded_find(const char *name);
  * collected: safe across a Lua error. */
 struct img;
 struct img *lcrit_imgbox(lua_State *L);
-/* A command (its header has a "-- usage:" line) rather than a module. */
-int lcrit_embedded_is_command(const struct embedded_lua *e);
 
-/* Load the embedded module or script `name` as a chunk named "@lua/<name>.lua".
+/* Load the embedded module or script `name` as a chunk named "@lua/lib/<name>.lua" or "@lua/cmd/<name>.lua".
  * Returns a luaL_loadbuffer status; LUA_ERRFILE (with a message) when absent. */
 int lcrit_load_embedded(lua_State *L, const char *name);
 

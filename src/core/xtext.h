@@ -1,5 +1,5 @@
 /* xtext.h: the text of `x DIR fds` and `x DIR mems` in C, for checkpoints of
- * thousands of processes, where building the Lua records of lua/explore.lua
+ * thousands of processes, where building the Lua records of lua/lib/explore.lua
  * and rendering them would take most of the time. It prints what the Lua
  * views print, byte for byte, for a checkpoint in which they have nothing to
  * note: every image present and decoding, every file found in files.img. For

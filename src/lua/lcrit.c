@@ -18,6 +18,7 @@
 #include "lcrit.h"
 #include "luapb.h"
 #include "schema.h"
+#include "rawdump.h"
 #include "xtext.h"
 
 /* Errors of the world raise too (see docs/LUA-API.md): a fixup script that
@@ -56,7 +57,7 @@ int lcrit_load_embedded(lua_State *L, const char *name)
 		lua_pushfstring(L, "no embedded script '%s'", name);
 		return LUA_ERRFILE;
 	}
-	lua_pushfstring(L, "@lua/%s.lua", name);
+	lua_pushfstring(L, "@%s", e->path);
 	/* The compiled chunk; the source when this Lua reads chunks differently
 	 * from the one of the build. */
 	int rc = luaL_loadbufferx(L, e->code, e->code_len, lua_tostring(L, -1), "b");
@@ -170,7 +171,7 @@ static uint8_t *lcrit_select_buffer(lua_State *L, size_t n)
 
 /* crit._select(path, selection, [{plain =, spare =}], [bytes]) -> image, selected |
  * nil, message when the file does not exist. For views over many images
- * (lua/explore.lua): each entry holds only the fields selected ({name = true
+ * (lua/lib/explore.lua): each entry holds only the fields selected ({name = true
  * | {...}}), as plain tables with room for `spare` more keys when plain is
  * true (see luapb_push_image_select), and selected is true — or every field,
  * typed, and selected false, where the fast reader leaves the image to
@@ -654,7 +655,7 @@ static int lcrit_raw_kind(lua_State *L)
 }
 
 /* crit._xtext(dir, view) -> true | false: the text of `x dir fds|mems`
- * written to io.stdout by C (src/xtext.h), or false when the Lua views are
+ * written to io.stdout by C (src/core/xtext.h), or false when the Lua views are
  * to make it. */
 static int lcrit_xtext(lua_State *L)
 {
@@ -664,12 +665,29 @@ static int lcrit_xtext(lua_State *L)
 	return 1;
 }
 
+/* crit._raw(path) -> text: the image in wire form, for show --raw. Raises
+ * when the file cannot be read. */
+static int lcrit_raw(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	struct buf b = { 0 };
+	struct err e;
+	if (raw_dump(path, &b, &e) < 0) {
+		buf_free(&b);
+		return lcrit_fail(L, "%s", e.msg);
+	}
+	lua_pushlstring(L, (const char *)b.p, b.len);
+	buf_free(&b);
+	return 1;
+}
+
 static const luaL_Reg lcrit_image_funcs[] = {
 	{ "load", lcrit_load },       { "save", lcrit_save },     { "decode", lcrit_decode },
 	{ "encode", lcrit_encode },   { "new", lcrit_new },       { "typeof", lcrit_typeof },
 	{ "unknown", lcrit_unknown }, { "schema", lcrit_schema }, { "magics", lcrit_magics },
 	{ "dir", lcrit_dir },         { "write_file", lcrit_write_file },
 	{ "raw_kind", lcrit_raw_kind }, { "_select", lcrit_select }, { "_xtext", lcrit_xtext },
+	{ "_raw", lcrit_raw },
 	{ NULL, NULL },
 };
 
@@ -690,28 +708,6 @@ void lcrit_open_image(lua_State *L)
 	lua_setfield(L, -2, "version");
 }
 
-/* Whether an embedded file is a command (its opening comment lines have a
- * "-- usage:" line, as lua/cli.lua reads headers) rather than a module. */
-int lcrit_embedded_is_command(const struct embedded_lua *e)
-{
-	const char *p = e->source, *end = e->source + e->len;
-	if (e->len > 2 && p[0] == '#' && p[1] == '!') {
-		const char *nl = memchr(p, '\n', e->len);
-		p = nl ? nl + 1 : end;
-	}
-	while (end - p >= 2 && p[0] == '-' && p[1] == '-') {
-		const char *q = p + 2;
-		if (q < end && *q == ' ')
-			q++;
-		if (end - q >= 6 && strncmp(q, "usage:", 6) == 0)
-			return 1;
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		if (!nl)
-			break;
-		p = nl + 1;
-	}
-	return 0;
-}
 
 /* package.searchers entry for the Lua modules built in (explore, memory,
  * fixup...): what lets crit.open(dir):ps() work when crit.so is loaded by a
@@ -720,7 +716,7 @@ static int lcrit_searcher(lua_State *L)
 {
 	const char *name = luaL_checkstring(L, 1);
 	const struct embedded_lua *e = lcrit_embedded_find(name);
-	if (!e || lcrit_embedded_is_command(e)) {
+	if (!e || e->is_command) {
 		lua_pushfstring(L, "no module '%s' built into crit", name);
 		return 1;
 	}
@@ -766,12 +762,11 @@ int luaopen_crit(lua_State *L)
 	lcrit_open_image(L);
 	lcrit_open_mem(L);
 	lcrit_open_fixup(L);
-	lcrit_open_raw(L);
 	lcrit_open_progress(L);
 	lcrit_open_archive(L);
 	lcrit_open_json_out(L);
 	lcrit_open_json_in(L);
-	/* The prelude (lua/crit.lua) gets the table and adds the Lua parts. */
+	/* The prelude (lua/lib/crit.lua) gets the table and adds the Lua parts. */
 	if (lcrit_load_embedded(L, "crit") != LUA_OK)
 		return lua_error(L);
 	lua_pushvalue(L, -2);

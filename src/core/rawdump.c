@@ -5,11 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <lauxlib.h>
-#include <lua.h>
-
 #include "image.h"
-#include "lcrit.h"
+#include "rawdump.h"
 
 #define RAW_MAX_DEPTH 32
 
@@ -177,17 +174,13 @@ static void raw_message(struct buf *b, const ProtobufCMessageDescriptor *d, cons
 	}
 }
 
-/* crit._raw(path) -> text: the image in wire form. Raises on I/O errors. */
-static int l_raw(lua_State *L)
+int raw_dump(const char *path, struct buf *out, struct err *e)
 {
-	const char *path = luaL_checkstring(L, 1);
 	uint8_t *p;
 	size_t len;
-	struct err e;
-	if (read_file(path, &p, &len, &e) < 0) {
-		err_prefix(&e, "%s", path);
-		lua_pushstring(L, e.msg);
-		return lua_error(L);
+	if (read_file(path, &p, &len, e) < 0) {
+		err_prefix(e, "%s", path);
+		return -1;
 	}
 	struct buf b = { 0 };
 	size_t off = 0;
@@ -213,8 +206,8 @@ static int l_raw(lua_State *L)
 	if (mi && mi->payload != PL_NONE && mi->payload != PL_PAGEMAP) {
 		struct img_reader r;
 		struct img_entry en;
-		int rc = img_reader_init(&r, p, len, &e);
-		for (size_t i = 0; rc == 0 && (rc = img_reader_next(&r, &en, &e)) > 0; i++, rc = 0) {
+		int rc = img_reader_init(&r, p, len, e);
+		for (size_t i = 0; rc == 0 && (rc = img_reader_next(&r, &en, e)) > 0; i++, rc = 0) {
 			size_t n = protobuf_c_message_get_packed_size(en.msg);
 			uint8_t *m = xmalloc(n ? n : 1);
 			protobuf_c_message_pack(en.msg, m);
@@ -228,7 +221,7 @@ static int l_raw(lua_State *L)
 			img_entry_free(&en);
 		}
 		if (rc < 0)
-			buf_printf(&b, "%s\n", e.msg);
+			buf_printf(&b, "%s\n", e->msg);
 		off = len;
 	}
 	for (size_t i = 0; off < len; i++) {
@@ -251,17 +244,7 @@ static int l_raw(lua_State *L)
 		off += 4 + size;
 	}
 	free(p);
-	lua_pushlstring(L, (const char *)b.p, b.len);
+	buf_add(out, b.p, b.len);
 	buf_free(&b);
-	return 1;
-}
-
-static const luaL_Reg raw_funcs[] = {
-	{ "_raw", l_raw },
-	{ NULL, NULL },
-};
-
-void lcrit_open_raw(lua_State *L)
-{
-	lcrit_setfuncs(L, raw_funcs);
+	return 0;
 }
