@@ -1,15 +1,27 @@
 -- crit: the Lua half of the crit module: crit.open and the checkpoint object,
 -- whose images load on first use and save back together.
 
-local crit = ...
+local crit, checkpoint_modules = ...
 
 local Checkpoint = {}
 Checkpoint.__name = "crit.checkpoint"
 -- Other modules add checkpoint methods here (ck:ps(), ck:memory(), ...).
 crit.Checkpoint = Checkpoint
 -- Modules that add checkpoint methods, loaded the first time a method is not
--- found, so a one-liner can call crit.open(dir):ps() without a require.
-crit.checkpoint_modules = { "explore", "memory" }
+-- found, so a one-liner can call crit.open(dir):ps() without a require. The
+-- hub that runs this prelude (src/lua/lcrit.c) names the stock ones; a
+-- script may add its own.
+crit.checkpoint_modules = checkpoint_modules or {}
+
+-- Give every checkpoint the methods `names` of module M (functions taking
+-- the checkpoint first); a method a checkpoint already has is kept.
+function crit.add_checkpoint_methods(M, names)
+	for _, name in ipairs(names) do
+		if rawget(Checkpoint, name) == nil then
+			Checkpoint[name] = M[name]
+		end
+	end
+end
 
 local extensions_loaded = false
 function Checkpoint.__index(_, key)

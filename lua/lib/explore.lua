@@ -63,7 +63,7 @@ local SOCKET_READS = setmetatable({ files = false }, { __index = READS })
 local READ_OPTS = { plain = true }
 local READ_OPTS_BY_KIND = { mm = { plain = true, spare = 8 } }
 
-local crit_ok, crit = pcall(require, "crit")
+local crit = require "crit"
 
 -- The state of one analysis: the image getter and the indexes built over the
 -- images (once per call, so that images a script changed are seen afresh).
@@ -79,7 +79,7 @@ local function state(ck, reads)
 		get = function(name)
 			return ck:image(name)
 		end
-		if crit_ok and type(crit) == "table" and crit._select and getmetatable(ck) == crit.Checkpoint then
+		if getmetatable(ck) == crit.Checkpoint then
 			peek = function(name, sel, owned, kind)
 				local img = ck.loaded[name]
 				if img then
@@ -1368,12 +1368,6 @@ end
 
 -- Checkpoint methods: ck:ps(), ck:fds(), ck:mems(), ck:rss(), ck:sockets(),
 -- ck:stats() on every crit.open() checkpoint once this module is loaded.
-if crit_ok and type(crit) == "table" and type(crit.Checkpoint) == "table" then
-	for _, name in ipairs({ "ps", "fds", "mems", "rss", "sockets", "stats" }) do
-		if rawget(crit.Checkpoint, name) == nil then
-			crit.Checkpoint[name] = M[name]
-		end
-	end
-end
+crit.add_checkpoint_methods(M, { "ps", "fds", "mems", "rss", "sockets", "stats" })
 
 return M

@@ -1072,14 +1072,7 @@ end
 -- ck:regions(pid), ck:memory_summary(pid), ck:read_memory(pid, addr, len),
 -- ck:cmdline(pid), ck:environ(pid), ck:search(pid, needle, opts, fn),
 -- ck:close_memory(), ck:pids().
-local Checkpoint = crit.Checkpoint
-if type(Checkpoint) == "table" then
-	for _, name in ipairs({ "memory", "shmem", "vmas", "regions", "memory_summary", "read_memory", "cmdline",
-		"environ", "search", "close_memory", "pids" }) do
-		if rawget(Checkpoint, name) == nil then
-			Checkpoint[name] = M[name]
-		end
-	end
-end
+crit.add_checkpoint_methods(M, { "memory", "shmem", "vmas", "regions", "memory_summary", "read_memory",
+	"cmdline", "environ", "search", "close_memory", "pids" })
 
 return M

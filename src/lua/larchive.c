@@ -7,7 +7,8 @@
 
 #include "ckarchive.h"
 #include "larchive.h"
-#include "lcrit.h"
+#include "laux.h"
+#include "lparts.h"
 #include "luapb.h"
 
 static int larch_fail(lua_State *L, const char *msg)
@@ -146,7 +147,7 @@ static int larch_load(lua_State *L)
 	struct arch *a = larch_check(L);
 	const char *name = luaL_checkstring(L, 2);
 	const char *label = luaL_checkstring(L, 3);
-	struct img *img = lcrit_imgbox(L);
+	struct img *img = laux_imgbox(L);
 	struct err e;
 	if (arch_load_img(a, name, label, img, &e) < 0)
 		return larch_fail(L, e.msg);
@@ -229,7 +230,7 @@ static const luaL_Reg larch_funcs[] = {
 	{ NULL, NULL },
 };
 
-void lcrit_open_archive(lua_State *L)
+void larchive_open(lua_State *L)
 {
 	if (luaL_newmetatable(L, LARCH_MT)) {
 		luaL_newlib(L, larch_methods);
@@ -240,5 +241,5 @@ void lcrit_open_archive(lua_State *L)
 		lua_setfield(L, -2, "__tostring");
 	}
 	lua_pop(L, 1);
-	lcrit_setfuncs(L, larch_funcs);
+	luaL_setfuncs(L, larch_funcs, 0);
 }

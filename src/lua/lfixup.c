@@ -11,7 +11,8 @@
 
 #include <lauxlib.h>
 
-#include "lcrit.h"
+#include "laux.h"
+#include "lparts.h"
 #include "util.h"
 
 static int lfx_result(lua_State *L, const char *what, const char *path, int saved)
@@ -118,9 +119,9 @@ static const luaL_Reg lfx_funcs[] = {
 	{ NULL, NULL },
 };
 
-void lcrit_open_fixup(lua_State *L)
+void lfixup_open(lua_State *L)
 {
 	lua_createtable(L, 0, 3);
-	lcrit_setfuncs(L, lfx_funcs);
+	luaL_setfuncs(L, lfx_funcs, 0);
 	lua_setfield(L, -2, "_fs"); /* crit._fs: internal; lua/lib/fixup.lua is the interface */
 }

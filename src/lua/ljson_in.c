@@ -7,7 +7,8 @@
 
 #include "jdom.h"
 #include "json_in.h"
-#include "lcrit.h"
+#include "laux.h"
+#include "lparts.h"
 
 /* Generic JSON nests deeper than images do; the walk below recurses once per level. */
 #define LJI_MAX_DEPTH 200
@@ -111,13 +112,13 @@ static int lji_encode_file(lua_State *L)
 	return 1;
 }
 
-void lcrit_open_json_in(lua_State *L)
+void ljson_in_open(lua_State *L)
 {
 	static const luaL_Reg crit_fns[] = {
 		{ "_encode_file", lji_encode_file },
 		{ NULL, NULL },
 	};
-	lcrit_setfuncs(L, crit_fns);
+	luaL_setfuncs(L, crit_fns, 0);
 
 	/* crit.json, made here when the writer half has not made it yet */
 	if (lua_getfield(L, -1, "json") != LUA_TTABLE) {

@@ -6,7 +6,8 @@
 #include <lauxlib.h>
 
 #include "json_out.h"
-#include "lcrit.h"
+#include "laux.h"
+#include "lparts.h"
 #include "luapb.h"
 #include "textcodec.h"
 
@@ -655,7 +656,7 @@ static const luaL_Reg ljo_crit_funcs[] = {
 	{ NULL, NULL },
 };
 
-void lcrit_open_json_out(lua_State *L)
+void ljson_out_open(lua_State *L)
 {
 	/* crit.json is shared with the reader (ljson_in.c): made by whichever
 	 * part comes first. */
@@ -665,7 +666,7 @@ void lcrit_open_json_out(lua_State *L)
 		lua_pushvalue(L, -1);
 		lua_setfield(L, -3, "json");
 	}
-	lcrit_setfuncs(L, ljo_json_funcs);
+	luaL_setfuncs(L, ljo_json_funcs, 0);
 	if (lua_getfield(L, -1, "null") == LUA_TNIL) {
 		lua_pop(L, 1);
 		lua_pushlightuserdata(L, NULL); /* JSON null, as a value a table can hold */
@@ -676,5 +677,5 @@ void lcrit_open_json_out(lua_State *L)
 	luaL_newmetatable(L, LJO_ARRAY_MT);
 	lua_setfield(L, -2, "array_mt");
 	lua_pop(L, 1); /* json */
-	lcrit_setfuncs(L, ljo_crit_funcs);
+	luaL_setfuncs(L, ljo_crit_funcs, 0);
 }

@@ -8,7 +8,8 @@
 #include <lua.h>
 
 #include "larchive.h"
-#include "lcrit.h"
+#include "laux.h"
+#include "lparts.h"
 #include "mem.h"
 
 #define MEM_MT "crit.memory"
@@ -242,7 +243,7 @@ static const luaL_Reg mem_funcs[] = {
 	{ NULL, NULL },
 };
 
-void lcrit_open_mem(lua_State *L)
+void lmem_open(lua_State *L)
 {
 	if (luaL_newmetatable(L, MEM_MT)) {
 		luaL_newlib(L, mem_methods);
@@ -253,5 +254,5 @@ void lcrit_open_mem(lua_State *L)
 		lua_setfield(L, -2, "__close");
 	}
 	lua_pop(L, 1);
-	lcrit_setfuncs(L, mem_funcs);
+	luaL_setfuncs(L, mem_funcs, 0);
 }

@@ -3,7 +3,8 @@
  * given; loaded by another interpreter, crit.progress.enable(true) turns it on. */
 #include <lauxlib.h>
 
-#include "lcrit.h"
+#include "laux.h"
+#include "lparts.h"
 #include "progress.h"
 
 static uint64_t lprogress_count(lua_State *L, int idx)
@@ -74,9 +75,9 @@ static const luaL_Reg lprogress_funcs[] = {
 	{ "enabled", lprogress_enabled }, { "enable", lprogress_enable }, { NULL, NULL },
 };
 
-void lcrit_open_progress(lua_State *L)
+void lprogress_open(lua_State *L)
 {
 	lua_newtable(L);
-	lcrit_setfuncs(L, lprogress_funcs);
+	luaL_setfuncs(L, lprogress_funcs, 0);
 	lua_setfield(L, -2, "progress");
 }

@@ -1,0 +1,46 @@
+/* laux.c: the helpers every part of the `crit` module shares (as lauxlib.c
+ * is to Lua's own libraries). See laux.h. */
+#include <stdarg.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "image.h"
+#include "laux.h"
+
+/* Errors of the world raise too (see docs/LUA-API.md): a fixup script that
+ * forgot to check a nil would go on to write a wrong checkpoint. Messages
+ * start with the file name; critlua prints them after "critlua: ". */
+
+/* Raise a failure of the world: the message alone, without the position of
+ * the calling script line that luaL_error would put first — the message
+ * names the file, and -d shows the traceback. */
+int laux_fail(lua_State *L, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	lua_pushvfstring(L, fmt, ap);
+	va_end(ap);
+	return lua_error(L);
+}
+
+/* An img in a userdata, so that it is freed if a Lua error cuts in. */
+#define LAUX_IMGBOX_MT "crit.imgbox"
+
+static int laux_imgbox_gc(lua_State *L)
+{
+	img_free(luaL_checkudata(L, 1, LAUX_IMGBOX_MT));
+	return 0;
+}
+
+struct img *laux_imgbox(lua_State *L)
+{
+	struct img *img = lua_newuserdatauv(L, sizeof *img, 0);
+	memset(img, 0, sizeof *img);
+	if (luaL_newmetatable(L, LAUX_IMGBOX_MT)) {
+		lua_pushcfunction(L, laux_imgbox_gc);
+		lua_setfield(L, -2, "__gc");
+	}
+	lua_setmetatable(L, -2);
+	return img;
+}

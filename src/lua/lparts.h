@@ -1,0 +1,17 @@
+/* lparts.h: the parts of the `crit` module. Each adds its functions to the
+ * table at the top of the stack and leaves the stack as it found it; the hub
+ * (lcrit.c) calls them in turn. */
+#ifndef CRITLUA_LPARTS_H
+#define CRITLUA_LPARTS_H
+
+#include <lua.h>
+
+void limage_open(lua_State *L);    /* limage.c: load, save, decode, encode, new, schema, ... */
+void lmem_open(lua_State *L);      /* lmem.c: crit.memory */
+void lfixup_open(lua_State *L);    /* lfixup.c: crit._fs, for lua/lib/fixup.lua */
+void lprogress_open(lua_State *L); /* lprogress.c: crit.progress */
+void larchive_open(lua_State *L);  /* larchive.c: crit.archive */
+void ljson_out_open(lua_State *L); /* ljson_out.c: crit.json.encode, the decode and info halves */
+void ljson_in_open(lua_State *L);  /* ljson_in.c: crit.json.decode, encode's C path */
+
+#endif
