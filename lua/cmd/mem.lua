@@ -50,13 +50,9 @@ if args.addr then
 	end
 end
 
-local ck = crit.open(dir)
-if args.page_size then
-	local ps = memory.parse_int(args.page_size)
-	if not ps or ps < 1 or ps & (ps - 1) ~= 0 then
-		cli.usage_error("--page-size: '" .. args.page_size .. "' is not a power of two")
-	end
-	ck.page_size = ps
+local ck, bad_size = memory.open(dir, args.page_size)
+if not ck then
+	cli.usage_error(bad_size)
 end
 
 local function fail(msg)

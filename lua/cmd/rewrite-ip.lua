@@ -22,14 +22,7 @@ local cli = require "cli"
 local fixup = require "fixup"
 local explore = require "explore"
 
-local o = cli.parse(arg, { "-n, --dry-run", "--backup", "--local-only", "--peer", "--peer-only",
-	"--proto=P", "--pid=PID", "-q, --quiet" })
-if #o < 2 then
-	cli.usage_error("give a checkpoint directory and at least one OLD=NEW address pair")
-end
-if (o.local_only and 1 or 0) + (o.peer and 1 or 0) + (o.peer_only and 1 or 0) > 1 then
-	cli.usage_error("--local-only, --peer and --peer-only exclude each other")
-end
+local o, selection = fixup.socket_args(arg, "OLD=NEW address pair")
 
 -- key: the address as fixup.addr_bytes gives it (IPv4-mapped ones as IPv4)
 local map, used, names = {}, {}, {}
@@ -55,15 +48,6 @@ for i = 2, #o do
 		cli.usage_error(string.format("address %s is given twice", old))
 	end
 	map[key], names[key] = nw, old
-end
-
-local protos = { tcp = fixup.TCP, udp = fixup.UDP }
-if o.proto and not protos[o.proto] then
-	cli.usage_error("--proto takes tcp or udp")
-end
-local pid = o.pid and tonumber(o.pid:match("^%d+$") or "")
-if o.pid and not pid then
-	cli.usage_error("--pid takes a process id")
 end
 
 local MAPPED = 0xffff0000 -- the third word of ::ffff:a.b.c.d
@@ -99,7 +83,7 @@ fixup.rewrite_inet(txn, {
 	follow = function(words, _, to)
 		return as_family(words, #(to.e.dst_addr or {}))
 	end,
-}, { proto = protos[o.proto], pid = pid, local_only = o.local_only, peer = o.peer, peer_only = o.peer_only })
+}, selection)
 
 for key in pairs(map) do
 	if not used[key] then

@@ -20,14 +20,7 @@
 local cli = require "cli"
 local fixup = require "fixup"
 
-local o = cli.parse(arg, { "-n, --dry-run", "--backup", "--local-only", "--peer", "--peer-only",
-	"--proto=P", "--pid=PID", "-q, --quiet" })
-if #o < 2 then
-	cli.usage_error("give a checkpoint directory and at least one OLD:NEW port pair")
-end
-if (o.local_only and 1 or 0) + (o.peer and 1 or 0) + (o.peer_only and 1 or 0) > 1 then
-	cli.usage_error("--local-only, --peer and --peer-only exclude each other")
-end
+local o, selection = fixup.socket_args(arg, "OLD:NEW port pair")
 
 local function port(s, pair)
 	local n = s:match("^%d+$") and tonumber(s)
@@ -50,15 +43,6 @@ for i = 2, #o do
 	map[old] = new
 end
 
-local protos = { tcp = fixup.TCP, udp = fixup.UDP }
-if o.proto and not protos[o.proto] then
-	cli.usage_error("--proto takes tcp or udp")
-end
-local pid = o.pid and tonumber(o.pid:match("^%d+$") or "")
-if o.pid and not pid then
-	cli.usage_error("--pid takes a process id")
-end
-
 local txn = fixup.open(o[1], { dry_run = o.dry_run, backup = o.backup, quiet = o.quiet })
 fixup.rewrite_inet(txn, {
 	src = "src_port", dst = "dst_port",
@@ -68,7 +52,7 @@ fixup.rewrite_inet(txn, {
 		end
 		return map[p]
 	end,
-}, { proto = protos[o.proto], pid = pid, local_only = o.local_only, peer = o.peer, peer_only = o.peer_only })
+}, selection)
 
 for old in pairs(map) do
 	if not used[old] then

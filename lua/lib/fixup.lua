@@ -617,6 +617,32 @@ function M.peer_of(socks, s)
 	return bound
 end
 
+-- The command line the socket fixups share (rewrite-ports, rewrite-ip): their
+-- options, checked. Returns o (cli.parse's result: o[1] the checkpoint, o[2..]
+-- the pairs) and the selection rewrite_inet takes. pairs_what names the pairs
+-- in the usage error ("OLD:NEW port pair").
+function M.socket_args(argv, pairs_what)
+	local cli = require "cli"
+	local o = cli.parse(argv, { "-n, --dry-run", "--backup", "--local-only", "--peer", "--peer-only",
+		"--proto=P", "--pid=PID", "-q, --quiet" })
+	if #o < 2 then
+		cli.usage_error("give a checkpoint directory and at least one " .. pairs_what)
+	end
+	if (o.local_only and 1 or 0) + (o.peer and 1 or 0) + (o.peer_only and 1 or 0) > 1 then
+		cli.usage_error("--local-only, --peer and --peer-only exclude each other")
+	end
+	local protos = { tcp = M.TCP, udp = M.UDP }
+	if o.proto and not protos[o.proto] then
+		cli.usage_error("--proto takes tcp or udp")
+	end
+	local pid = o.pid and tonumber(o.pid:match("^%d+$") or "")
+	if o.pid and not pid then
+		cli.usage_error("--pid takes a process id")
+	end
+	return o, { proto = protos[o.proto], pid = pid, local_only = o.local_only, peer = o.peer,
+		peer_only = o.peer_only }
+end
+
 -- Rewrite inet socket endpoints (ports or addresses), on one side or both.
 -- spec: src, dst = the fields ("src_port", "dst_port"); map(value, sock) ->
 -- the new value or nil; follow(value, from, to) -> a peer's new local value

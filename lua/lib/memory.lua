@@ -1008,6 +1008,20 @@ function M.parse_int(s)
 	return nil
 end
 
+-- crit.open(dir), reading memory with pages of the size text (--page-size;
+-- nil: the default). Returns the checkpoint, or nil and what is wrong with text.
+function M.open(dir, page_size_text)
+	local ck = crit.open(dir)
+	if page_size_text then
+		local ps = M.parse_int(page_size_text)
+		if not ps or ps < 1 or ps & (ps - 1) ~= 0 then
+			return nil, "--page-size: '" .. page_size_text .. "' is not a power of two"
+		end
+		ck.page_size = ps
+	end
+	return ck
+end
+
 ---------------------------------------------------------------------------
 -- x ps --cmdline / --env
 
