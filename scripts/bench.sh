@@ -4,6 +4,11 @@
 # (scripts/bench-gen.lua); see BENCHMARKS.md.
 set -u
 
+# All of the script is one block, which bash reads whole before it runs any of it: a run
+# takes many minutes, and bash would otherwise go on reading the file as it runs, so
+# that a checkout or edit meanwhile would change what the rest of the run does.
+{
+
 usage() {
 	cat <<'EOF'
 usage: scripts/bench.sh [options]
@@ -325,8 +330,9 @@ mkarchive() { # mkarchive DIR OUT
 if has gocrit || has cpctl; then
 	for d in ck mem mem-small; do
 		[ -d "$W/compat/$d" ] && continue
-		mkdir -p "$W/compat" && rm -rf "$W/compat/$d.new" && cp -al "$W/$d" "$W/compat/$d.new" ||
-			die "copying $d failed"
+		mkdir -p "$W/compat" || die "cannot make $W/compat"
+		rm -rf "$W/compat/$d.new"
+		cp -al "$W/$d" "$W/compat/$d.new" || die "copying $d failed"
 		mapfile -t pms < <(find "$W/compat/$d.new" -name 'pagemap-*.img' ! -name 'pagemap-shmem-*')
 		"$critlua" -e "$compat_code" "${pms[@]}" || die "making the compat copy of $d failed"
 		mv "$W/compat/$d.new" "$W/compat/$d" || die "cannot rename $W/compat/$d.new"
@@ -516,8 +522,10 @@ memdump() {
 run_one() {
 	local tool=$1 i=$2 r=$3 b=${bin[$1]}
 	local out="$W/out/$tool.$i.out" err="$W/out/$tool.$i.err"
+	set -f # a regex is no file name pattern
 	# shellcheck disable=SC2086 # the commands are word lists without quoting
 	set -- ${op_cmd[$tool,$i]}
+	set +f
 	case $1 in
 	@exec) shift ;;
 	@search) shift; set -- "$b" -e "$search_code" "$@" ;;
@@ -604,11 +612,13 @@ def cmp(a, b, path):
     if isinstance(a, int) and isinstance(b, str) and b.lstrip("-").isdigit() and int(b) == a:
         return
     if isinstance(a, str) and isinstance(b, str):
-        try:
-            if quopri.decodestring(a.encode()) == base64.b64decode(b, validate=True):
-                return
-        except (binascii.Error, ValueError):
-            pass
+        # bytes: CRIT writes some quoted-printable, others base64 with a newline
+        for decode in (quopri.decodestring, base64.b64decode):
+            try:
+                if decode(a.encode()) == base64.b64decode(b, validate=True):
+                    return
+            except (binascii.Error, ValueError):
+                pass
     diffs.append("%s: %.40r, go-crit %.40r" % (path, a, b))
 with open(sys.argv[1]) as f, open(sys.argv[2]) as g:
     cmp(json.load(f), json.load(g), "")
@@ -665,11 +675,13 @@ peer_check() { # TOOL CHECK OUT: the note
 
 bad=0
 md="$W/results.md"
-# The columns: per tool there, its median wall (cpu) and peak RSS; CRIT's speed and
-# memory ratios; critlua vs the baseline and vs the faster Go peer.
+# The columns: per tool there (CRIT's always, as they always were), its median wall (cpu)
+# and peak RSS; CRIT's speed and memory ratios; critlua vs the baseline and vs the faster
+# Go peer.
+shown() { has "$1" || [ "$1" = crit ]; }
 hdr=(operation input)
 for t in "${tools[@]}"; do
-	has "$t" || continue
+	shown "$t" || continue
 	hdr+=("${tname[$t]} s (cpu)" "MB")
 	[ "$t" = crit ] && hdr+=("speed (cpu)" memory)
 done
@@ -806,7 +818,7 @@ for i in "${!op_name[@]}"; do
 	esac
 	cells=("${op_name[$i]}" "${op_label[$i]}")
 	for t in "${tools[@]}"; do
-		has "$t" || continue
+		shown "$t" || continue
 		cells+=("$(fmt_s "${w[$t]}") ($(fmt_s "${c[$t]}"))" "$(fmt_mb "${m[$t]}")")
 		[ "$t" = crit ] && cells+=("$speed" "$mem")
 	done
@@ -831,3 +843,4 @@ if [ $keep = 1 ] || [ -n "$workdir" ]; then
 	echo "inputs kept in $W"
 fi
 exit $bad
+}
