@@ -397,10 +397,12 @@ add() {
 	fi
 	last_op=$i
 }
-# cfloor NAME: compiles scripts/NAME.c into $W/NAME for a floor row, when a C
-# compiler is there (not in smoke mode); its status says whether it did.
+# cfloor NAME [CC_ARGS...]: compiles scripts/NAME.c into $W/NAME for a floor row,
+# when a C compiler is there (not in smoke mode); its status says whether it did.
+# A floor row: add "OP: floor" LABEL "floor:$op_index" critlua="@exec $W/NAME ARGS...".
 cfloor() {
-	[ $smoke = 0 ] && command -v cc >/dev/null 2>&1 && cc -O2 -pthread -o "$W/$1" "$here/$1.c" 2>/dev/null
+	[ $smoke = 0 ] && command -v cc >/dev/null 2>&1 &&
+		cc -O2 -pthread -o "$W/$1" "$here/$1.c" "${@:2}" 2>/dev/null
 }
 mb() { awk -v b="$1" 'BEGIN { if (b >= 1073741824) printf "%.2f GiB", b / 1073741824; else printf "%.0f MiB", b / 1048576 }'; }
 fi_label="files.img, $(mf files_entries) entries, $(awk -v b="$(mf files_bytes)" 'BEGIN { printf "%.2f MB", b / 1e6 }')"
@@ -690,7 +692,7 @@ if has gocrit || has cpctl; then hdr+=("vs best Go"); fi
 hdr+=(output)
 row_md() {
 	local c line="|"
-	for c; do line+=" $c |"; done
+	for c; do line+=" ${c//|/\\|} |"; done
 	echo "$line"
 }
 row_txt() { # operation and input padded, the numbers right-aligned, the note as it is
