@@ -63,9 +63,9 @@ T.eq(J.encode({ magic = "SK_QUEUES", entries = { { id_for = 1, length = 3, extra
 	"payload as MIME base64")
 
 -- ---- errors name the path ----
-T.raises("entries[1]: pstree_entry has no field bogus", J.encode,
+T.raises("entries[1]: no field 'bogus' in pstree_entry", J.encode,
 	{ magic = "PSTREE", entries = { { pid = 1, ppid = 0, pgid = 1, sid = 1, bogus = 1 } } })
-T.raises("entries[1].pid: expected an integer, got string", J.encode,
+T.raises("entries[1].pid: expected an integer (uint32), got a string", J.encode,
 	{ magic = "PSTREE", entries = { { pid = "1" } } })
 T.raises("f: cannot encode a function value", J.encode, { f = print })
 local cycle = {}
