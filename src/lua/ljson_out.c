@@ -139,8 +139,8 @@ static void ljo_typed(struct ljo *c, int idx, const ProtobufCMessageDescriptor *
 {
 	lua_State *L = c->L;
 	char what[256];
-	lua_getfield(L, idx, "extra");
-	int extra = !lua_isnil(L, -1);
+	lua_pushliteral(L, "extra");
+	int extra = lua_rawget(L, idx) != LUA_TNIL;
 	lua_pop(L, 1);
 	const struct magic_info *mi = extra ? ljo_payload_magic(d) : NULL;
 	if (mi) {
@@ -484,7 +484,7 @@ static int ljo_encode(lua_State *L)
 	lua_newtable(L);
 	c->ranks = lua_gettop(L);
 	jw_init(&c->w, &c->out, c->pretty);
-	ljo_value(c, 1, 0, 0, 1);
+	ljo_value(c, 1, 0, 0, !c->unsig);
 	lua_pushlstring(L, c->out.p ? (const char *)c->out.p : "", c->out.len);
 	return 1;
 }
