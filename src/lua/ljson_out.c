@@ -468,13 +468,9 @@ static int ljo_encode(lua_State *L)
 	c->L = L;
 	if (!lua_isnil(L, 2)) {
 		luaL_checktype(L, 2, LUA_TTABLE);
-		lua_getfield(L, 2, "pretty");
-		c->pretty = lua_toboolean(L, -1);
-		lua_getfield(L, 2, "lists");
-		c->lists = lua_toboolean(L, -1);
-		lua_getfield(L, 2, "unsigned");
-		c->unsig = lua_toboolean(L, -1);
-		lua_pop(L, 3);
+		c->pretty = laux_flag(L, 2, "pretty");
+		c->lists = laux_flag(L, 2, "lists");
+		c->unsig = laux_flag(L, 2, "unsigned");
 		c->shapes = ljo_opt(L, "shapes", LUA_TTABLE);
 		c->order = ljo_opt(L, "order", LUA_TTABLE);
 		c->children = ljo_opt(L, "children", LUA_TTABLE);
@@ -512,15 +508,9 @@ static const char *ljo_opt_path(lua_State *L, int idx)
 static int ljo_decode_file(lua_State *L)
 {
 	const char *in = ljo_opt_path(L, 1), *out = ljo_opt_path(L, 2);
-	int pretty = 0, nopl = 0;
-	if (!lua_isnoneornil(L, 3)) {
+	if (!lua_isnoneornil(L, 3))
 		luaL_checktype(L, 3, LUA_TTABLE);
-		lua_getfield(L, 3, "pretty");
-		pretty = lua_toboolean(L, -1);
-		lua_getfield(L, 3, "nopl");
-		nopl = lua_toboolean(L, -1);
-		lua_pop(L, 2);
-	}
+	int pretty = laux_flag(L, 3, "pretty"), nopl = laux_flag(L, 3, "nopl");
 	struct err e;
 	if (jw_image_file(in, out, pretty, nopl, &e) < 0) {
 		lua_pushnil(L);
