@@ -518,61 +518,53 @@ local function render_text(res, write)
 	end
 end
 
--- JSON: values as the images hold them (strings as JSON strings, unsigned
--- 64-bit fields unsigned); bytes of payloads by length.
-local function json_value(v)
-	local t = type(v)
+-- JSON: values as the images hold them (strings as JSON strings, messages as
+-- decode writes them); payloads over 64 bytes by their length. The records
+-- below, with their keys in these orders; old, new, size and index are null
+-- when absent, the others left out.
+local JSON_SHAPES = setmetatable({}, { __mode = "k" })
+local JSON_LAYOUT = { lists = true, shapes = JSON_SHAPES, order = {
+	doc = { "a", "b", "equal", "only_a", "only_b", "images", "summary" },
+	raw = { "image", "kind", "size_a", "size_b", "first_difference", "error" },
+	entries = { "image", "kind", "encoding_only", "changes", "removed", "added" },
+	change = { "path", "old", "new", "old_text", "new_text", "first_difference" },
+	item = { "index", "key", "value" },
+	summary = { "processes", "files", "sockets" },
+	part = { "what", "key", "changes" },
+	field = { "field", "old", "new" },
+} }
+
+local function record(shape, t)
+	JSON_SHAPES[t] = shape
+	return t
+end
+
+local function or_null(v)
 	if v == nil then
-		return "null"
-	elseif t == "string" then
-		return explore.json_string(v)
-	elseif math.type(v) == "integer" then
-		return string.format("%d", v)
-	elseif t == "number" then
-		return string.format("%.17g", v)
-	elseif t == "boolean" then
-		return tostring(v)
-	elseif t == "table" and not crit.typeof(v) then
-		local parts = {}
-		for i, x in ipairs(v) do
-			parts[i] = json_value(x)
-		end
-		return "[" .. table.concat(parts, ", ") .. "]"
+		return crit.json.null
 	end
-	return explore.json_string(tostring(v))
+	return v
 end
 
-local function jobj(pairs_list)
-	local parts = {}
-	for _, kv in ipairs(pairs_list) do
-		if kv[2] ~= nil then
-			parts[#parts + 1] = explore.json_string(kv[1]) .. ": " .. kv[2]
-		end
-	end
-	return "{" .. table.concat(parts, ", ") .. "}"
-end
-
-local function jarr(list, fn)
-	local parts = {}
+local function map(list, fn)
+	local out = {}
 	for i, x in ipairs(list) do
-		parts[i] = fn(x)
+		out[i] = fn(x)
 	end
-	return "[" .. table.concat(parts, ", ") .. "]"
+	return out
 end
 
 local function render_json(res, write)
-	local function jstr(s)
-		return s and explore.json_string(s) or nil
+	local function item(x)
+		return record("item", { index = or_null(x.index), key = x.key, value = x.key and or_null(x.value) })
 	end
-	local images = jarr(res.images, function(r)
+	local images = map(res.images, function(r)
 		if r.raw then
-			return jobj({ { "image", jstr(r.image) }, { "kind", '"contents"' }, { "size_a", json_value(r.size_a) },
-				{ "size_b", json_value(r.size_b) }, { "first_difference", json_value(r.first_difference) },
-				{ "error", jstr(r.error) } })
+			return record("raw", { image = r.image, kind = "contents", size_a = or_null(r.size_a),
+				size_b = or_null(r.size_b), first_difference = or_null(r.first_difference), error = r.error })
 		end
-		return jobj({ { "image", jstr(r.image) }, { "kind", '"entries"' },
-			{ "encoding_only", r.encoding_only and "true" or nil },
-			{ "changes", jarr(r.changes, function(d)
+		return record("entries", { image = r.image, kind = "entries", encoding_only = r.encoding_only and true or nil,
+			changes = map(r.changes, function(d)
 				local old, new = d.old, d.new
 				if type(old) == "string" and #old > 64 then
 					old = string.format("<%d bytes>", #old)
@@ -580,33 +572,25 @@ local function render_json(res, write)
 				if type(new) == "string" and #new > 64 then
 					new = string.format("<%d bytes>", #new)
 				end
-				return jobj({ { "path", jstr(d.path) }, { "old", json_value(old) }, { "new", json_value(new) },
-					{ "old_text", jstr(d.shown_old) }, { "new_text", jstr(d.shown_new) },
-					{ "first_difference", d.first_difference and json_value(d.first_difference) } })
-			end) },
-			{ "removed", jarr(r.removed, function(x)
-				return jobj({ { "index", json_value(x.index) }, { "key", jstr(x.key) }, { "value", x.key and json_value(x.value) } })
-			end) },
-			{ "added", jarr(r.added, function(x)
-				return jobj({ { "index", json_value(x.index) }, { "key", jstr(x.key) }, { "value", x.key and json_value(x.value) } })
-			end) } })
+				return record("change", { path = d.path, old = or_null(old), new = or_null(new),
+					old_text = d.shown_old, new_text = d.shown_new, first_difference = d.first_difference })
+			end),
+			removed = map(r.removed, item), added = map(r.added, item) })
 	end)
 	local summ
 	if res.summary then
 		local function part(list)
-			return jarr(list, function(x)
-				return jobj({ { "what", jstr(x.what) }, { "key", jstr(x.key) },
-					{ "changes", x.changes and jarr(x.changes, function(c)
-						return jobj({ { "field", jstr(c.field) }, { "old", json_value(c.old) }, { "new", json_value(c.new) } })
-					end) } })
+			return map(list, function(x)
+				return record("part", { what = x.what, key = x.key, changes = x.changes and map(x.changes, function(c)
+					return record("field", { field = c.field, old = or_null(c.old), new = or_null(c.new) })
+				end) })
 			end)
 		end
-		summ = jobj({ { "processes", part(res.summary.processes) }, { "files", part(res.summary.files) },
-			{ "sockets", part(res.summary.sockets) } })
+		summ = record("summary", { processes = part(res.summary.processes), files = part(res.summary.files),
+			sockets = part(res.summary.sockets) })
 	end
-	write(jobj({ { "a", jstr(res.a) }, { "b", jstr(res.b) }, { "equal", res.equal and "true" or "false" },
-		{ "only_a", jarr(res.only_a, jstr) }, { "only_b", jarr(res.only_b, jstr) }, { "images", images },
-		{ "summary", summ } }) .. "\n")
+	write(crit.json.encode(record("doc", { a = res.a, b = res.b, equal = res.equal and true or false,
+		only_a = res.only_a, only_b = res.only_b, images = images, summary = summ }), JSON_LAYOUT) .. "\n")
 end
 
 ---------------------------------------------------------------------------

@@ -213,53 +213,7 @@ end
 
 -- Python's binascii.b2a_qp(data, quotetabs=False, istext=True, header=False):
 -- how CRIT writes unix socket names (SPEC §2).
-function M.qp(data)
-	local out, n = {}, #data
-	local linelen, i = 0, 1
-	local crlf = false
-	local nl = data:find("\n", 1, true)
-	if nl and nl > 1 and data:byte(nl - 1) == 13 then
-		crlf = true
-	end
-	local eol = crlf and "\r\n" or "\n"
-	local function soft()
-		out[#out + 1] = "=" .. eol
-		linelen = 0
-	end
-	while i <= n do
-		local c = data:byte(i)
-		local nextc = data:byte(i + 1) -- nil at the end
-		local last = i == n
-		if c > 126 or c == 61 -- '='
-			or (c == 46 and linelen == 0 and (last or nextc == 10 or nextc == 13 or nextc == 0))
-			or ((c == 9 or c == 32) and last)
-			or (c < 33 and c ~= 13 and c ~= 10 and c ~= 9 and c ~= 32) then
-			if linelen + 3 >= 76 then
-				soft()
-			end
-			out[#out + 1] = string.format("=%02X", c)
-			linelen = linelen + 3
-			i = i + 1
-		elseif c == 10 or (c == 13 and nextc == 10) then
-			linelen = 0
-			-- whitespace just before a line end is encoded
-			local prev = out[#out]
-			if prev == " " or prev == "\t" then
-				out[#out] = string.format("=%02X", prev:byte())
-			end
-			out[#out + 1] = eol
-			i = i + (c == 13 and 2 or 1)
-		else
-			if not last and nextc ~= 10 and linelen + 1 >= 76 then
-				soft()
-			end
-			linelen = linelen + 1
-			out[#out + 1] = string.char(c)
-			i = i + 1
-		end
-	end
-	return table.concat(out)
-end
+M.qp = crit.qp
 
 -- CRIT's name for an open file (get_file_str).
 local function file_name(st, notes, ftype, id)
@@ -1200,13 +1154,6 @@ local CHILDREN = {
 	mem = { vmas = "vma" },
 	rss = { vmas = "vma", pages = "page" },
 }
-local RANKS = {}
-for shape, keys in pairs(ORDERS) do
-	RANKS[shape] = {}
-	for i, k in ipairs(keys) do
-		RANKS[shape][k] = i
-	end
-end
 -- How a field is written when it is not written as it is: a page's VMAs are
 -- the VMA records themselves in Lua, their start addresses in JSON.
 local VIEWS = {
@@ -1222,136 +1169,14 @@ local VIEWS = {
 }
 local SIGNED = { fd = true } -- vma_entry.fd is sint64 (-1 for anonymous memory)
 
-local function json_unsigned(n)
-	if n >= 0 then
-		return string.format("%d", n)
-	end
-	local q = (n >> 1) // 5 -- n // 10 in unsigned arithmetic
-	return string.format("%d%d", q, n - q * 10)
-end
+-- How crit.json.encode writes the records: a table with a [1], or empty, is a
+-- list; integers unsigned (but under SIGNED); keys by shape.
+local LAYOUT = { lists = true, unsigned = true, signed = SIGNED, shapes = SHAPES, order = ORDERS,
+	children = CHILDREN, views = VIEWS }
 
-local ESC = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t",
-	["\b"] = "\\b", ["\f"] = "\\f" }
-
-local function utf8_len(s, i)
-	local c = s:byte(i)
-	local n, min
-	if c >= 0xc2 and c <= 0xdf then
-		n, min = 2, 0x80
-	elseif c >= 0xe0 and c <= 0xef then
-		n, min = 3, 0x800
-	elseif c >= 0xf0 and c <= 0xf4 then
-		n, min = 4, 0x10000
-	else
-		return nil
-	end
-	local cp = c & (0x7f >> n)
-	for k = 1, n - 1 do
-		local b = s:byte(i + k)
-		if not b or b & 0xc0 ~= 0x80 then
-			return nil
-		end
-		cp = cp << 6 | (b & 0x3f)
-	end
-	if cp < min or cp > 0x10ffff or (cp >= 0xd800 and cp <= 0xdfff) then
-		return nil
-	end
-	return n, cp
-end
-
+-- A string as Python's json.dumps writes it.
 function M.json_string(s)
-	local out, i, n = { '"' }, 1, #s
-	while i <= n do
-		local j = s:find('[%z\1-\31"\\\128-\255]', i)
-		if not j then
-			out[#out + 1] = s:sub(i)
-			break
-		end
-		if j > i then
-			out[#out + 1] = s:sub(i, j - 1)
-		end
-		local c = s:byte(j)
-		if c < 0x80 then
-			out[#out + 1] = ESC[string.char(c)] or string.format("\\u%04x", c)
-			i = j + 1
-		else
-			local len, cp = utf8_len(s, j)
-			if not len then
-				out[#out + 1] = string.format("\\udc%02x", c)
-				i = j + 1
-			else
-				if cp >= 0x10000 then
-					cp = cp - 0x10000
-					out[#out + 1] = string.format("\\u%04x\\u%04x", 0xd800 | (cp >> 10), 0xdc00 | (cp & 0x3ff))
-				else
-					out[#out + 1] = string.format("\\u%04x", cp)
-				end
-				i = j + len
-			end
-		end
-	end
-	out[#out + 1] = '"'
-	return table.concat(out)
-end
-
--- Tables with a [1] (or empty ones) are arrays; others objects. shape: what
--- the enclosing record says v (or, for an array, each element) is.
-local function encode(v, key, out, shape)
-	local t = type(v)
-	if t == "table" then
-		if v[1] ~= nil or next(v) == nil then
-			out[#out + 1] = "["
-			for i, x in ipairs(v) do
-				if i > 1 then
-					out[#out + 1] = ", "
-				end
-				encode(x, key, out, shape)
-			end
-			out[#out + 1] = "]"
-		else
-			shape = SHAPES[v] or shape
-			local children = CHILDREN[shape]
-			local rank = RANKS[shape] or {}
-			local view = VIEWS[shape] or {}
-			local keys = {}
-			for k in pairs(v) do
-				keys[#keys + 1] = k
-			end
-			table.sort(keys, function(a, b)
-				local ra, rb = rank[a], rank[b]
-				if ra and rb then
-					return ra < rb
-				elseif ra or rb then
-					return ra ~= nil
-				end
-				return tostring(a) < tostring(b)
-			end)
-			out[#out + 1] = "{"
-			for i, k in ipairs(keys) do
-				if i > 1 then
-					out[#out + 1] = ", "
-				end
-				out[#out + 1] = M.json_string(tostring(k))
-				out[#out + 1] = ": "
-				local x = v[k]
-				if view[k] then
-					x = view[k](x)
-				end
-				encode(x, k, out, children and children[k])
-			end
-			out[#out + 1] = "}"
-		end
-	elseif t == "string" then
-		out[#out + 1] = M.json_string(v)
-	elseif math.type(v) == "integer" then
-		out[#out + 1] = SIGNED[key] and string.format("%d", v) or json_unsigned(v)
-	elseif t == "number" then
-		out[#out + 1] = string.format("%.17g", v)
-	elseif t == "boolean" then
-		out[#out + 1] = tostring(v)
-	else
-		out[#out + 1] = "null"
-	end
+	return crit.json.encode(s)
 end
 
 -- The document --json prints: {KEY = data, notes = notes}, KEY first.
@@ -1361,9 +1186,7 @@ end
 
 -- One JSON document (no newline at the end).
 function M.json(v)
-	local out = {}
-	encode(v, nil, out)
-	return table.concat(out)
+	return crit.json.encode(v, LAYOUT)
 end
 
 -- Checkpoint methods: ck:ps(), ck:fds(), ck:mems(), ck:rss(), ck:sockets(),

@@ -431,21 +431,10 @@ static void jw_int_opts(struct jw *w, const ProtobufCFieldDescriptor *f,
 		jw_uint(w, uv);
 }
 
-void jw_field_int(struct jw *w, const ProtobufCMessageDescriptor *d, unsigned index,
-		  int64_t sv, uint64_t uv, int is_signed, int pretty, int hex)
-{
-	if (pretty && index < d->n_fields) {
-		const struct field_opts **opts = jw_opts(w, d);
-		jw_int_opts(w, &d->fields[index], opts ? opts[index] : NULL, sv, uv, is_signed, hex);
-	} else if (is_signed) {
-		jw_int(w, sv);
-	} else {
-		jw_uint(w, uv);
-	}
-}
-
-void jw_field_bytes(struct jw *w, const ProtobufCMessageDescriptor *d, unsigned index,
-		    const uint8_t *p, size_t n)
+/* A bytes value of field `index` of d: base64, or quoted-printable where
+ * (criu).conv = "unix_name". */
+static void jw_field_bytes(struct jw *w, const ProtobufCMessageDescriptor *d, unsigned index,
+			   const uint8_t *p, size_t n)
 {
 	const struct field_opts **opts = index < d->n_fields ? jw_opts(w, d) : NULL;
 	const struct field_opts *o = opts ? opts[index] : NULL;
@@ -508,7 +497,9 @@ static size_t jw_ipv6_text(char *t, const uint32_t words[4])
 	return n;
 }
 
-int jw_ipadd(struct jw *w, const uint32_t *words, size_t n)
+/* The (criu) ipadd form of a repeated u32 field: 1 or 4 words give ["addr"];
+ * returns 0 (nothing written) for other counts. */
+static int jw_ipadd(struct jw *w, const uint32_t *words, size_t n)
 {
 	char t[48];
 	size_t len;
@@ -553,6 +544,8 @@ static size_t jw_elem_size(ProtobufCType t)
 		return 4;
 	}
 }
+
+static void jw_message_fields(struct jw *w, const ProtobufCMessage *m, int pretty, int hex);
 
 /* One value of field f (index i of d) stored at p. */
 static void jw_value(struct jw *w, const ProtobufCMessageDescriptor *d, unsigned i,
@@ -687,7 +680,9 @@ static void jw_unknown(struct jw *w, const ProtobufCMessage *m)
 	buf_free(&raw);
 }
 
-void jw_message_fields(struct jw *w, const ProtobufCMessage *m, int pretty, int hex)
+/* The members of m, into an object the caller has opened (so it can add
+ * "extra"); hex: the hex flag inherited from enclosing fields. */
+static void jw_message_fields(struct jw *w, const ProtobufCMessage *m, int pretty, int hex)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	const char *base = (const char *)m;
@@ -749,8 +744,9 @@ size_t jw_human_size(char *dst, uint64_t n)
 	return (size_t)sprintf(dst, "%.1fYB", num);
 }
 
-void jw_entry_extra(struct jw *w, const struct magic_info *mi, const struct img_entry *en,
-		    int nopl)
+/* The payload of an entry as "extra" (the key too); nothing when it has none. */
+static void jw_entry_extra(struct jw *w, const struct magic_info *mi, const struct img_entry *en,
+			   int nopl)
 {
 	if (mi->payload == PL_IPC_MSG) {
 		jw_key_id(w, "extra");
@@ -814,12 +810,31 @@ void jw_entry_extra(struct jw *w, const struct magic_info *mi, const struct img_
 
 /* ---- whole images ---- */
 
-static void jw_entry(struct jw *w, const struct magic_info *mi, const struct img_entry *en,
-		     int pretty, int nopl)
+void jw_entry(struct jw *w, const struct magic_info *mi, const struct img_entry *en, int pretty,
+	      int nopl)
 {
 	jw_begin_object(w);
 	jw_message_fields(w, en->msg, pretty, 0);
 	jw_entry_extra(w, mi, en, nopl);
+	jw_end_object(w);
+}
+
+/* {"magic": NAME, "entries": [ — the entries and the two closings follow. */
+static void jw_image_head(struct jw *w, const struct magic_info *mi)
+{
+	jw_begin_object(w);
+	jw_key_id(w, "magic");
+	jw_plain_string(w, mi->name, strlen(mi->name));
+	jw_key_id(w, "entries");
+	jw_begin_array(w);
+}
+
+void jw_img(struct jw *w, const struct img *img, int pretty)
+{
+	jw_image_head(w, img->mi);
+	for (size_t i = 0; i < img->n; i++)
+		jw_entry(w, img->mi, &img->entries[i], pretty, 0);
+	jw_end_array(w);
 	jw_end_object(w);
 }
 
@@ -832,11 +847,7 @@ static int jw_image(struct jw *w, const uint8_t *data, size_t len, const char *n
 	struct img_reader r;
 	if (img_reader_init(&r, data, len, e) < 0)
 		return err_prefix(e, "%s", name);
-	jw_begin_object(w);
-	jw_key_id(w, "magic");
-	jw_plain_string(w, r.mi->name, strlen(r.mi->name));
-	jw_key_id(w, "entries");
-	jw_begin_array(w);
+	jw_image_head(w, r.mi);
 	for (;;) {
 		struct img_entry en;
 		int rc = img_reader_next(&r, &en, e);

@@ -52,35 +52,16 @@ void jw_string(struct jw *w, const char *s, size_t n); /* surrogateescape for no
 void jw_base64(struct jw *w, const uint8_t *p, size_t n); /* MIME base64 string */
 void jw_raw(struct jw *w, const char *s, size_t n);    /* already-formatted JSON value */
 
-/* How a message is written: pretty applies the (criu) options (hex, dev,
- * flags, dict, ipadd) as `decode --pretty` does. */
-struct jw_msg_opts {
-	int pretty;
-};
-
 /* A message as a JSON object: set fields in field-number order, unknown
- * fields under JW_UNKNOWN_KEY. jw_message_fields writes the members into an
- * object the caller has opened (so it can add "extra"). */
+ * fields under JW_UNKNOWN_KEY; pretty applies the (criu) options. */
 void jw_message(struct jw *w, const ProtobufCMessage *m, int pretty);
-void jw_message_fields(struct jw *w, const ProtobufCMessage *m, int pretty, int hex);
 
-/* One field value as CRIT writes it, for writers of other sources (Lua
- * tables): an integer of field `index` of d, with pretty mode's rules when
- * pretty is set; `hex` is the hex flag inherited from enclosing fields. */
-void jw_field_int(struct jw *w, const ProtobufCMessageDescriptor *d, unsigned index,
-		  int64_t sv, uint64_t uv, int is_signed, int pretty, int hex);
-/* A bytes value of field `index` of d: base64, or quoted-printable where
- * (criu).conv = "unix_name". */
-void jw_field_bytes(struct jw *w, const ProtobufCMessageDescriptor *d, unsigned index,
-		    const uint8_t *p, size_t n);
-/* The (criu) ipadd form of a repeated u32 field: 1 or 4 words give ["addr"];
- * returns 0 (nothing written) for other counts. */
-int jw_ipadd(struct jw *w, const uint32_t *words, size_t n);
-
-/* The payload of an entry as CRIT's "extra" value (SPEC §1.3), or with nopl
- * "... <SIZE>". Writes the key too; nothing when the entry has no payload. */
-void jw_entry_extra(struct jw *w, const struct magic_info *mi, const struct img_entry *en,
-		    int nopl);
+/* One entry of an image of type mi as decode writes it: its message's fields,
+ * then its payload as CRIT's "extra" value (SPEC §1.3), with nopl "... <SIZE>". */
+void jw_entry(struct jw *w, const struct magic_info *mi, const struct img_entry *en, int pretty,
+	      int nopl);
+/* A whole image held in memory, as decode writes it. */
+void jw_img(struct jw *w, const struct img *img, int pretty);
 /* CRIT's size text: "8B", "1.5KB". dst needs 32 bytes. */
 size_t jw_human_size(char *dst, uint64_t n);
 

@@ -44,3 +44,13 @@ struct img *laux_imgbox(lua_State *L)
 	lua_setmetatable(L, -2);
 	return img;
 }
+
+int laux_flag(lua_State *L, int idx, const char *name)
+{
+	if (lua_isnoneornil(L, idx))
+		return 0;
+	lua_getfield(L, idx, name);
+	int v = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	return v;
+}

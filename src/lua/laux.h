@@ -15,4 +15,8 @@ int laux_fail(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 
 struct img;
 struct img *laux_imgbox(lua_State *L);
 
+/* Whether the options table at idx (nil or none: no options) sets `name`
+ * to a true value. */
+int laux_flag(lua_State *L, int idx, const char *name);
+
 #endif

@@ -1,5 +1,7 @@
-/* ljson_out.c: crit.json.encode (Lua values and typed tables to CRIT's JSON)
- * and the C halves of the decode and info commands. */
+/* ljson_out.c: crit.json.encode — messages (typed and image tables) through
+ * json_out.c's one walk, other Lua values through the writer of plain values
+ * every view shares — and the C halves of the decode and info commands. */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,29 +16,71 @@
 #define LJO_MAX_DEPTH 200
 /* Registry key of the metatable that makes a table an array, even empty. */
 #define LJO_ARRAY_MT "crit.json.array"
+/* Metatable of an encode's state: a userdata on the stack, so that an error
+ * raised anywhere (a bad message, a view function) frees the buffers. */
+#define LJO_STATE_MT "crit.json.encoder"
 
-/* One encode: the writer, and the path to the value being written, for
- * errors ("entries[3].vmas[2].prot: ..."). Errors travel back as -1 so the
- * buffers are freed before Lua raises. */
+/* A key of an object being written: its text is the string itself, or (other
+ * types) at offset text of the key text buffer. */
+struct ljo_key {
+	const char *s; /* string keys; for the others valid only while sorting */
+	size_t n, text;
+	int type; /* LUA_TSTRING, LUA_TNUMBER, LUA_TBOOLEAN */
+	int isfloat;
+	lua_Integer i, rank; /* rank: place in the shape's order, 0 for none */
+	lua_Number f;
+};
+
+/* One encode. Keys and key texts are stacks shared by the nested objects
+ * (each one pops its part when done); the options are stack slots (0: not
+ * given). */
 struct ljo {
 	lua_State *L;
 	struct jw w;
+	struct buf out, path, ktext;
+	struct ljo_key *keys;
+	size_t nkeys, capkeys;
 	int pretty;
-	struct buf path;
-	struct err e;
+	int lists;    /* a table with a [1], or no key at all, is an array */
+	int unsig;    /* integers are written unsigned, but under the keys of signd */
+	int shapes;   /* table -> its shape's name */
+	int order;    /* shape -> the keys that come first, in order */
+	int children; /* shape -> {key -> the shape of the value (of each element)} */
+	int views;    /* shape -> {key -> function(value) -> what to write instead} */
+	int signd;    /* keys whose integers are signed */
+	int ranks;    /* shape -> {key -> rank}, made from order on first use */
 };
 
-static int ljo_fail(struct ljo *c, const char *fmt, const char *arg)
+static int ljo_state_gc(lua_State *L)
 {
-	char what[512];
-	snprintf(what, sizeof what, fmt, arg);
+	struct ljo *c = luaL_checkudata(L, 1, LJO_STATE_MT);
+	jw_fini(&c->w);
+	buf_free(&c->out);
+	buf_free(&c->path);
+	buf_free(&c->ktext);
+	free(c->keys);
+	c->keys = NULL;
+	return 0;
+}
+
+/* Raise "json.encode: PATH: what". */
+__attribute__((format(printf, 2, 3), noreturn)) static void ljo_fail(struct ljo *c, const char *fmt,
+								     ...)
+{
+	char what[512], msg[768];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	const char *p = (const char *)c->path.p;
 	if (c->path.len > 200) /* a cycle's path says nothing more after a while */
-		err_set(&c->e, "%.100s...: %s", (const char *)c->path.p, what);
+		snprintf(msg, sizeof msg, "json.encode: %.100s...: %s", p, what);
 	else if (c->path.len)
-		err_set(&c->e, "%.*s: %s", (int)c->path.len, (const char *)c->path.p, what);
+		snprintf(msg, sizeof msg, "json.encode: %.*s: %s", (int)c->path.len, p, what);
 	else
-		err_set(&c->e, "%s", what);
-	return -1;
+		snprintf(msg, sizeof msg, "json.encode: %s", what);
+	luaL_error(c->L, "%s", msg);
+	abort(); /* not reached: luaL_error does not return */
 }
 
 static size_t ljo_push_key(struct ljo *c, const char *k, size_t n)
@@ -66,517 +110,378 @@ static int ljo_is_array_mt(lua_State *L, int idx)
 	return r;
 }
 
-static int ljo_value(struct ljo *c, int idx, int depth);
-static int ljo_message(struct ljo *c, int idx, const ProtobufCMessageDescriptor *d, int hex,
-		       int depth, int opts);
+/* ---- messages: to protobuf-c, then json_out.c's walk ---- */
 
-/* ---- typed values ---- */
-
-static int ljo_is_unsigned(ProtobufCType t)
+/* The prefix of lua2pb's errors: "json.encode" and where the table sits. */
+static const char *ljo_what(struct ljo *c, char *t, size_t n)
 {
-	return t == PROTOBUF_C_TYPE_UINT32 || t == PROTOBUF_C_TYPE_FIXED32 ||
-	       t == PROTOBUF_C_TYPE_UINT64 || t == PROTOBUF_C_TYPE_FIXED64;
+	if (!c->path.len)
+		return "json.encode";
+	snprintf(t, n, "json.encode: %.*s", c->path.len > 200 ? 200 : (int)c->path.len,
+		 (const char *)c->path.p);
+	return t;
 }
 
-/* One value of field i of d, at idx. opts: apply the pretty options. */
-static int ljo_field_value(struct ljo *c, int idx, const ProtobufCMessageDescriptor *d, unsigned i,
-			   int hex, int depth, int opts)
+/* The image type whose entries are d and carry a payload, or NULL. */
+static const struct magic_info *ljo_payload_magic(const ProtobufCMessageDescriptor *d)
+{
+	for (const struct magic_info *m = magic_table; m->name; m++) {
+		const struct magic_info *mi = magic_by_name(m->name); /* resolves desc */
+		if (mi && (mi->desc == d || mi->desc2 == d) && mi->payload != PL_NONE &&
+		    mi->payload != PL_PAGEMAP)
+			return mi;
+	}
+	return NULL;
+}
+
+/* A typed table at idx: a message, or an entry with its payload (`extra`). */
+static void ljo_typed(struct ljo *c, int idx, const ProtobufCMessageDescriptor *d)
 {
 	lua_State *L = c->L;
-	const ProtobufCFieldDescriptor *f = &d->fields[i];
-	switch (f->type) {
-	case PROTOBUF_C_TYPE_BOOL:
-		if (!lua_isboolean(L, idx))
-			return ljo_fail(c, "expected a boolean, got %s", luaL_typename(L, idx));
-		jw_bool(&c->w, lua_toboolean(L, idx));
-		return 0;
-	case PROTOBUF_C_TYPE_FLOAT:
-	case PROTOBUF_C_TYPE_DOUBLE:
-		if (lua_type(L, idx) != LUA_TNUMBER)
-			return ljo_fail(c, "expected a number, got %s", luaL_typename(L, idx));
-		jw_double(&c->w, (double)lua_tonumber(L, idx));
-		return 0;
-	case PROTOBUF_C_TYPE_ENUM:
-		/* a name, or the number of a value the schema does not know */
-		if (lua_type(L, idx) == LUA_TSTRING) {
-			size_t n;
-			const char *s = lua_tolstring(L, idx, &n);
-			jw_string(&c->w, s, n);
-			return 0;
-		}
-		if (!lua_isinteger(L, idx))
-			return ljo_fail(c, "expected an enum name, got %s", luaL_typename(L, idx));
-		jw_int(&c->w, (int64_t)lua_tointeger(L, idx));
-		return 0;
-	case PROTOBUF_C_TYPE_STRING:
-	case PROTOBUF_C_TYPE_BYTES: {
-		if (lua_type(L, idx) != LUA_TSTRING)
-			return ljo_fail(c, "expected a string, got %s", luaL_typename(L, idx));
-		size_t n;
-		const char *s = lua_tolstring(L, idx, &n);
-		if (f->type == PROTOBUF_C_TYPE_STRING)
-			jw_string(&c->w, s, n);
-		else
-			jw_field_bytes(&c->w, d, i, (const uint8_t *)s, n);
-		return 0;
+	char what[256];
+	lua_pushliteral(L, "extra");
+	int extra = lua_rawget(L, idx) != LUA_TNIL;
+	lua_pop(L, 1);
+	const struct magic_info *mi = extra ? ljo_payload_magic(d) : NULL;
+	if (mi) {
+		struct img_entry en;
+		luapb_to_entry(L, idx, mi, d, &en, ljo_what(c, what, sizeof what));
+		jw_entry(&c->w, mi, &en, c->pretty, 0);
+		img_entry_free(&en);
+		return;
 	}
-	case PROTOBUF_C_TYPE_MESSAGE:
-		if (lua_type(L, idx) != LUA_TTABLE)
-			return ljo_fail(c, "expected a table (a message), got %s", luaL_typename(L, idx));
-		return ljo_message(c, idx, f->descriptor, hex, depth + 1, opts);
-	default: {
-		int isint;
-		lua_Integer v = lua_tointegerx(L, idx, &isint);
-		if (!isint || lua_type(L, idx) != LUA_TNUMBER)
-			return ljo_fail(c, "expected an integer, got %s", luaL_typename(L, idx));
-		/* uint64 above 2^63 lives in Lua as a negative integer */
-		int is_signed = !ljo_is_unsigned(f->type) ||
-				(v < 0 && f->type != PROTOBUF_C_TYPE_UINT64 &&
-				 f->type != PROTOBUF_C_TYPE_FIXED64);
-		jw_field_int(&c->w, d, i, (int64_t)v, (uint64_t)v, is_signed, c->pretty && opts, hex);
-		return 0;
-	}
-	}
+	ProtobufCMessage *m = luapb_to_message(L, idx, d, ljo_what(c, what, sizeof what));
+	jw_message(&c->w, m, c->pretty);
+	protobuf_c_message_free_unpacked(m, NULL);
 }
 
-/* The ipadd form of a sequence of integers at idx (n of them), when it has one. */
-static int ljo_ipadd(struct ljo *c, int idx, size_t n)
-{
-	if (n != 1 && n != 4)
-		return 0;
-	uint32_t words[4];
-	for (size_t k = 0; k < n; k++) {
-		int isint;
-		lua_rawgeti(c->L, idx, (lua_Integer)k + 1);
-		lua_Integer v = lua_tointegerx(c->L, -1, &isint);
-		lua_pop(c->L, 1);
-		if (!isint || v < 0 || v > UINT32_MAX)
-			return 0; /* the element loop reports it */
-		words[k] = (uint32_t)v;
-	}
-	return jw_ipadd(&c->w, words, n);
-}
-
-/* The fields of the (typed or plain) table at idx as message d, written into
- * an open object. */
-static int ljo_fields(struct ljo *c, int idx, const ProtobufCMessageDescriptor *d, int hex,
-		      int depth, int opts, int entry)
+/* An image table ({magic=, entries=}) at idx, as decode writes it. Returns 0
+ * when idx is not one (no known image type in magic, or no entries). */
+static int ljo_image(struct ljo *c, int idx)
 {
 	lua_State *L = c->L;
-	/* A key that names no field would be lost without a word. */
-	lua_pushnil(L);
-	while (lua_next(L, idx)) {
-		lua_pop(L, 1); /* the value */
-		if (lua_type(L, -1) == LUA_TSTRING) {
-			const char *k = lua_tostring(L, -1);
-			if (protobuf_c_message_descriptor_get_field_by_name(d, k) ||
-			    (entry && strcmp(k, "extra") == 0))
-				continue;
-		}
-		char what[256];
-		snprintf(what, sizeof what, "%s has no field %.100s", d->name,
-			 luaL_tolstring(L, -1, NULL));
-		lua_pop(L, 2);
-		return ljo_fail(c, "%s", what);
-	}
-	for (unsigned i = 0; i < d->n_fields; i++) {
-		const ProtobufCFieldDescriptor *f = &d->fields[i];
-		const struct field_opts *o = c->pretty && opts ? schema_field_opts(d, i) : NULL;
-		int fhex = hex || (o && o->hex);
-		lua_pushstring(L, f->name);
-		lua_rawget(L, idx);
-		int top = lua_gettop(L);
-		if (lua_isnil(L, top)) {
-			lua_pop(L, 1);
-			continue;
-		}
-		size_t mark = ljo_push_key(c, f->name, strlen(f->name));
-		int rc = 0;
-		if (f->label != PROTOBUF_C_LABEL_REPEATED) {
-			jw_key(&c->w, f->name, strlen(f->name));
-			rc = ljo_field_value(c, top, d, i, fhex, depth, opts);
-		} else if (lua_type(L, top) != LUA_TTABLE) {
-			rc = ljo_fail(c, "expected a sequence, got %s", luaL_typename(L, top));
-		} else {
-			size_t n = (size_t)lua_rawlen(L, top);
-			if (n) {
-				jw_key(&c->w, f->name, strlen(f->name));
-				if (!(o && o->ipadd && ljo_ipadd(c, top, n))) {
-					jw_begin_array(&c->w);
-					for (size_t k = 0; k < n && rc == 0; k++) {
-						lua_rawgeti(L, top, (lua_Integer)k + 1);
-						size_t m2 = ljo_push_index(c, (lua_Integer)k + 1);
-						rc = ljo_field_value(c, top + 1, d, i, fhex, depth, opts);
-						c->path.len = m2;
-						lua_pop(L, 1);
-					}
-					jw_end_array(&c->w);
-				}
-			}
-		}
-		lua_settop(L, top - 1);
-		if (rc < 0)
-			return -1;
-		c->path.len = mark;
-	}
-	/* fields a newer CRIU wrote, kept aside by the decoder */
-	if (luapb_typeof(L, idx)) {
-		luapb_push_unknown(L, idx);
-		if (lua_type(L, -1) == LUA_TSTRING) {
-			size_t n;
-			const char *s = lua_tolstring(L, -1, &n);
-			jw_key(&c->w, JW_UNKNOWN_KEY, strlen(JW_UNKNOWN_KEY));
-			jw_base64(&c->w, (const uint8_t *)s, n);
-		}
+	if (lua_getfield(L, idx, "magic") != LUA_TSTRING) {
 		lua_pop(L, 1);
-	}
-	return 0;
-}
-
-static int ljo_message(struct ljo *c, int idx, const ProtobufCMessageDescriptor *d, int hex,
-		       int depth, int opts)
-{
-	if (depth > LJO_MAX_DEPTH)
-		return ljo_fail(c, "nested deeper than %s levels", "200");
-	if (!lua_checkstack(c->L, 8))
-		return ljo_fail(c, "%s", "out of Lua stack space");
-	jw_begin_object(&c->w);
-	int rc = ljo_fields(c, idx, d, hex, depth, opts, 0);
-	jw_end_object(&c->w);
-	return rc;
-}
-
-/* An entry's payload (its "extra"), by the shape pb2lua gives it: bytes as a
- * string; a tcp stream {inq=, outq=}; semaphores a sequence of integers; a
- * message queue a sequence of {msg=, data=}. */
-static int ljo_extra(struct ljo *c, int idx, int depth)
-{
-	lua_State *L = c->L;
-	if (lua_type(L, idx) == LUA_TSTRING) {
-		size_t n;
-		const char *s = lua_tolstring(L, idx, &n);
-		if (n >= 5 && memcmp(s, "... <", 5) == 0 && s[n - 1] == '>')
-			jw_string(&c->w, s, n); /* a --nopl placeholder stays one */
-		else
-			jw_base64(&c->w, (const uint8_t *)s, n);
 		return 0;
 	}
-	if (lua_type(L, idx) != LUA_TTABLE)
-		return ljo_fail(c, "expected a string or a table, got %s", luaL_typename(L, idx));
-	lua_getfield(L, idx, "inq");
-	lua_getfield(L, idx, "outq");
-	int tcp = !lua_isnil(L, -1) || !lua_isnil(L, -2);
+	const struct magic_info *mi = magic_by_name(lua_tostring(L, -1));
+	int entries = lua_getfield(L, idx, "entries") == LUA_TTABLE;
 	lua_pop(L, 2);
-	if (tcp) {
-		static const char *const q[] = { "inq", "outq" };
-		jw_begin_object(&c->w);
-		for (int k = 0; k < 2; k++) {
-			size_t n = 0;
-			lua_getfield(L, idx, q[k]);
-			const char *s = lua_tolstring(L, -1, &n);
-			if (lua_type(L, -1) != LUA_TSTRING) {
-				ljo_push_key(c, q[k], strlen(q[k]));
-				int rc = ljo_fail(c, "expected a string, got %s", luaL_typename(L, -1));
-				lua_pop(L, 1);
-				return rc;
-			}
-			jw_key(&c->w, q[k], strlen(q[k]));
-			jw_base64(&c->w, (const uint8_t *)s, n);
-			lua_pop(L, 1);
-		}
-		jw_end_object(&c->w);
+	if (!mi || !mi->desc || !entries)
 		return 0;
-	}
-	const ProtobufCMessageDescriptor *ipc_msg = schema_message("ipc_msg");
-	size_t n = (size_t)lua_rawlen(L, idx);
-	jw_begin_array(&c->w);
-	for (size_t k = 0; k < n; k++) {
-		lua_rawgeti(L, idx, (lua_Integer)k + 1);
-		int top = lua_gettop(L);
-		size_t mark = ljo_push_index(c, (lua_Integer)k + 1);
-		int rc = 0;
-		if (lua_type(L, top) == LUA_TTABLE && ipc_msg) {
-			lua_getfield(L, top, "msg");
-			lua_getfield(L, top, "data");
-			if (lua_type(L, top + 1) != LUA_TTABLE || lua_type(L, top + 2) != LUA_TSTRING) {
-				rc = ljo_fail(c, "expected {msg = <ipc_msg>, data = <string>}, got %s",
-					      "another table");
-			} else {
-				/* CRIT writes these without the pretty options */
-				rc = ljo_message(c, top + 1, ipc_msg, 0, depth + 1, 0);
-				size_t dn;
-				const char *s = lua_tolstring(L, top + 2, &dn);
-				if (rc == 0)
-					jw_base64(&c->w, (const uint8_t *)s, dn);
-			}
-		} else {
-			rc = ljo_value(c, top, depth + 1);
-		}
-		lua_settop(L, top - 1);
-		if (rc < 0)
-			return -1;
-		c->path.len = mark;
-	}
-	jw_end_array(&c->w);
-	return 0;
+	char what[256];
+	struct img img;
+	luapb_to_image(L, idx, &img, ljo_what(c, what, sizeof what));
+	jw_img(&c->w, &img, c->pretty);
+	img_free(&img);
+	return 1;
 }
 
-/* An entry table at idx: message fields of type d, then its payload. */
-static int ljo_entry(struct ljo *c, int idx, const ProtobufCMessageDescriptor *d, int depth)
-{
-	if (!lua_checkstack(c->L, 8))
-		return ljo_fail(c, "%s", "out of Lua stack space");
-	jw_begin_object(&c->w);
-	int rc = ljo_fields(c, idx, d, 0, depth, 1, 1);
-	if (rc == 0) {
-		lua_getfield(c->L, idx, "extra");
-		if (!lua_isnil(c->L, -1)) {
-			size_t mark = ljo_push_key(c, "extra", 5);
-			jw_key(&c->w, "extra", 5);
-			rc = ljo_extra(c, lua_gettop(c->L), depth + 1);
-			if (rc == 0)
-				c->path.len = mark;
-		}
-		lua_pop(c->L, 1);
-	}
-	jw_end_object(&c->w);
-	return rc;
-}
+/* ---- plain values ---- */
 
-/* An image table ({magic=, entries=}): CRIT's top level, entries typed by
- * the magic (or by their own type). Returns 1 when idx is not one. */
-static int ljo_image(struct ljo *c, int idx, int depth)
-{
-	lua_State *L = c->L;
-	lua_getfield(L, idx, "magic");
-	lua_getfield(L, idx, "entries");
-	const struct magic_info *mi =
-		lua_type(L, -2) == LUA_TSTRING ? magic_by_name(lua_tostring(L, -2)) : NULL;
-	if (!mi || !mi->desc || lua_type(L, -1) != LUA_TTABLE) {
-		lua_pop(L, 2);
-		return 1;
-	}
-	int entries = lua_gettop(L);
-	jw_begin_object(&c->w);
-	jw_key(&c->w, "magic", 5);
-	jw_string(&c->w, mi->name, strlen(mi->name));
-	jw_key(&c->w, "entries", 7);
-	jw_begin_array(&c->w);
-	size_t n = (size_t)lua_rawlen(L, entries);
-	int rc = 0;
-	size_t top_mark = ljo_push_key(c, "entries", 7);
-	for (size_t k = 0; k < n && rc == 0; k++) {
-		lua_rawgeti(L, entries, (lua_Integer)k + 1);
-		size_t mark = ljo_push_index(c, (lua_Integer)k + 1);
-		if (lua_type(L, -1) != LUA_TTABLE) {
-			rc = ljo_fail(c, "expected an entry table, got %s", luaL_typename(L, -1));
-		} else {
-			const ProtobufCMessageDescriptor *d = luapb_typeof(L, -1);
-			rc = ljo_entry(c, lua_gettop(L), d ? d : img_entry_desc(mi, k, NULL), depth + 1);
-		}
-		lua_pop(L, 1);
-		if (rc == 0)
-			c->path.len = mark;
-	}
-	if (rc == 0)
-		c->path.len = top_mark;
-	jw_end_array(&c->w);
-	jw_end_object(&c->w);
-	lua_pop(L, 2);
-	return rc;
-}
-
-/* ---- plain Lua values ---- */
-
-struct ljo_key {
-	const char *s; /* the key's text */
-	size_t n;
-	int type; /* LUA_TSTRING, LUA_TNUMBER, LUA_TBOOLEAN: how to fetch the value back */
-	int isfloat;
-	lua_Integer i;
-	lua_Number f;
-	size_t text_off; /* for non-string keys: where in the text buffer */
-};
+static void ljo_value(struct ljo *c, int idx, int depth, int shape, int sgn);
 
 static int ljo_cmp_key(const void *a, const void *b)
 {
 	const struct ljo_key *x = a, *y = b;
+	if (x->rank || y->rank) {
+		if (x->rank && y->rank)
+			return (x->rank > y->rank) - (x->rank < y->rank);
+		return x->rank ? -1 : 1;
+	}
 	size_t n = x->n < y->n ? x->n : y->n;
 	int r = memcmp(x->s, y->s, n);
 	return r ? r : (x->n > y->n) - (x->n < y->n);
 }
 
-/* A table with no type: an array when its keys are 1..n (or it carries the
- * array metatable), else an object with its keys sorted (Lua keeps no
- * insertion order); integer, float and boolean keys become their text, as
- * Python's json does. */
-static int ljo_table(struct ljo *c, int idx, int depth)
+/* Push the value of table slot t (0: none) at key k, nil when absent. */
+static int ljo_lookup(lua_State *L, int t, int k)
+{
+	if (!t) {
+		lua_pushnil(L);
+		return LUA_TNIL;
+	}
+	lua_pushvalue(L, k);
+	return lua_rawget(L, t);
+}
+
+/* Push the ranks of shape (a stack slot, or 0): {key -> place}, or nil. */
+static void ljo_push_ranks(struct ljo *c, int shape)
 {
 	lua_State *L = c->L;
-	size_t count = 0, len = (size_t)lua_rawlen(L, idx);
-	lua_pushnil(L);
-	while (lua_next(L, idx)) {
-		count++;
+	if (!shape || !c->order) {
+		lua_pushnil(L);
+		return;
+	}
+	lua_pushvalue(L, shape);
+	if (lua_rawget(L, c->ranks) != LUA_TNIL)
+		return;
+	lua_pop(L, 1);
+	lua_newtable(L);
+	if (ljo_lookup(L, c->order, shape) == LUA_TTABLE) {
+		lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+		for (lua_Integer i = 1; i <= n; i++) {
+			lua_rawgeti(L, -1, i);
+			lua_pushinteger(L, i);
+			lua_rawset(L, -4);
+		}
+	}
+	lua_pop(L, 1);
+	lua_pushvalue(L, shape);
+	lua_pushvalue(L, -2);
+	lua_rawset(L, c->ranks);
+}
+
+/* The elements 1..n of the table at idx as an array (n: until the first nil
+ * when negative). */
+static void ljo_array_items(struct ljo *c, int idx, lua_Integer n, int depth, int shape, int sgn)
+{
+	lua_State *L = c->L;
+	jw_begin_array(&c->w);
+	for (lua_Integer k = 1; n < 0 || k <= n; k++) {
+		if (lua_rawgeti(L, idx, k) == LUA_TNIL && n < 0) {
+			lua_pop(L, 1);
+			break;
+		}
+		size_t mark = ljo_push_index(c, k);
+		ljo_value(c, lua_gettop(L), depth + 1, shape, sgn);
+		c->path.len = mark;
 		lua_pop(L, 1);
 	}
-	if ((count == len && len > 0) || (count == 0 && ljo_is_array_mt(L, idx))) {
-		jw_begin_array(&c->w);
-		for (size_t k = 0; k < len; k++) {
-			lua_rawgeti(L, idx, (lua_Integer)k + 1);
-			size_t mark = ljo_push_index(c, (lua_Integer)k + 1);
-			int rc = ljo_value(c, lua_gettop(L), depth + 1);
-			lua_pop(L, 1);
-			if (rc < 0)
-				return -1;
-			c->path.len = mark;
-		}
-		jw_end_array(&c->w);
-		return 0;
-	}
-	if (ljo_is_array_mt(L, idx))
-		return ljo_fail(c, "%s", "a table marked as an array has keys other than 1..n");
+	jw_end_array(&c->w);
+}
 
-	struct ljo_key *keys = xcalloc(count ? count : 1, sizeof *keys);
-	struct buf text = { 0 };
-	size_t nk = 0;
-	int rc = 0;
+/* A table that is neither a message nor an image: an array (its elements
+ * take shape and sgn), or an object with its keys in the shape's order and
+ * then sorted (Lua keeps no insertion order); integer, float and boolean keys
+ * become their text, as Python's json does. */
+static void ljo_table(struct ljo *c, int idx, int depth, int shape, int sgn)
+{
+	lua_State *L = c->L;
+	if (c->lists) {
+		/* explore's rule: a table with a [1], or no key at all, is a list */
+		int first = lua_rawgeti(L, idx, 1) != LUA_TNIL;
+		lua_pop(L, 1);
+		if (!first) {
+			lua_pushnil(L);
+			first = !lua_next(L, idx);
+			if (!first)
+				lua_pop(L, 2);
+		}
+		if (first) {
+			ljo_array_items(c, idx, -1, depth, shape, sgn);
+			return;
+		}
+	} else {
+		size_t count = 0, len = (size_t)lua_rawlen(L, idx);
+		lua_pushnil(L);
+		while (lua_next(L, idx)) {
+			count++;
+			lua_pop(L, 1);
+		}
+		int marked = ljo_is_array_mt(L, idx);
+		if ((count == len && len > 0) || (count == 0 && marked)) {
+			ljo_array_items(c, idx, (lua_Integer)len, depth, shape, sgn);
+			return;
+		}
+		if (marked)
+			ljo_fail(c, "a table marked as an array has keys other than 1..n");
+	}
+
+	/* an object: its own shape, else the one its place gives it */
+	int top = lua_gettop(L);
+	if (ljo_lookup(L, c->shapes, idx) != LUA_TNIL)
+		shape = top + 1;
+	ljo_push_ranks(c, shape);
+	int ranks = lua_istable(L, top + 2) ? top + 2 : 0;
+	int children = 0, views = 0;
+	if (shape) {
+		if (ljo_lookup(L, c->children, shape) == LUA_TTABLE)
+			children = lua_gettop(L);
+		if (ljo_lookup(L, c->views, shape) == LUA_TTABLE)
+			views = lua_gettop(L);
+	}
+
+	size_t base = c->nkeys, text_base = c->ktext.len;
 	lua_pushnil(L);
 	while (lua_next(L, idx)) {
-		struct ljo_key *k = &keys[nk];
-		k->type = lua_type(L, -2);
+		lua_pop(L, 1);
+		if (c->nkeys == c->capkeys) {
+			c->capkeys = c->capkeys ? 2 * c->capkeys : 64;
+			c->keys = xrealloc(c->keys, c->capkeys * sizeof *c->keys);
+		}
+		struct ljo_key *k = &c->keys[c->nkeys];
+		memset(k, 0, sizeof *k);
+		k->type = lua_type(L, -1);
 		char t[48];
 		size_t tn = 0;
 		if (k->type == LUA_TSTRING) {
-			k->s = lua_tolstring(L, -2, &k->n); /* the table keeps the string alive */
-		} else if (k->type == LUA_TNUMBER && lua_isinteger(L, -2)) {
-			k->i = lua_tointeger(L, -2);
+			k->s = lua_tolstring(L, -1, &k->n); /* the table keeps the string alive */
+		} else if (k->type == LUA_TNUMBER && lua_isinteger(L, -1)) {
+			k->i = lua_tointeger(L, -1);
 			tn = tc_i64(t, (int64_t)k->i);
 		} else if (k->type == LUA_TNUMBER) {
-			k->f = lua_tonumber(L, -2);
+			k->f = lua_tonumber(L, -1);
 			k->isfloat = 1;
 			tn = tc_double(t, (double)k->f);
 		} else if (k->type == LUA_TBOOLEAN) {
-			k->i = lua_toboolean(L, -2);
+			k->i = lua_toboolean(L, -1);
 			tn = (size_t)snprintf(t, sizeof t, "%s", k->i ? "true" : "false");
 		} else {
-			rc = ljo_fail(c, "cannot encode a table key of type %s", luaL_typename(L, -2));
-			lua_pop(L, 2);
-			break;
+			ljo_fail(c, "cannot encode a table key of type %s", luaL_typename(L, -1));
 		}
 		if (k->type != LUA_TSTRING) {
-			k->text_off = text.len;
+			k->text = c->ktext.len;
 			k->n = tn;
-			buf_add(&text, t, tn);
+			buf_add(&c->ktext, t, tn);
 		}
-		nk++;
-		lua_pop(L, 1);
-	}
-	if (rc == 0) {
-		for (size_t i = 0; i < nk; i++)
-			if (keys[i].type != LUA_TSTRING)
-				keys[i].s = (const char *)text.p + keys[i].text_off;
-		qsort(keys, nk, sizeof *keys, ljo_cmp_key);
-		jw_begin_object(&c->w);
-		for (size_t i = 0; i < nk && rc == 0; i++) {
-			struct ljo_key *k = &keys[i];
-			if (k->type == LUA_TSTRING)
-				lua_pushlstring(L, k->s, k->n);
-			else if (k->type == LUA_TBOOLEAN)
-				lua_pushboolean(L, (int)k->i);
-			else if (k->isfloat)
-				lua_pushnumber(L, k->f);
-			else
-				lua_pushinteger(L, k->i);
-			lua_rawget(L, idx);
-			size_t mark = ljo_push_key(c, k->s, k->n);
-			jw_key(&c->w, k->s, k->n);
-			rc = ljo_value(c, lua_gettop(L), depth + 1);
+		if (ranks) {
+			lua_pushvalue(L, -1);
+			k->rank = lua_rawget(L, ranks) == LUA_TNUMBER ? lua_tointeger(L, -1) : 0;
 			lua_pop(L, 1);
-			if (rc == 0)
-				c->path.len = mark;
 		}
-		jw_end_object(&c->w);
+		c->nkeys++;
 	}
-	free(keys);
-	buf_free(&text);
-	return rc;
+	size_t n = c->nkeys - base;
+	for (size_t i = base; i < c->nkeys; i++)
+		if (c->keys[i].type != LUA_TSTRING)
+			c->keys[i].s = (const char *)c->ktext.p + c->keys[i].text;
+	qsort(c->keys + base, n, sizeof *c->keys, ljo_cmp_key);
+
+	jw_begin_object(&c->w);
+	int kslot = lua_gettop(L) + 1;
+	for (size_t i = 0; i < n; i++) {
+		/* nested objects grow (and may move) the key stacks: copy */
+		struct ljo_key k = c->keys[base + i];
+		if (k.type == LUA_TSTRING)
+			lua_pushlstring(L, k.s, k.n);
+		else if (k.type == LUA_TBOOLEAN)
+			lua_pushboolean(L, (int)k.i);
+		else if (k.isfloat)
+			lua_pushnumber(L, k.f);
+		else
+			lua_pushinteger(L, k.i);
+		if (k.type != LUA_TSTRING)
+			k.s = (const char *)c->ktext.p + k.text;
+		lua_pushvalue(L, kslot);
+		lua_rawget(L, idx); /* kslot + 1: the value */
+		int child = 0;
+		if (children && ljo_lookup(L, children, kslot) != LUA_TNIL)
+			child = kslot + 2;
+		if (views && ljo_lookup(L, views, kslot) != LUA_TNIL) {
+			lua_pushvalue(L, kslot + 1);
+			lua_call(L, 1, 1);
+			lua_replace(L, kslot + 1);
+		}
+		int ksgn = !c->unsig || (c->signd && ljo_lookup(L, c->signd, kslot) != LUA_TNIL);
+		size_t mark = ljo_push_key(c, k.s, k.n);
+		jw_key(&c->w, k.s, k.n);
+		ljo_value(c, kslot + 1, depth + 1, child, ksgn);
+		c->path.len = mark;
+		lua_settop(L, kslot - 1);
+	}
+	jw_end_object(&c->w);
+	c->nkeys = base;
+	c->ktext.len = text_base;
+	lua_settop(L, top);
 }
 
-static int ljo_value(struct ljo *c, int idx, int depth)
+/* The value at idx. shape: a stack slot with the shape its place gives it
+ * (0: none); sgn: integers are written signed. */
+static void ljo_value(struct ljo *c, int idx, int depth, int shape, int sgn)
 {
 	lua_State *L = c->L;
 	switch (lua_type(L, idx)) {
 	case LUA_TNIL:
 		jw_null(&c->w);
-		return 0;
+		return;
 	case LUA_TBOOLEAN:
 		jw_bool(&c->w, lua_toboolean(L, idx));
-		return 0;
+		return;
 	case LUA_TNUMBER:
-		if (lua_isinteger(L, idx))
+		if (!lua_isinteger(L, idx))
+			jw_double(&c->w, (double)lua_tonumber(L, idx));
+		else if (sgn)
 			jw_int(&c->w, (int64_t)lua_tointeger(L, idx));
 		else
-			jw_double(&c->w, (double)lua_tonumber(L, idx));
-		return 0;
+			jw_uint(&c->w, (uint64_t)lua_tointeger(L, idx));
+		return;
 	case LUA_TSTRING: {
 		size_t n;
 		const char *s = lua_tolstring(L, idx, &n);
 		jw_string(&c->w, s, n);
-		return 0;
+		return;
 	}
 	case LUA_TLIGHTUSERDATA:
 		if (lua_touserdata(L, idx) == NULL) { /* crit.json.null */
 			jw_null(&c->w);
-			return 0;
+			return;
 		}
 		break;
 	case LUA_TTABLE: {
 		if (depth > LJO_MAX_DEPTH)
-			return ljo_fail(c, "nested deeper than %s levels (a table that contains itself?)",
-					"200");
-		if (!lua_checkstack(L, 8))
-			return ljo_fail(c, "%s", "out of Lua stack space");
+			ljo_fail(c, "nested deeper than %d levels (a table that contains itself?)",
+				 LJO_MAX_DEPTH);
+		if (!lua_checkstack(L, 16))
+			ljo_fail(c, "out of Lua stack space");
 		const ProtobufCMessageDescriptor *d = luapb_typeof(L, idx);
 		if (d)
-			return ljo_entry(c, idx, d, depth); /* a typed table may carry "extra" */
-		int rc = ljo_image(c, idx, depth);
-		return rc <= 0 ? rc : ljo_table(c, idx, depth);
+			ljo_typed(c, idx, d);
+		else if (!ljo_image(c, idx))
+			ljo_table(c, idx, depth, shape, sgn);
+		return;
 	}
 	default:
 		break;
 	}
-	return ljo_fail(c, "cannot encode a %s value in JSON", luaL_typename(L, idx));
+	ljo_fail(c, "cannot encode a %s value in JSON", luaL_typename(L, idx));
 }
 
-/* crit.json.encode(value [, {pretty = true}]) -> string. Typed tables and
- * image tables come out as decode writes them; --pretty's options apply to
- * their fields with pretty. */
+/* The option `name` of the table at 2 into the next stack slot; its slot, or
+ * 0 when it is not given. */
+static int ljo_opt(lua_State *L, const char *name, int type)
+{
+	int t = lua_getfield(L, 2, name);
+	if (t == LUA_TNIL) {
+		lua_pop(L, 1);
+		return 0;
+	}
+	if (t != type)
+		luaL_error(L, "json.encode: option %s: expected a %s, got %s", name,
+			   lua_typename(L, type), luaL_typename(L, -1));
+	return lua_gettop(L);
+}
+
+/* crit.json.encode(value [, opts]) -> string. Typed tables and image tables
+ * come out as decode writes them (--pretty's forms with pretty); other values
+ * by the rules of Python's json.dumps(v, sort_keys=True), which opts may
+ * change for plain tables: lists (a table with a [1], or empty, is an array),
+ * unsigned and signed (integers unsigned but under the keys in signed),
+ * shapes/order/children/views (key orders by record shape, see LUA-API.md). */
 static int ljo_encode(lua_State *L)
 {
 	luaL_checkany(L, 1);
-	int pretty = 0;
-	if (!lua_isnoneornil(L, 2)) {
+	lua_settop(L, 2);
+	struct ljo *c = lua_newuserdatauv(L, sizeof *c, 0);
+	memset(c, 0, sizeof *c);
+	luaL_setmetatable(L, LJO_STATE_MT);
+	c->L = L;
+	if (!lua_isnil(L, 2)) {
 		luaL_checktype(L, 2, LUA_TTABLE);
-		lua_getfield(L, 2, "pretty");
-		pretty = lua_toboolean(L, -1);
-		lua_pop(L, 1);
+		c->pretty = laux_flag(L, 2, "pretty");
+		c->lists = laux_flag(L, 2, "lists");
+		c->unsig = laux_flag(L, 2, "unsigned");
+		c->shapes = ljo_opt(L, "shapes", LUA_TTABLE);
+		c->order = ljo_opt(L, "order", LUA_TTABLE);
+		c->children = ljo_opt(L, "children", LUA_TTABLE);
+		c->views = ljo_opt(L, "views", LUA_TTABLE);
+		c->signd = ljo_opt(L, "signed", LUA_TTABLE);
 	}
-	lua_settop(L, 1);
-	struct buf out = { 0 };
-	struct ljo c;
-	memset(&c, 0, sizeof c);
-	c.L = L;
-	c.pretty = pretty;
-	jw_init(&c.w, &out, pretty);
-	int rc = ljo_value(&c, 1, 0);
-	jw_fini(&c.w);
-	buf_free(&c.path);
-	if (rc < 0) {
-		buf_free(&out);
-		return luaL_error(L, "json.encode: %s", c.e.msg);
-	}
-	lua_pushlstring(L, out.p ? (const char *)out.p : "", out.len);
-	buf_free(&out);
+	lua_newtable(L);
+	c->ranks = lua_gettop(L);
+	jw_init(&c->w, &c->out, c->pretty);
+	ljo_value(c, 1, 0, 0, !c->unsig);
+	lua_pushlstring(L, c->out.p ? (const char *)c->out.p : "", c->out.len);
 	return 1;
 }
 
@@ -603,15 +508,9 @@ static const char *ljo_opt_path(lua_State *L, int idx)
 static int ljo_decode_file(lua_State *L)
 {
 	const char *in = ljo_opt_path(L, 1), *out = ljo_opt_path(L, 2);
-	int pretty = 0, nopl = 0;
-	if (!lua_isnoneornil(L, 3)) {
+	if (!lua_isnoneornil(L, 3))
 		luaL_checktype(L, 3, LUA_TTABLE);
-		lua_getfield(L, 3, "pretty");
-		pretty = lua_toboolean(L, -1);
-		lua_getfield(L, 3, "nopl");
-		nopl = lua_toboolean(L, -1);
-		lua_pop(L, 2);
-	}
+	int pretty = laux_flag(L, 3, "pretty"), nopl = laux_flag(L, 3, "nopl");
 	struct err e;
 	if (jw_image_file(in, out, pretty, nopl, &e) < 0) {
 		lua_pushnil(L);
@@ -650,8 +549,22 @@ static const luaL_Reg ljo_json_funcs[] = {
 	{ NULL, NULL },
 };
 
+/* crit.qp(bytes) -> text: Python's binascii.b2a_qp(data, istext=True), the
+ * form CRIT's x fds gives unix socket names. */
+static int ljo_qp(lua_State *L)
+{
+	size_t n;
+	const char *s = luaL_checklstring(L, 1, &n);
+	struct buf out = { 0 };
+	tc_b2a_qp(&out, (const uint8_t *)s, n);
+	lua_pushlstring(L, out.p ? (const char *)out.p : "", out.len);
+	buf_free(&out);
+	return 1;
+}
+
 static const luaL_Reg ljo_crit_funcs[] = {
 	{ "_decode_file", ljo_decode_file },
+	{ "qp", ljo_qp },
 	{ "_info", ljo_info },
 	{ NULL, NULL },
 };
@@ -676,6 +589,10 @@ void ljson_out_open(lua_State *L)
 	}
 	luaL_newmetatable(L, LJO_ARRAY_MT);
 	lua_setfield(L, -2, "array_mt");
+	luaL_newmetatable(L, LJO_STATE_MT);
+	lua_pushcfunction(L, ljo_state_gc);
+	lua_setfield(L, -2, "__gc");
+	lua_pop(L, 1);
 	lua_pop(L, 1); /* json */
 	luaL_setfuncs(L, ljo_crit_funcs, 0);
 }

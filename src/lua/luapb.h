@@ -52,6 +52,10 @@ ProtobufCMessage *luapb_to_message(lua_State *L, int idx, const ProtobufCMessage
  * (img_free it). Required fields are checked; payload lengths are left to
  * img_write_entry. */
 void luapb_to_image(lua_State *L, int idx, struct img *out, const char *what);
+/* One entry of an image of type mi from the (typed or plain) table at idx:
+ * message d and its payload (`extra`) into *out (img_entry_free it). */
+void luapb_to_entry(lua_State *L, int idx, const struct magic_info *mi,
+		    const ProtobufCMessageDescriptor *d, struct img_entry *out, const char *what);
 /* A typed copy of the plain table at idx, typed all the way down (crit.new):
  * names and value types are checked, required fields are not. Pushes it. */
 void luapb_new(lua_State *L, int idx, const ProtobufCMessageDescriptor *d);

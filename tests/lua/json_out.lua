@@ -63,9 +63,9 @@ T.eq(J.encode({ magic = "SK_QUEUES", entries = { { id_for = 1, length = 3, extra
 	"payload as MIME base64")
 
 -- ---- errors name the path ----
-T.raises("entries[1]: pstree_entry has no field bogus", J.encode,
+T.raises("entries[1]: no field 'bogus' in pstree_entry", J.encode,
 	{ magic = "PSTREE", entries = { { pid = 1, ppid = 0, pgid = 1, sid = 1, bogus = 1 } } })
-T.raises("entries[1].pid: expected an integer, got string", J.encode,
+T.raises("entries[1].pid: expected an integer (uint32), got a string", J.encode,
 	{ magic = "PSTREE", entries = { { pid = "1" } } })
 T.raises("f: cannot encode a function value", J.encode, { f = print })
 local cycle = {}
@@ -88,5 +88,40 @@ do
 	T.eq(magic, "PAGEMAP", "info magic")
 	T.eq(count, 12, "info count: the pagemap head is not counted")
 end
+
+-- ---- a lone typed entry carries its payload; typed tables inside plain ones ----
+do
+	local img = crit.load(fx .. "/pipes/pipes-data.img")
+	local e = img.entries[1]
+	T.check(e.extra ~= nil, "pipes-data entry 1 has a payload")
+	local whole = J.encode({ magic = img.magic, entries = { e } })
+	T.eq('{"magic": "PIPES_DATA", "entries": [' .. J.encode(e) .. "]}", whole, "entry with extra")
+	T.eq(J.encode({ x = e, y = { e } }), '{"x": ' .. J.encode(e) .. ', "y": [' .. J.encode(e) .. "]}",
+		"typed tables inside a plain one")
+	local p = crit.new("pstree_entry", { pid = 7, ppid = 1, pgid = 7, sid = 7 })
+	T.eq(J.encode(p), '{"pid": 7, "ppid": 1, "pgid": 7, "sid": 7}', "crit.new table")
+	T.raises("json.encode: a: entries[1]: no field 'bogus' in pstree_entry", J.encode,
+		{ a = { magic = "PSTREE", entries = { { bogus = 1 } } } })
+	T.raises("a pstree_entry has no payload (extra) here", J.encode,
+		crit.new("pstree_entry", { pid = 7, ppid = 1, pgid = 7, sid = 7, extra = "x" }))
+end
+
+-- ---- the options of the views' writer (explore.json) ----
+T.eq(J.encode({ a = {}, b = { 1, 2 } }, { lists = true }), '{"a": [], "b": [1, 2]}', "lists")
+T.eq(J.encode({ start = -10485760, ["end"] = 1, fd = -1, l = { -1 } }, { unsigned = true, signed = { fd = true } }),
+	'{"end": 1, "fd": -1, "l": [18446744073709551615], "start": 18446744073699065856}', "unsigned but fd")
+do
+	local shapes = setmetatable({}, { __mode = "k" })
+	local rec = { z = 1, b = 2, a = 3, kids = { { y = 1, x = 2, w = 0 } } }
+	shapes[rec] = "r"
+	local opts = { shapes = shapes, order = { r = { "z", "kids" }, k = { "y", "x" } },
+		children = { r = { kids = "k" } }, views = { k = { x = function(v) return v * 10 end } } }
+	T.eq(J.encode(rec, opts), '{"z": 1, "kids": [{"y": 1, "x": 20, "w": 0}], "a": 3, "b": 2}',
+		"shapes, order, children, views")
+	T.eq(J.encode({ rec }, opts), '[{"z": 1, "kids": [{"y": 1, "x": 20, "w": 0}], "a": 3, "b": 2}]',
+		"a shaped table inside")
+	T.raises("option order: expected a table, got number", J.encode, 1, { order = 5 })
+end
+T.eq(crit.qp("a=b\tc \n\xff."), "a=3Db\tc=20\n=FF.", "crit.qp")
 
 T.done("json_out")
