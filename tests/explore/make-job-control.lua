@@ -1,10 +1,12 @@
 -- make-job-control.lua: how tests/fixtures/job-control was made (kept so it can be
--- made again): the pipes checkpoint's process tree and cores, with the process
--- groups of a shell running two jobs, so that PGID, SID and PID all differ somewhere.
+-- made again): the pipes checkpoint without its data (pages, pipe and fifo
+-- contents), with the process groups of a shell running two jobs, so that PGID,
+-- SID and PID all differ somewhere.
 -- usage: critlua tests/explore/make-job-control.lua tests/fixtures/pipes tests/fixtures/job-control
 local src, dst = assert(arg[1], "give the pipes fixture"), assert(arg[2], "give the output directory")
 for _, name in ipairs(crit.dir(src)) do
-	if name == "pstree.img" or name == "inventory.img" or name:match("^core%-%d+%.img$") then
+	if name:match("%.img$") and not name:match("^pages%-") and name ~= "pipes-data.img" and
+		name ~= "fifo-data.img" then
 		crit.save(crit.load(src .. "/" .. name), dst .. "/" .. name)
 	end
 end
