@@ -35,11 +35,40 @@ function T.raises(want, fn, ...)
 	return err
 end
 
--- Exit: 1 when a check failed, else 0; print a summary.
-function T.done(name)
-	print(string.format("%s: %d checks, %d failures", name, T.checks, T.failures))
-	os.exit(T.failures == 0 and 0 or 1)
+-- A part of a test that could not run (its fixture is absent): said plainly,
+-- and counted, so that T.done reports the test as skipped rather than passed.
+T.skips = {}
+function T.skip(what, why)
+	T.skips[#T.skips + 1] = what
+	print(string.format("SKIPPED: %s: %s", what, why))
 end
+
+-- Exit: 1 when a check failed or none ran (a test that checks nothing proves
+-- nothing), 77 (skipped) when a part was skipped, else 0; print a summary.
+function T.done(name)
+	T.finished = true
+	if T.checks == 0 then
+		T.fail("%s: no checks ran", name)
+	end
+	local skipped = ""
+	if #T.skips > 0 then
+		skipped = string.format(", %d part(s) skipped (%s)", #T.skips, table.concat(T.skips, ", "))
+	end
+	print(string.format("%s: %d checks, %d failures%s", name, T.checks, T.failures, skipped))
+	if T.failures > 0 then
+		os.exit(1)
+	end
+	os.exit(#T.skips > 0 and 77 or 0)
+end
+
+-- A test that ends without T.done (it forgot it, or returned early) fails:
+-- this object is collected when critlua closes the Lua state at the end.
+T.sentinel = setmetatable({}, { __gc = function()
+	if not T.finished then
+		io.stderr:write("FAIL: the test ended without T.done (its checks were never reported)\n")
+		os.exit(1, false)
+	end
+end })
 
 function T.read(path)
 	local f = assert(io.open(path, "rb"))
