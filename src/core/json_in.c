@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jdom.h"
 #include "json_in.h"
+#include "jread.h"
 #include "json_out.h"
 #include "schema.h"
 
@@ -275,32 +275,47 @@ static int ji_fail(struct ji_cv *c, const char *fmt, ...)
 	return err_set(c->e, "%s", msg);
 }
 
-static int jv_is(const struct jval *o, int type)
+static int jv_is(struct json_object *o, enum json_type type)
 {
-	return (o ? o->type : JT_NULL) == type;
+	return json_object_get_type(o) == type; /* NULL is null */
 }
 
-static const char *jv_s(const struct jval *o)
+static const char *jv_s(struct json_object *o)
 {
-	return o && o->type == JT_STRING ? o->u.s : "";
+	return json_object_is_type(o, json_type_string) ? json_object_get_string(o) : "";
 }
 
-static const char *ji_type_name(const struct jval *v)
+/* Bytes of a string, items of an array, members of an object. */
+static size_t jv_len(struct json_object *o)
 {
-	switch (v ? v->type : JT_NULL) {
-	case JT_NULL:
+	switch (json_object_get_type(o)) {
+	case json_type_string:
+		return (size_t)json_object_get_string_len(o);
+	case json_type_array:
+		return json_object_array_length(o);
+	case json_type_object:
+		return (size_t)json_object_object_length(o);
+	default:
+		return 0;
+	}
+}
+
+static const char *ji_type_name(struct json_object *v)
+{
+	switch (json_object_get_type(v)) {
+	case json_type_null:
 		return "null";
-	case JT_BOOL:
+	case json_type_boolean:
 		return "a boolean";
-	case JT_DOUBLE:
+	case json_type_double:
 		return "a fraction";
-	case JT_INT:
+	case json_type_int:
 		return "an integer";
-	case JT_OBJECT:
+	case json_type_object:
 		return "an object";
-	case JT_ARRAY:
+	case json_type_array:
 		return "an array";
-	case JT_STRING:
+	case json_type_string:
 		return "a string";
 	}
 	return "?";
@@ -403,10 +418,11 @@ static void ji_int_text(const struct ji_int *v, char *dst, size_t size)
 	snprintf(dst, size, "%s%llu", v->neg ? "-" : "", (unsigned long long)v->mag);
 }
 
-static void ji_int_of(const struct jval *o, struct ji_int *v)
+static void ji_int_of(struct json_object *o, struct ji_int *v)
 {
-	v->neg = o->neg;
-	v->mag = o->u.mag;
+	unsigned long long mag;
+	jread_int(o, &v->neg, &mag);
+	v->mag = mag;
 }
 
 static int ji_is_name_char(char c)
@@ -492,20 +508,19 @@ static int ji_dev(struct ji_cv *c, int odev, const char *s, size_t n, struct ji_
 
 /* Any JSON integer form for field fd: a number, or a string CRIT writes or reads. */
 static int ji_integer(struct ji_cv *c, const ProtobufCFieldDescriptor *fd,
-		      const struct field_opts *fo, const struct jval *o, struct ji_int *v)
+		      const struct field_opts *fo, struct json_object *o, struct ji_int *v)
 {
-	if (jv_is(o, JT_INT)) {
+	if (jv_is(o, json_type_int)) {
 		ji_int_of(o, v);
 		return 0;
 	}
-	if (!jv_is(o, JT_STRING)) {
-		if (jv_is(o, JT_DOUBLE))
-			return ji_fail(c, "expected an integer, got %.*s",
-				       (int)(o->n > 80 ? 80 : o->n), o->src);
+	if (!jv_is(o, json_type_string)) {
+		if (jv_is(o, json_type_double)) /* json-c keeps the number's text */
+			return ji_fail(c, "expected an integer, got %.80s", json_object_to_json_string(o));
 		return ji_fail(c, "expected an integer, got %s", ji_type_name(o));
 	}
 	const char *s = jv_s(o);
-	size_t n = o->n;
+	size_t n = jv_len(o);
 	if (fo && fo->flags)
 		return ji_flags(c, fo->flags, s, n, v);
 	if (fo && (fo->dev || fo->odev) && memchr(s, ':', n))
@@ -715,7 +730,7 @@ static int ji_qp(struct ji_cv *c, const char *s, size_t n, uint8_t **out, size_t
 /* ---- messages ---- */
 
 static ProtobufCMessage *ji_message(struct ji_cv *c, const ProtobufCMessageDescriptor *d,
-				    const struct jval *o, int is_entry);
+				    struct json_object *o, int is_entry);
 
 static size_t ji_elt_size(const ProtobufCFieldDescriptor *fd)
 {
@@ -740,12 +755,12 @@ static size_t ji_elt_size(const ProtobufCFieldDescriptor *fd)
 	}
 }
 
-static int ji_enum(struct ji_cv *c, const ProtobufCFieldDescriptor *fd, const struct jval *o,
+static int ji_enum(struct ji_cv *c, const ProtobufCFieldDescriptor *fd, struct json_object *o,
 		   void *dst)
 {
 	const ProtobufCEnumDescriptor *ed = fd->descriptor;
 	struct ji_int v;
-	if (jv_is(o, JT_STRING)) {
+	if (jv_is(o, json_type_string)) {
 		const char *s = jv_s(o);
 		const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(ed, s);
 		if (ev) {
@@ -753,7 +768,7 @@ static int ji_enum(struct ji_cv *c, const ProtobufCFieldDescriptor *fd, const st
 			memcpy(dst, &w, 4);
 			return 0;
 		}
-		if (ji_pyint(s, o->n, 0, &v)) {
+		if (ji_pyint(s, jv_len(o), 0, &v)) {
 			char known[400];
 			size_t at = 0;
 			known[0] = 0;
@@ -763,7 +778,7 @@ static int ji_enum(struct ji_cv *c, const ProtobufCFieldDescriptor *fd, const st
 			return ji_fail(c, "unknown name \"%.80s\" for enum %s (known: %s)", s, ed->name,
 				       known);
 		}
-	} else if (jv_is(o, JT_INT)) {
+	} else if (jv_is(o, json_type_int)) {
 		ji_int_of(o, &v);
 	} else {
 		return ji_fail(c, "expected a name of enum %s, got %s", ed->name, ji_type_name(o));
@@ -774,10 +789,10 @@ static int ji_enum(struct ji_cv *c, const ProtobufCFieldDescriptor *fd, const st
 
 /* One value of field fd (a scalar, or one element of a repeated field) into dst. */
 static int ji_value(struct ji_cv *c, const ProtobufCFieldDescriptor *fd,
-		    const struct field_opts *fo, const struct jval *o, void *dst)
+		    const struct field_opts *fo, struct json_object *o, void *dst)
 {
 	struct ji_int v;
-	if (jv_is(o, JT_NULL))
+	if (jv_is(o, json_type_null))
 		return ji_fail(c, "null is not a value (leave the field out instead)");
 	switch (fd->type) {
 	case PROTOBUF_C_TYPE_INT32:
@@ -795,9 +810,9 @@ static int ji_value(struct ji_cv *c, const ProtobufCFieldDescriptor *fd,
 		return ji_store_int(c, fd, &v, dst);
 	case PROTOBUF_C_TYPE_FLOAT:
 	case PROTOBUF_C_TYPE_DOUBLE: {
-		if (!jv_is(o, JT_DOUBLE) && !jv_is(o, JT_INT))
+		if (!jv_is(o, json_type_double) && !jv_is(o, json_type_int))
 			return ji_fail(c, "expected a number, got %s", ji_type_name(o));
-		double d = jdom_number(o);
+		double d = json_object_get_double(o);
 		if (fd->type == PROTOBUF_C_TYPE_FLOAT) {
 			float f = (float)d;
 			memcpy(dst, &f, 4);
@@ -807,18 +822,18 @@ static int ji_value(struct ji_cv *c, const ProtobufCFieldDescriptor *fd,
 		return 0;
 	}
 	case PROTOBUF_C_TYPE_BOOL: {
-		if (!jv_is(o, JT_BOOL))
+		if (!jv_is(o, json_type_boolean))
 			return ji_fail(c, "expected true or false, got %s", ji_type_name(o));
-		protobuf_c_boolean b = o->u.b ? 1 : 0;
+		protobuf_c_boolean b = json_object_get_boolean(o) ? 1 : 0;
 		memcpy(dst, &b, sizeof b);
 		return 0;
 	}
 	case PROTOBUF_C_TYPE_ENUM:
 		return ji_enum(c, fd, o, dst);
 	case PROTOBUF_C_TYPE_STRING: {
-		if (!jv_is(o, JT_STRING))
+		if (!jv_is(o, json_type_string))
 			return ji_fail(c, "expected a string, got %s", ji_type_name(o));
-		size_t n = o->n;
+		size_t n = jv_len(o);
 		const char *s = jv_s(o);
 		if (memchr(s, 0, n))
 			return ji_fail(c, "a string field cannot hold a NUL character (\\u0000)");
@@ -828,11 +843,11 @@ static int ji_value(struct ji_cv *c, const ProtobufCFieldDescriptor *fd,
 		return 0;
 	}
 	case PROTOBUF_C_TYPE_BYTES: {
-		if (!jv_is(o, JT_STRING))
+		if (!jv_is(o, json_type_string))
 			return ji_fail(c, "expected a base64 string, got %s", ji_type_name(o));
 		ProtobufCBinaryData bd = { 0, NULL };
 		const char *s = jv_s(o);
-		size_t n = o->n;
+		size_t n = jv_len(o);
 		int rc;
 		if (fo && fo->conv && strcmp(fo->conv, "unix_name") == 0)
 			rc = ji_qp(c, s, n, &bd.data, &bd.len);
@@ -875,18 +890,18 @@ static int ji_ipadd(struct ji_cv *c, const char *s, size_t n, uint32_t *w, size_
 }
 
 static int ji_repeated(struct ji_cv *c, ProtobufCMessage *m, const ProtobufCFieldDescriptor *fd,
-		       const struct field_opts *fo, const struct jval *o)
+		       const struct field_opts *fo, struct json_object *o)
 {
 	char *base = (char *)m;
 	size_t *count = (size_t *)(base + fd->quantifier_offset);
 	void **arrp = (void **)(base + fd->offset);
-	if (!jv_is(o, JT_ARRAY))
+	if (!jv_is(o, json_type_array))
 		return ji_fail(c, "expected an array, got %s", ji_type_name(o));
-	size_t n = o->n;
+	size_t n = jv_len(o);
 	if (fo && fo->ipadd && n >= 1) {
-		const struct jval *e0 = &o->u.items[0];
+		struct json_object *e0 = json_object_array_get_idx(o, 0);
 		const char *s = jv_s(e0);
-		if (jv_is(e0, JT_STRING) && (strchr(s, '.') || strchr(s, ':'))) {
+		if (jv_is(e0, json_type_string) && (strchr(s, '.') || strchr(s, ':'))) {
 			uint32_t w[4];
 			size_t nw = 0;
 			if (n != 1)
@@ -894,7 +909,7 @@ static int ji_repeated(struct ji_cv *c, ProtobufCMessage *m, const ProtobufCFiel
 						  "items",
 					       n);
 			ji_push_index(c, 0);
-			if (ji_ipadd(c, s, e0->n, w, &nw) < 0)
+			if (ji_ipadd(c, s, jv_len(e0), w, &nw) < 0)
 				return -1;
 			ji_pop(c);
 			*arrp = xmalloc(nw * sizeof *w);
@@ -909,7 +924,7 @@ static int ji_repeated(struct ji_cv *c, ProtobufCMessage *m, const ProtobufCFiel
 	*count = 0;
 	for (size_t i = 0; i < n; i++) {
 		ji_push_index(c, i);
-		if (ji_value(c, fd, fo, &o->u.items[i], (char *)*arrp + i * sz) < 0)
+		if (ji_value(c, fd, fo, json_object_array_get_idx(o, i), (char *)*arrp + i * sz) < 0)
 			return -1;
 		ji_pop(c);
 		*count = i + 1;
@@ -919,13 +934,13 @@ static int ji_repeated(struct ji_cv *c, ProtobufCMessage *m, const ProtobufCFiel
 
 /* Fields the schema does not know, from the writer's JW_UNKNOWN_KEY: the
  * MIME base64 of their wire bytes. */
-static int ji_unknown(struct ji_cv *c, ProtobufCMessage *m, const struct jval *o)
+static int ji_unknown(struct ji_cv *c, ProtobufCMessage *m, struct json_object *o)
 {
 	uint8_t *p;
 	size_t n;
-	if (!jv_is(o, JT_STRING))
+	if (!jv_is(o, json_type_string))
 		return ji_fail(c, "expected the base64 of protobuf wire bytes, got %s", ji_type_name(o));
-	if (ji_base64(c, jv_s(o), o->n, &p, &n) < 0)
+	if (ji_base64(c, jv_s(o), jv_len(o), &p, &n) < 0)
 		return -1;
 	size_t off = 0;
 	while (off < n) {
@@ -992,7 +1007,7 @@ bad:
 }
 
 static int ji_field(struct ji_cv *c, ProtobufCMessage *m, const ProtobufCFieldDescriptor *fd,
-		    const struct jval *o)
+		    struct json_object *o)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	char *base = (char *)m;
@@ -1077,9 +1092,9 @@ static const ProtobufCFieldDescriptor *ji_field_by_json_name(const ProtobufCMess
 /* A message of type d from object o; is_entry: the key "extra" is the
  * entry's payload, read by the caller. NULL on error (nothing leaks). */
 static ProtobufCMessage *ji_message(struct ji_cv *c, const ProtobufCMessageDescriptor *d,
-				    const struct jval *o, int is_entry)
+				    struct json_object *o, int is_entry)
 {
-	if (!jv_is(o, JT_OBJECT)) {
+	if (!jv_is(o, json_type_object)) {
 		ji_fail(c, "expected an object (message %s), got %s", d->name, ji_type_name(o));
 		return NULL;
 	}
@@ -1091,9 +1106,10 @@ static ProtobufCMessage *ji_message(struct ji_cv *c, const ProtobufCMessageDescr
 	else
 		memset(seen, 0, d->n_fields);
 	unsigned next_field = 0;
-	for (size_t mi = 0; mi < o->n; mi++) {
-		const char *key = o->u.members[mi].key;
-		const struct jval *val = &o->u.members[mi].val;
+	/* json-c keeps the members in the text's order */
+	for (struct lh_entry *me = json_object_get_object(o)->head; me; me = me->next) {
+		const char *key = (const char *)lh_entry_k(me);
+		struct json_object *val = (struct json_object *)lh_entry_v(me);
 		if (is_entry && key[0] == 'e' && strcmp(key, "extra") == 0)
 			continue;
 		ji_push_key(c, key);
@@ -1183,23 +1199,24 @@ static uint64_t ji_msg_uint(const ProtobufCMessage *m, const char *name)
 	return 0;
 }
 
-static int ji_b64_value(struct ji_cv *c, const struct jval *o, uint8_t **p, size_t *n)
+static int ji_b64_value(struct ji_cv *c, struct json_object *o, uint8_t **p, size_t *n)
 {
-	if (!jv_is(o, JT_STRING))
+	if (!jv_is(o, json_type_string))
 		return ji_fail(c, "expected a base64 string, got %s", ji_type_name(o));
-	return ji_base64(c, jv_s(o), o->n, p, n);
+	return ji_base64(c, jv_s(o), jv_len(o), p, n);
 }
 
-static int ji_tcp_extra(struct ji_cv *c, const struct jval *x, struct img_entry *en)
+static int ji_tcp_extra(struct ji_cv *c, struct json_object *x, struct img_entry *en)
 {
-	const struct jval *q[2] = { NULL, NULL };
+	struct json_object *q[2] = { NULL, NULL };
+	int have[2] = { 0, 0 };
 	static const char *const names[2] = { "inq", "outq" };
 	uint8_t *d[2] = { NULL, NULL };
 	size_t n[2] = { 0, 0 };
-	if (!jv_is(x, JT_OBJECT))
+	if (!jv_is(x, json_type_object))
 		return ji_fail(c, "expected {\"inq\": base64, \"outq\": base64}, got %s", ji_type_name(x));
-	for (size_t mi = 0; mi < x->n; mi++) {
-		const char *key = x->u.members[mi].key;
+	for (struct lh_entry *me = json_object_get_object(x)->head; me; me = me->next) {
+		const char *key = (const char *)lh_entry_k(me);
 		int k = strcmp(key, "inq") == 0 ? 0 : strcmp(key, "outq") == 0 ? 1 : -1;
 		if (k < 0) {
 			ji_push_key(c, key);
@@ -1207,10 +1224,11 @@ static int ji_tcp_extra(struct ji_cv *c, const struct jval *x, struct img_entry 
 			ji_pop(c);
 			return -1;
 		}
-		q[k] = &x->u.members[mi].val;
+		q[k] = (struct json_object *)lh_entry_v(me);
+		have[k] = 1;
 	}
 	for (int k = 0; k < 2; k++) {
-		if (!q[k]) {
+		if (!have[k]) {
 			free(d[0]);
 			return ji_fail(c, "%s is missing (a tcp stream payload has inq and outq)", names[k]);
 		}
@@ -1242,22 +1260,22 @@ static int ji_tcp_extra(struct ji_cv *c, const struct jval *x, struct img_entry 
 	return 0;
 }
 
-static int ji_sem_extra(struct ji_cv *c, const struct jval *x, struct img_entry *en)
+static int ji_sem_extra(struct ji_cv *c, struct json_object *x, struct img_entry *en)
 {
-	if (!jv_is(x, JT_ARRAY))
+	if (!jv_is(x, json_type_array))
 		return ji_fail(c, "expected an array of semaphore values, got %s", ji_type_name(x));
-	size_t n = x->n;
+	size_t n = jv_len(x);
 	uint8_t *p = xmalloc(n * 2 + 1);
 	for (size_t i = 0; i < n; i++) {
-		const struct jval *o = &x->u.items[i];
+		struct json_object *o = json_object_array_get_idx(x, i);
 		struct ji_int v;
 		ji_push_index(c, i);
 		int rc;
-		if (jv_is(o, JT_INT)) {
+		if (jv_is(o, json_type_int)) {
 			ji_int_of(o, &v);
 			rc = 0;
-		} else if (jv_is(o, JT_STRING)) {
-			const char *why = ji_pyint(jv_s(o), o->n, 0, &v);
+		} else if (jv_is(o, json_type_string)) {
+			const char *why = ji_pyint(jv_s(o), jv_len(o), 0, &v);
 			rc = why ? ji_fail(c, "\"%.80s\": %s", jv_s(o), why) : 0;
 		} else {
 			rc = ji_fail(c, "expected an integer, got %s", ji_type_name(o));
@@ -1281,16 +1299,16 @@ static int ji_sem_extra(struct ji_cv *c, const struct jval *x, struct img_entry 
 	return 0;
 }
 
-static int ji_msg_extra(struct ji_cv *c, const struct jval *x, struct img_entry *en)
+static int ji_msg_extra(struct ji_cv *c, struct json_object *x, struct img_entry *en)
 {
 	static const ProtobufCMessageDescriptor *ipc_msg;
 	if (!ipc_msg)
 		ipc_msg = schema_message("ipc_msg");
 	if (!ipc_msg)
 		return ji_fail(c, "the schema has no ipc_msg message");
-	if (!jv_is(x, JT_ARRAY))
+	if (!jv_is(x, json_type_array))
 		return ji_fail(c, "expected [{message}, base64, ...], got %s", ji_type_name(x));
-	size_t n = x->n;
+	size_t n = jv_len(x);
 	if (n % 2)
 		return ji_fail(c, "an odd number of items (%zu): messages and their texts come in "
 				  "pairs [{message}, base64, ...]",
@@ -1300,13 +1318,13 @@ static int ji_msg_extra(struct ji_cv *c, const struct jval *x, struct img_entry 
 	for (size_t i = 0; i < n; i += 2) {
 		struct ipc_msg_item *it = &en->items[i / 2];
 		ji_push_index(c, i);
-		it->msg = ji_message(c, ipc_msg, &x->u.items[i], 0);
+		it->msg = ji_message(c, ipc_msg, json_object_array_get_idx(x, i), 0);
 		ji_pop(c);
 		if (!it->msg)
 			return -1;
 		en->n_items++; /* owned by en now: img_entry_free frees it */
 		ji_push_index(c, i + 1);
-		int rc = ji_b64_value(c, &x->u.items[i + 1], &it->data, &it->len);
+		int rc = ji_b64_value(c, json_object_array_get_idx(x, i + 1), &it->data, &it->len);
 		ji_pop(c);
 		if (rc < 0)
 			return -1;
@@ -1314,17 +1332,17 @@ static int ji_msg_extra(struct ji_cv *c, const struct jval *x, struct img_entry 
 	return 0;
 }
 
-static int ji_is_nopl(const struct jval *x)
+static int ji_is_nopl(struct json_object *x)
 {
-	return jv_is(x, JT_STRING) && strncmp(jv_s(x), "... <", 5) == 0;
+	return jv_is(x, json_type_string) && strncmp(jv_s(x), "... <", 5) == 0;
 }
 
 /* The payload of entry en (its message already read) from its "extra". */
 static int ji_extra(struct ji_cv *c, const struct magic_info *mi, size_t index,
-		    const struct jval *jo, struct img_entry *en)
+		    struct json_object *jo, struct img_entry *en)
 {
-	const struct jval *x = jdom_get(jo, "extra");
-	if (!x)
+	struct json_object *x;
+	if (!json_object_object_get_ex(jo, "extra", &x))
 		return 0; /* img_write_entry says so if the message wants a payload */
 	ji_push_key(c, "extra");
 	int rc;
@@ -1374,7 +1392,7 @@ out:
 
 /* Entry `index` of the "entries" array into en (img_entry_free it on error too). */
 static int ji_entry(struct ji_cv *c, const struct magic_info *mi, size_t index,
-		    const struct img_entry *first, const struct jval *jo, struct img_entry *en)
+		    const struct img_entry *first, struct json_object *jo, struct img_entry *en)
 {
 	int rc = -1;
 	memset(en, 0, sizeof *en);
@@ -1395,17 +1413,17 @@ out:
 }
 
 /* ---- the document, entry by entry ----
- * The values of a whole image would take some 20 times the size of its JSON.
- * So the top level is walked here, and the parser (src/core/jdom.h) reads one
- * entry at a time into the same memory: it stays near the size of the text,
- * whatever the entry count. */
+ * json-c's values of a whole image would take some 20 times the size of its
+ * JSON. So the top level is walked here, and json-c (src/core/jread.h) reads
+ * one entry at a time: memory stays near the size of the text, whatever the
+ * entry count. */
 
 struct ji_reader {
 	struct ji_cv c;
 	const char *t; /* the text */
 	size_t n, pos;
-	struct jdom *dom, own_dom; /* the values: dom, the reader's own unless given */
-	int max_depth;
+	struct jread rd;
+	struct json_object *cur; /* the value read last, freed by the next read */
 	const struct magic_info *mi;
 	size_t index;
 	int done;
@@ -1454,81 +1472,92 @@ static int ji_reader_error(struct ji_reader *r, size_t off, const char *msg)
 	return ji_text_error(r->t, r->n, off, r->c.e, "%s", msg);
 }
 
-/* The value t[start, end) into *out. Returns 0, or -1 with the error set. */
-static int ji_parse_range(struct ji_reader *r, size_t start, size_t end, const struct jval **out)
+/* Read the value at t[start] (json-c's values up to `end`) into *out,
+ * freeing the one read before; *stop just after it. 0, or -1 with the error set. */
+static int ji_read(struct ji_reader *r, size_t start, size_t end, struct json_object **out,
+		   size_t *stop)
 {
-	size_t stop;
 	const char *why;
-	jdom_reset(r->dom);
-	*out = jdom_parse(r->dom, r->t, end, start, r->max_depth, &stop, &why);
-	while (*out && stop < end &&
-	       (r->t[stop] == ' ' || r->t[stop] == '\t' || r->t[stop] == '\n' || r->t[stop] == '\r'))
-		stop++;
-	if (*out && stop == end)
-		return 0;
-	if (*out || (end < r->n && stop == end)) /* the value goes on past the range */
-		why = "unexpected character";
-	*out = NULL;
-	return ji_reader_error(r, stop, why);
+	json_object_put(r->cur);
+	r->cur = NULL;
+	if (jread_value(&r->rd, r->t, end, start, &r->cur, stop, &why) < 0) {
+		*out = NULL;
+		if (end < r->n && *stop == end) /* the value goes on past the range */
+			why = "unexpected character";
+		return ji_reader_error(r, *stop, why);
+	}
+	*out = r->cur;
+	return 0;
 }
 
-/* The value that starts at start, wherever it ends (*end). */
-static int ji_parse_from(struct ji_reader *r, size_t start, const struct jval **out, size_t *end)
+/* The value t[start, end) into *out. Returns 0, or -1 with the error set. */
+static int ji_parse_range(struct ji_reader *r, size_t start, size_t end, struct json_object **out)
 {
-	const char *why;
-	jdom_reset(r->dom);
-	*out = jdom_parse(r->dom, r->t, r->n, start, r->max_depth, end, &why);
-	return *out ? 0 : ji_reader_error(r, *end, why);
+	size_t stop;
+	if (ji_read(r, start, end, out, &stop) < 0)
+		return -1;
+	while (stop < end &&
+	       (r->t[stop] == ' ' || r->t[stop] == '\t' || r->t[stop] == '\n' || r->t[stop] == '\r'))
+		stop++;
+	if (stop == end)
+		return 0;
+	*out = NULL;
+	return ji_reader_error(r, stop, "unexpected character");
 }
 
 static void ji_reader_close(struct ji_reader *r)
 {
-	if (r->dom == &r->own_dom)
-		jdom_free(&r->own_dom);
+	json_object_put(r->cur);
+	jread_free(&r->rd);
 	memset(r, 0, sizeof *r);
 }
 
-/* Set up the reader over text; the values go into dom (NULL: the reader's own). */
+/* Set up the reader over text, values nested at most max_depth deep. */
 static int ji_reader_text(struct ji_reader *r, const char *text, size_t len, int max_depth,
-			  struct jdom *dom, struct err *e)
+			  struct err *e)
 {
 	memset(r, 0, sizeof *r);
 	r->c.e = e;
-	r->dom = dom ? dom : &r->own_dom;
-	r->max_depth = max_depth;
-	if (len > INT32_MAX - 1)
+	if (len > INT32_MAX - 2)
 		return err_set(e, "JSON text of %zu bytes is too large (2 GiB at most)", len);
+	if (jread_init(&r->rd, max_depth) < 0)
+		return err_set(e, "out of memory");
 	r->t = text;
 	r->n = len;
 	return 0;
 }
 
-const struct jval *json_parse_text(struct jdom *dom, const char *text, size_t len, int max_depth,
-				   struct err *e)
+int json_parse_text(const char *text, size_t len, int max_depth, struct json_object **out,
+		    struct err *e)
 {
 	struct ji_reader r;
-	const struct jval *o = NULL;
+	int rc = -1;
 	e->msg[0] = 0;
-	if (ji_reader_text(&r, text, len, max_depth, dom, e) == 0) {
+	*out = NULL;
+	if (ji_reader_text(&r, text, len, max_depth, e) == 0) {
 		size_t i = ji_skip_ws(&r, 0);
+		struct json_object *o;
 		if (i == r.n)
 			err_set(e, "no JSON value: the input is empty");
-		else
-			ji_parse_range(&r, i, r.n, &o);
+		else if (ji_parse_range(&r, i, r.n, &o) == 0) {
+			*out = o;
+			r.cur = NULL; /* the caller's now */
+			rc = 0;
+		}
 	}
 	ji_reader_close(&r);
-	return o;
+	return rc;
 }
 
 /* The name in "magic" (the value at t[i, end)) into r->mi. */
 static int ji_top_magic(struct ji_reader *r, size_t i, size_t end)
 {
-	const struct jval *m;
+	struct json_object *m;
 	ji_push_key(&r->c, "magic");
 	if (ji_parse_range(r, i, end, &m) < 0)
 		return -1;
 	int rc = 0;
-	if (!jv_is(m, JT_STRING)) {
+	if (!jv_is(m, json_type_string)) {
 		rc = ji_fail(&r->c, "expected the name of an image type, got %s", ji_type_name(m));
 	} else {
 		const char *name = jv_s(m);
@@ -1570,7 +1599,7 @@ static int ji_top_scan(struct ji_reader *r, size_t i, int after_value)
 			if (i >= r->n || r->t[i] != '"')
 				return ji_reader_error(r, i, "expected a key (a string in double quotes)");
 			size_t kend = ji_value_end(r, i);
-			const struct jval *k;
+			struct json_object *k;
 			if (ji_parse_range(r, i, kend, &k) < 0)
 				return -1;
 			int is_magic = strcmp(jv_s(k), "magic") == 0;
@@ -1599,7 +1628,7 @@ static int ji_top_scan(struct ji_reader *r, size_t i, int after_value)
 			r->have_entries = 1;
 			r->entries_at = i;
 			if (i >= r->n || r->t[i] != '[') {
-				const struct jval *o;
+				struct json_object *o;
 				ji_push_key(&r->c, "entries");
 				if (ji_parse_range(r, i, ji_value_end(r, i), &o) < 0)
 					return -1;
@@ -1633,14 +1662,14 @@ static int ji_top_scan(struct ji_reader *r, size_t i, int after_value)
  * members in any order). */
 static int ji_reader_open(struct ji_reader *r, const char *text, size_t len, struct err *e)
 {
-	if (ji_reader_text(r, text, len, JI_IMAGE_DEPTH, NULL, e) < 0)
+	if (ji_reader_text(r, text, len, JI_IMAGE_DEPTH, e) < 0)
 		return -1;
 	size_t i = ji_skip_ws(r, 0);
 	if (i == r->n)
 		return err_set(e, "no JSON value: the input is empty");
 	if (r->t[i] != '{') {
 		/* not an object: the parser names the syntax error, or we the type */
-		const struct jval *o;
+		struct json_object *o;
 		if (ji_parse_range(r, i, r->n, &o) < 0)
 			return -1;
 		ji_fail(&r->c, "expected an object {\"magic\": NAME, \"entries\": [...]}, got %s",
@@ -1670,8 +1699,8 @@ static int ji_reader_next(struct ji_reader *r, const struct img_entry *first, st
 	if (r->index == 0 && r->pos < r->n && r->t[r->pos] == ']')
 		return ji_entries_end(r, r->pos) < 0 ? -1 : 0;
 	size_t i = r->pos, end;
-	const struct jval *o;
-	if (ji_parse_from(r, i, &o, &end) < 0)
+	struct json_object *o;
+	if (ji_read(r, i, r->n, &o, &end) < 0)
 		return -1;
 	int rc = ji_entry(&r->c, r->mi, r->index, first, o, en);
 	if (rc < 0) {
