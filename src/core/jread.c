@@ -19,6 +19,7 @@
  * "\ud83d\ude00" is right, "\ud876\ude00" is not). As json-c never sees a
  * surrogate escape here (the copy holds the characters in UTF-8, which json-c
  * passes through as they are), its version does not matter. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +74,7 @@ struct jscan {
 	size_t n, i;
 	size_t members;    /* the ':' outside strings: one per object member */
 	size_t surrogates; /* surrogate escapes (json-c is not given them) */
+	size_t bytes;      /* of every string and key, decoded: json-c's values must hold as many */
 	int scalar_end;    /* the value is a number or literal: json-c needs a delimiter after it */
 	const char *why;   /* set on error, with i at the error */
 };
@@ -137,8 +139,10 @@ static int js_string(struct jread *r, struct jscan *s, size_t *nul_at)
 	*nul_at = SIZE_MAX;
 	for (;;) {
 		unsigned char c = 0;
+		size_t run = i;
 		while (i < n && (c = (unsigned char)t[i]) != '"' && c != '\\' && c >= 0x20)
 			i++;
+		s->bytes += i - run;
 		if (i >= n) {
 			s->i = n;
 			return 1;
@@ -152,12 +156,14 @@ static int js_string(struct jread *r, struct jscan *s, size_t *nul_at)
 		/* an escape: json-c checks all but \u's surrogates and NULs */
 		unsigned cp, v;
 		if (i + 1 >= n || t[i + 1] != 'u' || !js_hex4(t + i + 2, n - i - 2, &v)) {
+			s->bytes++;
 			i += 2;
 			continue;
 		}
 		if (v == 0 && *nul_at == SIZE_MAX)
 			*nul_at = i;
 		if (v < 0xd800 || v > 0xdfff) {
+			s->bytes += v < 0x80 ? 1 : v < 0x800 ? 2 : 3;
 			i += 6;
 			continue;
 		}
@@ -170,6 +176,7 @@ static int js_string(struct jread *r, struct jscan *s, size_t *nul_at)
 			return js_fail(s, i, r->why);
 		}
 		s->surrogates++;
+		s->bytes += k == 12 ? 4 : 1;
 		i += k;
 	}
 }
@@ -417,22 +424,29 @@ static size_t jread_unshift(const struct jread *r, size_t base, size_t off)
 	return base + off + d;
 }
 
-/* Members of the objects in o, all the way down. */
-static size_t jread_members(struct json_object *o)
+/* Members of the objects in o and bytes of its strings and keys, all the way down. */
+static void jread_tally(struct json_object *o, size_t *members, size_t *bytes)
 {
-	size_t n = 0;
-	if (json_object_is_type(o, json_type_object)) {
-		json_object_object_foreach(o, k, v)
-		{
-			(void)k;
-			n += 1 + jread_members(v);
+	switch (json_object_get_type(o)) {
+	case json_type_object:
+		for (struct lh_entry *me = json_object_get_object(o)->head; me; me = me->next) {
+			*members += 1;
+			*bytes += strlen((const char *)lh_entry_k(me));
+			jread_tally((struct json_object *)lh_entry_v(me), members, bytes);
 		}
-	} else if (json_object_is_type(o, json_type_array)) {
+		break;
+	case json_type_array: {
 		size_t len = json_object_array_length(o);
 		for (size_t i = 0; i < len; i++)
-			n += jread_members(json_object_array_get_idx(o, i));
+			jread_tally(json_object_array_get_idx(o, i), members, bytes);
+		break;
 	}
-	return n;
+	case json_type_string:
+		*bytes += (size_t)json_object_get_string_len(o);
+		break;
+	default:
+		break;
+	}
 }
 
 /* json-c kept one of two equal keys (the text has more members than the
@@ -549,13 +563,19 @@ int jread_value(struct jread *r, const char *text, size_t len, size_t start,
 			slen--;
 		copied = 1;
 	}
+	/* json-c 0.16 has no error for a failed allocation: it stops with some
+	 * other one ("unexpected character") or goes on. malloc says ENOMEM. */
+	errno = 0;
 	struct json_object *o = json_tokener_parse_ex(r->tok, src, (int)slen);
 	enum json_tokener_error er = json_tokener_get_error(r->tok);
 	size_t off = json_tokener_get_parse_end(r->tok);
+	int oom = errno == ENOMEM;
 	if (er != json_tokener_success || off != want) {
 		json_object_put(o);
 		*end = copied ? jread_unshift(r, at, off) : at + off;
-		if (er == json_tokener_success)
+		if (oom)
+			*why = "out of memory (json-c could not hold the value)";
+		else if (er == json_tokener_success)
 			*why = "unexpected character";
 		else if (er == json_tokener_continue && stop < len)
 			*why = "unexpected character"; /* json-c wants more than the value's text */
@@ -565,9 +585,20 @@ int jread_value(struct jread *r, const char *text, size_t len, size_t start,
 			*end = len;
 		return -1;
 	}
+	/* json-c 0.16 goes on when it cannot grow a string (out of memory): the
+	 * string comes out short, or empty. The values must hold every byte of
+	 * the strings of the text. */
+	size_t members = 0, bytes = 0;
+	jread_tally(o, &members, &bytes);
+	if (oom || (bytes != s.bytes && members == s.members)) {
+		json_object_put(o);
+		*end = at;
+		*why = "out of memory (json-c could not hold the value)";
+		return -1;
+	}
 	/* duplicate keys: json-c keeps one value, so the values hold fewer
 	 * members than the text; only then look for which key it was */
-	if (s.members && jread_members(o) != s.members) {
+	if (members != s.members) {
 		size_t d = jread_find_duplicate(r, src, want);
 		json_object_put(o);
 		if (d == SIZE_MAX) {

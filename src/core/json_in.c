@@ -515,8 +515,10 @@ static int ji_integer(struct ji_cv *c, const ProtobufCFieldDescriptor *fd,
 		return 0;
 	}
 	if (!jv_is(o, json_type_string)) {
-		if (jv_is(o, json_type_double)) /* json-c keeps the number's text */
-			return ji_fail(c, "expected an integer, got %.80s", json_object_to_json_string(o));
+		if (jv_is(o, json_type_double)) { /* json-c keeps the number's text */
+			const char *t = json_object_to_json_string(o);
+			return ji_fail(c, "expected an integer, got %.80s", t ? t : "a fraction");
+		}
 		return ji_fail(c, "expected an integer, got %s", ji_type_name(o));
 	}
 	const char *s = jv_s(o);
