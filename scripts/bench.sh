@@ -12,7 +12,10 @@ pages file of 1 GiB with needles planted), then times critlua and CRIT on the
 same inputs, interleaved, several runs each, and prints the median wall time,
 CPU time and peak RSS of each, and their ratios, per operation. With a C
 compiler, it also times scripts/bench-floor.c, a loop that only opens and reads
-the files `x fds` reads: the floor no `x fds` can go under.
+the files `x fds` reads: the floor no `x fds` can go under. And when
+bench-encode-floor (scripts/bench-encode-floor.c) is built next to critlua,
+the floor under `encode`: json-c's parse of the same JSON plus protobuf-c's
+packing of the same messages; its row says how many times it `encode` takes.
 
   --critlua PATH   the critlua binary (default: $CRITLUA, else build/critlua or
                    the newest build-*/critlua of this repository, else PATH)
@@ -254,9 +257,21 @@ small_label="pages $(mb "$(mf small_pages_bytes)")"
 add decode "$fi_label" "decode -i $W/images/files.img" "decode -i $W/images/files.img" same
 add "decode --pretty" "$fi_label" "decode --pretty -i $W/images/files.img" "decode --pretty -i $W/images/files.img" same
 add encode "$fi_label" "encode -i $W/images/files.json" "encode -i $W/images/files.json" "image:$W/images/files.img"
+enc_fi_op=$((${#ops[@]} - 1))
 add decode "$mm_label" "decode -i $W/images/mm-1.img" "decode -i $W/images/mm-1.img" same
 add "decode --pretty" "$mm_label" "decode --pretty -i $W/images/mm-1.img" "decode --pretty -i $W/images/mm-1.img" same
 add encode "$mm_label" "encode -i $W/images/mm-1.json" "encode -i $W/images/mm-1.json" "image:$W/images/mm-1.img"
+enc_mm_op=$((${#ops[@]} - 1))
+# The floor under encode: json-c's json_tokener_parse of the same JSON plus
+# protobuf-c's packing of the same messages (scripts/bench-encode-floor.c, built
+# next to critlua); it times itself, without unpacking the messages it packs.
+encfloor=$(dirname "$critlua")/bench-encode-floor
+if [ -x "$encfloor" ]; then
+	add "encode: floor" "$fi_label" "@encfloor $W/images/files.json $W/images/files.img" "" \
+		"encfloor:$enc_fi_op:$W/images/files.img"
+	add "encode: floor" "$mm_label" "@encfloor $W/images/mm-1.json $W/images/mm-1.img" "" \
+		"encfloor:$enc_mm_op:$W/images/mm-1.img"
+fi
 add "x ps" "$ck_label" "x $W/ck ps" "x $W/ck ps" same
 add "x fds" "$ck_label" "x $W/ck fds" "x $W/ck fds" same
 add "x mems" "$ck_label" "x $W/ck mems" "x $W/ck mems" same
@@ -295,6 +310,8 @@ run_one() {
 	if [ "$1" = -e ] && [ "$2" = @search ]; then
 		shift 2
 		set -- "$critlua" -e "$search_code" "$@"
+	elif [ "$1" = @encfloor ]; then
+		set -- "$encfloor" "$2" "$3"
 	elif [ "$1" = @floor ]; then
 		# shellcheck disable=SC2046 # image names, one per line, without spaces
 		set -- "$W/bench-floor" "$W/ck" $(cat "$W/floor-files")
@@ -304,6 +321,9 @@ run_one() {
 		set -- "$crit" "$@"
 	fi
 	measure "$out" "$err" "$@"
+	if [ "$1" = "$encfloor" ] && [ $m_status = 0 ]; then
+		read -r m_wall m_cpu <"$err" # its own clock: the timed part only
+	fi
 	m_rss=-
 	if [ "$r" = 1 ]; then # peak memory does not change from run to run: measured once
 		measure_rss "$@"
@@ -413,6 +433,18 @@ for i in "${!ops[@]}"; do
 	case $check in
 	count:* | lines:*)
 		speed=$(awk -v b="$(mf "${check##*:}")" -v t="$lw" 'BEGIN { printf "%.2f GB/s", b / t / 1e9 }')
+		;;
+	encfloor:*)
+		IFS=: read -r _ eop img <<<"$check"
+		if cmp -s "$out" "$img"; then
+			note="${note:+$note; }json-c parse + protobuf-c pack; the image, byte for byte"
+		else
+			note="${note:+$note; }NOT the original image"
+			bad=1
+		fi
+		ew=$(stat_of critlua "$eop" 4) ec=$(stat_of critlua "$eop" 5)
+		speed=$(awk -v a="$ew" -v b="$lw" -v c="$ec" -v d="$lc" \
+			'BEGIN { if (b > 0) printf "encode %.2fx", a / b; if (d > 0) printf " (%.2fx)", c / d }')
 		;;
 	floor)
 		# how much faster than crit's x fds reading alone is: no x fds can beat it
