@@ -74,7 +74,7 @@ struct jscan {
 	size_t n, i;
 	size_t members;    /* the ':' outside strings: one per object member */
 	size_t surrogates; /* surrogate escapes (json-c is not given them) */
-	size_t bytes;      /* of every string and key, decoded: json-c's values must hold as many */
+	size_t bytes;      /* of every string value (not keys), decoded: json-c's values must hold as many */
 	int scalar_end;    /* the value is a number or literal: json-c needs a delimiter after it */
 	const char *why;   /* set on error, with i at the error */
 };
@@ -131,7 +131,8 @@ static size_t js_surrogate(const char *p, size_t left, unsigned hi, unsigned *cp
 }
 
 /* The string at s->i (its opening quote); *nul_at: where a \u0000 is in it
- * (or SIZE_MAX). 1 when the text ends inside it. */
+ * (or SIZE_MAX). 1 when the text ends inside it. Its decoded bytes are
+ * added to s->bytes, then taken back by the caller for a key. */
 static int js_string(struct jread *r, struct jscan *s, size_t *nul_at)
 {
 	const char *t = s->t;
@@ -277,9 +278,11 @@ static int jread_scan(struct jread *r, struct jscan *s)
 			last = c;
 			continue;
 		case '"': {
-			size_t nul_at;
+			size_t nul_at, bytes = s->bytes;
 			int key = depth && r->kinds[depth - 1] == '{' && (last == '{' || last == ',');
 			int rc = js_string(r, s, &nul_at);
+			if (key)
+				s->bytes = bytes;
 			if (rc < 0)
 				return -1;
 			if (rc > 0)
@@ -424,14 +427,13 @@ static size_t jread_unshift(const struct jread *r, size_t base, size_t off)
 	return base + off + d;
 }
 
-/* Members of the objects in o and bytes of its strings and keys, all the way down. */
+/* Members of the objects in o and bytes of its strings, all the way down. */
 static void jread_tally(struct json_object *o, size_t *members, size_t *bytes)
 {
 	switch (json_object_get_type(o)) {
 	case json_type_object:
 		for (struct lh_entry *me = json_object_get_object(o)->head; me; me = me->next) {
 			*members += 1;
-			*bytes += strlen((const char *)lh_entry_k(me));
 			jread_tally((struct json_object *)lh_entry_v(me), members, bytes);
 		}
 		break;

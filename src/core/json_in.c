@@ -267,7 +267,8 @@ static int ji_value(struct ji_cv *c, const ProtobufCFieldDescriptor *fd,
 {
 	struct pbset_num v;
 	int rc = 0;
-	if (jv_is(o, json_type_null))
+	enum json_type type = json_object_get_type(o);
+	if (type == json_type_null)
 		return ji_fail(c, "null is not a value (leave the field out instead)");
 	if (fd->type == PROTOBUF_C_TYPE_MESSAGE) {
 		ProtobufCMessage *m = ji_message(c, fd->descriptor, o, 0);
@@ -279,13 +280,14 @@ static int ji_value(struct ji_cv *c, const ProtobufCFieldDescriptor *fd,
 	int num = fd->type != PROTOBUF_C_TYPE_STRING && fd->type != PROTOBUF_C_TYPE_BYTES &&
 		  fd->type != PROTOBUF_C_TYPE_BOOL;
 	int real = fd->type == PROTOBUF_C_TYPE_FLOAT || fd->type == PROTOBUF_C_TYPE_DOUBLE;
-	switch (json_object_get_type(o)) {
+	switch (type) {
 	case json_type_string:
 		if (!num || real) {
 			if (fd->type != PROTOBUF_C_TYPE_STRING && fd->type != PROTOBUF_C_TYPE_BYTES)
 				return ji_want(c, fd, o);
 		}
-		rc = pbset_text(fd, fo, json_object_get_string(o), jv_len(o), dst, c->e);
+		rc = pbset_text(fd, fo, json_object_get_string(o), (size_t)json_object_get_string_len(o), dst,
+				c->e);
 		break;
 	case json_type_int:
 		if (real) {
