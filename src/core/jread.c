@@ -237,6 +237,20 @@ static int js_literal(struct jscan *s)
 	return 0;
 }
 
+/* What a character that starts no token means where it is: in an object
+ * (kind '{') or array ('['), after `last` ('v': a value). As json-c says it. */
+static const char *js_bad_char(unsigned char kind, char last)
+{
+	int after_value = last == 'v' || last == '}' || last == ']';
+	if (kind == '{' && (last == '{' || last == ','))
+		return "quoted object property name expected";
+	if (kind == '{' && after_value)
+		return "object value separator ',' expected";
+	if (kind == '[' && after_value)
+		return "array value separator ',' expected";
+	return "unexpected character";
+}
+
 /* Scan the value at s->i to its end (s->i after it, or at the text's end
  * when the text ends inside it: json-c then says so). 0, or -1 (s->why). */
 static int jread_scan(struct jread *r, struct jscan *s)
@@ -306,10 +320,7 @@ static int jread_scan(struct jread *r, struct jscan *s)
 				s->scalar_end = depth == 0;
 				break;
 			}
-			return js_fail(s, s->i,
-				       depth && r->kinds[depth - 1] == '{' && (last == '{' || last == ',')
-					       ? "quoted object property name expected"
-					       : "unexpected character");
+			return js_fail(s, s->i, js_bad_char(depth ? r->kinds[depth - 1] : 0, last));
 		}
 		last = 'v';
 		if (depth == 0)

@@ -88,6 +88,8 @@ local BAD = {
 	{ '{"a\\u0000b": 4}', "column 4 (at a): a key cannot hold \\u0000" },
 	{ "[00]", "column 3 (at [0]): unexpected character" },
 	{ "[NaN]", "column 2 (at [0]): unexpected character" },
+	{ "[true x]", "column 7 (at [0]): array value separator ',' expected" },
+	{ '{"a": 1 x}', "column 9 (at a): object value separator ',' expected" },
 	{ "{'a': 1}", "column 2: quoted object property name expected" },
 	{ string.rep("[", 250) .. string.rep("]", 250), "nested too deep" },
 	{ '[1,\n  x]', "JSON line 2, column 3" },
