@@ -21,7 +21,10 @@ the ratios. The tools: critlua; a baseline critlua (--baseline: an older build,
 to show a change's effect); CRIT 3.17 (Python); go-criu's crit (go-crit) and
 checkpointctl (--peers). With a C compiler, it also times scripts/bench-floor.c,
 a loop that only opens and reads the files `x fds` reads: the floor no `x fds`
-can go under.
+can go under. And when bench-encode-floor (scripts/bench-encode-floor.c) is
+built next to critlua, the floor under `encode`: json-c's parse of the same JSON
+plus protobuf-c's packing of the same messages; its row says how many times it
+`encode` takes.
 
   --critlua PATH   the critlua binary (default: $CRITLUA, else build/critlua or
                    the newest build-*/critlua of this repository, else PATH)
@@ -422,12 +425,24 @@ add "decode --pretty" "$fi_label" same critlua="decode --pretty -i $I/files.img"
 	crit="decode --pretty -i $I/files.img" gocrit="decode --pretty -i $I/files.img" gocrit:check="json:$I/files.json"
 add encode "$fi_label" "image:$I/files.img" critlua="encode -i $I/files.json" crit="encode -i $I/files.json" \
 	gocrit="encode -i $I/files.gocrit.json" gocrit:check="image:$I/files.img"
+enc_fi_op=$last_op
 add decode "$mm_label" same critlua="decode -i $I/mm-1.img" crit="decode -i $I/mm-1.img" \
 	gocrit="decode -i $I/mm-1.img" gocrit:check="json:$I/mm-1.json"
 add "decode --pretty" "$mm_label" same critlua="decode --pretty -i $I/mm-1.img" \
 	crit="decode --pretty -i $I/mm-1.img" gocrit="decode --pretty -i $I/mm-1.img" gocrit:check="json:$I/mm-1.json"
 add encode "$mm_label" "image:$I/mm-1.img" critlua="encode -i $I/mm-1.json" crit="encode -i $I/mm-1.json" \
 	gocrit="encode -i $I/mm-1.gocrit.json" gocrit:check="image:$I/mm-1.img"
+enc_mm_op=$last_op
+# The floor under encode: json-c's json_tokener_parse of the same JSON plus
+# protobuf-c's packing of the same messages (scripts/bench-encode-floor.c, built
+# next to critlua); it times itself, without unpacking the messages it packs.
+encfloor=$(dirname "$critlua")/bench-encode-floor
+if [ -x "$encfloor" ]; then
+	add "encode: floor" "$fi_label" "encfloor:$enc_fi_op:$I/files.img" \
+		critlua="@exec $encfloor $I/files.json $I/files.img"
+	add "encode: floor" "$mm_label" "encfloor:$enc_mm_op:$I/mm-1.img" \
+		critlua="@exec $encfloor $I/mm-1.json $I/mm-1.img"
+fi
 # The views that read memory (mems: the pagemaps for go-crit; rss) run on the compat copy.
 add "x ps" "$ck_label" same critlua="x $W/ck ps" crit="x $W/ck ps" gocrit="x $W/ck ps" gocrit:check="pids:$procs"
 add "x fds" "$ck_label" same critlua="x $W/ck fds" crit="x $W/ck fds" gocrit="x $W/ck fd" gocrit:check="pids:$procs"
@@ -535,6 +550,9 @@ run_one() {
 	*) set -- "$b" "$@" ;;
 	esac
 	measure "$out" "$err" "$@"
+	if [ "$1" = "${encfloor:-}" ] && [ "$m_status" = 0 ]; then
+		read -r m_wall m_cpu <"$err" # its own clock: the timed part only
+	fi
 	m_rss=-
 	if [ "$r" = 1 ]; then # peak memory does not change from run to run: measured once
 		if [ "$1" = memdump ]; then # the largest range's run
@@ -802,6 +820,18 @@ for i in "${!op_name[@]}"; do
 	case $check in
 	count:* | lines:*)
 		speed=$(awk -v b="$(mf "${check##*:}")" -v t="${w[critlua]}" 'BEGIN { printf "%.2f GB/s", b / t / 1e9 }')
+		;;
+	encfloor:*)
+		# how many times the floor critlua's encode takes (the target: at most 1.3x)
+		IFS=: read -r _ eop img <<<"$check"
+		if cmp -s "$out" "$img"; then
+			note="${note:+$note; }json-c parse + protobuf-c pack; the image, byte for byte"
+		else
+			note="${note:+$note; }NOT the original image"
+			bad=1
+		fi
+		speed="encode $(ratio "$(stat_of critlua "$eop" 4)" "${w[critlua]}" "%.2fx")"
+		vsgo=-
 		;;
 	floor:*)
 		# how much faster than the peers' operation reading alone is: none can beat it

@@ -7,122 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jdom.h"
 #include "json_in.h"
+#include "jread.h"
+#include "pbset.h"
 #include "json_out.h"
 #include "schema.h"
 
 /* CRIU's messages nest about 8 deep; the document adds 3 levels. */
 #define JI_IMAGE_DEPTH 64
 #define JI_MAX_FRAMES 128
-
-/* ---- the (criu) name maps (SPEC §2) ----
- * Names <-> values of the `flags` and `dict` options. json_out.c holds the same
- * facts for writing; the two could share this one table. */
-
-struct ji_name {
-	const char *name;
-	uint32_t value;
-};
-
-struct ji_map {
-	const char *map; /* "mmap.prot"; dict maps are "<dict>.<field name>" */
-	const struct ji_name *names; /* ends with name NULL */
-};
-
-static const struct ji_name ji_mmap_prot[] = {
-	{ "PROT_READ", 0x1 }, { "PROT_WRITE", 0x2 }, { "PROT_EXEC", 0x4 }, { NULL, 0 },
-};
-static const struct ji_name ji_mmap_flags[] = {
-	{ "MAP_SHARED", 0x1 },	   { "MAP_PRIVATE", 0x2 },	{ "MAP_DROPPABLE", 0x8 },
-	{ "MAP_ANON", 0x20 },	   { "MAP_GROWSDOWN", 0x100 }, { NULL, 0 },
-};
-static const struct ji_name ji_mmap_status[] = {
-	{ "VMA_AREA_NONE", 0 }, /* CRIT's map has it; it adds no bit */
-	{ "VMA_AREA_REGULAR", 1u << 0 },  { "VMA_AREA_STACK", 1u << 1 },
-	{ "VMA_AREA_VSYSCALL", 1u << 2 }, { "VMA_AREA_VDSO", 1u << 3 },
-	{ "VMA_AREA_HEAP", 1u << 5 },	  { "VMA_FILE_PRIVATE", 1u << 6 },
-	{ "VMA_FILE_SHARED", 1u << 7 },	  { "VMA_ANON_SHARED", 1u << 8 },
-	{ "VMA_ANON_PRIVATE", 1u << 9 },  { "VMA_AREA_SYSVIPC", 1u << 10 },
-	{ "VMA_AREA_SOCKET", 1u << 11 },  { "VMA_AREA_VVAR", 1u << 12 },
-	{ "VMA_AREA_AIORING", 1u << 13 }, { "VMA_AREA_MEMFD", 1u << 14 },
-	{ "VMA_AREA_SHSTK", 1u << 15 },	  { "VMA_AREA_UPROBES", 1u << 17 },
-	{ "VMA_UNSUPP", 1u << 31 },	  { NULL, 0 },
-};
-static const struct ji_name ji_rfile_flags[] = {
-	{ "O_WRONLY", 01 },	    { "O_RDWR", 02 },		{ "O_CREAT", 0100 },
-	{ "O_EXCL", 0200 },	    { "O_NOCTTY", 0400 },	{ "O_TRUNC", 01000 },
-	{ "O_APPEND", 02000 },	    { "O_NONBLOCK", 04000 },	{ "O_DSYNC", 010000 },
-	{ "FASYNC", 020000 },	    { "O_DIRECT", 040000 },	{ "O_LARGEFILE", 0100000 },
-	{ "O_DIRECTORY", 0200000 }, { "O_NOFOLLOW", 0400000 }, { "O_NOATIME", 01000000 },
-	{ "O_CLOEXEC", 02000000 },  { NULL, 0 },
-};
-static const struct ji_name ji_pmap_flags[] = {
-	{ "PE_PARENT", 1 }, { "PE_LAZY", 2 }, { "PE_PRESENT", 4 }, { NULL, 0 },
-};
-static const struct ji_name ji_seals_flags[] = {
-	{ "F_SEAL_SEAL", 0x1 },	 { "F_SEAL_SHRINK", 0x2 },	  { "F_SEAL_GROW", 0x4 },
-	{ "F_SEAL_WRITE", 0x8 }, { "F_SEAL_FUTURE_WRITE", 0x10 }, { NULL, 0 },
-};
-static const struct ji_name ji_gen_task_state[] = {
-	{ "Alive", 1 }, { "Zombie", 3 }, { "Stopped", 6 }, { NULL, 0 },
-};
-static const struct ji_name ji_sk_family[] = {
-	{ "UNIX", 1 }, { "INET", 2 }, { "INET6", 10 }, { "NETLINK", 16 }, { "PACKET", 17 }, { NULL, 0 },
-};
-static const struct ji_name ji_sk_type[] = {
-	{ "STREAM", 1 }, { "DGRAM", 2 }, { "RAW", 3 }, { "SEQPACKET", 5 }, { "PACKET", 10 }, { NULL, 0 },
-};
-static const struct ji_name ji_sk_state[] = {
-	{ "ESTABLISHED", 1 }, { "SYN_SENT", 2 },   { "SYN_RECV", 3 },	{ "FIN_WAIT1", 4 },
-	{ "FIN_WAIT2", 5 },   { "TIME_WAIT", 6 },  { "CLOSE", 7 },	{ "CLOSE_WAIT", 8 },
-	{ "LAST_ACK", 9 },    { "LISTEN", 10 },	   { NULL, 0 },
-};
-static const struct ji_name ji_sk_proto[] = {
-	{ "IP", 0 }, { "TCP", 6 }, { "UDP", 17 }, { "UDPLITE", 136 }, { NULL, 0 },
-};
-
-static const struct ji_map ji_flag_maps[] = {
-	{ "mmap.prot", ji_mmap_prot },	   { "mmap.flags", ji_mmap_flags },
-	{ "mmap.status", ji_mmap_status }, { "rfile.flags", ji_rfile_flags },
-	{ "pmap.flags", ji_pmap_flags },   { "seals.flags", ji_seals_flags },
-	{ NULL, NULL },
-};
-static const struct ji_map ji_dict_maps[] = {
-	{ "gen.task_state", ji_gen_task_state }, { "sk.family", ji_sk_family },
-	{ "sk.type", ji_sk_type },		 { "sk.state", ji_sk_state },
-	{ "sk.proto", ji_sk_proto },		 { NULL, NULL },
-};
-
-static const struct ji_name *ji_find_map(const struct ji_map *maps, const char *a, const char *b)
-{
-	size_t la = strlen(a);
-	for (; maps->map; maps++) {
-		if (strncmp(maps->map, a, la) != 0)
-			continue;
-		if (!b ? maps->map[la] == 0 : maps->map[la] == '.' && strcmp(maps->map + la + 1, b) == 0)
-			return maps->names;
-	}
-	return NULL;
-}
-
-static const struct ji_name *ji_find_name(const struct ji_name *names, const char *s, size_t n)
-{
-	for (; names && names->name; names++)
-		if (strlen(names->name) == n && memcmp(names->name, s, n) == 0)
-			return names;
-	return NULL;
-}
-
-/* "A, B, C" into dst, for error messages. */
-static void ji_list_names(const struct ji_name *names, char *dst, size_t size)
-{
-	size_t at = 0;
-	dst[0] = 0;
-	for (; names->name && at + 1 < size; names++)
-		if (names->value || strcmp(names->name, "VMA_AREA_NONE") != 0)
-			at += (size_t)snprintf(dst + at, size - at, "%s%s", at ? ", " : "", names->name);
-}
 
 /* ---- parsing the text ---- */
 
@@ -275,585 +168,151 @@ static int ji_fail(struct ji_cv *c, const char *fmt, ...)
 	return err_set(c->e, "%s", msg);
 }
 
-static int jv_is(const struct jval *o, int type)
+/* The error a pbset_ function left in c->e, with the path before it. */
+static int ji_core_fail(struct ji_cv *c)
 {
-	return (o ? o->type : JT_NULL) == type;
+	char msg[sizeof c->e->msg];
+	snprintf(msg, sizeof msg, "%s", c->e->msg);
+	return ji_fail(c, "%s", msg);
 }
 
-static const char *jv_s(const struct jval *o)
+static int jv_is(struct json_object *o, enum json_type type)
 {
-	return o && o->type == JT_STRING ? o->u.s : "";
+	return json_object_get_type(o) == type; /* NULL is null */
 }
 
-static const char *ji_type_name(const struct jval *v)
+static const char *jv_s(struct json_object *o)
 {
-	switch (v ? v->type : JT_NULL) {
-	case JT_NULL:
+	return json_object_is_type(o, json_type_string) ? json_object_get_string(o) : "";
+}
+
+/* Bytes of a string, items of an array, members of an object. */
+static size_t jv_len(struct json_object *o)
+{
+	switch (json_object_get_type(o)) {
+	case json_type_string:
+		return (size_t)json_object_get_string_len(o);
+	case json_type_array:
+		return json_object_array_length(o);
+	case json_type_object:
+		return (size_t)json_object_object_length(o);
+	default:
+		return 0;
+	}
+}
+
+static const char *ji_type_name(struct json_object *v)
+{
+	switch (json_object_get_type(v)) {
+	case json_type_null:
 		return "null";
-	case JT_BOOL:
+	case json_type_boolean:
 		return "a boolean";
-	case JT_DOUBLE:
+	case json_type_double:
 		return "a fraction";
-	case JT_INT:
+	case json_type_int:
 		return "an integer";
-	case JT_OBJECT:
+	case json_type_object:
 		return "an object";
-	case JT_ARRAY:
+	case json_type_array:
 		return "an array";
-	case JT_STRING:
+	case json_type_string:
 		return "a string";
 	}
 	return "?";
 }
 
-/* ---- integers ---- */
-
-/* Sign and magnitude: every int64 and uint64 fits. */
-struct ji_int {
-	int neg;
-	uint64_t mag;
-};
-
-static int ji_space(char c)
+static void ji_int_of(struct json_object *o, struct pbset_num *v)
 {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
-static int ji_digit(char c, unsigned base)
-{
-	int d;
-	if (c >= '0' && c <= '9')
-		d = c - '0';
-	else if (c >= 'a' && c <= 'z')
-		d = c - 'a' + 10;
-	else if (c >= 'A' && c <= 'Z')
-		d = c - 'A' + 10;
-	else
-		return -1;
-	return d < (int)base ? d : -1;
-}
-
-/* Python's int(s, 0) (or int(s) with dec_only): blanks around, a sign, 0x/0o/0b
- * prefixes, single underscores between digits; "017" is refused as Python
- * refuses it (but int("017") in base 10 is 17). NULL or why not. */
-static const char *ji_pyint(const char *s, size_t n, int dec_only, struct ji_int *v)
-{
-	while (n && ji_space(*s))
-		s++, n--;
-	while (n && ji_space(s[n - 1]))
-		n--;
-	v->neg = 0;
-	v->mag = 0;
-	if (n && (*s == '+' || *s == '-')) {
-		v->neg = *s == '-';
-		s++, n--;
-	}
-	unsigned base = 10;
-	int prefixed = 0;
-	if (!dec_only && n >= 2 && s[0] == '0') {
-		char p = (char)(s[1] | 0x20);
-		base = p == 'x' ? 16 : p == 'o' ? 8 : p == 'b' ? 2 : 10;
-		if (base != 10) {
-			s += 2, n -= 2;
-			prefixed = 1;
-			/* Python's "0x%x" % -5 gives "0x-5", which the pretty writer
-			 * copies; int() refuses it, but it can only mean -5 */
-			if (n && *s == '-' && !v->neg) {
-				v->neg = 1;
-				s++, n--;
-			}
-		}
-	}
-	if (n == 0)
-		return "not an integer";
-	size_t digits = 0;
-	int nonzero_lead = 0, prev_us = 0;
-	if (prefixed && s[0] == '_') { /* "0x_1f" is valid: one '_' may follow the prefix */
-		s++, n--;
-		if (n == 0)
-			return "not an integer";
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '_') {
-			if (prev_us || i == 0 || i + 1 == n)
-				return "not an integer (misplaced '_')";
-			prev_us = 1;
-			continue;
-		}
-		prev_us = 0;
-		int d = ji_digit(s[i], base);
-		if (d < 0)
-			return "not an integer";
-		if (digits == 0 && d != 0)
-			nonzero_lead = 1;
-		if (base == 10 && !dec_only && digits > 0 && !nonzero_lead && d != 0)
-			return "leading zeros are not allowed in a decimal integer (octal takes a 0o prefix)";
-		digits++;
-		if (v->mag > (UINT64_MAX - (uint64_t)d) / base)
-			return "out of range (-2^63 .. 2^64-1)";
-		v->mag = v->mag * base + (uint64_t)d;
-	}
-	if (v->mag == 0)
-		v->neg = 0;
-	return NULL;
-}
-
-static void ji_int_text(const struct ji_int *v, char *dst, size_t size)
-{
-	snprintf(dst, size, "%s%llu", v->neg ? "-" : "", (unsigned long long)v->mag);
-}
-
-static void ji_int_of(const struct jval *o, struct ji_int *v)
-{
-	v->neg = o->neg;
-	v->mag = o->u.mag;
-}
-
-static int ji_is_name_char(char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
-}
-
-/* A flags string: names of the map and/or integers joined by "|". */
-static int ji_flags(struct ji_cv *c, const char *mapname, const char *s, size_t n, struct ji_int *v)
-{
-	const struct ji_name *names = ji_find_map(ji_flag_maps, mapname, NULL);
-	v->neg = 0;
-	v->mag = 0;
-	size_t i = 0;
-	while (i < n && ji_space(s[i]))
-		i++;
-	if (i == n)
-		return 0; /* "" is no flag set */
-	for (size_t start = 0; start <= n;) {
-		size_t end = start;
-		while (end < n && s[end] != '|')
-			end++;
-		size_t a = start, b = end;
-		while (a < b && ji_space(s[a]))
-			a++;
-		while (b > a && ji_space(s[b - 1]))
-			b--;
-		if (a == b)
-			return ji_fail(c, "\"%.*s\": an empty flag between '|'s", (int)(n > 80 ? 80 : n), s);
-		const struct ji_name *nm = ji_find_name(names, s + a, b - a);
-		if (nm) {
-			v->mag |= nm->value;
-		} else if (ji_is_name_char(s[a]) || !names) {
-			struct ji_int t;
-			if (ji_pyint(s + a, b - a, 0, &t) || t.neg) {
-				char known[400];
-				if (!names)
-					return ji_fail(c, "\"%.*s\" is not a flag value (flag map %s is unknown, so "
-							  "only numbers are accepted)",
-						       (int)(b - a > 80 ? 80 : b - a), s + a, mapname);
-				ji_list_names(names, known, sizeof known);
-				return ji_fail(c, "unknown flag \"%.*s\" for %s (known: %s)",
-					       (int)(b - a > 80 ? 80 : b - a), s + a, mapname, known);
-			}
-			v->mag |= t.mag;
-		} else {
-			struct ji_int t;
-			const char *why = ji_pyint(s + a, b - a, 0, &t);
-			if (!why && t.neg)
-				why = "negative";
-			if (why)
-				return ji_fail(c, "flag value \"%.*s\": %s", (int)(b - a > 80 ? 80 : b - a),
-					       s + a, why);
-			v->mag |= t.mag;
-		}
-		start = end + 1;
-	}
-	return 0;
-}
-
-/* "major:minor" of a dev (kernel's new encoding) or odev (glibc's) field. */
-static int ji_dev(struct ji_cv *c, int odev, const char *s, size_t n, struct ji_int *v)
-{
-	const char *colon = memchr(s, ':', n);
-	struct ji_int ma, mi;
-	const char *why = ji_pyint(s, (size_t)(colon - s), 1, &ma);
-	if (!why)
-		why = ji_pyint(colon + 1, n - (size_t)(colon + 1 - s), 1, &mi);
-	if (why || ma.neg || mi.neg)
-		return ji_fail(c, "\"%.*s\" is not a device number \"major:minor\"", (int)(n > 80 ? 80 : n),
-			       s);
-	if (ma.mag > 0xfff || mi.mag > 0xfffff)
-		return ji_fail(c, "device %llu:%llu does not fit 32 bits (major up to 4095, minor up "
-				  "to 1048575)",
-			       (unsigned long long)ma.mag, (unsigned long long)mi.mag);
-	v->neg = 0;
-	if (odev)
-		v->mag = (ma.mag & 0xfff) << 8 | (mi.mag & 0xff) | (mi.mag & ~(uint64_t)0xff) << 12;
-	else
-		v->mag = ma.mag << 20 | mi.mag;
-	return 0;
-}
-
-/* Any JSON integer form for field fd: a number, or a string CRIT writes or reads. */
-static int ji_integer(struct ji_cv *c, const ProtobufCFieldDescriptor *fd,
-		      const struct field_opts *fo, const struct jval *o, struct ji_int *v)
-{
-	if (jv_is(o, JT_INT)) {
-		ji_int_of(o, v);
-		return 0;
-	}
-	if (!jv_is(o, JT_STRING)) {
-		if (jv_is(o, JT_DOUBLE))
-			return ji_fail(c, "expected an integer, got %.*s",
-				       (int)(o->n > 80 ? 80 : o->n), o->src);
-		return ji_fail(c, "expected an integer, got %s", ji_type_name(o));
-	}
-	const char *s = jv_s(o);
-	size_t n = o->n;
-	if (fo && fo->flags)
-		return ji_flags(c, fo->flags, s, n, v);
-	if (fo && (fo->dev || fo->odev) && memchr(s, ':', n))
-		return ji_dev(c, fo->odev, s, n, v);
-	if (fo && fo->dict) {
-		const struct ji_name *names = ji_find_map(ji_dict_maps, fo->dict, fd->name);
-		size_t a = 0;
-		while (a < n && ji_space(s[a]))
-			a++;
-		if (a < n && ji_is_name_char(s[a])) {
-			const struct ji_name *nm = ji_find_name(names, s, n);
-			if (!nm) {
-				char known[400] = "none";
-				if (names)
-					ji_list_names(names, known, sizeof known);
-				return ji_fail(c, "unknown name \"%.*s\" for %s.%s (known: %s)",
-					       (int)(n > 80 ? 80 : n), s, fo->dict, fd->name, known);
-			}
-			v->neg = 0;
-			v->mag = nm->value;
-			return 0;
-		}
-	}
-	const char *why = ji_pyint(s, n, 0, v);
-	if (why)
-		return ji_fail(c, "\"%.*s\": %s", (int)(n > 80 ? 80 : n), s, why);
-	return 0;
-}
-
-/* Check v against the range of fd's type and store it at dst. */
-static int ji_store_int(struct ji_cv *c, const ProtobufCFieldDescriptor *fd, const struct ji_int *v,
-			void *dst)
-{
-	uint64_t max_pos;
-	uint64_t max_neg; /* magnitude */
-	const char *tn;
-	switch (fd->type) {
-	case PROTOBUF_C_TYPE_INT32:
-	case PROTOBUF_C_TYPE_SINT32:
-	case PROTOBUF_C_TYPE_SFIXED32:
-	case PROTOBUF_C_TYPE_ENUM:
-		max_pos = INT32_MAX, max_neg = (uint64_t)INT32_MAX + 1, tn = "int32";
-		break;
-	case PROTOBUF_C_TYPE_UINT32:
-	case PROTOBUF_C_TYPE_FIXED32:
-		max_pos = UINT32_MAX, max_neg = 0, tn = "uint32";
-		break;
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-		max_pos = INT64_MAX, max_neg = (uint64_t)INT64_MAX + 1, tn = "int64";
-		break;
-	default:
-		max_pos = UINT64_MAX, max_neg = 0, tn = "uint64";
-		break;
-	}
-	if (v->neg ? v->mag > max_neg : v->mag > max_pos) {
-		char t[32];
-		ji_int_text(v, t, sizeof t);
-		if (max_neg)
-			return ji_fail(c, "%s is out of range for %s (-%llu .. %llu)", t, tn,
-				       (unsigned long long)max_neg, (unsigned long long)max_pos);
-		return ji_fail(c, "%s is out of range for %s (0 .. %llu)", t, tn,
-			       (unsigned long long)max_pos);
-	}
-	uint64_t bits = v->neg ? (uint64_t)0 - v->mag : v->mag;
-	if (max_pos <= UINT32_MAX) {
-		uint32_t w = (uint32_t)bits;
-		memcpy(dst, &w, 4);
-	} else {
-		memcpy(dst, &bits, 8);
-	}
-	return 0;
-}
-
-/* ---- bytes ---- */
-
-static int ji_b64val(unsigned char ch)
-{
-	if (ch >= 'A' && ch <= 'Z')
-		return ch - 'A';
-	if (ch >= 'a' && ch <= 'z')
-		return ch - 'a' + 26;
-	if (ch >= '0' && ch <= '9')
-		return ch - '0' + 52;
-	if (ch == '+')
-		return 62;
-	if (ch == '/')
-		return 63;
-	return -1;
-}
-
-static void ji_char_text(unsigned char ch, char *dst, size_t size)
-{
-	if (ch > 0x20 && ch < 0x7f)
-		snprintf(dst, size, "'%c'", ch);
-	else
-		snprintf(dst, size, "byte 0x%02x", ch);
-}
-
-/* Strict base64: the alphabet, '=' padding at the end, line breaks anywhere. */
-static int ji_base64(struct ji_cv *c, const char *s, size_t n, uint8_t **out, size_t *outlen)
-{
-	uint8_t *o = xmalloc(n / 4 * 3 + 3);
-	size_t k = 0, quad = 0, pad = 0;
-	uint32_t acc = 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (ch == '\n' || ch == '\r')
-			continue;
-		char ct[16];
-		if (ch == '=') {
-			if (quad < 2) {
-				free(o);
-				return ji_fail(c, "not base64: '=' at offset %zu is misplaced", i);
-			}
-			pad++;
-			quad++;
-			if (quad == 4) {
-				if (pad == 2)
-					o[k++] = (uint8_t)(acc >> 4);
-				else
-					o[k++] = (uint8_t)(acc >> 10), o[k++] = (uint8_t)(acc >> 2);
-				quad = 0;
-				/* only line breaks may follow the padding */
-				for (size_t j = i + 1; j < n; j++)
-					if (s[j] != '\n' && s[j] != '\r') {
-						free(o);
-						return ji_fail(c, "not base64: data after the '=' padding (offset %zu)",
-							       j);
-					}
-				break;
-			}
-			continue;
-		}
-		int d = ji_b64val(ch);
-		if (d < 0 || pad) {
-			free(o);
-			ji_char_text(ch, ct, sizeof ct);
-			if (pad)
-				return ji_fail(c, "not base64: %s after '=' (offset %zu)", ct, i);
-			return ji_fail(c, "not base64: %s at offset %zu", ct, i);
-		}
-		acc = acc << 6 | (uint32_t)d;
-		if (++quad == 4) {
-			o[k++] = (uint8_t)(acc >> 16);
-			o[k++] = (uint8_t)(acc >> 8);
-			o[k++] = (uint8_t)acc;
-			quad = 0;
-			acc = 0;
-		}
-	}
-	if (quad) {
-		free(o);
-		return ji_fail(c, "not base64: the text ends inside a group of 4 characters (is the '=' "
-				  "padding missing?)");
-	}
-	if (k == 0) {
-		free(o);
-		o = NULL;
-	}
-	*out = o;
-	*outlen = k;
-	return 0;
-}
-
-/* Quoted-printable as binascii.b2a_qp writes it: "=XX", soft breaks "=\n". */
-static int ji_qp(struct ji_cv *c, const char *s, size_t n, uint8_t **out, size_t *outlen)
-{
-	uint8_t *o = xmalloc(n + 1);
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (ch >= 0x80) {
-			free(o);
-			return ji_fail(c, "not quoted-printable: byte 0x%02x at offset %zu must be written "
-					  "=%02X",
-				       ch, i, ch);
-		}
-		if (ch != '=') {
-			o[k++] = ch;
-			continue;
-		}
-		if (i + 1 < n && s[i + 1] == '\n') {
-			i++;
-			continue;
-		}
-		if (i + 2 < n && s[i + 1] == '\r' && s[i + 2] == '\n') {
-			i += 2;
-			continue;
-		}
-		int h, l;
-		if (i + 2 >= n || (h = ji_digit(s[i + 1], 16)) < 0 || (l = ji_digit(s[i + 2], 16)) < 0) {
-			free(o);
-			return ji_fail(c, "not quoted-printable: '=' at offset %zu is not followed by two "
-					  "hex digits (write '=' as =3D)",
-				       i);
-		}
-		o[k++] = (uint8_t)(h << 4 | l);
-		i += 2;
-	}
-	*out = o;
-	*outlen = k;
-	return 0;
+	unsigned long long mag;
+	jread_int(o, &v->neg, &mag);
+	v->mag = mag;
 }
 
 /* ---- messages ---- */
 
 static ProtobufCMessage *ji_message(struct ji_cv *c, const ProtobufCMessageDescriptor *d,
-				    const struct jval *o, int is_entry);
+				    struct json_object *o, int is_entry);
 
-static size_t ji_elt_size(const ProtobufCFieldDescriptor *fd)
+/* "expected ..." of field fd, for a JSON value of the wrong type. */
+static int ji_want(struct ji_cv *c, const ProtobufCFieldDescriptor *fd, struct json_object *o)
 {
+	const char *got = ji_type_name(o);
 	switch (fd->type) {
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-	case PROTOBUF_C_TYPE_DOUBLE:
-		return 8;
-	case PROTOBUF_C_TYPE_BOOL:
-		return sizeof(protobuf_c_boolean);
-	case PROTOBUF_C_TYPE_STRING:
-		return sizeof(char *);
-	case PROTOBUF_C_TYPE_BYTES:
-		return sizeof(ProtobufCBinaryData);
-	case PROTOBUF_C_TYPE_MESSAGE:
-		return sizeof(ProtobufCMessage *);
-	default:
-		return 4;
-	}
-}
-
-static int ji_enum(struct ji_cv *c, const ProtobufCFieldDescriptor *fd, const struct jval *o,
-		   void *dst)
-{
-	const ProtobufCEnumDescriptor *ed = fd->descriptor;
-	struct ji_int v;
-	if (jv_is(o, JT_STRING)) {
-		const char *s = jv_s(o);
-		const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(ed, s);
-		if (ev) {
-			int32_t w = ev->value;
-			memcpy(dst, &w, 4);
-			return 0;
-		}
-		if (ji_pyint(s, o->n, 0, &v)) {
-			char known[400];
-			size_t at = 0;
-			known[0] = 0;
-			for (unsigned i = 0; i < ed->n_values && at + 1 < sizeof known; i++)
-				at += (size_t)snprintf(known + at, sizeof known - at, "%s%s", i ? ", " : "",
-						       ed->values[i].name);
-			return ji_fail(c, "unknown name \"%.80s\" for enum %s (known: %s)", s, ed->name,
-				       known);
-		}
-	} else if (jv_is(o, JT_INT)) {
-		ji_int_of(o, &v);
-	} else {
-		return ji_fail(c, "expected a name of enum %s, got %s", ed->name, ji_type_name(o));
-	}
-	/* a number the schema does not name (a newer CRIU) is kept as it is */
-	return ji_store_int(c, fd, &v, dst);
-}
-
-/* One value of field fd (a scalar, or one element of a repeated field) into dst. */
-static int ji_value(struct ji_cv *c, const ProtobufCFieldDescriptor *fd,
-		    const struct field_opts *fo, const struct jval *o, void *dst)
-{
-	struct ji_int v;
-	if (jv_is(o, JT_NULL))
-		return ji_fail(c, "null is not a value (leave the field out instead)");
-	switch (fd->type) {
-	case PROTOBUF_C_TYPE_INT32:
-	case PROTOBUF_C_TYPE_SINT32:
-	case PROTOBUF_C_TYPE_SFIXED32:
-	case PROTOBUF_C_TYPE_UINT32:
-	case PROTOBUF_C_TYPE_FIXED32:
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-		if (ji_integer(c, fd, fo, o, &v) < 0)
-			return -1;
-		return ji_store_int(c, fd, &v, dst);
 	case PROTOBUF_C_TYPE_FLOAT:
-	case PROTOBUF_C_TYPE_DOUBLE: {
-		if (!jv_is(o, JT_DOUBLE) && !jv_is(o, JT_INT))
-			return ji_fail(c, "expected a number, got %s", ji_type_name(o));
-		double d = jdom_number(o);
-		if (fd->type == PROTOBUF_C_TYPE_FLOAT) {
-			float f = (float)d;
-			memcpy(dst, &f, 4);
-		} else {
-			memcpy(dst, &d, 8);
-		}
-		return 0;
-	}
-	case PROTOBUF_C_TYPE_BOOL: {
-		if (!jv_is(o, JT_BOOL))
-			return ji_fail(c, "expected true or false, got %s", ji_type_name(o));
-		protobuf_c_boolean b = o->u.b ? 1 : 0;
-		memcpy(dst, &b, sizeof b);
-		return 0;
-	}
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return ji_fail(c, "expected a number, got %s", got);
+	case PROTOBUF_C_TYPE_BOOL:
+		return ji_fail(c, "expected true or false, got %s", got);
 	case PROTOBUF_C_TYPE_ENUM:
-		return ji_enum(c, fd, o, dst);
-	case PROTOBUF_C_TYPE_STRING: {
-		if (!jv_is(o, JT_STRING))
-			return ji_fail(c, "expected a string, got %s", ji_type_name(o));
-		size_t n = o->n;
-		const char *s = jv_s(o);
-		if (memchr(s, 0, n))
-			return ji_fail(c, "a string field cannot hold a NUL character (\\u0000)");
-		char *p = xmalloc(n + 1);
-		memcpy(p, s, n + 1);
-		*(char **)dst = p;
-		return 0;
+		return ji_fail(c, "expected a name of enum %s, got %s",
+			       ((const ProtobufCEnumDescriptor *)fd->descriptor)->name, got);
+	case PROTOBUF_C_TYPE_STRING:
+		return ji_fail(c, "expected a string, got %s", got);
+	case PROTOBUF_C_TYPE_BYTES:
+		return ji_fail(c, "expected a base64 string, got %s", got);
+	default:
+		if (jv_is(o, json_type_double)) { /* json-c keeps the number's text */
+			const char *t = json_object_to_json_string(o);
+			return ji_fail(c, "expected an integer, got %.80s", t ? t : "a fraction");
+		}
+		return ji_fail(c, "expected an integer, got %s", got);
 	}
-	case PROTOBUF_C_TYPE_BYTES: {
-		if (!jv_is(o, JT_STRING))
-			return ji_fail(c, "expected a base64 string, got %s", ji_type_name(o));
-		ProtobufCBinaryData bd = { 0, NULL };
-		const char *s = jv_s(o);
-		size_t n = o->n;
-		int rc;
-		if (fo && fo->conv && strcmp(fo->conv, "unix_name") == 0)
-			rc = ji_qp(c, s, n, &bd.data, &bd.len);
-		else if (fo && fo->conv)
-			rc = ji_fail(c, "unknown (criu).conv \"%s\"", fo->conv);
-		else
-			rc = ji_base64(c, s, n, &bd.data, &bd.len);
-		if (rc < 0)
-			return -1;
-		memcpy(dst, &bd, sizeof bd);
-		return 0;
-	}
-	case PROTOBUF_C_TYPE_MESSAGE: {
+}
+
+/* One value of field fd (a scalar, or one element of a repeated field) into
+ * dst: the scalar JSON holds, stored by src/core/pbset.h. */
+static int ji_value(struct ji_cv *c, const ProtobufCFieldDescriptor *fd,
+		    const struct field_opts *fo, struct json_object *o, void *dst)
+{
+	struct pbset_num v;
+	int rc = 0;
+	enum json_type type = json_object_get_type(o);
+	if (type == json_type_null)
+		return ji_fail(c, "null is not a value (leave the field out instead)");
+	if (fd->type == PROTOBUF_C_TYPE_MESSAGE) {
 		ProtobufCMessage *m = ji_message(c, fd->descriptor, o, 0);
 		if (!m)
 			return -1;
 		*(ProtobufCMessage **)dst = m;
 		return 0;
 	}
+	int num = fd->type != PROTOBUF_C_TYPE_STRING && fd->type != PROTOBUF_C_TYPE_BYTES &&
+		  fd->type != PROTOBUF_C_TYPE_BOOL;
+	int real = fd->type == PROTOBUF_C_TYPE_FLOAT || fd->type == PROTOBUF_C_TYPE_DOUBLE;
+	switch (type) {
+	case json_type_string:
+		if (!num || real) {
+			if (fd->type != PROTOBUF_C_TYPE_STRING && fd->type != PROTOBUF_C_TYPE_BYTES)
+				return ji_want(c, fd, o);
+		}
+		rc = pbset_text(fd, fo, json_object_get_string(o), (size_t)json_object_get_string_len(o), dst,
+				c->e);
+		break;
+	case json_type_int:
+		if (real) {
+			pbset_double(fd, json_object_get_double(o), dst);
+			return 0;
+		}
+		if (!num)
+			return ji_want(c, fd, o);
+		ji_int_of(o, &v);
+		rc = pbset_store_num(fd, &v, dst, c->e);
+		break;
+	case json_type_double:
+		if (!real)
+			return ji_want(c, fd, o);
+		pbset_double(fd, json_object_get_double(o), dst);
+		return 0;
+	case json_type_boolean:
+		if (fd->type != PROTOBUF_C_TYPE_BOOL)
+			return ji_want(c, fd, o);
+		pbset_bool(json_object_get_boolean(o), dst);
+		return 0;
+	default:
+		return ji_want(c, fd, o);
 	}
-	return ji_fail(c, "field type %d is not supported", (int)fd->type);
+	return rc < 0 ? ji_core_fail(c) : 0;
 }
 
 /* The (criu) ipadd form: ["10.0.0.1"] is one word, ["::1"] four, each word
@@ -875,18 +334,18 @@ static int ji_ipadd(struct ji_cv *c, const char *s, size_t n, uint32_t *w, size_
 }
 
 static int ji_repeated(struct ji_cv *c, ProtobufCMessage *m, const ProtobufCFieldDescriptor *fd,
-		       const struct field_opts *fo, const struct jval *o)
+		       const struct field_opts *fo, struct json_object *o)
 {
 	char *base = (char *)m;
 	size_t *count = (size_t *)(base + fd->quantifier_offset);
 	void **arrp = (void **)(base + fd->offset);
-	if (!jv_is(o, JT_ARRAY))
+	if (!jv_is(o, json_type_array))
 		return ji_fail(c, "expected an array, got %s", ji_type_name(o));
-	size_t n = o->n;
+	size_t n = jv_len(o);
 	if (fo && fo->ipadd && n >= 1) {
-		const struct jval *e0 = &o->u.items[0];
+		struct json_object *e0 = json_object_array_get_idx(o, 0);
 		const char *s = jv_s(e0);
-		if (jv_is(e0, JT_STRING) && (strchr(s, '.') || strchr(s, ':'))) {
+		if (jv_is(e0, json_type_string) && (strchr(s, '.') || strchr(s, ':'))) {
 			uint32_t w[4];
 			size_t nw = 0;
 			if (n != 1)
@@ -894,7 +353,7 @@ static int ji_repeated(struct ji_cv *c, ProtobufCMessage *m, const ProtobufCFiel
 						  "items",
 					       n);
 			ji_push_index(c, 0);
-			if (ji_ipadd(c, s, e0->n, w, &nw) < 0)
+			if (ji_ipadd(c, s, jv_len(e0), w, &nw) < 0)
 				return -1;
 			ji_pop(c);
 			*arrp = xmalloc(nw * sizeof *w);
@@ -903,13 +362,13 @@ static int ji_repeated(struct ji_cv *c, ProtobufCMessage *m, const ProtobufCFiel
 			return 0;
 		}
 	}
-	size_t sz = ji_elt_size(fd);
+	size_t sz = pbset_elt_size(fd);
 	/* Owned by m from here: protobuf_c_message_free_unpacked frees the first *count. */
 	*arrp = n ? xcalloc(n, sz) : NULL;
 	*count = 0;
 	for (size_t i = 0; i < n; i++) {
 		ji_push_index(c, i);
-		if (ji_value(c, fd, fo, &o->u.items[i], (char *)*arrp + i * sz) < 0)
+		if (ji_value(c, fd, fo, json_object_array_get_idx(o, i), (char *)*arrp + i * sz) < 0)
 			return -1;
 		ji_pop(c);
 		*count = i + 1;
@@ -919,14 +378,14 @@ static int ji_repeated(struct ji_cv *c, ProtobufCMessage *m, const ProtobufCFiel
 
 /* Fields the schema does not know, from the writer's JW_UNKNOWN_KEY: the
  * MIME base64 of their wire bytes. */
-static int ji_unknown(struct ji_cv *c, ProtobufCMessage *m, const struct jval *o)
+static int ji_unknown(struct ji_cv *c, ProtobufCMessage *m, struct json_object *o)
 {
 	uint8_t *p;
 	size_t n;
-	if (!jv_is(o, JT_STRING))
+	if (!jv_is(o, json_type_string))
 		return ji_fail(c, "expected the base64 of protobuf wire bytes, got %s", ji_type_name(o));
-	if (ji_base64(c, jv_s(o), o->n, &p, &n) < 0)
-		return -1;
+	if (pbset_base64(c->e, jv_s(o), jv_len(o), &p, &n) < 0)
+		return ji_core_fail(c);
 	size_t off = 0;
 	while (off < n) {
 		uint64_t key = 0, len = 0;
@@ -992,7 +451,7 @@ bad:
 }
 
 static int ji_field(struct ji_cv *c, ProtobufCMessage *m, const ProtobufCFieldDescriptor *fd,
-		    const struct jval *o)
+		    struct json_object *o)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	char *base = (char *)m;
@@ -1077,9 +536,9 @@ static const ProtobufCFieldDescriptor *ji_field_by_json_name(const ProtobufCMess
 /* A message of type d from object o; is_entry: the key "extra" is the
  * entry's payload, read by the caller. NULL on error (nothing leaks). */
 static ProtobufCMessage *ji_message(struct ji_cv *c, const ProtobufCMessageDescriptor *d,
-				    const struct jval *o, int is_entry)
+				    struct json_object *o, int is_entry)
 {
-	if (!jv_is(o, JT_OBJECT)) {
+	if (!jv_is(o, json_type_object)) {
 		ji_fail(c, "expected an object (message %s), got %s", d->name, ji_type_name(o));
 		return NULL;
 	}
@@ -1091,9 +550,10 @@ static ProtobufCMessage *ji_message(struct ji_cv *c, const ProtobufCMessageDescr
 	else
 		memset(seen, 0, d->n_fields);
 	unsigned next_field = 0;
-	for (size_t mi = 0; mi < o->n; mi++) {
-		const char *key = o->u.members[mi].key;
-		const struct jval *val = &o->u.members[mi].val;
+	/* json-c keeps the members in the text's order */
+	for (struct lh_entry *me = json_object_get_object(o)->head; me; me = me->next) {
+		const char *key = (const char *)lh_entry_k(me);
+		struct json_object *val = (struct json_object *)lh_entry_v(me);
 		if (is_entry && key[0] == 'e' && strcmp(key, "extra") == 0)
 			continue;
 		ji_push_key(c, key);
@@ -1183,23 +643,24 @@ static uint64_t ji_msg_uint(const ProtobufCMessage *m, const char *name)
 	return 0;
 }
 
-static int ji_b64_value(struct ji_cv *c, const struct jval *o, uint8_t **p, size_t *n)
+static int ji_b64_value(struct ji_cv *c, struct json_object *o, uint8_t **p, size_t *n)
 {
-	if (!jv_is(o, JT_STRING))
+	if (!jv_is(o, json_type_string))
 		return ji_fail(c, "expected a base64 string, got %s", ji_type_name(o));
-	return ji_base64(c, jv_s(o), o->n, p, n);
+	return pbset_base64(c->e, jv_s(o), jv_len(o), p, n) < 0 ? ji_core_fail(c) : 0;
 }
 
-static int ji_tcp_extra(struct ji_cv *c, const struct jval *x, struct img_entry *en)
+static int ji_tcp_extra(struct ji_cv *c, struct json_object *x, struct img_entry *en)
 {
-	const struct jval *q[2] = { NULL, NULL };
+	struct json_object *q[2] = { NULL, NULL };
+	int have[2] = { 0, 0 };
 	static const char *const names[2] = { "inq", "outq" };
 	uint8_t *d[2] = { NULL, NULL };
 	size_t n[2] = { 0, 0 };
-	if (!jv_is(x, JT_OBJECT))
+	if (!jv_is(x, json_type_object))
 		return ji_fail(c, "expected {\"inq\": base64, \"outq\": base64}, got %s", ji_type_name(x));
-	for (size_t mi = 0; mi < x->n; mi++) {
-		const char *key = x->u.members[mi].key;
+	for (struct lh_entry *me = json_object_get_object(x)->head; me; me = me->next) {
+		const char *key = (const char *)lh_entry_k(me);
 		int k = strcmp(key, "inq") == 0 ? 0 : strcmp(key, "outq") == 0 ? 1 : -1;
 		if (k < 0) {
 			ji_push_key(c, key);
@@ -1207,10 +668,11 @@ static int ji_tcp_extra(struct ji_cv *c, const struct jval *x, struct img_entry 
 			ji_pop(c);
 			return -1;
 		}
-		q[k] = &x->u.members[mi].val;
+		q[k] = (struct json_object *)lh_entry_v(me);
+		have[k] = 1;
 	}
 	for (int k = 0; k < 2; k++) {
-		if (!q[k]) {
+		if (!have[k]) {
 			free(d[0]);
 			return ji_fail(c, "%s is missing (a tcp stream payload has inq and outq)", names[k]);
 		}
@@ -1242,29 +704,29 @@ static int ji_tcp_extra(struct ji_cv *c, const struct jval *x, struct img_entry 
 	return 0;
 }
 
-static int ji_sem_extra(struct ji_cv *c, const struct jval *x, struct img_entry *en)
+static int ji_sem_extra(struct ji_cv *c, struct json_object *x, struct img_entry *en)
 {
-	if (!jv_is(x, JT_ARRAY))
+	if (!jv_is(x, json_type_array))
 		return ji_fail(c, "expected an array of semaphore values, got %s", ji_type_name(x));
-	size_t n = x->n;
+	size_t n = jv_len(x);
 	uint8_t *p = xmalloc(n * 2 + 1);
 	for (size_t i = 0; i < n; i++) {
-		const struct jval *o = &x->u.items[i];
-		struct ji_int v;
+		struct json_object *o = json_object_array_get_idx(x, i);
+		struct pbset_num v;
 		ji_push_index(c, i);
 		int rc;
-		if (jv_is(o, JT_INT)) {
+		if (jv_is(o, json_type_int)) {
 			ji_int_of(o, &v);
 			rc = 0;
-		} else if (jv_is(o, JT_STRING)) {
-			const char *why = ji_pyint(jv_s(o), o->n, 0, &v);
+		} else if (jv_is(o, json_type_string)) {
+			const char *why = pbset_pyint(jv_s(o), jv_len(o), 0, &v);
 			rc = why ? ji_fail(c, "\"%.80s\": %s", jv_s(o), why) : 0;
 		} else {
 			rc = ji_fail(c, "expected an integer, got %s", ji_type_name(o));
 		}
 		if (rc == 0 && (v.neg || v.mag > 0xffff)) {
 			char t[32];
-			ji_int_text(&v, t, sizeof t);
+			pbset_num_text(&v, t, sizeof t);
 			rc = ji_fail(c, "%s is out of range for a semaphore value (0 .. 65535)", t);
 		}
 		ji_pop(c);
@@ -1281,16 +743,16 @@ static int ji_sem_extra(struct ji_cv *c, const struct jval *x, struct img_entry 
 	return 0;
 }
 
-static int ji_msg_extra(struct ji_cv *c, const struct jval *x, struct img_entry *en)
+static int ji_msg_extra(struct ji_cv *c, struct json_object *x, struct img_entry *en)
 {
 	static const ProtobufCMessageDescriptor *ipc_msg;
 	if (!ipc_msg)
 		ipc_msg = schema_message("ipc_msg");
 	if (!ipc_msg)
 		return ji_fail(c, "the schema has no ipc_msg message");
-	if (!jv_is(x, JT_ARRAY))
+	if (!jv_is(x, json_type_array))
 		return ji_fail(c, "expected [{message}, base64, ...], got %s", ji_type_name(x));
-	size_t n = x->n;
+	size_t n = jv_len(x);
 	if (n % 2)
 		return ji_fail(c, "an odd number of items (%zu): messages and their texts come in "
 				  "pairs [{message}, base64, ...]",
@@ -1300,13 +762,13 @@ static int ji_msg_extra(struct ji_cv *c, const struct jval *x, struct img_entry 
 	for (size_t i = 0; i < n; i += 2) {
 		struct ipc_msg_item *it = &en->items[i / 2];
 		ji_push_index(c, i);
-		it->msg = ji_message(c, ipc_msg, &x->u.items[i], 0);
+		it->msg = ji_message(c, ipc_msg, json_object_array_get_idx(x, i), 0);
 		ji_pop(c);
 		if (!it->msg)
 			return -1;
 		en->n_items++; /* owned by en now: img_entry_free frees it */
 		ji_push_index(c, i + 1);
-		int rc = ji_b64_value(c, &x->u.items[i + 1], &it->data, &it->len);
+		int rc = ji_b64_value(c, json_object_array_get_idx(x, i + 1), &it->data, &it->len);
 		ji_pop(c);
 		if (rc < 0)
 			return -1;
@@ -1314,17 +776,17 @@ static int ji_msg_extra(struct ji_cv *c, const struct jval *x, struct img_entry 
 	return 0;
 }
 
-static int ji_is_nopl(const struct jval *x)
+static int ji_is_nopl(struct json_object *x)
 {
-	return jv_is(x, JT_STRING) && strncmp(jv_s(x), "... <", 5) == 0;
+	return jv_is(x, json_type_string) && strncmp(jv_s(x), "... <", 5) == 0;
 }
 
 /* The payload of entry en (its message already read) from its "extra". */
 static int ji_extra(struct ji_cv *c, const struct magic_info *mi, size_t index,
-		    const struct jval *jo, struct img_entry *en)
+		    struct json_object *jo, struct img_entry *en)
 {
-	const struct jval *x = jdom_get(jo, "extra");
-	if (!x)
+	struct json_object *x;
+	if (!json_object_object_get_ex(jo, "extra", &x))
 		return 0; /* img_write_entry says so if the message wants a payload */
 	ji_push_key(c, "extra");
 	int rc;
@@ -1374,7 +836,7 @@ out:
 
 /* Entry `index` of the "entries" array into en (img_entry_free it on error too). */
 static int ji_entry(struct ji_cv *c, const struct magic_info *mi, size_t index,
-		    const struct img_entry *first, const struct jval *jo, struct img_entry *en)
+		    const struct img_entry *first, struct json_object *jo, struct img_entry *en)
 {
 	int rc = -1;
 	memset(en, 0, sizeof *en);
@@ -1395,17 +857,17 @@ out:
 }
 
 /* ---- the document, entry by entry ----
- * The values of a whole image would take some 20 times the size of its JSON.
- * So the top level is walked here, and the parser (src/core/jdom.h) reads one
- * entry at a time into the same memory: it stays near the size of the text,
- * whatever the entry count. */
+ * json-c's values of a whole image would take some 20 times the size of its
+ * JSON. So the top level is walked here, and json-c (src/core/jread.h) reads
+ * one entry at a time: memory stays near the size of the text, whatever the
+ * entry count. */
 
 struct ji_reader {
 	struct ji_cv c;
 	const char *t; /* the text */
 	size_t n, pos;
-	struct jdom *dom, own_dom; /* the values: dom, the reader's own unless given */
-	int max_depth;
+	struct jread rd;
+	struct json_object *cur; /* the value read last, freed by the next read */
 	const struct magic_info *mi;
 	size_t index;
 	int done;
@@ -1454,81 +916,92 @@ static int ji_reader_error(struct ji_reader *r, size_t off, const char *msg)
 	return ji_text_error(r->t, r->n, off, r->c.e, "%s", msg);
 }
 
-/* The value t[start, end) into *out. Returns 0, or -1 with the error set. */
-static int ji_parse_range(struct ji_reader *r, size_t start, size_t end, const struct jval **out)
+/* Read the value at t[start] (json-c's values up to `end`) into *out,
+ * freeing the one read before; *stop just after it. 0, or -1 with the error set. */
+static int ji_read(struct ji_reader *r, size_t start, size_t end, struct json_object **out,
+		   size_t *stop)
 {
-	size_t stop;
 	const char *why;
-	jdom_reset(r->dom);
-	*out = jdom_parse(r->dom, r->t, end, start, r->max_depth, &stop, &why);
-	while (*out && stop < end &&
-	       (r->t[stop] == ' ' || r->t[stop] == '\t' || r->t[stop] == '\n' || r->t[stop] == '\r'))
-		stop++;
-	if (*out && stop == end)
-		return 0;
-	if (*out || (end < r->n && stop == end)) /* the value goes on past the range */
-		why = "unexpected character";
-	*out = NULL;
-	return ji_reader_error(r, stop, why);
+	json_object_put(r->cur);
+	r->cur = NULL;
+	if (jread_value(&r->rd, r->t, end, start, &r->cur, stop, &why) < 0) {
+		*out = NULL;
+		if (end < r->n && *stop == end) /* the value goes on past the range */
+			why = "unexpected character";
+		return ji_reader_error(r, *stop, why);
+	}
+	*out = r->cur;
+	return 0;
 }
 
-/* The value that starts at start, wherever it ends (*end). */
-static int ji_parse_from(struct ji_reader *r, size_t start, const struct jval **out, size_t *end)
+/* The value t[start, end) into *out. Returns 0, or -1 with the error set. */
+static int ji_parse_range(struct ji_reader *r, size_t start, size_t end, struct json_object **out)
 {
-	const char *why;
-	jdom_reset(r->dom);
-	*out = jdom_parse(r->dom, r->t, r->n, start, r->max_depth, end, &why);
-	return *out ? 0 : ji_reader_error(r, *end, why);
+	size_t stop;
+	if (ji_read(r, start, end, out, &stop) < 0)
+		return -1;
+	while (stop < end &&
+	       (r->t[stop] == ' ' || r->t[stop] == '\t' || r->t[stop] == '\n' || r->t[stop] == '\r'))
+		stop++;
+	if (stop == end)
+		return 0;
+	*out = NULL;
+	return ji_reader_error(r, stop, "unexpected character");
 }
 
 static void ji_reader_close(struct ji_reader *r)
 {
-	if (r->dom == &r->own_dom)
-		jdom_free(&r->own_dom);
+	json_object_put(r->cur);
+	jread_free(&r->rd);
 	memset(r, 0, sizeof *r);
 }
 
-/* Set up the reader over text; the values go into dom (NULL: the reader's own). */
+/* Set up the reader over text, values nested at most max_depth deep. */
 static int ji_reader_text(struct ji_reader *r, const char *text, size_t len, int max_depth,
-			  struct jdom *dom, struct err *e)
+			  struct err *e)
 {
 	memset(r, 0, sizeof *r);
 	r->c.e = e;
-	r->dom = dom ? dom : &r->own_dom;
-	r->max_depth = max_depth;
-	if (len > INT32_MAX - 1)
+	if (len > INT32_MAX - 2)
 		return err_set(e, "JSON text of %zu bytes is too large (2 GiB at most)", len);
+	if (jread_init(&r->rd, max_depth) < 0)
+		return err_set(e, "out of memory");
 	r->t = text;
 	r->n = len;
 	return 0;
 }
 
-const struct jval *json_parse_text(struct jdom *dom, const char *text, size_t len, int max_depth,
-				   struct err *e)
+int json_parse_text(const char *text, size_t len, int max_depth, struct json_object **out,
+		    struct err *e)
 {
 	struct ji_reader r;
-	const struct jval *o = NULL;
+	int rc = -1;
 	e->msg[0] = 0;
-	if (ji_reader_text(&r, text, len, max_depth, dom, e) == 0) {
+	*out = NULL;
+	if (ji_reader_text(&r, text, len, max_depth, e) == 0) {
 		size_t i = ji_skip_ws(&r, 0);
+		struct json_object *o;
 		if (i == r.n)
 			err_set(e, "no JSON value: the input is empty");
-		else
-			ji_parse_range(&r, i, r.n, &o);
+		else if (ji_parse_range(&r, i, r.n, &o) == 0) {
+			*out = o;
+			r.cur = NULL; /* the caller's now */
+			rc = 0;
+		}
 	}
 	ji_reader_close(&r);
-	return o;
+	return rc;
 }
 
 /* The name in "magic" (the value at t[i, end)) into r->mi. */
 static int ji_top_magic(struct ji_reader *r, size_t i, size_t end)
 {
-	const struct jval *m;
+	struct json_object *m;
 	ji_push_key(&r->c, "magic");
 	if (ji_parse_range(r, i, end, &m) < 0)
 		return -1;
 	int rc = 0;
-	if (!jv_is(m, JT_STRING)) {
+	if (!jv_is(m, json_type_string)) {
 		rc = ji_fail(&r->c, "expected the name of an image type, got %s", ji_type_name(m));
 	} else {
 		const char *name = jv_s(m);
@@ -1570,7 +1043,7 @@ static int ji_top_scan(struct ji_reader *r, size_t i, int after_value)
 			if (i >= r->n || r->t[i] != '"')
 				return ji_reader_error(r, i, "expected a key (a string in double quotes)");
 			size_t kend = ji_value_end(r, i);
-			const struct jval *k;
+			struct json_object *k;
 			if (ji_parse_range(r, i, kend, &k) < 0)
 				return -1;
 			int is_magic = strcmp(jv_s(k), "magic") == 0;
@@ -1599,7 +1072,7 @@ static int ji_top_scan(struct ji_reader *r, size_t i, int after_value)
 			r->have_entries = 1;
 			r->entries_at = i;
 			if (i >= r->n || r->t[i] != '[') {
-				const struct jval *o;
+				struct json_object *o;
 				ji_push_key(&r->c, "entries");
 				if (ji_parse_range(r, i, ji_value_end(r, i), &o) < 0)
 					return -1;
@@ -1633,14 +1106,14 @@ static int ji_top_scan(struct ji_reader *r, size_t i, int after_value)
  * members in any order). */
 static int ji_reader_open(struct ji_reader *r, const char *text, size_t len, struct err *e)
 {
-	if (ji_reader_text(r, text, len, JI_IMAGE_DEPTH, NULL, e) < 0)
+	if (ji_reader_text(r, text, len, JI_IMAGE_DEPTH, e) < 0)
 		return -1;
 	size_t i = ji_skip_ws(r, 0);
 	if (i == r->n)
 		return err_set(e, "no JSON value: the input is empty");
 	if (r->t[i] != '{') {
 		/* not an object: the parser names the syntax error, or we the type */
-		const struct jval *o;
+		struct json_object *o;
 		if (ji_parse_range(r, i, r->n, &o) < 0)
 			return -1;
 		ji_fail(&r->c, "expected an object {\"magic\": NAME, \"entries\": [...]}, got %s",
@@ -1670,8 +1143,8 @@ static int ji_reader_next(struct ji_reader *r, const struct img_entry *first, st
 	if (r->index == 0 && r->pos < r->n && r->t[r->pos] == ']')
 		return ji_entries_end(r, r->pos) < 0 ? -1 : 0;
 	size_t i = r->pos, end;
-	const struct jval *o;
-	if (ji_parse_from(r, i, &o, &end) < 0)
+	struct json_object *o;
+	if (ji_read(r, i, r->n, &o, &end) < 0)
 		return -1;
 	int rc = ji_entry(&r->c, r->mi, r->index, first, o, en);
 	if (rc < 0) {

@@ -9,15 +9,15 @@
 #include "image.h"
 #include "util.h"
 
-struct jdom;
-struct jval;
+struct json_object;
 
-/* Parse JSON text (nesting at most max_depth deep) into dom (src/core/jdom.h:
- * integers outside [-2^63, 2^64-1] are errors, a lone \udc80..\udcff is the
- * byte it stands for). Returns the value (in dom until it is reset or freed),
- * or NULL with e set: "JSON line 3, column 17 (at entries[0].vmas): ...". */
-const struct jval *json_parse_text(struct jdom *dom, const char *text, size_t len, int max_depth,
-				   struct err *e);
+/* Parse JSON text (nesting at most max_depth deep) with json-c, strictly
+ * (src/core/jread.h: integers outside [-2^63, 2^64-1], keys given twice and
+ * lone surrogates are errors, a lone \udc80..\udcff is the byte it stands
+ * for). 0 with *out the value (NULL for null; json_object_put it), or -1 with
+ * e set: "JSON line 3, column 17 (at entries[0].vmas): ...". */
+int json_parse_text(const char *text, size_t len, int max_depth, struct json_object **out,
+		    struct err *e);
 
 /* JSON text {"magic": NAME, "entries": [...]} to an image in the form CRIU
  * writes for that magic (with its head: a v1 image comes back as v1.1, as

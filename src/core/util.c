@@ -10,10 +10,12 @@
 
 #include "util.h"
 
+/* Out of memory: a clear message and exit status 1, as for any other error
+ * (abort's 134 would look like a crash). */
 static void oom(void)
 {
 	fputs("critlua: out of memory\n", stderr);
-	abort();
+	exit(1);
 }
 
 void *xmalloc(size_t n)

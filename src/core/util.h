@@ -12,7 +12,7 @@ struct buf {
 	size_t len, cap;
 };
 
-/* All of these abort on out-of-memory: nothing sensible can go on then. */
+/* All of these end critlua with "out of memory" and exit status 1: nothing sensible can go on then. */
 void buf_reserve(struct buf *b, size_t more);
 void buf_add(struct buf *b, const void *data, size_t n);
 void buf_addc(struct buf *b, char c);

@@ -5,8 +5,8 @@
 
 #include <lauxlib.h>
 
-#include "jdom.h"
 #include "json_in.h"
+#include "jread.h"
 #include "laux.h"
 #include "lparts.h"
 
@@ -16,55 +16,62 @@
  * it, so that an empty one is written back as [] and not {}. */
 #define LJI_ARRAY_MT "crit.json.array"
 
-/* The values being converted, boxed so that a Lua error mid-way (out of
+/* json-c's values being converted, boxed so that a Lua error mid-way (out of
  * memory) still frees them, when the box is collected. */
 struct lji_box {
-	struct jdom dom;
+	struct json_object *root;
 };
 
 static int lji_box_gc(lua_State *L)
 {
 	struct lji_box *b = lua_touserdata(L, 1);
-	jdom_free(&b->dom);
+	json_object_put(b->root);
+	b->root = NULL;
 	return 0;
 }
 
 /* Push o; the null value is upvalue 1 of the running function. */
-static void lji_push(lua_State *L, const struct jval *o)
+static void lji_push(lua_State *L, struct json_object *o)
 {
 	luaL_checkstack(L, 4, "JSON nested too deep");
-	switch (o->type) {
-	case JT_NULL:
+	switch (json_object_get_type(o)) {
+	case json_type_null:
 		lua_pushvalue(L, lua_upvalueindex(1));
 		break;
-	case JT_BOOL:
-		lua_pushboolean(L, o->u.b);
+	case json_type_boolean:
+		lua_pushboolean(L, json_object_get_boolean(o));
 		break;
-	case JT_INT:
+	case json_type_int: {
 		/* Exact: above 2^63-1 wraps to a negative integer, as uint64 fields
 		 * do everywhere in critlua's Lua API; json_parse_text refused
 		 * anything outside [-2^63, 2^64-1]. */
-		lua_pushinteger(L, (lua_Integer)(o->neg ? 0 - o->u.mag : o->u.mag));
+		int neg;
+		unsigned long long mag;
+		jread_int(o, &neg, &mag);
+		lua_pushinteger(L, (lua_Integer)(neg ? 0 - mag : mag));
 		break;
-	case JT_DOUBLE:
-		lua_pushnumber(L, (lua_Number)o->u.d);
+	}
+	case json_type_double:
+		lua_pushnumber(L, (lua_Number)json_object_get_double(o));
 		break;
-	case JT_STRING:
-		lua_pushlstring(L, o->u.s, o->n);
+	case json_type_string:
+		lua_pushlstring(L, json_object_get_string(o), (size_t)json_object_get_string_len(o));
 		break;
-	case JT_ARRAY:
-		lua_createtable(L, o->n > INT32_MAX ? INT32_MAX : (int)o->n, 0);
-		for (size_t i = 0; i < o->n; i++) {
-			lji_push(L, &o->u.items[i]);
+	case json_type_array: {
+		size_t n = json_object_array_length(o);
+		lua_createtable(L, n > INT32_MAX ? INT32_MAX : (int)n, 0);
+		for (size_t i = 0; i < n; i++) {
+			lji_push(L, json_object_array_get_idx(o, i));
 			lua_rawseti(L, -2, (lua_Integer)i + 1);
 		}
 		luaL_setmetatable(L, LJI_ARRAY_MT);
 		break;
-	case JT_OBJECT:
-		lua_createtable(L, 0, o->n > INT32_MAX ? INT32_MAX : (int)o->n);
-		for (size_t i = 0; i < o->n; i++) {
-			lua_pushlstring(L, o->u.members[i].key, o->u.members[i].klen);
-			lji_push(L, &o->u.members[i].val);
+	}
+	case json_type_object:
+		lua_createtable(L, 0, json_object_object_length(o));
+		for (struct lh_entry *me = json_object_get_object(o)->head; me; me = me->next) {
+			lua_pushstring(L, (const char *)lh_entry_k(me));
+			lji_push(L, (struct json_object *)lh_entry_v(me));
 			lua_rawset(L, -3);
 		}
 		break;
@@ -79,20 +86,19 @@ static int lji_decode(lua_State *L)
 	const char *text = luaL_checklstring(L, 1, &len);
 	struct err e;
 	struct lji_box *b = lua_newuserdatauv(L, sizeof *b, 0);
-	memset(b, 0, sizeof *b);
+	b->root = NULL;
 	if (luaL_newmetatable(L, "crit.json.values")) {
 		lua_pushcfunction(L, lji_box_gc);
 		lua_setfield(L, -2, "__gc");
 	}
 	lua_setmetatable(L, -2);
-	const struct jval *root = json_parse_text(&b->dom, text, len, LJI_MAX_DEPTH, &e);
-	if (!root) {
-		jdom_free(&b->dom);
+	if (json_parse_text(text, len, LJI_MAX_DEPTH, &b->root, &e) < 0) {
 		lua_pushstring(L, e.msg);
 		return lua_error(L);
 	}
-	lji_push(L, root);
-	jdom_free(&b->dom);
+	lji_push(L, b->root);
+	json_object_put(b->root);
+	b->root = NULL;
 	return 1;
 }
 

@@ -10,6 +10,7 @@
 #include <lauxlib.h>
 
 #include "luapb.h"
+#include "pbset.h"
 #include "schema.h"
 
 #define L2P_MAX_DEPTH 100
@@ -143,180 +144,79 @@ static const char *l2p_type_name(const ProtobufCFieldDescriptor *f)
 	return (unsigned)f->type < sizeof names / sizeof names[0] ? names[f->type] : "?";
 }
 
-/* A checked scalar value. */
-struct l2p_val {
-	lua_Integer i;
-	double n;
-	const char *s; /* string/bytes: valid while the Lua value is on the stack */
-	size_t len;
-};
-
-static lua_Integer l2p_integer(struct l2p *c, int idx, const ProtobufCFieldDescriptor *f,
-			       lua_Integer min, lua_Integer max)
+/* An integer Lua value at idx into integer or enum field f at p (pbset
+ * checks the range). */
+static int l2p_num(struct l2p *c, int idx, const ProtobufCFieldDescriptor *f, void *p, struct err *e)
 {
 	lua_State *L = c->L;
 	if (lua_type(L, idx) != LUA_TNUMBER)
 		l2p_error(c, "expected an integer (%s), got %s", l2p_type_name(f), l2p_describe(L, idx));
 	int ok;
-	lua_Integer v = lua_tointegerx(L, idx, &ok);
+	lua_Integer i = lua_tointegerx(L, idx, &ok);
 	if (!ok)
 		l2p_error(c, "%s is not an integer (%s)", lua_tostring(L, idx), l2p_type_name(f));
-	if (v < min || v > max)
-		l2p_error(c, "%lld is out of range for %s (%lld..%lld)", (long long)v, l2p_type_name(f),
-			  (long long)min, (long long)max);
-	return v;
-}
-
-static int l2p_enum_value(struct l2p *c, int idx, const ProtobufCFieldDescriptor *f)
-{
-	lua_State *L = c->L;
-	const ProtobufCEnumDescriptor *ed = f->descriptor;
-	if (lua_type(L, idx) == LUA_TSTRING) {
-		const char *name = lua_tostring(L, idx);
-		const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(ed, name);
-		if (ev)
-			return ev->value;
-		luaL_Buffer b;
-		luaL_buffinit(L, &b);
-		for (unsigned i = 0; i < ed->n_values; i++) {
-			if (i)
-				luaL_addstring(&b, ", ");
-			luaL_addstring(&b, ed->values[i].name);
-		}
-		luaL_pushresult(&b);
-		l2p_error(c, "unknown name '%s' for enum %s (one of %s)", name, ed->name,
-			  lua_tostring(L, -1));
+	struct pbset_num v;
+	if (f->type == PROTOBUF_C_TYPE_UINT64 || f->type == PROTOBUF_C_TYPE_FIXED64) {
+		v.neg = 0; /* negative: the value above 2^63 pb2lua wrapped */
+		v.mag = (uint64_t)i;
+	} else {
+		v.neg = i < 0;
+		v.mag = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
 	}
-	if (lua_type(L, idx) != LUA_TNUMBER)
-		l2p_error(c, "expected an enum %s name or number, got %s", ed->name,
-			  l2p_describe(L, idx));
-	/* A number the schema does not name is kept: it may come from a newer CRIU. */
-	return (int)l2p_integer(c, idx, f, INT32_MIN, INT32_MAX);
+	return pbset_store_num(f, &v, p, e);
 }
 
-/* Check the value at idx for field f (not repeated-ness, not messages). */
-static void l2p_scalar(struct l2p *c, int idx, const ProtobufCFieldDescriptor *f,
-		       struct l2p_val *v)
+/* The scalar value at idx into field f's storage p (not messages): its Lua
+ * type is checked here, the rest by src/core/pbset.h, as for JSON. */
+static void l2p_scalar(struct l2p *c, int idx, const ProtobufCFieldDescriptor *f, void *p)
 {
 	lua_State *L = c->L;
+	struct err e;
+	int rc = 0;
+	size_t len;
 	switch (f->type) {
-	case PROTOBUF_C_TYPE_INT32:
-	case PROTOBUF_C_TYPE_SINT32:
-	case PROTOBUF_C_TYPE_SFIXED32:
-		v->i = l2p_integer(c, idx, f, INT32_MIN, INT32_MAX);
-		break;
-	case PROTOBUF_C_TYPE_UINT32:
-	case PROTOBUF_C_TYPE_FIXED32:
-		v->i = l2p_integer(c, idx, f, 0, UINT32_MAX);
-		break;
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_UINT64: /* negative: the value above 2^63 pb2lua wrapped */
-	case PROTOBUF_C_TYPE_FIXED64:
-		v->i = l2p_integer(c, idx, f, LUA_MININTEGER, LUA_MAXINTEGER);
+	case PROTOBUF_C_TYPE_ENUM:
+		if (lua_type(L, idx) == LUA_TSTRING) {
+			rc = pbset_enum_name(f, lua_tostring(L, idx), p, &e);
+			break;
+		}
+		if (lua_type(L, idx) != LUA_TNUMBER)
+			l2p_error(c, "expected an enum %s name or number, got %s",
+				  ((const ProtobufCEnumDescriptor *)f->descriptor)->name, l2p_describe(L, idx));
+		rc = l2p_num(c, idx, f, p, &e);
 		break;
 	case PROTOBUF_C_TYPE_FLOAT:
 	case PROTOBUF_C_TYPE_DOUBLE:
 		if (lua_type(L, idx) != LUA_TNUMBER)
 			l2p_error(c, "expected a number (%s), got %s", l2p_type_name(f),
 				  l2p_describe(L, idx));
-		v->n = lua_tonumber(L, idx);
+		pbset_double(f, lua_tonumber(L, idx), p);
 		break;
 	case PROTOBUF_C_TYPE_BOOL:
 		if (lua_type(L, idx) != LUA_TBOOLEAN)
 			l2p_error(c, "expected a boolean, got %s", l2p_describe(L, idx));
-		v->i = lua_toboolean(L, idx);
-		break;
-	case PROTOBUF_C_TYPE_ENUM:
-		v->i = l2p_enum_value(c, idx, f);
+		pbset_bool(lua_toboolean(L, idx), p);
 		break;
 	case PROTOBUF_C_TYPE_STRING:
-	case PROTOBUF_C_TYPE_BYTES:
+	case PROTOBUF_C_TYPE_BYTES: {
 		if (lua_type(L, idx) != LUA_TSTRING)
 			l2p_error(c, "expected a string (%s), got %s", l2p_type_name(f),
 				  l2p_describe(L, idx));
-		v->s = lua_tolstring(L, idx, &v->len);
-		/* protobuf-c keeps string fields NUL-terminated: a NUL would cut it */
-		if (f->type == PROTOBUF_C_TYPE_STRING && memchr(v->s, 0, v->len))
-			l2p_error(c, "a string field cannot hold a NUL byte (at byte %zu)",
-				  (size_t)((const char *)memchr(v->s, 0, v->len) - v->s));
-		break;
-	case PROTOBUF_C_TYPE_MESSAGE:
-		break;
-	}
-}
-
-static void l2p_store(const ProtobufCFieldDescriptor *f, void *p, const struct l2p_val *v)
-{
-	switch (f->type) {
-	case PROTOBUF_C_TYPE_INT32:
-	case PROTOBUF_C_TYPE_SINT32:
-	case PROTOBUF_C_TYPE_SFIXED32:
-	case PROTOBUF_C_TYPE_ENUM:
-		*(int32_t *)p = (int32_t)v->i;
-		break;
-	case PROTOBUF_C_TYPE_UINT32:
-	case PROTOBUF_C_TYPE_FIXED32:
-		*(uint32_t *)p = (uint32_t)v->i;
-		break;
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-		*(int64_t *)p = (int64_t)v->i;
-		break;
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-		*(uint64_t *)p = (uint64_t)v->i;
-		break;
-	case PROTOBUF_C_TYPE_FLOAT:
-		*(float *)p = (float)v->n;
-		break;
-	case PROTOBUF_C_TYPE_DOUBLE:
-		*(double *)p = v->n;
-		break;
-	case PROTOBUF_C_TYPE_BOOL:
-		*(protobuf_c_boolean *)p = v->i != 0;
-		break;
-	case PROTOBUF_C_TYPE_STRING: {
-		char *s = xmalloc(v->len + 1);
-		memcpy(s, v->s, v->len);
-		s[v->len] = 0;
-		*(char **)p = s;
-		break;
-	}
-	case PROTOBUF_C_TYPE_BYTES: {
-		ProtobufCBinaryData *b = p;
-		b->data = xmalloc(v->len);
-		memcpy(b->data, v->s, v->len);
-		b->len = v->len;
+		const char *s = lua_tolstring(L, idx, &len);
+		if (f->type == PROTOBUF_C_TYPE_STRING)
+			rc = pbset_string(s, len, p, &e);
+		else
+			pbset_bytes(s, len, p);
 		break;
 	}
 	case PROTOBUF_C_TYPE_MESSAGE:
 		break;
-	}
-}
-
-static size_t l2p_elt_size(const ProtobufCFieldDescriptor *f)
-{
-	switch (f->type) {
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-	case PROTOBUF_C_TYPE_DOUBLE:
-		return 8;
-	case PROTOBUF_C_TYPE_BOOL:
-		return sizeof(protobuf_c_boolean);
-	case PROTOBUF_C_TYPE_STRING:
-	case PROTOBUF_C_TYPE_MESSAGE:
-		return sizeof(void *);
-	case PROTOBUF_C_TYPE_BYTES:
-		return sizeof(ProtobufCBinaryData);
 	default:
-		return 4;
+		rc = l2p_num(c, idx, f, p, &e);
+		break;
 	}
+	if (rc < 0)
+		l2p_error(c, "%s", e.msg);
 }
 
 static ProtobufCMessage *l2p_alloc(const ProtobufCMessageDescriptor *d)
@@ -363,9 +263,7 @@ static void l2p_value(struct l2p *c, int idx, const ProtobufCFieldDescriptor *f,
 		l2p_fill(c, idx, f->descriptor, sub, depth + 1, 0);
 		return;
 	}
-	struct l2p_val v = { 0 };
-	l2p_scalar(c, idx, f, &v);
-	l2p_store(f, p, &v);
+	l2p_scalar(c, idx, f, p);
 }
 
 static void l2p_field(struct l2p *c, int idx, const ProtobufCFieldDescriptor *f,
@@ -380,7 +278,7 @@ static void l2p_field(struct l2p *c, int idx, const ProtobufCFieldDescriptor *f,
 			*(protobuf_c_boolean *)(base + f->quantifier_offset) = 1;
 		return;
 	}
-	size_t n = l2p_sequence(c, idx), sz = l2p_elt_size(f);
+	size_t n = l2p_sequence(c, idx), sz = pbset_elt_size(f);
 	if (!n)
 		return; /* {} is an empty repeated field, as nil is */
 	char *arr = xcalloc(n, sz);
@@ -845,8 +743,18 @@ static void l2p_new_value(struct l2p *c, int idx, const ProtobufCFieldDescriptor
 		l2p_new_msg(c, idx, f->descriptor, depth + 1, 0);
 		return;
 	}
-	struct l2p_val v;
-	l2p_scalar(c, idx, f, &v);
+	/* checked as it would be stored, into a scratch copy */
+	union {
+		uint64_t u;
+		double d;
+		char *s;
+		ProtobufCBinaryData b;
+	} tmp = { 0 };
+	l2p_scalar(c, idx, f, &tmp);
+	if (f->type == PROTOBUF_C_TYPE_STRING)
+		free(tmp.s);
+	else if (f->type == PROTOBUF_C_TYPE_BYTES)
+		free(tmp.b.data);
 	lua_pushvalue(c->L, idx);
 }
 
