@@ -101,6 +101,16 @@ static void txn_unblock_signals(struct txn *t)
 	if (!t->blocked)
 		return;
 	t->blocked = 0;
+	/* a signal that waited ends the run as soon as it is let through: let go
+	 * of the lock first, so that nothing is left beside the checkpoint */
+	sigset_t pending;
+	if (t->lockfd >= 0 && sigpending(&pending) == 0 &&
+	    (sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1 ||
+	     sigismember(&pending, SIGHUP) == 1 || sigismember(&pending, SIGQUIT) == 1)) {
+		unlinkat(t->pfd, t->lockname, 0);
+		close(t->lockfd);
+		t->lockfd = -1;
+	}
 	sigprocmask(SIG_SETMASK, &t->oldmask, NULL);
 }
 
