@@ -179,7 +179,11 @@ function Txn:commit()
 	end)
 	if not ok then
 		txn:abort()
-		error(tostring(err) .. " (nothing changed: the checkpoint is as it was)", 0)
+		err = tostring(err)
+		if not err:find("nothing was changed", 1, true) then
+			err = err .. " (nothing changed: the checkpoint is as it was)"
+		end
+		error(err, 0)
 	end
 	local written = {}
 	for _, p in ipairs(pending) do

@@ -643,6 +643,18 @@ static int txn_copy(int from, int to, const char *name, const struct stat *st)
 	return rc;
 }
 
+/* A symbolic link that cannot be hard-linked: made again, pointing at the
+ * same text (never followed). */
+static int txn_copy_link(int from, int to, const char *name)
+{
+	char target[PATH_MAX + 1];
+	ssize_t n = readlinkat(from, name, target, sizeof target - 1);
+	if (n < 0)
+		return -1;
+	target[n] = 0;
+	return symlinkat(target, to, name);
+}
+
 /* Every entry of `from` (but the skipped names, at the top) into `to`: hard
  * links, never following a symbolic link (linkat without
  * AT_SYMLINK_FOLLOW links the link itself); subdirectories made and filled. */
@@ -708,6 +720,8 @@ static int txn_link_tree(struct txn *t, int from, int to, const char *where, int
 		int saved = errno;
 		if (S_ISREG(st.st_mode) && (saved == EPERM || saved == EMLINK || saved == EXDEV) &&
 		    txn_copy(from, to, n, &st) == 0)
+			continue;
+		if (S_ISLNK(st.st_mode) && (saved == EPERM || saved == EMLINK) && txn_copy_link(from, to, n) == 0)
 			continue;
 		rc = err_set(e, "%s/%s: cannot link it into the staged checkpoint: %s; nothing was changed", where, n,
 			     strerror(saved));

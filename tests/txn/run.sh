@@ -353,6 +353,21 @@ EOF
 	rc=$?
 	[ $rc -eq 0 ] && [ -f "$h/outside/dir/keep" ] && [ ! -e "$h/.ck.critlua-txn" ] && ok ||
 		fail "hostile: a linked staged copy: exit $rc, the directory outside changed: $out"
+	# where the exchange cannot work (no RENAME_EXCHANGE: EINVAL, simulated) or
+	# staging fails: a clear error, nothing changed, nothing left
+	for at in exchange stage; do
+		rm -rf "$w" && cp -a "$ns" "$w"
+		local before
+		before=$(images_of "$w")
+		out=$(CRITLUA_TXN_FAIL=$at timeout 20 "$CRITLUA" rewrite-paths -q "$w" /srv/fixture=/opt/fx 2>&1)
+		rc=$?
+		if [ $rc -eq 1 ] && echo "$out" | grep -qE "nothing (was )?changed" && [ "$(images_of "$w")" = "$before" ] &&
+			[ -z "$(leftovers "$w")" ]; then
+			ok
+		else
+			fail "hostile: a failure at the $at: exit $rc, leftovers $(leftovers "$w"): $out"
+		fi
+	done
 	echo "hostile: links out, devices, FIFOs, linked lock and staged copy: nothing outside written, nothing hangs"
 }
 
