@@ -213,6 +213,20 @@ static int txn_lock(struct txn *t, double wait_secs, struct err *e)
 				/* the pid is only for others' messages */
 			}
 			t->lockfd = fd;
+			/* the directory opened before the wait may since have been
+			 * exchanged by the writer we waited for: the one now under the
+			 * name is the checkpoint */
+			if (t->is_dir) {
+				int dfd = openat(t->pfd, t->base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+				if (dfd < 0) {
+					err_set(e, "%s: %s", t->path, strerror(errno));
+					close(fd);
+					t->lockfd = -1;
+					return -1;
+				}
+				close(t->dfd);
+				t->dfd = dfd;
+			}
 			return 0;
 		}
 		int saved = errno;

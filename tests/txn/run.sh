@@ -221,6 +221,8 @@ part_race() {
 		return
 	}
 	mkdir -p "$TMP/race"
+	local names
+	names=$(ls -A "$tcp")
 	for ((i = 1; i <= 50; i++)); do
 		rm -rf "$w" && cp -a "$tcp" "$w"
 		"$CRITLUA" rewrite-ports -q "$w" 47321:8080 2>"$TMP/race/e1" &
@@ -236,6 +238,8 @@ part_race() {
 		d2=$("$CRITLUA" rewrite-ip -n "$w" 127.0.0.1=10.9.9.9 2>&1)
 		if [ $r1 -ne 0 ] || [ $r2 -ne 0 ]; then
 			fail "race $i: exit $r1 $r2: $(cat "$TMP/race/e1" "$TMP/race/e2")"
+		elif [ "$(ls -A "$w")" != "$names" ] || [ -n "$(leftovers "$w")" ]; then
+			fail "race $i: the files of the checkpoint changed: $(diff <(echo "$names") <(ls -A "$w") | head -3) $(leftovers "$w")"
 		elif ! echo "$d1" | grep -q "nothing to change" || ! echo "$d2" | grep -q "nothing to change"; then
 			fail "race $i: a change was lost: $d1 $d2"
 		else
