@@ -6,7 +6,7 @@ set -eu
 
 PACKAGES="cmake make pkg-config gcc libc6-dev liblua5.4-dev libprotobuf-c-dev \
 protobuf-c-compiler libprotobuf-dev protobuf-compiler libjson-c-dev libarchive-dev zstd \
-lua5.4 man-db bsdextrautils"
+lua5.4 man-db bsdextrautils strace"
 # `setup.sh --fuzz` also installs clang and its libFuzzer runtime (fuzz/).
 if [ "${1:-}" = "--fuzz" ]; then
 	PACKAGES="$PACKAGES clang libclang-rt-dev"

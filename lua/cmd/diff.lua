@@ -298,6 +298,11 @@ local function piece_reader(ck, name)
 			return ck.archive:read(member, off, len)
 		end, function() end
 	end
+	-- a FIFO named like a raw file would hang io.open: refused, naming it
+	local kind = crit._stat(ck:path(name))
+	if kind ~= "file" then
+		error(ck:path(name) .. ": is a " .. tostring(kind) .. ", not an image file", 0)
+	end
 	local f = assert(io.open(ck:path(name), "rb"))
 	return function(off, len)
 		f:seek("set", off)

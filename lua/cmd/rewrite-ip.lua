@@ -1,5 +1,5 @@
 -- rewrite-ip: change the IP addresses of sockets in a checkpoint before restoring it
--- usage: critlua rewrite-ip DIR OLD=NEW... [--dry-run] [--backup] [--local-only|--peer|--peer-only] [--proto tcp|udp] [--pid PID] [--quiet]
+-- usage: critlua rewrite-ip DIR OLD=NEW... [--dry-run] [--backup] [--wait[=SECONDS]] [--local-only|--peer|--peer-only] [--proto tcp|udp] [--pid PID] [--quiet]
 -- DIR may also be a container checkpoint archive (.tar, .tar.gz, .tar.zst): a
 -- new archive is written beside it and renamed over it (--backup keeps the
 -- old one as ARCHIVE.orig); see docs/ARCHIVES.md.
@@ -16,6 +16,8 @@
 --   --pid PID      only the sockets PID has open (peers inside still follow)
 --   --dry-run      print the changes (image: field: old -> new), write nothing
 --   --backup       keep each replaced image as NAME.orig
+--   --wait[=S]     wait for another writer of the checkpoint (without limit, or S
+--                  seconds; default 10) instead of failing
 -- All changed images are replaced together or not at all (docs/FIXUPS.md).
 
 local cli = require "cli"
@@ -68,7 +70,7 @@ local function show(words)
 	return words and explore.ip_string(words) or "(none)"
 end
 
-local txn = fixup.open(o[1], { dry_run = o.dry_run, backup = o.backup, quiet = o.quiet })
+local txn = fixup.open(o[1], { dry_run = o.dry_run, backup = o.backup, quiet = o.quiet, wait = o.wait })
 fixup.rewrite_inet(txn, {
 	src = "src_addr", dst = "dst_addr", raw = true, show = show,
 	map = function(words)

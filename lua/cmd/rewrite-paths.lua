@@ -1,5 +1,5 @@
 -- rewrite-paths: move a path prefix in a checkpoint before restoring it
--- usage: critlua rewrite-paths DIR OLD=NEW... [--only KIND,...] [--dry-run] [--backup] [--quiet]
+-- usage: critlua rewrite-paths DIR OLD=NEW... [--only KIND,...] [--dry-run] [--backup] [--wait[=SECONDS]] [--quiet]
 -- DIR may also be a container checkpoint archive (.tar, .tar.gz, .tar.zst): a
 -- new archive is written beside it and renamed over it (--backup keeps the
 -- old one as ARCHIVE.orig); see docs/ARCHIVES.md.
@@ -17,12 +17,14 @@
 -- All kinds by default.
 --   --dry-run  print the changes (image: field: old -> new), write nothing
 --   --backup   keep each replaced image as NAME.orig
+--   --wait[=S]     wait for another writer of the checkpoint (without limit, or S
+--                  seconds; default 10) instead of failing
 -- All changed images are replaced together or not at all (docs/FIXUPS.md).
 
 local cli = require "cli"
 local fixup = require "fixup"
 
-local o = cli.parse(arg, { "-n, --dry-run", "--backup", "--only=KIND", "-q, --quiet" })
+local o = cli.parse(arg, { "-n, --dry-run", "--backup", "--wait[=SECONDS]", "--only=KIND", "-q, --quiet" })
 if #o < 2 then
 	cli.usage_error("give a checkpoint directory and at least one OLD=NEW path pair")
 end
@@ -98,7 +100,7 @@ local function moved(value)
 	return nil
 end
 
-local txn = fixup.open(o[1], { dry_run = o.dry_run, backup = o.backup, quiet = o.quiet })
+local txn = fixup.open(o[1], { dry_run = o.dry_run, backup = o.backup, quiet = o.quiet, wait = o.wait })
 
 local fields, types = {}, {}
 for k in pairs(kinds) do

@@ -1,5 +1,5 @@
 -- rewrite-ports: change TCP/UDP ports in a checkpoint before restoring it
--- usage: critlua rewrite-ports DIR OLD:NEW... [--dry-run] [--backup] [--local-only|--peer|--peer-only] [--proto tcp|udp] [--pid PID] [--quiet]
+-- usage: critlua rewrite-ports DIR OLD:NEW... [--dry-run] [--backup] [--wait[=SECONDS]] [--local-only|--peer|--peer-only] [--proto tcp|udp] [--pid PID] [--quiet]
 -- DIR may also be a container checkpoint archive (.tar, .tar.gz, .tar.zst): a
 -- new archive is written beside it and renamed over it (--backup keeps the
 -- old one as ARCHIVE.orig); see docs/ARCHIVES.md.
@@ -15,6 +15,8 @@
 --   --pid PID      only the sockets PID has open (peers inside still follow)
 --   --dry-run      print the changes (image: field: old -> new), write nothing
 --   --backup       keep each replaced image as NAME.orig
+--   --wait[=S]     wait for another writer of the checkpoint (without limit, or S
+--                  seconds; default 10) instead of failing
 -- All changed images are replaced together or not at all (docs/FIXUPS.md).
 
 local cli = require "cli"
@@ -43,7 +45,7 @@ for i = 2, #o do
 	map[old] = new
 end
 
-local txn = fixup.open(o[1], { dry_run = o.dry_run, backup = o.backup, quiet = o.quiet })
+local txn = fixup.open(o[1], { dry_run = o.dry_run, backup = o.backup, quiet = o.quiet, wait = o.wait })
 fixup.rewrite_inet(txn, {
 	src = "src_port", dst = "dst_port",
 	map = function(p)

@@ -181,8 +181,10 @@ function cli.parse(args, specs, opts)
 	opts = opts or {}
 	local byflag, known = {}, { "--help" }
 	for _, spec in ipairs(specs or {}) do
-		local names, value = spec:match("^([^=]+)=?(.*)$")
-		local o = { value = value ~= "" and value:gsub("%.%.%.$", "") or nil }
+		-- "--wait[=S]": a flag that may take a value (--wait, --wait=5)
+		local optional = spec:match("%[=[^%]]*%]$") ~= nil
+		local names, value = spec:gsub("%[=[^%]]*%]$", ""):match("^([^=]+)=?(.*)$")
+		local o = { value = value ~= "" and value:gsub("%.%.%.$", "") or nil, optional = optional }
 		o.multi = value:match("%.%.%.$") ~= nil
 		for flag in names:gmatch("[^,%s]+") do
 			byflag[flag] = o
@@ -228,6 +230,8 @@ function cli.parse(args, specs, opts)
 					v = args[i]
 				end
 				set(o, flag, v)
+			elseif o.optional then
+				out[o.key] = v or true
 			elseif v then
 				cli.usage_error("option " .. flag .. " takes no value")
 			else

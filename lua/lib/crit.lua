@@ -50,14 +50,13 @@ end
 -- Not by listing it: a dump of a thousand processes holds thousands of
 -- files, and listing and sorting them costs a tenth of what `x ps` takes
 -- over it. Reading a directory opened as a file fails with EISDIR.
+-- (crit._stat: not by opening it either, which a FIFO would hang.)
 function crit.is_dir(path)
-	local f, msg = io.open(path, "rb")
-	if not f then
+	local kind, msg = crit._stat(path)
+	if not kind then
 		return false, msg
 	end
-	local _, _, code = f:read(0)
-	f:close()
-	return code == 21 -- EISDIR
+	return kind == "directory"
 end
 
 -- In a container checkpoint archive (Podman, CRI-O), CRIU's images are
@@ -65,11 +64,31 @@ end
 local ARCHIVE_DIR = "checkpoint/"
 crit.ARCHIVE_DIR = ARCHIVE_DIR
 
--- crit.open(dir | archive) -> checkpoint
-function crit.open(dir)
+-- The wait for another writer's lock: opts.wait = seconds, true (no
+-- limit) or a string from --wait=S; nil: the default (10 s).
+local function wait_seconds(v)
+	if v == nil then
+		return nil
+	elseif v == true then
+		return -1
+	end
+	local n = tonumber(v)
+	if not n or n < 0 then
+		error("--wait: '" .. tostring(v) .. "' is not a number of seconds", 0)
+	end
+	return n
+end
+
+-- crit.open(dir | archive, [opts]) -> checkpoint. opts.lock: take the
+-- checkpoint's lock now, before anything is read, for a read-modify-write
+-- (held until ck:unlock() or the end; opts.wait as in ck:lock). Without it a
+-- checkpoint is only read, never waiting for a writer; a change a killed
+-- critlua left half done is finished or undone first (docs/TRANSACTIONS.md).
+function crit.open(dir, opts)
 	if type(dir) ~= "string" then
 		error("bad argument #1 to 'crit.open' (directory name expected, got " .. type(dir) .. ")", 2)
 	end
+	opts = opts or {}
 	-- raises "dir: No such file or directory" now, not later; a file must be
 	-- a container checkpoint archive (.tar, .tar.gz, .tar.zst), indexed now
 	local ck
@@ -77,11 +96,18 @@ function crit.open(dir)
 	if msg then
 		error(msg, 0)
 	end
+	local txn
+	if opts.lock then
+		txn = crit.txn(dir, { wait = wait_seconds(opts.wait) })
+	else
+		crit._recover(dir)
+	end
 	if is_dir then
 		ck = setmetatable({ dir = dir:gsub("(.)/+$", "%1"), loaded = {} }, Checkpoint)
 	else
 		ck = setmetatable({ dir = dir, archive = crit.archive(dir), loaded = {}, saved = {} }, Checkpoint)
 	end
+	ck._txn = txn
 	ck.images = setmetatable({}, {
 		__index = function(_, name)
 			return (ck:image(name))
@@ -130,17 +156,21 @@ end
 
 -- ck:read(name) -> the bytes of a file of the checkpoint (an image, a raw
 -- file, "parent/..."), as they are on disk or in the archive; nil when absent.
+-- A file that is not a regular one (a FIFO named like an image) raises an
+-- error naming it: it is never opened in a way that could block.
+local function read_all(path)
+	local data, msg, absent = crit._read(path)
+	if not data and not absent then
+		error(msg, 0)
+	end
+	return data
+end
+
 function Checkpoint:read(name)
 	if self.archive then
 		return self.archive:read(ARCHIVE_DIR .. name)
 	end
-	local f = io.open(self:path(name), "rb")
-	if not f then
-		return nil
-	end
-	local data = f:read("a")
-	f:close()
-	return data
+	return read_all(self:path(name))
 end
 
 -- ck:size(name) -> the size in bytes of such a file, or nil when absent.
@@ -148,13 +178,11 @@ function Checkpoint:size(name)
 	if self.archive then
 		return self.archive:size(ARCHIVE_DIR .. name)
 	end
-	local f = io.open(self:path(name), "rb")
-	if not f then
-		return nil
+	local kind, size = crit._stat(self:path(name))
+	if kind and kind ~= "file" then
+		error(self:path(name) .. ": is a " .. kind .. ", not an image file", 0)
 	end
-	local size = f:seek("end")
-	f:close()
-	return size
+	return kind and size or nil
 end
 
 -- ck:memory_map(pagemap_name, page_size) -> crit.memory object | nil, message
@@ -181,11 +209,7 @@ function Checkpoint:has(name)
 	if self.archive then
 		return self.archive:has(ARCHIVE_DIR .. name)
 	end
-	local f = io.open(self:path(name), "rb")
-	if f then
-		f:close()
-	end
-	return f ~= nil
+	return crit._stat(self:path(name)) ~= nil
 end
 
 -- ck:image(name) -> image, loaded once; nil and a message when the file does
@@ -205,14 +229,10 @@ function Checkpoint:image(name)
 		self.loaded[name] = img
 		return img
 	end
-	local f, msg, errno = io.open(path, "rb")
-	if not f and errno == 2 then -- ENOENT
+	if not crit._stat(path) then
 		return nil, path .. ": no such image in the checkpoint"
 	end
-	if f then
-		f:close()
-	end
-	img = crit.load(path)
+	img = crit.load(path) -- a FIFO or device: an error naming it, never a wait
 	self.loaded[name] = img
 	return img
 end
@@ -230,50 +250,78 @@ function Checkpoint:forget(name)
 	self.loaded[name] = nil
 end
 
-local function read_all(path)
-	local f = io.open(path, "rb")
-	if not f then
-		return nil
+-- ck:lock([{wait = seconds}]): take the checkpoint's lock (held until
+-- ck:unlock()), so that nobody changes it between reading images and
+-- ck:save(). wait: for another writer, default 10 s; true: no limit; 0: fail
+-- at once (the message names the holder's pid).
+function Checkpoint:lock(opts)
+	if not self._txn then
+		self._txn = crit.txn(self.dir, { wait = wait_seconds((opts or {}).wait) })
 	end
-	local data = f:read("a")
-	f:close()
-	return data
+	return self
 end
 
--- ck:save() -> names written. Every loaded image is encoded first, so a bad
--- value anywhere raises before any file is touched; then each image whose
--- bytes differ from its file is replaced atomically (unchanged files keep
--- their times). With opts.backup = SUFFIX, the old file is kept as NAME..SUFFIX.
+function Checkpoint:unlock()
+	if self._txn then
+		self._txn:close()
+		self._txn = nil
+	end
+end
+
+-- ck:save([opts]) -> names written, [note]. Under the checkpoint's lock (the
+-- one ck:lock took, else taken for the save; opts.wait as there), every
+-- loaded image is encoded first, so a bad value anywhere raises before any
+-- file is touched; the images whose bytes differ from their files are then
+-- replaced all at once, through the one write path (crit.txn,
+-- docs/TRANSACTIONS.md): after a crash at any instant the checkpoint holds
+-- every old image or every new one. An image that is a symbolic link is
+-- replaced by a regular file, never written through. With opts.backup =
+-- SUFFIX, each replaced file is kept as NAME..SUFFIX (a link to the old file).
 function Checkpoint:save(opts)
 	opts = opts or {}
-	local names = {}
-	for name in pairs(self.loaded) do
-		names[#names + 1] = name
+	local own = not self._txn
+	if own then
+		self:lock(opts)
 	end
-	table.sort(names)
-	local pending = {}
-	for _, name in ipairs(names) do
-		local path = self:path(name)
-		local bytes = crit.encode(self.loaded[name], path)
-		if self:current(name) ~= bytes then
-			pending[#pending + 1] = { name = name, path = path, bytes = bytes }
+	local txn = self._txn
+	local ok, written, note = pcall(function()
+		local names = {}
+		for name in pairs(self.loaded) do
+			names[#names + 1] = name
 		end
-	end
-	local written = {}
-	if self.archive then
-		return self:_write_archive(pending, opts.backup)
-	end
-	for _, p in ipairs(pending) do
-		if opts.backup then
-			local old = read_all(p.path)
-			if old then
-				crit.write_file(p.path .. opts.backup, old)
+		table.sort(names)
+		local pending = {}
+		for _, name in ipairs(names) do
+			local path = self:path(name)
+			local bytes = crit.encode(self.loaded[name], path)
+			if self:current(name) ~= bytes then
+				pending[#pending + 1] = { name = name, path = path, bytes = bytes }
 			end
 		end
-		crit.write_file(p.path, p.bytes)
-		written[#written + 1] = p.name
+		if self.archive then
+			return self:_write_archive(pending, opts.backup)
+		end
+		local out = {}
+		for _, p in ipairs(pending) do
+			if opts.backup then
+				txn:keep(p.name, p.name .. opts.backup)
+			end
+			txn:stage(p.name, p.bytes)
+			out[#out + 1] = p.name
+		end
+		local _, n = txn:commit()
+		return out, n
+	end)
+	if not ok then
+		txn:abort()
 	end
-	return written
+	if own then
+		self:unlock()
+	end
+	if not ok then
+		error(written, 0)
+	end
+	return written, note
 end
 
 -- The bytes an image has now: in the archive, or as last written to it.
@@ -301,7 +349,7 @@ function Checkpoint:_write_archive(pending, backup)
 		puts[ARCHIVE_DIR .. p.name] = p.bytes
 		written[#written + 1] = p.name
 	end
-	local _, note = self.archive:rewrite(puts, backup)
+	local _, note = self.archive:rewrite(puts, backup, self._txn)
 	for _, p in ipairs(pending) do
 		self.saved[p.name] = p.bytes
 	end

@@ -45,9 +45,13 @@ local Txn = {}
 Txn.__index = Txn
 
 -- fixup.open(dir, opts) -> transaction. opts: dry_run (report only), backup
--- (keep each replaced image as NAME.orig), quiet (no report of the changes).
+-- (keep each replaced image as NAME.orig), quiet (no report of the changes),
+-- wait (for another writer: seconds, true = no limit; default 10 s). The
+-- checkpoint's lock is taken here, before any image is read, and held to the
+-- end (a dry run only reads: it takes none).
 function M.open(dir, opts)
-	local ck = crit.open(dir)
+	opts = opts or {}
+	local ck = crit.open(dir, { lock = not opts.dry_run, wait = opts.wait })
 	return setmetatable({
 		ck = ck, dir = ck.dir, opts = opts or {},
 		changes = {}, changed = {}, notes = {},
@@ -103,97 +107,24 @@ function Txn:report(write)
 	end
 end
 
-local function exists(path)
-	local f = io.open(path, "rb")
-	if f then
-		f:close()
-	end
-	return f ~= nil
-end
-
--- A hidden name beside path that is free now, for the original of an image.
-local function free_name(path, tag)
-	local dir, base = path:match("^(.*)/([^/]+)$")
-	for n = 1, 1000 do
-		local p = string.format("%s/.%s.critlua-%s-%d", dir, base, tag, n)
-		if not exists(p) then
-			return p
-		end
-	end
-	error(path .. ": cannot find a free name beside it for its original", 0)
-end
-
 -- For tests: CRITLUA_FIXUP_FAIL_AFTER=N makes the commit fail after N images
--- were renamed into place, to prove that the rollback restores the rest.
-local function injected_failure(renamed)
+-- were staged, to prove that nothing is changed then.
+local function injected_failure(staged)
 	local n = tonumber(os.getenv("CRITLUA_FIXUP_FAIL_AFTER") or "")
-	if n and renamed >= n then
-		error(string.format("failure injected by CRITLUA_FIXUP_FAIL_AFTER=%d after %d rename(s)",
-			n, renamed), 0)
+	if n and staged >= n then
+		error(string.format("failure injected by CRITLUA_FIXUP_FAIL_AFTER=%d after %d image(s) staged",
+			n, staged), 0)
 	end
 end
 
--- Put every staged image in place, keeping each original under p.keep.
-local function replace_all(pending)
-	local renamed = 0
-	for _, p in ipairs(pending) do
-		injected_failure(renamed)
-		local ok, msg, errno = crit._fs.link(p.path, p.keep)
-		if not ok then
-			if errno == 17 then -- EEXIST: someone took the name meanwhile
-				error(msg, 0)
-			end
-			-- no hard links on this file system: move the original aside
-			-- instead (its name is then briefly absent)
-			local moved, err = os.rename(p.path, p.keep)
-			if not moved then
-				error(err, 0)
-			end
-		end
-		p.kept = true
-		local done, err = os.rename(p.tmp, p.path)
-		if not done then
-			error(err, 0)
-		end
-		p.tmp = nil
-		renamed = renamed + 1
-	end
-	injected_failure(renamed)
-end
-
--- Undo replace_all: every original back under its name, the temporary files
--- removed. Returns what could not be restored (empty when the checkpoint is
--- as it was) and the temporary files that could not be removed.
-local function roll_back(pending)
-	local stuck, leftovers = {}, {}
-	for i = #pending, 1, -1 do
-		local p = pending[i]
-		if p.kept then
-			local back, err
-			if p.tmp and exists(p.path) then -- linked, never replaced: drop the link
-				back, err = os.remove(p.keep)
-			else
-				back, err = os.rename(p.keep, p.path)
-			end
-			if not back then
-				stuck[#stuck + 1] = string.format("%s: %s (its original is %s)", p.path, err, p.keep)
-			end
-		end
-		if p.tmp and not os.remove(p.tmp) then
-			leftovers[#leftovers + 1] = p.tmp
-		end
-	end
-	return stuck, leftovers
-end
-
--- Write every changed image, all or nothing:
+-- Write every changed image, all or nothing, through the checkpoint's
+-- transaction (crit.txn, docs/TRANSACTIONS.md):
 --  1. encode each one (a bad value raises here, before any file is touched);
---  2. write each to a temporary file beside it and fsync it;
---  3. for each: keep the original under a second name (NAME.orig with
---     --backup, else a hidden one), rename the new file over the image;
---  4. sync the directory; drop the hidden originals.
--- Any error in 2 or 3 removes the temporary files and renames the originals
--- back, so the checkpoint is left exactly as it was; the error is raised.
+--  2. stage each (written and fsync'ed in a copy of the checkpoint beside
+--     it, whose other files are hard links); with --backup the original is
+--     kept as NAME.orig (one already there is kept, as the older original);
+--  3. exchange the copy with the checkpoint in one rename.
+-- Any error before 3 removes the copy: the checkpoint is exactly as it was.
 -- Returns the names written (none with dry_run, which writes nothing).
 function Txn:commit()
 	local names = {}
@@ -214,7 +145,8 @@ function Txn:commit()
 	end
 	if self.ck.archive then
 		-- an archive: one new archive written beside it and renamed over it
-		-- (ckarchive.c); the original is untouched on any failure
+		-- (ckarchive.c, through the same transaction); the original is
+		-- untouched on any failure
 		local ok, written, note = pcall(self.ck._write_archive, self.ck, pending,
 			self.opts.backup and ".orig" or nil)
 		if not ok then
@@ -225,48 +157,36 @@ function Txn:commit()
 		end
 		return written
 	end
+	local txn = self.ck._txn
 	local ok, err = pcall(function()
-		for _, p in ipairs(pending) do
-			local tmp, msg = crit._fs.stage(p.path, p.bytes)
-			if not tmp then
-				error(msg, 0)
-			end
-			p.tmp = tmp
-		end
-		for _, p in ipairs(pending) do
-			local orig = p.path .. ".orig"
-			if self.opts.backup and not exists(orig) then
-				p.keep, p.backup = orig, true
-			else
-				if self.opts.backup then
-					self:note("%s already exists: kept as the older original", orig)
+		for i, p in ipairs(pending) do
+			injected_failure(i - 1)
+			txn:stage(p.name, p.bytes)
+			if self.opts.backup then
+				local orig = p.name .. ".orig"
+				if self.ck:has(orig) then
+					self:note("%s already exists: kept as the older original", self.ck:path(orig))
+				else
+					txn:keep(p.name, orig)
 				end
-				p.keep = free_name(p.path, "old")
 			end
 		end
-		replace_all(pending)
+		injected_failure(#pending)
+		local _, note = txn:commit()
+		if note then
+			self:note("%s", note)
+		end
 	end)
 	if not ok then
-		local stuck, leftovers = roll_back(pending)
-		if #stuck > 0 then
-			error(tostring(err) .. "\nROLLBACK FAILED, the checkpoint is half changed:\n  " ..
-				table.concat(stuck, "\n  "), 0)
+		txn:abort()
+		err = tostring(err)
+		if not err:find("nothing was changed", 1, true) then
+			err = err .. " (nothing changed: the checkpoint is as it was)"
 		end
-		local extra = #leftovers > 0 and "; remove the temporary file(s) " .. table.concat(leftovers, ", ") or ""
-		error(tostring(err) .. " (nothing changed: the checkpoint is as it was" .. extra .. ")", 0)
-	end
-	local synced, msg = crit._fs.sync_dir(self.dir)
-	if not synced then
-		self:note("%s", msg)
+		error(err, 0)
 	end
 	local written = {}
 	for _, p in ipairs(pending) do
-		if not p.backup then
-			local gone, rmerr = os.remove(p.keep)
-			if not gone then
-				self:note("cannot remove %s: %s", p.keep, rmerr)
-			end
-		end
 		written[#written + 1] = p.name
 	end
 	return written
@@ -623,8 +543,8 @@ end
 -- in the usage error ("OLD:NEW port pair").
 function M.socket_args(argv, pairs_what)
 	local cli = require "cli"
-	local o = cli.parse(argv, { "-n, --dry-run", "--backup", "--local-only", "--peer", "--peer-only",
-		"--proto=P", "--pid=PID", "-q, --quiet" })
+	local o = cli.parse(argv, { "-n, --dry-run", "--backup", "--wait[=SECONDS]", "--local-only", "--peer",
+		"--peer-only", "--proto=P", "--pid=PID", "-q, --quiet" })
 	if #o < 2 then
 		cli.usage_error("give a checkpoint directory and at least one " .. pairs_what)
 	end

@@ -16,6 +16,7 @@
 #include <archive_entry.h>
 
 #include "ckarchive.h"
+#include "txn.h"
 
 /* libarchive is loaded the first time an archive is opened, not linked: it
  * pulls in a dozen shared libraries (libxml2, ICU, the compressors) whose
@@ -626,86 +627,52 @@ static int arch_copy_all(struct arch *a, struct archive *w, struct arch_put *put
 	return rc;
 }
 
-int arch_rewrite(struct arch *a, struct arch_put *puts, size_t nputs, const char *backup, char **note,
-		 struct err *e)
+/* The new archive is written into the file the transaction stages (a hidden
+ * sibling), then the transaction renames it over the archive: under the
+ * checkpoint's lock, and undone by the next run if this one is killed. */
+int arch_rewrite(struct arch *a, struct arch_put *puts, size_t nputs, const char *backup, struct txn *txn,
+		 char **note, struct err *e)
 {
 	*note = NULL;
-	struct stat st;
-	if (stat(a->path, &st) < 0)
-		return err_set(e, "%s: %s", a->path, strerror(errno));
-	char *c1 = xstrdup(a->path), *c2 = xstrdup(a->path);
-	size_t tn = strlen(a->path) + 64;
-	char *tmp = xmalloc(tn);
-	snprintf(tmp, tn, "%s/.%s.critlua-new-XXXXXX", dirname(c1), basename(c2));
-	free(c1);
-	free(c2);
-	int fd = mkstemp(tmp);
-	if (fd < 0) {
-		err_set(e, "%s: cannot create a temporary file beside it: %s", a->path, strerror(errno));
-		free(tmp);
+	struct txn *own = NULL;
+	if (!txn) {
+		char *report = NULL;
+		if (txn_begin(&own, a->path, 10, &report, e) < 0)
+			return -1;
+		if (report) {
+			fprintf(stderr, "critlua: %s\n", report);
+			free(report);
+		}
+		txn = own;
+	}
+	int fd;
+	if (txn_stage_file(txn, &fd, e) < 0) {
+		txn_end(own);
 		return -1;
 	}
-	if (fchown(fd, st.st_uid, st.st_gid) < 0) {
-		/* not fatal: an unprivileged user cannot give files away */
-	}
 	int rc = 0;
-	if (fchmod(fd, st.st_mode & 07777) < 0)
-		rc = err_set(e, "%s: %s", tmp, strerror(errno));
 	struct archive *w = la.archive_write_new();
-	if (rc == 0) {
-		for (int i = 0; rc == 0 && i < a->nfilters; i++)
-			if (la.archive_write_add_filter(w, a->filters[i]) != ARCHIVE_OK)
-				rc = err_set(e, "%s: cannot write %s compression: %s", a->path, a->compression,
-					     arch_errmsg(w, "unsupported"));
-		if (rc == 0 && la.archive_write_set_format(w, a->format) != ARCHIVE_OK &&
-		    la.archive_write_set_format_pax_restricted(w) != ARCHIVE_OK)
-			rc = err_set(e, "%s: cannot write the %s format: %s", a->path, a->format_name,
+	for (int i = 0; rc == 0 && i < a->nfilters; i++)
+		if (la.archive_write_add_filter(w, a->filters[i]) != ARCHIVE_OK)
+			rc = err_set(e, "%s: cannot write %s compression: %s", a->path, a->compression,
 				     arch_errmsg(w, "unsupported"));
-		if (rc == 0 && la.archive_write_open_fd(w, fd) != ARCHIVE_OK)
-			rc = err_set(e, "%s: %s", tmp, arch_errmsg(w, "cannot open"));
-	}
+	if (rc == 0 && la.archive_write_set_format(w, a->format) != ARCHIVE_OK &&
+	    la.archive_write_set_format_pax_restricted(w) != ARCHIVE_OK)
+		rc = err_set(e, "%s: cannot write the %s format: %s", a->path, a->format_name,
+			     arch_errmsg(w, "unsupported"));
+	if (rc == 0 && la.archive_write_open_fd(w, fd) != ARCHIVE_OK)
+		rc = err_set(e, "%s: %s", a->path, arch_errmsg(w, "cannot open its new copy"));
 	if (rc == 0)
 		rc = arch_copy_all(a, w, puts, nputs, e);
 	if (rc == 0 && la.archive_write_close(w) != ARCHIVE_OK)
-		rc = err_set(e, "%s: %s", tmp, arch_errmsg(w, "cannot write"));
+		rc = err_set(e, "%s: %s", a->path, arch_errmsg(w, "cannot write its new copy"));
 	la.archive_write_free(w);
-	if (rc == 0 && fsync(fd) < 0)
-		rc = err_set(e, "%s: cannot write: %s", tmp, strerror(errno));
-	if (close(fd) < 0 && rc == 0)
-		rc = err_set(e, "%s: cannot write: %s", tmp, strerror(errno));
-	if (rc == 0 && backup) {
-		size_t bn = strlen(a->path) + strlen(backup) + 1;
-		char *bk = xmalloc(bn);
-		snprintf(bk, bn, "%s%s", a->path, backup);
-		if (link(a->path, bk) < 0) {
-			if (errno == EEXIST) {
-				size_t nn = strlen(bk) + 64;
-				*note = xmalloc(nn);
-				snprintf(*note, nn, "%s already exists: kept as the older original", bk);
-			} else {
-				rc = err_set(e, "%s: cannot link it to %s: %s", a->path, bk, strerror(errno));
-			}
-		}
-		free(bk);
-	}
-	if (rc == 0 && rename(tmp, a->path) < 0)
-		rc = err_set(e, "%s: cannot rename %s over it: %s", a->path, tmp, strerror(errno));
-	if (rc < 0) {
-		unlink(tmp);
-		free(tmp);
-		free(*note);
-		*note = NULL;
-		return -1;
-	}
-	free(tmp);
-	char *c3 = xstrdup(a->path);
-	int dfd = open(dirname(c3), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	free(c3);
-	if (dfd >= 0) {
-		if (fsync(dfd) < 0) {
-			/* some file systems cannot sync a directory */
-		}
-		close(dfd);
-	}
-	return 0;
+	if (rc == 0 && backup)
+		rc = txn_keep_file(txn, backup, e);
+	if (rc == 0)
+		rc = txn_commit(txn, note, e);
+	else
+		txn_abort(txn);
+	txn_end(own);
+	return rc;
 }

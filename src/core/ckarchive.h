@@ -81,7 +81,10 @@ struct arch_put {
 	size_t len;
 	int done;
 };
-int arch_rewrite(struct arch *a, struct arch_put *puts, size_t nputs, const char *backup, char **note,
-		 struct err *e);
+/* txn: the checkpoint's transaction (txn.h) when the caller holds it; NULL:
+ * one is begun (its lock taken, waiting up to 10 s) and ended here. */
+struct txn;
+int arch_rewrite(struct arch *a, struct arch_put *puts, size_t nputs, const char *backup, struct txn *txn,
+		 char **note, struct err *e);
 
 #endif

@@ -2,6 +2,7 @@
  * compatibility rules of SPEC §1.4, and a streaming search over it. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,9 +233,16 @@ static int pages_fd(struct mem_map *m, struct err *e)
 	char name[64];
 	snprintf(name, sizeof name, "pages-%u.img", m->pages_id);
 	char *path = path_join(m->dir, name);
-	m->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (m->fd < 0)
+	/* non-blocking, and a regular file: a FIFO named like it must not hang */
+	m->fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	if (m->fd < 0) {
 		err_set(e, "%s: cannot open: %s", path, strerror(errno));
+	} else if (fstat(m->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		err_set(e, "%s: is not a regular file, not an image file", path);
+		close(m->fd);
+		m->fd = -1;
+	}
 	free(path);
 	return m->fd;
 }

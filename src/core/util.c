@@ -140,9 +140,15 @@ int err_prefix(struct err *e, const char *fmt, ...)
 	return -1;
 }
 
+static int fd_of_path(const char *path);
+
 int read_file(const char *path, uint8_t **out, size_t *len, struct err *e)
 {
-	int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+	/* "-", /dev/stdin, /dev/fd/N: a stream the user gave; any other name is
+	 * opened without blocking and must be a regular file (a FIFO named like
+	 * an image in a checkpoint would hang the read forever). */
+	int stream = strcmp(path, "-") == 0 || strcmp(path, "/dev/stdin") == 0 || fd_of_path(path) >= 0;
+	int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC | (stream ? 0 : O_NONBLOCK));
 	if (fd < 0)
 		return err_set(e, "cannot open: %s", strerror(errno));
 	struct stat st;
@@ -152,6 +158,14 @@ int read_file(const char *path, uint8_t **out, size_t *len, struct err *e)
 		close(fd);
 		return err_set(e, "is a directory, not an image file");
 	}
+	if (!stream && !S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) {
+		close(fd);
+		return err_set(e, "is a %s, not an image file",
+			       S_ISFIFO(st.st_mode)	 ? "FIFO"
+			       : S_ISBLK(st.st_mode)	 ? "block device"
+			       : S_ISSOCK(st.st_mode) ? "socket"
+						      : "special file");
+	}
 	/* A device such as /dev/zero would be read without end; a terminal ends
 	 * when its user says so. */
 	if (S_ISCHR(st.st_mode) && !isatty(fd)) {
@@ -159,6 +173,8 @@ int read_file(const char *path, uint8_t **out, size_t *len, struct err *e)
 			close(fd);
 		return err_set(e, "is a character device, not an image file");
 	}
+	if (!stream && S_ISCHR(st.st_mode))
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK); /* a terminal: its user types */
 	size_t cap = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 : 65536;
 	size_t n = 0;
 	uint8_t *p = xmalloc(cap);

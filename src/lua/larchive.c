@@ -7,6 +7,7 @@
 
 #include "ckarchive.h"
 #include "larchive.h"
+#include "ltxn.h"
 #include "laux.h"
 #include "lparts.h"
 #include "luapb.h"
@@ -158,12 +159,14 @@ static int larch_load(lua_State *L)
 	return 1;
 }
 
-/* ar:rewrite({[member] = bytes, ...}, [backup_suffix]) -> true, [note] */
+/* ar:rewrite({[member] = bytes, ...}, [backup_suffix], [txn]) -> true, [note]
+ * (txn: the crit.txn holding the archive's lock; else one is taken here) */
 static int larch_rewrite(lua_State *L)
 {
 	struct arch *a = larch_check(L);
 	luaL_checktype(L, 2, LUA_TTABLE);
 	const char *backup = luaL_optstring(L, 3, NULL);
+	struct txn *txn = ltxn_opt(L, 4);
 	size_t n = 0;
 	lua_pushnil(L);
 	while (lua_next(L, 2)) {
@@ -185,7 +188,7 @@ static int larch_rewrite(lua_State *L)
 	}
 	char *note;
 	struct err e;
-	if (arch_rewrite(a, puts, n, backup, &note, &e) < 0)
+	if (arch_rewrite(a, puts, n, backup, txn, &note, &e) < 0)
 		return larch_fail(L, e.msg);
 	lua_pushboolean(L, 1);
 	if (note) {

@@ -9,7 +9,7 @@
 #include "lparts.h"
 
 static void (*const lcrit_parts[])(lua_State *L) = {
-	limage_open, lmem_open, lfixup_open, lprogress_open, larchive_open, ljson_out_open, ljson_in_open,
+	limage_open, lmem_open, ltxn_open, lprogress_open, larchive_open, ljson_out_open, ljson_in_open,
 };
 
 /* The stock modules (lua/lib/) that add methods to every checkpoint, loaded

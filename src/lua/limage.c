@@ -20,6 +20,7 @@
 #include "luapb.h"
 #include "schema.h"
 #include "rawdump.h"
+#include "txn.h"
 #include "xtext.h"
 
 /* Writer errors count entries from 0 (entries[0].vmas[2]); a Lua script
@@ -144,7 +145,7 @@ static int lcrit_select(lua_State *L)
 		return 2;
 	}
 	lua_settop(L, 3);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* a FIFO must not hang */
 	if (fd < 0 && errno == ENOENT) {
 		luaL_pushfail(L);
 		lua_pushfstring(L, "%s: no such image in the checkpoint", path);
@@ -206,7 +207,8 @@ static int lcrit_encode(lua_State *L)
 	return 1;
 }
 
-/* crit.save(img, [path]) -> true; atomic: the old file stays on failure */
+/* crit.save(img, [path]) -> true; atomic: the old file stays on failure.
+ * Into a checkpoint directory: through its transaction (txn_write_path). */
 static int lcrit_save(lua_State *L)
 {
 	luaL_checktype(L, 1, LUA_TTABLE);
@@ -222,7 +224,14 @@ static int lcrit_save(lua_State *L)
 	luapb_to_image(L, 1, img, path);
 	struct err e;
 	fflush(stdout); /* "-" writes to fd 1 directly: keep print()'s output first */
-	if (img_save(img, path, &e) < 0) {
+	struct buf b = { 0 };
+	int rc = img_encode(img, &b, &e);
+	if (rc == 0)
+		rc = txn_write_path(path, b.p, b.len, &e);
+	buf_free(&b);
+	if (rc < 0 && strncmp(e.msg, path, strlen(path)) != 0)
+		err_prefix(&e, "%s", path);
+	if (rc < 0) {
 		/* e is "path: entries[0]...": shift the indices after the file name */
 		size_t pl = strlen(path);
 		if (strncmp(e.msg, path, pl) == 0 && strncmp(e.msg + pl, ": ", 2) == 0)
@@ -527,7 +536,7 @@ static int lcrit_cmp_names(const void *a, const void *b)
 }
 
 /* crit.write_file(path, data): atomic, like crit.save (mode kept, old file
- * untouched on failure) */
+ * untouched on failure; into a checkpoint directory through its transaction) */
 static int lcrit_write_file(lua_State *L)
 {
 	const char *path = luaL_checkstring(L, 1);
@@ -535,8 +544,11 @@ static int lcrit_write_file(lua_State *L)
 	const char *data = luaL_checklstring(L, 2, &len);
 	struct err e;
 	fflush(stdout); /* "-" writes to fd 1 directly: keep print()'s output first */
-	if (write_file_atomic(path, data, len, &e) < 0)
+	if (txn_write_path(path, data, len, &e) < 0) {
+		if (strncmp(e.msg, path, strlen(path)) == 0)
+			return laux_fail(L, "%s", e.msg);
 		return laux_fail(L, "%s: %s", path, e.msg);
+	}
 	lua_pushboolean(L, 1);
 	return 1;
 }

@@ -8,7 +8,7 @@
 
 void limage_open(lua_State *L);    /* limage.c: load, save, decode, encode, new, schema, ... */
 void lmem_open(lua_State *L);      /* lmem.c: crit.memory */
-void lfixup_open(lua_State *L);    /* lfixup.c: crit._fs, for lua/lib/fixup.lua */
+void ltxn_open(lua_State *L);      /* ltxn.c: crit.txn (the one write path), crit._read/_stat/_recover */
 void lprogress_open(lua_State *L); /* lprogress.c: crit.progress */
 void larchive_open(lua_State *L);  /* larchive.c: crit.archive */
 void ljson_out_open(lua_State *L); /* ljson_out.c: crit.json.encode, the decode and info halves */

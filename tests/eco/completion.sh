@@ -68,9 +68,9 @@ expect "--cmdline --env --json" x dump ps --
 expect "--quiet --skip-pages -q" check -
 expect "--context --page-size --pattern --pid --window" grep dump x --
 expect "--addr --len --page-size --raw" mem dump 1 --
-contains "--backup --dry-run --local-only --peer --peer-only --pid --proto --quiet" rewrite-ports --
-contains "--backup --dry-run --local-only --peer --peer-only --pid --proto --quiet" rewrite-ip --
-expect "--backup --dry-run --only --quiet" rewrite-paths --
+contains "--backup --dry-run --local-only --peer --peer-only --pid --proto --quiet --wait" rewrite-ports --
+contains "--backup --dry-run --local-only --peer --peer-only --pid --proto --quiet --wait" rewrite-ip --
+expect "--backup --dry-run --only --quiet --wait" rewrite-paths --
 expect "--json" stats dump --
 # x views; dirs for checkpoints; image files; pids; option values
 expect "fds mems ps rss sk" x dump ""
