@@ -5,6 +5,7 @@
 
 #include "image.h"
 #include "pbwire.h"
+#include "schema.h"
 
 static int is_pointer_field(const ProtobufCFieldDescriptor *f)
 {
@@ -173,25 +174,6 @@ int pb_check_unknown_numbers(const ProtobufCMessage *m, const char *path, struct
 	return bad_numbers(m, path, e);
 }
 
-/* ---- wire-format walk ---- */
-
-static int read_varint(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
-{
-	*v = 0;
-	uint64_t r = 0;
-	for (unsigned shift = 0; shift < 70; shift += 7) {
-		if (*off >= len)
-			return -1;
-		uint8_t b = p[(*off)++];
-		r |= (uint64_t)(b & 0x7f) << (shift < 64 ? shift : 63);
-		if (!(b & 0x80)) {
-			*v = r;
-			return 0;
-		}
-	}
-	return -2; /* more than 10 bytes */
-}
-
 /* ---- nesting depth: protobuf-c unpacks nested messages recursively, so a
  * recursive type (aa_namespace) could nest deep enough to overflow the stack ---- */
 
@@ -230,42 +212,23 @@ int pb_is_recursive(const ProtobufCMessageDescriptor *d)
 	return rec;
 }
 
-static int read_varint(const uint8_t *p, size_t len, size_t *off, uint64_t *v);
-
 int pb_check_depth(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
 		   unsigned limit, struct err *e)
 {
 	if (limit == 0)
 		return err_set(e, "messages nest more than %d deep", PB_MAX_DEPTH);
-	size_t off = 0;
-	while (off < len) {
-		uint64_t key, v;
-		if (read_varint(p, len, &off, &key) < 0)
+	const uint8_t *end = p + len;
+	while (p < end) {
+		struct pbw_frame fr;
+		if (pbw_frame(&p, end, &fr) < 0)
 			return 0; /* malformed: protobuf-c refuses it, explain says why */
+		if (fr.wt != 2)
+			continue;
 		const ProtobufCFieldDescriptor *f =
-			protobuf_c_message_descriptor_get_field(d, (uint32_t)(key >> 3));
-		switch (key & 7) {
-		case 0:
-			if (read_varint(p, len, &off, &v) < 0)
-				return 0;
-			break;
-		case 1:
-			off += 8;
-			break;
-		case 5:
-			off += 4;
-			break;
-		case 2:
-			if (read_varint(p, len, &off, &v) < 0 || v > len - off)
-				return 0;
-			if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
-			    pb_check_depth(f->descriptor, p + off, (size_t)v, limit - 1, e) < 0)
-				return -1;
-			off += (size_t)v;
-			break;
-		default:
-			return 0;
-		}
+			protobuf_c_message_descriptor_get_field(d, (uint32_t)(fr.tag >> 3));
+		if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+		    pb_check_depth(f->descriptor, fr.data, (size_t)fr.raw, limit - 1, e) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -278,67 +241,59 @@ static int explain(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t
 	if (strlen(path) > 200)
 		return 0; /* nested too deep to name: the depth check reports it */
 	unsigned char seen[1024] = { 0 }; /* required-field presence by field index (first 1024) */
-	size_t off = 0;
+	const uint8_t *q = p, *end = p + len;
 	char sub[256];
-	while (off < len) {
-		size_t start = off;
-		uint64_t key, v;
-		int rc = read_varint(p, len, &off, &key);
-		if (rc < 0)
+	while (q < end) {
+		size_t start = (size_t)(q - p);
+		struct pbw_frame fr;
+		int rc = pbw_frame(&q, end, &fr);
+		if (rc == PBW_TAG_CUT || rc == PBW_TAG_LONG)
 			return err_set(e, "at byte %zu%s%s: %s", at + start, *path ? " in " : "", path,
-				       rc == -1 ? "the data ends inside a field tag" : "a field tag is over 10 bytes"),
+				       rc == PBW_TAG_CUT ? "the data ends inside a field tag"
+							 : "a field tag is over 10 bytes"),
 			       1;
-		uint32_t num = (uint32_t)(key >> 3);
-		int wt = (int)(key & 7);
+		uint32_t num = (uint32_t)(fr.tag >> 3);
+		int wt = (int)fr.wt;
 		if (num == 0)
 			return err_set(e, "at byte %zu%s%s: field number 0 is invalid", at + start,
 				       *path ? " in " : "", path),
 			       1;
 		const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(d, num);
 		snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", f ? f->name : "");
-		if (f && f->label != PROTOBUF_C_LABEL_REPEATED && wt != (int)pbw_wire_type(f->type))
+		if (f && f->label != PROTOBUF_C_LABEL_REPEATED && wt != (int)schema_wire_type(f->type))
 			return err_set(e, "at byte %zu: field '%s' (%u) is %s but has wire type %d",
 				       at + start, sub, num,
 				       f->type == PROTOBUF_C_TYPE_MESSAGE ? "a message" : "a scalar", wt),
 			       1;
-		size_t vstart = off;
-		switch (wt) {
-		case 0:
-			rc = read_varint(p, len, &off, &v);
-			if (rc < 0)
-				return err_set(e, "at byte %zu: field %u%s%s: %s", at + vstart, num,
-					       f ? " " : "", f ? sub : "",
-					       rc == -1 ? "the data ends inside a varint" : "a varint is over 10 bytes"),
-				       1;
-			break;
-		case 1:
-		case 5: {
-			size_t w = wt == 1 ? 8 : 4;
-			if (len - off < w)
-				return err_set(e, "at byte %zu: field %u: the data ends inside a %zu-byte value",
-					       at + vstart, num, w),
-				       1;
-			off += w;
-			break;
-		}
-		case 2:
-			rc = read_varint(p, len, &off, &v);
-			if (rc < 0 || v > len - off)
-				return err_set(e, "at byte %zu: field %u%s%s: length %s runs past the end "
-						  "of the message (%zu bytes left)",
-					       at + vstart, num, f ? " " : "", f ? sub : "",
-					       rc < 0 ? "(truncated)" : "", len - off),
-				       1;
-			if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
-			    explain(f->descriptor, p + off, (size_t)v, at + off, sub, e))
-				return 1;
-			off += (size_t)v;
-			break;
-		default:
+		size_t vstart = (size_t)(fr.val - p);
+		if (rc == PBW_LEN_PAST || (wt == 2 && (rc == PBW_VARINT_CUT || rc == PBW_VARINT_LONG)))
+			return err_set(e, "at byte %zu: field %u%s%s: length %s runs past the end "
+					  "of the message (%zu bytes left)",
+				       at + vstart, num, f ? " " : "", f ? sub : "",
+				       rc != PBW_LEN_PAST ? "(truncated)" : "", (size_t)(end - q)),
+			       1;
+		switch (rc) {
+		case PBW_VARINT_CUT:
+		case PBW_VARINT_LONG:
+			return err_set(e, "at byte %zu: field %u%s%s: %s", at + vstart, num, f ? " " : "",
+				       f ? sub : "",
+				       rc == PBW_VARINT_CUT ? "the data ends inside a varint"
+							    : "a varint is over 10 bytes"),
+			       1;
+		case PBW_FIXED_CUT:
+			return err_set(e, "at byte %zu: field %u: the data ends inside a %d-byte value",
+				       at + vstart, num, wt == 1 ? 8 : 4),
+			       1;
+		case PBW_WIRE_TYPE:
 			return err_set(e, "at byte %zu: field %u has wire type %d, which CRIU never writes",
 				       at + start, num, wt),
 			       1;
+		default:
+			break;
 		}
+		if (wt == 2 && f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+		    explain(f->descriptor, fr.data, (size_t)fr.raw, at + (size_t)(fr.data - p), sub, e))
+			return 1;
 		if (f) {
 			size_t idx = (size_t)(f - d->fields);
 			if (idx < sizeof seen)

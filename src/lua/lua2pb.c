@@ -278,28 +278,6 @@ static void l2p_store(const ProtobufCFieldDescriptor *f, void *p, const struct l
 	}
 }
 
-static size_t l2p_elt_size(const ProtobufCFieldDescriptor *f)
-{
-	switch (f->type) {
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-	case PROTOBUF_C_TYPE_DOUBLE:
-		return 8;
-	case PROTOBUF_C_TYPE_BOOL:
-		return sizeof(protobuf_c_boolean);
-	case PROTOBUF_C_TYPE_STRING:
-	case PROTOBUF_C_TYPE_MESSAGE:
-		return sizeof(void *);
-	case PROTOBUF_C_TYPE_BYTES:
-		return sizeof(ProtobufCBinaryData);
-	default:
-		return 4;
-	}
-}
-
 static ProtobufCMessage *l2p_alloc(const ProtobufCMessageDescriptor *d)
 {
 	ProtobufCMessage *m = xmalloc(d->sizeof_message);
@@ -361,7 +339,7 @@ static void l2p_field(struct l2p *c, int idx, const ProtobufCFieldDescriptor *f,
 			*(protobuf_c_boolean *)(base + f->quantifier_offset) = 1;
 		return;
 	}
-	size_t n = l2p_sequence(c, idx), sz = l2p_elt_size(f);
+	size_t n = l2p_sequence(c, idx), sz = schema_elem_size(f->type);
 	if (!n)
 		return; /* {} is an empty repeated field, as nil is */
 	char *arr = xcalloc(n, sz);
