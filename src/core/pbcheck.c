@@ -1,13 +1,55 @@
 /* pbcheck.c: explaining protobuf problems that protobuf-c only reports as
- * "failed": missing required fields, malformed wire data, and where. */
+ * "failed": missing required fields, malformed wire data, and where; reading
+ * a field by name. The wire data is walked with pbwire's pbw_frame. */
 #include <stdio.h>
 #include <string.h>
 
-#include "image.h"
+#include "pbcheck.h"
 #include "pbwire.h"
 #include "schema.h"
 
-static int is_pointer_field(const ProtobufCFieldDescriptor *f)
+/* ---- field values by name, for the payload rules of image.c ---- */
+
+uint64_t pb_get_u64(const ProtobufCMessage *m, const char *name, int *present)
+{
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+	const char *base = (const char *)m;
+	if (present)
+		*present = 0;
+	if (!f || f->label == PROTOBUF_C_LABEL_REPEATED)
+		return 0;
+	if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->quantifier_offset &&
+	    !*(const protobuf_c_boolean *)(base + f->quantifier_offset))
+		return 0;
+	if (present)
+		*present = 1;
+	const void *v = base + f->offset;
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_BOOL:
+		return *(const protobuf_c_boolean *)v != 0;
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+	case PROTOBUF_C_TYPE_ENUM:
+		return (uint64_t)(int64_t) * (const int32_t *)v;
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+		return *(const uint32_t *)v;
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		return *(const uint64_t *)v;
+	default:
+		if (present)
+			*present = 0;
+		return 0;
+	}
+}
+
+static int pb_is_pointer_field(const ProtobufCFieldDescriptor *f)
 {
 	return f->type == PROTOBUF_C_TYPE_MESSAGE || f->type == PROTOBUF_C_TYPE_STRING;
 }
@@ -21,7 +63,7 @@ static int pb_required_all_set(const ProtobufCMessage *m)
 	const char *base = (const char *)m;
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
-		if (!is_pointer_field(f))
+		if (!pb_is_pointer_field(f))
 			continue;
 		const void *v = base + f->offset;
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
@@ -65,7 +107,7 @@ int pb_check_required(const ProtobufCMessage *m, const char *path, struct err *e
 			}
 			continue;
 		}
-		if (!is_pointer_field(f))
+		if (!pb_is_pointer_field(f))
 			continue; /* scalars always hold a value in protobuf-c */
 		const void *p = *(const void *const *)v;
 		snprintf(sub, sizeof sub, "%s.%s", path, f->name);
@@ -81,7 +123,7 @@ int pb_check_required(const ProtobufCMessage *m, const char *path, struct err *e
 }
 
 /* Edit distance, for "did you mean" (names are short; a row buffer suffices). */
-static size_t edit_distance(const char *a, const char *b)
+static size_t pb_edit_distance(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);
 	if (la > 63 || lb > 63)
@@ -111,7 +153,7 @@ const char *pb_nearest_field(const ProtobufCMessageDescriptor *d, const char *na
 	const char *best = NULL;
 	size_t n = strlen(name), bestd = n / 3 + 1; /* only close names */
 	for (unsigned i = 0; i < d->n_fields; i++) {
-		size_t dist = edit_distance(name, d->fields[i].name);
+		size_t dist = pb_edit_distance(name, d->fields[i].name);
 		if (dist <= bestd && (!best || dist < bestd)) {
 			best = d->fields[i].name;
 			bestd = dist;
@@ -126,10 +168,9 @@ const char *pb_nearest_field(const ProtobufCMessageDescriptor *d, const char *na
 	return NULL;
 }
 
-/* protobuf-c reads a 5-byte key into 32 bits without checking the field
- * number's range (1 to 2^29 - 1) and would write such an unknown field back
- * with its number cut short: the image would not come back as it was. */
-static int bad_numbers(const ProtobufCMessage *m, const char *path, struct err *e)
+/* The first unknown field of m (or of a message inside) whose number is out
+ * of range: -1, and e names it when path is given. */
+static int pb_bad_numbers(const ProtobufCMessage *m, const char *path, struct err *e)
 {
 	for (unsigned i = 0; i < m->n_unknown_fields; i++)
 		if (m->unknown_fields[i].tag == 0 || m->unknown_fields[i].tag > 0x1fffffffu)
@@ -150,13 +191,13 @@ static int bad_numbers(const ProtobufCMessage *m, const char *path, struct err *
 			for (size_t k = 0; k < n; k++) {
 				if (path)
 					snprintf(sub, sizeof sub, "%s.%s[%zu]", path, f->name, k);
-				if (arr[k] && bad_numbers(arr[k], path ? sub : NULL, e) < 0)
+				if (arr[k] && pb_bad_numbers(arr[k], path ? sub : NULL, e) < 0)
 					return -1;
 			}
 		} else if (*(ProtobufCMessage *const *)v) {
 			if (path)
 				snprintf(sub, sizeof sub, "%s.%s", path, f->name);
-			if (bad_numbers(*(ProtobufCMessage *const *)v, path ? sub : NULL, e) < 0)
+			if (pb_bad_numbers(*(ProtobufCMessage *const *)v, path ? sub : NULL, e) < 0)
 				return -1;
 		}
 	}
@@ -169,15 +210,15 @@ static int bad_numbers(const ProtobufCMessage *m, const char *path, struct err *
  * walk makes no paths (path NULL) unless it finds one, then names it. */
 int pb_check_unknown_numbers(const ProtobufCMessage *m, const char *path, struct err *e)
 {
-	if (bad_numbers(m, NULL, e) == 0)
+	if (pb_bad_numbers(m, NULL, e) == 0)
 		return 0;
-	return bad_numbers(m, path, e);
+	return pb_bad_numbers(m, path, e);
 }
 
 /* ---- nesting depth: protobuf-c unpacks nested messages recursively, so a
  * recursive type (aa_namespace) could nest deep enough to overflow the stack ---- */
 
-static int on_cycle(const ProtobufCMessageDescriptor *d, const ProtobufCMessageDescriptor **stack,
+static int pb_on_cycle(const ProtobufCMessageDescriptor *d, const ProtobufCMessageDescriptor **stack,
 		    unsigned depth)
 {
 	for (unsigned i = 0; i < depth; i++)
@@ -188,7 +229,7 @@ static int on_cycle(const ProtobufCMessageDescriptor *d, const ProtobufCMessageD
 	stack[depth] = d;
 	for (unsigned i = 0; i < d->n_fields; i++)
 		if (d->fields[i].type == PROTOBUF_C_TYPE_MESSAGE &&
-		    on_cycle(d->fields[i].descriptor, stack, depth + 1))
+		    pb_on_cycle(d->fields[i].descriptor, stack, depth + 1))
 			return 1;
 	return 0;
 }
@@ -204,7 +245,7 @@ int pb_is_recursive(const ProtobufCMessageDescriptor *d)
 		if (cache[i].d == d)
 			return cache[i].rec;
 	const ProtobufCMessageDescriptor *stack[64];
-	int rec = on_cycle(d, stack, 0);
+	int rec = pb_on_cycle(d, stack, 0);
 	if (n < sizeof cache / sizeof cache[0]) {
 		cache[n].d = d;
 		cache[n++].rec = rec;
@@ -235,7 +276,7 @@ int pb_check_depth(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t
 
 /* Returns 1 and fills e when it finds the fault, else 0. `at` is the offset of
  * data within the outermost message, for the report. */
-static int explain(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len, size_t at,
+static int pb_explain(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len, size_t at,
 		   const char *path, struct err *e)
 {
 	if (strlen(path) > 200)
@@ -292,7 +333,7 @@ static int explain(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t
 			break;
 		}
 		if (wt == 2 && f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
-		    explain(f->descriptor, fr.data, (size_t)fr.raw, at + (size_t)(fr.data - p), sub, e))
+		    pb_explain(f->descriptor, fr.data, (size_t)fr.raw, at + (size_t)(fr.data - p), sub, e))
 			return 1;
 		if (f) {
 			size_t idx = (size_t)(f - d->fields);
@@ -311,6 +352,6 @@ static int explain(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t
 void pb_explain_unpack_failure(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
 			       size_t len, struct err *e)
 {
-	if (!explain(desc, data, len, 0, "", e))
+	if (!pb_explain(desc, data, len, 0, "", e))
 		err_set(e, "protobuf-c refused it");
 }

@@ -16,7 +16,7 @@ struct opt_slot {
 static struct opt_slot *slots;
 static size_t nslots; /* power of two */
 
-static size_t hash_ptr(const void *p)
+static size_t schema_hash_ptr(const void *p)
 {
 	uintptr_t v = (uintptr_t)p;
 	v ^= v >> 17;
@@ -24,9 +24,9 @@ static size_t hash_ptr(const void *p)
 	return (size_t)(v >> 16);
 }
 
-static struct opt_slot *slot_for(const ProtobufCMessageDescriptor *d, int create)
+static struct opt_slot *schema_slot_for(const ProtobufCMessageDescriptor *d, int create)
 {
-	for (size_t i = hash_ptr(d) & (nslots - 1);; i = (i + 1) & (nslots - 1)) {
+	for (size_t i = schema_hash_ptr(d) & (nslots - 1);; i = (i + 1) & (nslots - 1)) {
 		if (slots[i].desc == d)
 			return &slots[i];
 		if (!slots[i].desc) {
@@ -38,7 +38,7 @@ static struct opt_slot *slot_for(const ProtobufCMessageDescriptor *d, int create
 	}
 }
 
-static void build_index(void)
+static void schema_build_index(void)
 {
 	size_t rows = 0;
 	while (schema_opt_rows[rows].message)
@@ -56,7 +56,7 @@ static void build_index(void)
 			protobuf_c_message_descriptor_get_field(d, (unsigned)schema_opt_rows[r].number);
 		if (!fd)
 			continue;
-		struct opt_slot *s = slot_for(d, 1);
+		struct opt_slot *s = schema_slot_for(d, 1);
 		if (!s->by_field) {
 			s->by_field = calloc(d->n_fields, sizeof *s->by_field);
 			if (!s->by_field)
@@ -69,8 +69,8 @@ static void build_index(void)
 const struct field_opts *schema_field_opts(const ProtobufCMessageDescriptor *d, unsigned index)
 {
 	if (!slots)
-		build_index();
-	const struct opt_slot *s = slot_for(d, 0);
+		schema_build_index();
+	const struct opt_slot *s = schema_slot_for(d, 0);
 	return s && index < d->n_fields ? s->by_field[index] : NULL;
 }
 
