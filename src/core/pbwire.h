@@ -2,14 +2,14 @@
  * values, length-delimited framing, and walks over a message's fields.
  *
  * Two levels. pbw_frame reads one field as it is on the wire, schema aside,
- * and says exactly what is wrong where it cannot: show --raw (rawdump.c) and
- * the explanations of protobuf-c's "failed" (pbcheck.c) print from it. pbw_next
- * walks a message of a known type, finding each field in the descriptor, for
- * the readers that want a few fields of many messages: the views' selective
- * reader (pb2lua.c) and the C text views; the reader decides what to check of
- * the fields it takes (pbw_typed). Whatever the walk cannot be sure of is an
- * error (-1), on which the reader leaves the message to protobuf-c, whose
- * errors are the ones reported.
+ * and names the fault, and where, when the field is not whole: show --raw
+ * (rawdump.c), the explanations of protobuf-c's "failed" (pbcheck.c) and the
+ * readers of kept unknown fields print from it. pbw_next walks a message of a
+ * known type, finding each field in the descriptor, for the readers that want
+ * a few fields of many messages (the views' selective reader in pb2lua.c);
+ * the reader decides what to check of the fields it takes (pbw_typed).
+ * Whatever the walk cannot be sure of is an error (-1), on which the reader
+ * leaves the message to protobuf-c, whose errors are the ones reported.
  *
  * Prefix pbw_ (pbwire, short: the walk is called in tight loops, and its
  * names stand in many lines of the readers). */
