@@ -98,7 +98,9 @@ static int pbw_varint_fault(const uint8_t **pp, const uint8_t *end, int cut, int
 	return cut;
 }
 
-int pbw_frame(const uint8_t **pp, const uint8_t *end, struct pbw_frame *fr)
+/* pbw_frame, inlined into the walk: pbw_next is the views' inner loop. */
+static inline __attribute__((always_inline)) int pbw_frame_inline(const uint8_t **pp, const uint8_t *end,
+								  struct pbw_frame *fr)
 {
 	const uint8_t *p = *pp;
 	if (pbw_varint(&p, end, &fr->tag) < 0) {
@@ -143,12 +145,17 @@ int pbw_frame(const uint8_t **pp, const uint8_t *end, struct pbw_frame *fr)
 	return 1;
 }
 
+int pbw_frame(const uint8_t **pp, const uint8_t *end, struct pbw_frame *fr)
+{
+	return pbw_frame_inline(pp, end, fr);
+}
+
 int pbw_next(struct pbw *w, struct pbw_field *fl)
 {
 	const uint8_t *p = w->p, *end = w->end;
 	while (p < end) {
 		struct pbw_frame fr;
-		if (pbw_frame(&p, end, &fr) < 0 || (fr.tag >> 3) == 0 || (fr.tag >> 3) > 0x1fffffff)
+		if (pbw_frame_inline(&p, end, &fr) < 0 || (fr.tag >> 3) == 0 || (fr.tag >> 3) > 0x1fffffff)
 			return -1;
 		const ProtobufCFieldDescriptor *f = pbw_field_of(w, (uint32_t)(fr.tag >> 3));
 		if (!f)
