@@ -77,7 +77,7 @@ static int64_t unpacked_int(const ProtobufCMessage *m, const ProtobufCFieldDescr
 static int packed_ok(const struct pbw_field *fl)
 {
 	const uint8_t *p = fl->v, *end = fl->v + fl->n;
-	unsigned wt = pbw_wire_type(fl->f->type);
+	unsigned wt = schema_wire_type(fl->f->type);
 	if (wt != 0)
 		return fl->n % (wt == 5 ? 4 : 8) == 0;
 	for (uint64_t v; p < end;)

@@ -8,57 +8,12 @@
 #include "image.h"
 #include "schema.h"
 
-static const ProtobufCMessageDescriptor *schema_message_ipc_msg(void)
+static const ProtobufCMessageDescriptor *img_ipc_msg_desc(void)
 {
 	static const ProtobufCMessageDescriptor *d;
 	if (!d)
 		d = schema_message("ipc_msg");
 	return d;
-}
-
-/* ---- reading field values by name, for the payload rules ---- */
-
-static const ProtobufCFieldDescriptor *field_named(const ProtobufCMessage *m, const char *name)
-{
-	return protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
-}
-
-uint64_t pb_get_u64(const ProtobufCMessage *m, const char *name, int *present)
-{
-	const ProtobufCFieldDescriptor *f = field_named(m, name);
-	const char *base = (const char *)m;
-	if (present)
-		*present = 0;
-	if (!f || f->label == PROTOBUF_C_LABEL_REPEATED)
-		return 0;
-	if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->quantifier_offset &&
-	    !*(const protobuf_c_boolean *)(base + f->quantifier_offset))
-		return 0;
-	if (present)
-		*present = 1;
-	const void *v = base + f->offset;
-	switch (f->type) {
-	case PROTOBUF_C_TYPE_BOOL:
-		return *(const protobuf_c_boolean *)v != 0;
-	case PROTOBUF_C_TYPE_INT32:
-	case PROTOBUF_C_TYPE_SINT32:
-	case PROTOBUF_C_TYPE_SFIXED32:
-	case PROTOBUF_C_TYPE_ENUM:
-		return (uint64_t)(int64_t) * (const int32_t *)v;
-	case PROTOBUF_C_TYPE_UINT32:
-	case PROTOBUF_C_TYPE_FIXED32:
-		return *(const uint32_t *)v;
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-		return *(const uint64_t *)v;
-	default:
-		if (present)
-			*present = 0;
-		return 0;
-	}
 }
 
 static size_t round_up(size_t n, size_t to)
@@ -237,7 +192,7 @@ static ProtobufCMessage *unpack_at(struct img_reader *r, const ProtobufCMessageD
 static int read_ipc_msgs(struct img_reader *r, struct img_entry *out, size_t entry_off,
 			 struct err *e)
 {
-	const ProtobufCMessageDescriptor *d = schema_message_ipc_msg();
+	const ProtobufCMessageDescriptor *d = img_ipc_msg_desc();
 	size_t n = (size_t)pb_get_u64(out->msg, "qnum", NULL);
 	char what[64];
 	/* Each item takes at least its 4-byte size word: bound n before allocating. */
@@ -576,7 +531,7 @@ static int write_entry(struct buf *out, const struct magic_info *mi, size_t inde
 			char ipath[80];
 			snprintf(ipath, sizeof ipath, "%s.extra[%zu]", path, i);
 			const ProtobufCMessage *im = en->items[i].msg;
-			if (!im || im->descriptor != schema_message_ipc_msg())
+			if (!im || im->descriptor != img_ipc_msg_desc())
 				return err_set(e, "%s: not an ipc_msg", ipath);
 			if (pack_framed(out, im, ipath, e) < 0)
 				return -1;

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <protobuf-c/protobuf-c.h>
 
+#include "pbcheck.h"
 #include "util.h"
 
 #define IMG_COMMON_MAGIC 0x54564319u
@@ -127,34 +128,5 @@ int img_write_entry(struct buf *out, const struct magic_info *mi, size_t index,
 		    const struct img_entry *first, const struct img_entry *en, struct err *e);
 int img_encode(const struct img *img, struct buf *out, struct err *e);
 int img_save(const struct img *img, const char *path, struct err *e); /* atomic */
-
-/* The value of the scalar integer, enum or bool field `name` of m, as a
- * u64 (signed values sign-extended); 0 and *present = 0 when it is absent or
- * not such a field. present may be NULL. */
-uint64_t pb_get_u64(const ProtobufCMessage *m, const char *name, int *present);
-
-/* Say which required fields of a message (recursively) are missing, as
- * "path.field"; returns 0 when all are set, -1 with e naming the first. */
-int pb_check_required(const ProtobufCMessage *m, const char *path, struct err *e);
-/* The field of d whose name is nearest to name (a misspelling, or the start
- * of a name), for "did you mean"; NULL when none is close. */
-const char *pb_nearest_field(const ProtobufCMessageDescriptor *d, const char *name);
-/* Refuse unknown fields whose number is out of range (0 or above 2^29 - 1),
- * which protobuf-c reads but cannot write back. */
-int pb_check_unknown_numbers(const ProtobufCMessage *m, const char *path, struct err *e);
-
-/* Nesting: protobuf-c unpacks recursively, so for a recursive message type
- * (aa_namespace) the wire data is first checked to nest at most
- * PB_MAX_DEPTH deep, else e says so. */
-#define PB_MAX_DEPTH 100
-int pb_is_recursive(const ProtobufCMessageDescriptor *d);
-int pb_check_depth(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t len,
-		   unsigned limit, struct err *e);
-
-/* Why protobuf-c refused to unpack data as desc: walks the wire format and
- * names the byte offset and field that is wrong, or the missing required
- * field. Writes a sentence into e. */
-void pb_explain_unpack_failure(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
-			       size_t len, struct err *e);
 
 #endif

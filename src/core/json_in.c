@@ -10,6 +10,7 @@
 #include "json_in.h"
 #include "jread.h"
 #include "pbset.h"
+#include "pbwire.h"
 #include "json_out.h"
 #include "schema.h"
 
@@ -362,7 +363,7 @@ static int ji_repeated(struct ji_cv *c, ProtobufCMessage *m, const ProtobufCFiel
 			return 0;
 		}
 	}
-	size_t sz = pbset_elt_size(fd);
+	size_t sz = schema_elem_size(fd->type);
 	/* Owned by m from here: protobuf_c_message_free_unpacked frees the first *count. */
 	*arrp = n ? xcalloc(n, sz) : NULL;
 	*count = 0;
@@ -386,19 +387,14 @@ static int ji_unknown(struct ji_cv *c, ProtobufCMessage *m, struct json_object *
 		return ji_fail(c, "expected the base64 of protobuf wire bytes, got %s", ji_type_name(o));
 	if (pbset_base64(c->e, jv_s(o), jv_len(o), &p, &n) < 0)
 		return ji_core_fail(c);
-	size_t off = 0;
-	while (off < n) {
-		uint64_t key = 0, len = 0;
-		unsigned shift = 0;
-		do {
-			if (off >= n || shift > 63)
-				goto bad;
-			key |= (uint64_t)(p[off] & 0x7f) << shift;
-			shift += 7;
-		} while (p[off++] & 0x80);
-		size_t tag_end = off;
-		unsigned wt = (unsigned)(key & 7);
-		uint64_t num = key >> 3;
+	const uint8_t *at = p, *end = p + n;
+	while (at < end) {
+		struct pbw_frame fr;
+		int rc = pbw_frame(&at, end, &fr);
+		if (rc == PBW_TAG_CUT || rc == PBW_TAG_LONG)
+			goto bad;
+		unsigned wt = fr.wt;
+		uint64_t num = fr.tag >> 3;
 		if (num == 0 || num > 0x1fffffff)
 			goto bad;
 		if (protobuf_c_message_descriptor_get_field(m->descriptor, (unsigned)num)) {
@@ -406,34 +402,9 @@ static int ji_unknown(struct ji_cv *c, ProtobufCMessage *m, struct json_object *
 			return ji_fail(c, "field number %llu is a known field of %s: write it by name",
 				       (unsigned long long)num, m->descriptor->name);
 		}
-		switch (wt) {
-		case 0:
-			do {
-				if (off >= n || off - tag_end >= 10)
-					goto bad;
-			} while (p[off++] & 0x80);
-			break;
-		case 1:
-		case 5:
-			if (n - off < (wt == 1 ? 8u : 4u))
-				goto bad;
-			off += wt == 1 ? 8 : 4;
-			break;
-		case 2:
-			shift = 0;
-			do {
-				if (off >= n || shift > 63)
-					goto bad;
-				len |= (uint64_t)(p[off] & 0x7f) << shift;
-				shift += 7;
-			} while (p[off++] & 0x80);
-			if (len > n - off)
-				goto bad;
-			off += (size_t)len;
-			break;
-		default:
-			goto bad; /* groups: protobuf-c cannot keep them */
-		}
+		if (rc < 0)
+			goto bad; /* groups too: protobuf-c cannot keep them */
+		size_t tag_end = (size_t)(fr.val - p), off = (size_t)(at - p);
 		m->unknown_fields = xrealloc(m->unknown_fields,
 					     (m->n_unknown_fields + 1) * sizeof *m->unknown_fields);
 		ProtobufCMessageUnknownField *u = &m->unknown_fields[m->n_unknown_fields++];

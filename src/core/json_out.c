@@ -248,88 +248,6 @@ static void jw_plain_string(struct jw *w, const char *s, size_t n)
 	w->out->len += n + 2;
 }
 
-/* ---- (criu) option maps (SPEC §2) ---- */
-
-struct jw_flag {
-	const char *name;
-	uint64_t bit;
-};
-
-static const struct jw_flag jw_mmap_prot[] = {
-	{ "PROT_READ", 0x1 }, { "PROT_WRITE", 0x2 }, { "PROT_EXEC", 0x4 }, { NULL, 0 },
-};
-static const struct jw_flag jw_mmap_flags[] = {
-	{ "MAP_SHARED", 0x1 },	  { "MAP_PRIVATE", 0x2 },     { "MAP_DROPPABLE", 0x8 },
-	{ "MAP_ANON", 0x20 },	  { "MAP_GROWSDOWN", 0x100 }, { NULL, 0 },
-};
-static const struct jw_flag jw_mmap_status[] = {
-	{ "VMA_AREA_REGULAR", 1u << 0 },  { "VMA_AREA_STACK", 1u << 1 },
-	{ "VMA_AREA_VSYSCALL", 1u << 2 }, { "VMA_AREA_VDSO", 1u << 3 },
-	{ "VMA_AREA_HEAP", 1u << 5 },	  { "VMA_FILE_PRIVATE", 1u << 6 },
-	{ "VMA_FILE_SHARED", 1u << 7 },	  { "VMA_ANON_SHARED", 1u << 8 },
-	{ "VMA_ANON_PRIVATE", 1u << 9 },  { "VMA_AREA_SYSVIPC", 1u << 10 },
-	{ "VMA_AREA_SOCKET", 1u << 11 },  { "VMA_AREA_VVAR", 1u << 12 },
-	{ "VMA_AREA_AIORING", 1u << 13 }, { "VMA_AREA_MEMFD", 1u << 14 },
-	{ "VMA_AREA_SHSTK", 1u << 15 },	  { "VMA_AREA_UPROBES", 1u << 17 },
-	{ "VMA_UNSUPP", 1u << 31 },	  { NULL, 0 },
-};
-static const struct jw_flag jw_rfile_flags[] = {
-	{ "O_WRONLY", 01 },	       { "O_RDWR", 02 },	   { "O_CREAT", 0100 },
-	{ "O_EXCL", 0200 },	       { "O_NOCTTY", 0400 },	   { "O_TRUNC", 01000 },
-	{ "O_APPEND", 02000 },	       { "O_NONBLOCK", 04000 },	   { "O_DSYNC", 010000 },
-	{ "FASYNC", 020000 },	       { "O_DIRECT", 040000 },	   { "O_LARGEFILE", 0100000 },
-	{ "O_DIRECTORY", 0200000 },    { "O_NOFOLLOW", 0400000 },  { "O_NOATIME", 01000000 },
-	{ "O_CLOEXEC", 02000000 },     { NULL, 0 },
-};
-static const struct jw_flag jw_pmap_flags[] = {
-	{ "PE_PARENT", 1 }, { "PE_LAZY", 2 }, { "PE_PRESENT", 4 }, { NULL, 0 },
-};
-static const struct jw_flag jw_seals_flags[] = {
-	{ "F_SEAL_SEAL", 0x1 },	 { "F_SEAL_SHRINK", 0x2 },	  { "F_SEAL_GROW", 0x4 },
-	{ "F_SEAL_WRITE", 0x8 }, { "F_SEAL_FUTURE_WRITE", 0x10 }, { NULL, 0 },
-};
-
-static const struct {
-	const char *name;
-	const struct jw_flag *map;
-} jw_flag_maps[] = {
-	{ "mmap.prot", jw_mmap_prot },	   { "mmap.flags", jw_mmap_flags },
-	{ "mmap.status", jw_mmap_status }, { "rfile.flags", jw_rfile_flags },
-	{ "pmap.flags", jw_pmap_flags },   { "seals.flags", jw_seals_flags },
-};
-
-struct jw_dict_item {
-	int64_t value;
-	const char *name;
-};
-static const struct jw_dict_item jw_gen_task_state[] = {
-	{ 1, "Alive" }, { 3, "Zombie" }, { 6, "Stopped" }, { 0, NULL },
-};
-static const struct jw_dict_item jw_sk_family[] = {
-	{ 1, "UNIX" }, { 2, "INET" }, { 10, "INET6" }, { 16, "NETLINK" }, { 17, "PACKET" }, { 0, NULL },
-};
-static const struct jw_dict_item jw_sk_type[] = {
-	{ 1, "STREAM" }, { 2, "DGRAM" }, { 3, "RAW" }, { 5, "SEQPACKET" }, { 10, "PACKET" }, { 0, NULL },
-};
-static const struct jw_dict_item jw_sk_state[] = {
-	{ 1, "ESTABLISHED" }, { 2, "SYN_SENT" },   { 3, "SYN_RECV" }, { 4, "FIN_WAIT1" },
-	{ 5, "FIN_WAIT2" },   { 6, "TIME_WAIT" },  { 7, "CLOSE" },    { 8, "CLOSE_WAIT" },
-	{ 9, "LAST_ACK" },    { 10, "LISTEN" },	   { 0, NULL },
-};
-static const struct jw_dict_item jw_sk_proto[] = {
-	{ 0, "IP" }, { 6, "TCP" }, { 17, "UDP" }, { 136, "UDPLITE" }, { 0, NULL },
-};
-
-/* A dict is chosen by its name and the field's name, as CRIT keys it. */
-static const struct {
-	const char *dict, *field;
-	const struct jw_dict_item *items;
-} jw_dicts[] = {
-	{ "gen", "task_state", jw_gen_task_state }, { "sk", "family", jw_sk_family },
-	{ "sk", "type", jw_sk_type },		    { "sk", "state", jw_sk_state },
-	{ "sk", "proto", jw_sk_proto },
-};
-
 /* ---- integer fields in pretty mode ---- */
 
 static void jw_hex(struct jw *w, int64_t sv, uint64_t uv, int is_signed)
@@ -363,14 +281,14 @@ static void jw_dev(struct jw *w, int odev, int64_t sv, uint64_t uv, int is_signe
 	jw_plain_string(w, t, n);
 }
 
-static void jw_flags(struct jw *w, const struct jw_flag *map, int64_t sv, uint64_t uv, int is_signed)
+static void jw_flags(struct jw *w, const struct schema_name *map, int64_t sv, uint64_t uv, int is_signed)
 {
 	char t[512];
 	size_t n = 0;
 	uint64_t all = 0, v = is_signed ? (uint64_t)sv : uv;
-	for (const struct jw_flag *f = map; f->name; f++) {
-		all |= f->bit;
-		if (!(v & f->bit))
+	for (const struct schema_name *f = map; f->name; f++) {
+		all |= f->value;
+		if (!(v & f->value))
 			continue;
 		if (n) {
 			memcpy(t + n, " | ", 3);
@@ -405,25 +323,20 @@ static void jw_int_opts(struct jw *w, const ProtobufCFieldDescriptor *f,
 		return;
 	}
 	if (o && o->flags) {
-		for (size_t i = 0; i < sizeof jw_flag_maps / sizeof jw_flag_maps[0]; i++)
-			if (strcmp(o->flags, jw_flag_maps[i].name) == 0) {
-				jw_flags(w, jw_flag_maps[i].map, sv, uv, is_signed);
-				return;
-			}
-		jw_hex(w, sv, uv, is_signed); /* CRIT: an unknown map prints hex */
+		const struct schema_name *map = schema_flag_map(o->flags);
+		if (map)
+			jw_flags(w, map, sv, uv, is_signed);
+		else
+			jw_hex(w, sv, uv, is_signed); /* CRIT: an unknown map prints hex */
 		return;
 	}
 	if (o && o->dict) {
-		for (size_t i = 0; i < sizeof jw_dicts / sizeof jw_dicts[0]; i++) {
-			if (strcmp(o->dict, jw_dicts[i].dict) || strcmp(f->name, jw_dicts[i].field))
-				continue;
-			for (const struct jw_dict_item *it = jw_dicts[i].items; it->name; it++)
-				if ((is_signed && it->value == sv) ||
-				    (!is_signed && it->value >= 0 && (uint64_t)it->value == uv)) {
-					jw_plain_string(w, it->name, strlen(it->name));
-					return;
-				}
-		}
+		const struct schema_name *it = schema_dict_map(o->dict, f->name);
+		for (; it && it->name; it++)
+			if (is_signed ? it->value == sv : it->value == uv) {
+				jw_plain_string(w, it->name, strlen(it->name));
+				return;
+			}
 	}
 	if (is_signed)
 		jw_int(w, sv);
@@ -521,29 +434,6 @@ static int jw_ipadd(struct jw *w, const uint32_t *words, size_t n)
 }
 
 /* ---- messages ---- */
-
-static size_t jw_elem_size(ProtobufCType t)
-{
-	switch (t) {
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-	case PROTOBUF_C_TYPE_DOUBLE:
-		return 8;
-	case PROTOBUF_C_TYPE_BOOL:
-		return sizeof(protobuf_c_boolean);
-	case PROTOBUF_C_TYPE_STRING:
-		return sizeof(char *);
-	case PROTOBUF_C_TYPE_BYTES:
-		return sizeof(ProtobufCBinaryData);
-	case PROTOBUF_C_TYPE_MESSAGE:
-		return sizeof(ProtobufCMessage *);
-	default:
-		return 4;
-	}
-}
 
 static void jw_message_fields(struct jw *w, const ProtobufCMessage *m, int pretty, int hex);
 
@@ -652,7 +542,7 @@ static int jw_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor 
 	/* proto3 without presence: set when not zero */
 	if (f->type == PROTOBUF_C_TYPE_BYTES)
 		return ((const ProtobufCBinaryData *)p)->len != 0;
-	size_t sz = jw_elem_size(f->type);
+	size_t sz = schema_elem_size(f->type);
 	static const uint8_t zero[8];
 	return memcmp(p, zero, sz) != 0;
 }
@@ -708,7 +598,7 @@ static void jw_message_fields(struct jw *w, const ProtobufCMessage *m, int prett
 		    (f->type == PROTOBUF_C_TYPE_UINT32 || f->type == PROTOBUF_C_TYPE_FIXED32) &&
 		    jw_ipadd(w, (const uint32_t *)arr, n))
 			continue;
-		size_t sz = jw_elem_size(f->type);
+		size_t sz = schema_elem_size(f->type);
 		jw_begin_array(w);
 		for (size_t k = 0; k < n; k++)
 			jw_value(w, d, i, f, o, arr + k * sz, pretty, fhex);

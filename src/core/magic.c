@@ -78,7 +78,7 @@ struct magic_info magic_table[] = {
 };
 
 /* Descriptors are looked up by name once; the table is otherwise constant. */
-static const struct magic_info *resolve(const struct magic_info *mi)
+static const struct magic_info *magic_resolve(const struct magic_info *mi)
 {
 	struct magic_info *m = (struct magic_info *)mi; /* points into magic_table, which is writable */
 	if (m && !m->desc) {
@@ -93,7 +93,7 @@ const struct magic_info *magic_by_value(uint32_t magic)
 {
 	for (const struct magic_info *mi = magic_table; mi->name; mi++)
 		if (mi->magic == magic)
-			return resolve(mi);
+			return magic_resolve(mi);
 	return NULL;
 }
 
@@ -101,6 +101,6 @@ const struct magic_info *magic_by_name(const char *name)
 {
 	for (const struct magic_info *mi = magic_table; mi->name; mi++)
 		if (strcmp(mi->name, name) == 0)
-			return resolve(mi);
+			return magic_resolve(mi);
 	return NULL;
 }

@@ -1,12 +1,55 @@
 /* pbcheck.c: explaining protobuf problems that protobuf-c only reports as
- * "failed": missing required fields, malformed wire data, and where. */
+ * "failed": missing required fields, malformed wire data, and where; reading
+ * a field by name. The wire data is walked with pbwire's pbw_frame. */
 #include <stdio.h>
 #include <string.h>
 
-#include "image.h"
+#include "pbcheck.h"
 #include "pbwire.h"
+#include "schema.h"
 
-static int is_pointer_field(const ProtobufCFieldDescriptor *f)
+/* ---- field values by name, for the payload rules of image.c ---- */
+
+uint64_t pb_get_u64(const ProtobufCMessage *m, const char *name, int *present)
+{
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+	const char *base = (const char *)m;
+	if (present)
+		*present = 0;
+	if (!f || f->label == PROTOBUF_C_LABEL_REPEATED)
+		return 0;
+	if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->quantifier_offset &&
+	    !*(const protobuf_c_boolean *)(base + f->quantifier_offset))
+		return 0;
+	if (present)
+		*present = 1;
+	const void *v = base + f->offset;
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_BOOL:
+		return *(const protobuf_c_boolean *)v != 0;
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+	case PROTOBUF_C_TYPE_ENUM:
+		return (uint64_t)(int64_t) * (const int32_t *)v;
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+		return *(const uint32_t *)v;
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		return *(const uint64_t *)v;
+	default:
+		if (present)
+			*present = 0;
+		return 0;
+	}
+}
+
+static int pb_is_pointer_field(const ProtobufCFieldDescriptor *f)
 {
 	return f->type == PROTOBUF_C_TYPE_MESSAGE || f->type == PROTOBUF_C_TYPE_STRING;
 }
@@ -20,7 +63,7 @@ static int pb_required_all_set(const ProtobufCMessage *m)
 	const char *base = (const char *)m;
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
-		if (!is_pointer_field(f))
+		if (!pb_is_pointer_field(f))
 			continue;
 		const void *v = base + f->offset;
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
@@ -64,7 +107,7 @@ int pb_check_required(const ProtobufCMessage *m, const char *path, struct err *e
 			}
 			continue;
 		}
-		if (!is_pointer_field(f))
+		if (!pb_is_pointer_field(f))
 			continue; /* scalars always hold a value in protobuf-c */
 		const void *p = *(const void *const *)v;
 		snprintf(sub, sizeof sub, "%s.%s", path, f->name);
@@ -80,7 +123,7 @@ int pb_check_required(const ProtobufCMessage *m, const char *path, struct err *e
 }
 
 /* Edit distance, for "did you mean" (names are short; a row buffer suffices). */
-static size_t edit_distance(const char *a, const char *b)
+static size_t pb_edit_distance(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);
 	if (la > 63 || lb > 63)
@@ -110,7 +153,7 @@ const char *pb_nearest_field(const ProtobufCMessageDescriptor *d, const char *na
 	const char *best = NULL;
 	size_t n = strlen(name), bestd = n / 3 + 1; /* only close names */
 	for (unsigned i = 0; i < d->n_fields; i++) {
-		size_t dist = edit_distance(name, d->fields[i].name);
+		size_t dist = pb_edit_distance(name, d->fields[i].name);
 		if (dist <= bestd && (!best || dist < bestd)) {
 			best = d->fields[i].name;
 			bestd = dist;
@@ -125,10 +168,9 @@ const char *pb_nearest_field(const ProtobufCMessageDescriptor *d, const char *na
 	return NULL;
 }
 
-/* protobuf-c reads a 5-byte key into 32 bits without checking the field
- * number's range (1 to 2^29 - 1) and would write such an unknown field back
- * with its number cut short: the image would not come back as it was. */
-static int bad_numbers(const ProtobufCMessage *m, const char *path, struct err *e)
+/* The first unknown field of m (or of a message inside) whose number is out
+ * of range: -1, and e names it when path is given. */
+static int pb_bad_numbers(const ProtobufCMessage *m, const char *path, struct err *e)
 {
 	for (unsigned i = 0; i < m->n_unknown_fields; i++)
 		if (m->unknown_fields[i].tag == 0 || m->unknown_fields[i].tag > 0x1fffffffu)
@@ -149,13 +191,13 @@ static int bad_numbers(const ProtobufCMessage *m, const char *path, struct err *
 			for (size_t k = 0; k < n; k++) {
 				if (path)
 					snprintf(sub, sizeof sub, "%s.%s[%zu]", path, f->name, k);
-				if (arr[k] && bad_numbers(arr[k], path ? sub : NULL, e) < 0)
+				if (arr[k] && pb_bad_numbers(arr[k], path ? sub : NULL, e) < 0)
 					return -1;
 			}
 		} else if (*(ProtobufCMessage *const *)v) {
 			if (path)
 				snprintf(sub, sizeof sub, "%s.%s", path, f->name);
-			if (bad_numbers(*(ProtobufCMessage *const *)v, path ? sub : NULL, e) < 0)
+			if (pb_bad_numbers(*(ProtobufCMessage *const *)v, path ? sub : NULL, e) < 0)
 				return -1;
 		}
 	}
@@ -168,34 +210,15 @@ static int bad_numbers(const ProtobufCMessage *m, const char *path, struct err *
  * walk makes no paths (path NULL) unless it finds one, then names it. */
 int pb_check_unknown_numbers(const ProtobufCMessage *m, const char *path, struct err *e)
 {
-	if (bad_numbers(m, NULL, e) == 0)
+	if (pb_bad_numbers(m, NULL, e) == 0)
 		return 0;
-	return bad_numbers(m, path, e);
-}
-
-/* ---- wire-format walk ---- */
-
-static int read_varint(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
-{
-	*v = 0;
-	uint64_t r = 0;
-	for (unsigned shift = 0; shift < 70; shift += 7) {
-		if (*off >= len)
-			return -1;
-		uint8_t b = p[(*off)++];
-		r |= (uint64_t)(b & 0x7f) << (shift < 64 ? shift : 63);
-		if (!(b & 0x80)) {
-			*v = r;
-			return 0;
-		}
-	}
-	return -2; /* more than 10 bytes */
+	return pb_bad_numbers(m, path, e);
 }
 
 /* ---- nesting depth: protobuf-c unpacks nested messages recursively, so a
  * recursive type (aa_namespace) could nest deep enough to overflow the stack ---- */
 
-static int on_cycle(const ProtobufCMessageDescriptor *d, const ProtobufCMessageDescriptor **stack,
+static int pb_on_cycle(const ProtobufCMessageDescriptor *d, const ProtobufCMessageDescriptor **stack,
 		    unsigned depth)
 {
 	for (unsigned i = 0; i < depth; i++)
@@ -206,7 +229,7 @@ static int on_cycle(const ProtobufCMessageDescriptor *d, const ProtobufCMessageD
 	stack[depth] = d;
 	for (unsigned i = 0; i < d->n_fields; i++)
 		if (d->fields[i].type == PROTOBUF_C_TYPE_MESSAGE &&
-		    on_cycle(d->fields[i].descriptor, stack, depth + 1))
+		    pb_on_cycle(d->fields[i].descriptor, stack, depth + 1))
 			return 1;
 	return 0;
 }
@@ -222,7 +245,7 @@ int pb_is_recursive(const ProtobufCMessageDescriptor *d)
 		if (cache[i].d == d)
 			return cache[i].rec;
 	const ProtobufCMessageDescriptor *stack[64];
-	int rec = on_cycle(d, stack, 0);
+	int rec = pb_on_cycle(d, stack, 0);
 	if (n < sizeof cache / sizeof cache[0]) {
 		cache[n].d = d;
 		cache[n++].rec = rec;
@@ -230,115 +253,88 @@ int pb_is_recursive(const ProtobufCMessageDescriptor *d)
 	return rec;
 }
 
-static int read_varint(const uint8_t *p, size_t len, size_t *off, uint64_t *v);
-
 int pb_check_depth(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
 		   unsigned limit, struct err *e)
 {
 	if (limit == 0)
 		return err_set(e, "messages nest more than %d deep", PB_MAX_DEPTH);
-	size_t off = 0;
-	while (off < len) {
-		uint64_t key, v;
-		if (read_varint(p, len, &off, &key) < 0)
+	const uint8_t *end = p + len;
+	while (p < end) {
+		struct pbw_frame fr;
+		if (pbw_frame(&p, end, &fr) < 0)
 			return 0; /* malformed: protobuf-c refuses it, explain says why */
+		if (fr.wt != 2)
+			continue;
 		const ProtobufCFieldDescriptor *f =
-			protobuf_c_message_descriptor_get_field(d, (uint32_t)(key >> 3));
-		switch (key & 7) {
-		case 0:
-			if (read_varint(p, len, &off, &v) < 0)
-				return 0;
-			break;
-		case 1:
-			off += 8;
-			break;
-		case 5:
-			off += 4;
-			break;
-		case 2:
-			if (read_varint(p, len, &off, &v) < 0 || v > len - off)
-				return 0;
-			if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
-			    pb_check_depth(f->descriptor, p + off, (size_t)v, limit - 1, e) < 0)
-				return -1;
-			off += (size_t)v;
-			break;
-		default:
-			return 0;
-		}
+			protobuf_c_message_descriptor_get_field(d, (uint32_t)(fr.tag >> 3));
+		if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+		    pb_check_depth(f->descriptor, fr.data, (size_t)fr.raw, limit - 1, e) < 0)
+			return -1;
 	}
 	return 0;
 }
 
 /* Returns 1 and fills e when it finds the fault, else 0. `at` is the offset of
  * data within the outermost message, for the report. */
-static int explain(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len, size_t at,
+static int pb_explain(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len, size_t at,
 		   const char *path, struct err *e)
 {
 	if (strlen(path) > 200)
 		return 0; /* nested too deep to name: the depth check reports it */
 	unsigned char seen[1024] = { 0 }; /* required-field presence by field index (first 1024) */
-	size_t off = 0;
+	const uint8_t *q = p, *end = p + len;
 	char sub[256];
-	while (off < len) {
-		size_t start = off;
-		uint64_t key, v;
-		int rc = read_varint(p, len, &off, &key);
-		if (rc < 0)
+	while (q < end) {
+		size_t start = (size_t)(q - p);
+		struct pbw_frame fr;
+		int rc = pbw_frame(&q, end, &fr);
+		if (rc == PBW_TAG_CUT || rc == PBW_TAG_LONG)
 			return err_set(e, "at byte %zu%s%s: %s", at + start, *path ? " in " : "", path,
-				       rc == -1 ? "the data ends inside a field tag" : "a field tag is over 10 bytes"),
+				       rc == PBW_TAG_CUT ? "the data ends inside a field tag"
+							 : "a field tag is over 10 bytes"),
 			       1;
-		uint32_t num = (uint32_t)(key >> 3);
-		int wt = (int)(key & 7);
+		uint32_t num = (uint32_t)(fr.tag >> 3);
+		int wt = (int)fr.wt;
 		if (num == 0)
 			return err_set(e, "at byte %zu%s%s: field number 0 is invalid", at + start,
 				       *path ? " in " : "", path),
 			       1;
 		const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(d, num);
 		snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", f ? f->name : "");
-		if (f && f->label != PROTOBUF_C_LABEL_REPEATED && wt != (int)pbw_wire_type(f->type))
+		if (f && f->label != PROTOBUF_C_LABEL_REPEATED && wt != (int)schema_wire_type(f->type))
 			return err_set(e, "at byte %zu: field '%s' (%u) is %s but has wire type %d",
 				       at + start, sub, num,
 				       f->type == PROTOBUF_C_TYPE_MESSAGE ? "a message" : "a scalar", wt),
 			       1;
-		size_t vstart = off;
-		switch (wt) {
-		case 0:
-			rc = read_varint(p, len, &off, &v);
-			if (rc < 0)
-				return err_set(e, "at byte %zu: field %u%s%s: %s", at + vstart, num,
-					       f ? " " : "", f ? sub : "",
-					       rc == -1 ? "the data ends inside a varint" : "a varint is over 10 bytes"),
-				       1;
-			break;
-		case 1:
-		case 5: {
-			size_t w = wt == 1 ? 8 : 4;
-			if (len - off < w)
-				return err_set(e, "at byte %zu: field %u: the data ends inside a %zu-byte value",
-					       at + vstart, num, w),
-				       1;
-			off += w;
-			break;
-		}
-		case 2:
-			rc = read_varint(p, len, &off, &v);
-			if (rc < 0 || v > len - off)
-				return err_set(e, "at byte %zu: field %u%s%s: length %s runs past the end "
-						  "of the message (%zu bytes left)",
-					       at + vstart, num, f ? " " : "", f ? sub : "",
-					       rc < 0 ? "(truncated)" : "", len - off),
-				       1;
-			if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
-			    explain(f->descriptor, p + off, (size_t)v, at + off, sub, e))
-				return 1;
-			off += (size_t)v;
-			break;
-		default:
+		size_t vstart = (size_t)(fr.val - p);
+		if (rc == PBW_LEN_PAST || (wt == 2 && (rc == PBW_VARINT_CUT || rc == PBW_VARINT_LONG)))
+			return err_set(e, "at byte %zu: field %u%s%s: length %s runs past the end "
+					  "of the message (%zu bytes left)",
+				       at + vstart, num, f ? " " : "", f ? sub : "",
+				       rc != PBW_LEN_PAST ? "(truncated)" : "", (size_t)(end - q)),
+			       1;
+		switch (rc) {
+		case PBW_VARINT_CUT:
+		case PBW_VARINT_LONG:
+			return err_set(e, "at byte %zu: field %u%s%s: %s", at + vstart, num, f ? " " : "",
+				       f ? sub : "",
+				       rc == PBW_VARINT_CUT ? "the data ends inside a varint"
+							    : "a varint is over 10 bytes"),
+			       1;
+		case PBW_FIXED_CUT:
+			return err_set(e, "at byte %zu: field %u: the data ends inside a %d-byte value",
+				       at + vstart, num, wt == 1 ? 8 : 4),
+			       1;
+		case PBW_WIRE_TYPE:
 			return err_set(e, "at byte %zu: field %u has wire type %d, which CRIU never writes",
 				       at + start, num, wt),
 			       1;
+		default:
+			break;
 		}
+		if (wt == 2 && f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+		    pb_explain(f->descriptor, fr.data, (size_t)fr.raw, at + (size_t)(fr.data - p), sub, e))
+			return 1;
 		if (f) {
 			size_t idx = (size_t)(f - d->fields);
 			if (idx < sizeof seen)
@@ -356,6 +352,6 @@ static int explain(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t
 void pb_explain_unpack_failure(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
 			       size_t len, struct err *e)
 {
-	if (!explain(desc, data, len, 0, "", e))
+	if (!pb_explain(desc, data, len, 0, "", e))
 		err_set(e, "protobuf-c refused it");
 }

@@ -5,97 +5,9 @@
 
 #include "pbset.h"
 
-/* ---- the (criu) name maps (SPEC §2) ----
- * Names <-> values of the `flags` and `dict` options. json_out.c holds the same
- * facts for writing; the two could share this one table. */
+/* ---- the (criu) name maps (SPEC §2): schema_flag_map, schema_dict_map ---- */
 
-struct pbset_name {
-	const char *name;
-	uint32_t value;
-};
-
-struct pbset_map {
-	const char *map; /* "mmap.prot"; dict maps are "<dict>.<field name>" */
-	const struct pbset_name *names; /* ends with name NULL */
-};
-
-static const struct pbset_name pbset_mmap_prot[] = {
-	{ "PROT_READ", 0x1 }, { "PROT_WRITE", 0x2 }, { "PROT_EXEC", 0x4 }, { NULL, 0 },
-};
-static const struct pbset_name pbset_mmap_flags[] = {
-	{ "MAP_SHARED", 0x1 },	   { "MAP_PRIVATE", 0x2 },	{ "MAP_DROPPABLE", 0x8 },
-	{ "MAP_ANON", 0x20 },	   { "MAP_GROWSDOWN", 0x100 }, { NULL, 0 },
-};
-static const struct pbset_name pbset_mmap_status[] = {
-	{ "VMA_AREA_NONE", 0 }, /* CRIT's map has it; it adds no bit */
-	{ "VMA_AREA_REGULAR", 1u << 0 },  { "VMA_AREA_STACK", 1u << 1 },
-	{ "VMA_AREA_VSYSCALL", 1u << 2 }, { "VMA_AREA_VDSO", 1u << 3 },
-	{ "VMA_AREA_HEAP", 1u << 5 },	  { "VMA_FILE_PRIVATE", 1u << 6 },
-	{ "VMA_FILE_SHARED", 1u << 7 },	  { "VMA_ANON_SHARED", 1u << 8 },
-	{ "VMA_ANON_PRIVATE", 1u << 9 },  { "VMA_AREA_SYSVIPC", 1u << 10 },
-	{ "VMA_AREA_SOCKET", 1u << 11 },  { "VMA_AREA_VVAR", 1u << 12 },
-	{ "VMA_AREA_AIORING", 1u << 13 }, { "VMA_AREA_MEMFD", 1u << 14 },
-	{ "VMA_AREA_SHSTK", 1u << 15 },	  { "VMA_AREA_UPROBES", 1u << 17 },
-	{ "VMA_UNSUPP", 1u << 31 },	  { NULL, 0 },
-};
-static const struct pbset_name pbset_rfile_flags[] = {
-	{ "O_WRONLY", 01 },	    { "O_RDWR", 02 },		{ "O_CREAT", 0100 },
-	{ "O_EXCL", 0200 },	    { "O_NOCTTY", 0400 },	{ "O_TRUNC", 01000 },
-	{ "O_APPEND", 02000 },	    { "O_NONBLOCK", 04000 },	{ "O_DSYNC", 010000 },
-	{ "FASYNC", 020000 },	    { "O_DIRECT", 040000 },	{ "O_LARGEFILE", 0100000 },
-	{ "O_DIRECTORY", 0200000 }, { "O_NOFOLLOW", 0400000 }, { "O_NOATIME", 01000000 },
-	{ "O_CLOEXEC", 02000000 },  { NULL, 0 },
-};
-static const struct pbset_name pbset_pmap_flags[] = {
-	{ "PE_PARENT", 1 }, { "PE_LAZY", 2 }, { "PE_PRESENT", 4 }, { NULL, 0 },
-};
-static const struct pbset_name pbset_seals_flags[] = {
-	{ "F_SEAL_SEAL", 0x1 },	 { "F_SEAL_SHRINK", 0x2 },	  { "F_SEAL_GROW", 0x4 },
-	{ "F_SEAL_WRITE", 0x8 }, { "F_SEAL_FUTURE_WRITE", 0x10 }, { NULL, 0 },
-};
-static const struct pbset_name pbset_gen_task_state[] = {
-	{ "Alive", 1 }, { "Zombie", 3 }, { "Stopped", 6 }, { NULL, 0 },
-};
-static const struct pbset_name pbset_sk_family[] = {
-	{ "UNIX", 1 }, { "INET", 2 }, { "INET6", 10 }, { "NETLINK", 16 }, { "PACKET", 17 }, { NULL, 0 },
-};
-static const struct pbset_name pbset_sk_type[] = {
-	{ "STREAM", 1 }, { "DGRAM", 2 }, { "RAW", 3 }, { "SEQPACKET", 5 }, { "PACKET", 10 }, { NULL, 0 },
-};
-static const struct pbset_name pbset_sk_state[] = {
-	{ "ESTABLISHED", 1 }, { "SYN_SENT", 2 },   { "SYN_RECV", 3 },	{ "FIN_WAIT1", 4 },
-	{ "FIN_WAIT2", 5 },   { "TIME_WAIT", 6 },  { "CLOSE", 7 },	{ "CLOSE_WAIT", 8 },
-	{ "LAST_ACK", 9 },    { "LISTEN", 10 },	   { NULL, 0 },
-};
-static const struct pbset_name pbset_sk_proto[] = {
-	{ "IP", 0 }, { "TCP", 6 }, { "UDP", 17 }, { "UDPLITE", 136 }, { NULL, 0 },
-};
-
-static const struct pbset_map pbset_flag_maps[] = {
-	{ "mmap.prot", pbset_mmap_prot },	   { "mmap.flags", pbset_mmap_flags },
-	{ "mmap.status", pbset_mmap_status }, { "rfile.flags", pbset_rfile_flags },
-	{ "pmap.flags", pbset_pmap_flags },   { "seals.flags", pbset_seals_flags },
-	{ NULL, NULL },
-};
-static const struct pbset_map pbset_dict_maps[] = {
-	{ "gen.task_state", pbset_gen_task_state }, { "sk.family", pbset_sk_family },
-	{ "sk.type", pbset_sk_type },		 { "sk.state", pbset_sk_state },
-	{ "sk.proto", pbset_sk_proto },		 { NULL, NULL },
-};
-
-static const struct pbset_name *pbset_find_map(const struct pbset_map *maps, const char *a, const char *b)
-{
-	size_t la = strlen(a);
-	for (; maps->map; maps++) {
-		if (strncmp(maps->map, a, la) != 0)
-			continue;
-		if (!b ? maps->map[la] == 0 : maps->map[la] == '.' && strcmp(maps->map + la + 1, b) == 0)
-			return maps->names;
-	}
-	return NULL;
-}
-
-static const struct pbset_name *pbset_find_name(const struct pbset_name *names, const char *s, size_t n)
+static const struct schema_name *pbset_find_name(const struct schema_name *names, const char *s, size_t n)
 {
 	for (; names && names->name; names++)
 		if (strlen(names->name) == n && memcmp(names->name, s, n) == 0)
@@ -104,7 +16,7 @@ static const struct pbset_name *pbset_find_name(const struct pbset_name *names, 
 }
 
 /* "A, B, C" into dst, for error messages. */
-static void pbset_list_names(const struct pbset_name *names, char *dst, size_t size)
+static void pbset_list_names(const struct schema_name *names, char *dst, size_t size)
 {
 	size_t at = 0;
 	dst[0] = 0;
@@ -212,7 +124,7 @@ static int pbset_is_name_char(char c)
 /* A flags string: names of the map and/or integers joined by "|". */
 static int pbset_flags(struct err *e, const char *mapname, const char *s, size_t n, struct pbset_num *v)
 {
-	const struct pbset_name *names = pbset_find_map(pbset_flag_maps, mapname, NULL);
+	const struct schema_name *names = schema_flag_map(mapname);
 	v->neg = 0;
 	v->mag = 0;
 	size_t i = 0;
@@ -231,7 +143,7 @@ static int pbset_flags(struct err *e, const char *mapname, const char *s, size_t
 			b--;
 		if (a == b)
 			return err_set(e, "\"%.*s\": an empty flag between '|'s", (int)(n > 80 ? 80 : n), s);
-		const struct pbset_name *nm = pbset_find_name(names, s + a, b - a);
+		const struct schema_name *nm = pbset_find_name(names, s + a, b - a);
 		if (nm) {
 			v->mag |= nm->value;
 		} else if (pbset_is_name_char(s[a]) || !names) {
@@ -462,29 +374,6 @@ static int pbset_qp(struct err *e, const char *s, size_t n, uint8_t **out, size_
 	return 0;
 }
 
-size_t pbset_elt_size(const ProtobufCFieldDescriptor *fd)
-{
-	switch (fd->type) {
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-	case PROTOBUF_C_TYPE_DOUBLE:
-		return 8;
-	case PROTOBUF_C_TYPE_BOOL:
-		return sizeof(protobuf_c_boolean);
-	case PROTOBUF_C_TYPE_STRING:
-		return sizeof(char *);
-	case PROTOBUF_C_TYPE_BYTES:
-		return sizeof(ProtobufCBinaryData);
-	case PROTOBUF_C_TYPE_MESSAGE:
-		return sizeof(ProtobufCMessage *);
-	default:
-		return 4;
-	}
-}
-
 int pbset_enum_name(const ProtobufCFieldDescriptor *fd, const char *s, void *dst, struct err *e)
 {
 	const ProtobufCEnumDescriptor *ed = fd->descriptor;
@@ -550,12 +439,12 @@ static int pbset_text_num(const ProtobufCFieldDescriptor *fd, const struct field
 	if (fo && (fo->dev || fo->odev) && memchr(s, ':', n))
 		return pbset_dev(e, fo->odev, s, n, v);
 	if (fo && fo->dict) {
-		const struct pbset_name *names = pbset_find_map(pbset_dict_maps, fo->dict, fd->name);
+		const struct schema_name *names = schema_dict_map(fo->dict, fd->name);
 		size_t a = 0;
 		while (a < n && pbset_space(s[a]))
 			a++;
 		if (a < n && pbset_is_name_char(s[a])) {
-			const struct pbset_name *nm = pbset_find_name(names, s, n);
+			const struct schema_name *nm = pbset_find_name(names, s, n);
 			if (!nm) {
 				char known[400] = "none";
 				if (names)

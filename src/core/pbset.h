@@ -49,7 +49,5 @@ const char *pbset_pyint(const char *s, size_t n, int dec_only, struct pbset_num 
 void pbset_num_text(const struct pbset_num *v, char *dst, size_t size);
 /* Strict base64 (line breaks allowed) into *out (malloc'd; NULL when empty). */
 int pbset_base64(struct err *e, const char *s, size_t n, uint8_t **out, size_t *outlen);
-/* The size of one element of field fd in a message (of a repeated field's array). */
-size_t pbset_elt_size(const ProtobufCFieldDescriptor *fd);
 
 #endif

@@ -86,39 +86,78 @@ static const ProtobufCFieldDescriptor *pbw_field_of(struct pbw *w, uint32_t id)
 	return protobuf_c_message_descriptor_get_field(d, id);
 }
 
+/* Where a varint that pbw_varint refused at p stopped: one of 10 bytes or
+ * more is too long (each byte said more follows), a shorter one is cut. */
+static int pbw_varint_fault(const uint8_t **pp, const uint8_t *end, int cut, int too_long)
+{
+	if (end - *pp >= 10) {
+		*pp += 10;
+		return too_long;
+	}
+	*pp = end;
+	return cut;
+}
+
+/* pbw_frame, inlined into the walk: pbw_next is the views' inner loop. */
+static inline __attribute__((always_inline)) int pbw_frame_inline(const uint8_t **pp, const uint8_t *end,
+								  struct pbw_frame *fr)
+{
+	const uint8_t *p = *pp;
+	if (pbw_varint(&p, end, &fr->tag) < 0) {
+		*pp = p;
+		return pbw_varint_fault(pp, end, PBW_TAG_CUT, PBW_TAG_LONG);
+	}
+	fr->wt = (unsigned)(fr->tag & 7);
+	fr->val = p;
+	fr->data = NULL;
+	switch (fr->wt) {
+	case 0:
+	case 2:
+		if (pbw_varint(&p, end, &fr->raw) < 0) {
+			*pp = p;
+			return pbw_varint_fault(pp, end, PBW_VARINT_CUT, PBW_VARINT_LONG);
+		}
+		if (fr->wt == 2) {
+			if (fr->raw > (uint64_t)(end - p)) {
+				*pp = p;
+				return PBW_LEN_PAST;
+			}
+			fr->data = p;
+			p += fr->raw;
+		}
+		break;
+	case 1:
+	case 5: {
+		unsigned width = fr->wt == 1 ? 8 : 4;
+		if ((size_t)(end - p) < width) {
+			*pp = p;
+			return PBW_FIXED_CUT;
+		}
+		fr->raw = pbw_le(p, width);
+		p += width;
+		break;
+	}
+	default:
+		*pp = p;
+		return PBW_WIRE_TYPE;
+	}
+	*pp = p;
+	return 1;
+}
+
+int pbw_frame(const uint8_t **pp, const uint8_t *end, struct pbw_frame *fr)
+{
+	return pbw_frame_inline(pp, end, fr);
+}
+
 int pbw_next(struct pbw *w, struct pbw_field *fl)
 {
 	const uint8_t *p = w->p, *end = w->end;
 	while (p < end) {
-		uint64_t tag, raw = 0;
-		const uint8_t *v = NULL;
-		if (pbw_varint(&p, end, &tag) < 0 || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
+		struct pbw_frame fr;
+		if (pbw_frame_inline(&p, end, &fr) < 0 || (fr.tag >> 3) == 0 || (fr.tag >> 3) > 0x1fffffff)
 			return -1;
-		unsigned wt = (unsigned)(tag & 7);
-		switch (wt) {
-		case 0:
-			if (pbw_varint(&p, end, &raw) < 0)
-				return -1;
-			break;
-		case 1:
-		case 5: {
-			unsigned width = wt == 1 ? 8 : 4;
-			if ((size_t)(end - p) < width)
-				return -1;
-			raw = pbw_le(p, width);
-			p += width;
-			break;
-		}
-		case 2:
-			if (pbw_varint(&p, end, &raw) < 0 || raw > (uint64_t)(end - p))
-				return -1;
-			v = p;
-			p += raw;
-			break;
-		default: /* groups: not in the proto2 schemas of CRIU */
-			return -1;
-		}
-		const ProtobufCFieldDescriptor *f = pbw_field_of(w, (uint32_t)(tag >> 3));
+		const ProtobufCFieldDescriptor *f = pbw_field_of(w, (uint32_t)(fr.tag >> 3));
 		if (!f)
 			continue; /* unknown to the schema: protobuf-c keeps these aside */
 		unsigned i = (unsigned)(f - w->d->fields);
@@ -126,10 +165,10 @@ int pbw_next(struct pbw *w, struct pbw_field *fl)
 		fl->f = f;
 		fl->i = i;
 		fl->again = (w->seen[i / 64] & bit) != 0;
-		fl->wt = wt;
-		fl->raw = raw;
-		fl->v = v;
-		fl->n = v ? (size_t)raw : 0;
+		fl->wt = fr.wt;
+		fl->raw = fr.raw;
+		fl->v = fr.data;
+		fl->n = fr.data ? (size_t)fr.raw : 0;
 		w->seen[i / 64] |= bit;
 		w->next = i + 1;
 		w->p = p;
@@ -153,7 +192,7 @@ int pbw_flat_init(struct pbw_flat *t, const ProtobufCMessageDescriptor *d)
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 		if (f->label == PROTOBUF_C_LABEL_REQUIRED)
 			t->required |= (uint64_t)1 << i;
-		if (f->id < 16 && f->label != PROTOBUF_C_LABEL_REPEATED && pbw_wire_type(f->type) == 0)
+		if (f->id < 16 && f->label != PROTOBUF_C_LABEL_REPEATED && schema_wire_type(f->type) == 0)
 			t->slot[f->id << 3] = (uint8_t)(i + 1);
 	}
 	return 0;

@@ -1,12 +1,18 @@
-/* pbwire.h: a protobuf message in wire format read one field at a time,
- * without unpacking it, for the readers that want a few fields of many
- * messages: the views' selective reader (pb2lua.c, into Lua tables) and the
- * C text views (xtext.c, into small structs).
+/* pbwire.h: the one reader of the protobuf wire format: varints, fixed
+ * values, length-delimited framing, and walks over a message's fields.
  *
- * The walk frames every field and finds it in the descriptor; the reader
- * decides what to check of the fields it takes (pbw_typed). Whatever the walk
- * cannot be sure of is an error (-1), on which the reader leaves the message
- * to protobuf-c, whose errors are the ones reported. */
+ * Two levels. pbw_frame reads one field as it is on the wire, schema aside,
+ * and names the fault, and where, when the field is not whole: show --raw
+ * (rawdump.c), the explanations of protobuf-c's "failed" (pbcheck.c) and the
+ * readers of kept unknown fields print from it. pbw_next walks a message of a
+ * known type, finding each field in the descriptor, for the readers that want
+ * a few fields of many messages (the views' selective reader in pb2lua.c);
+ * the reader decides what to check of the fields it takes (pbw_typed).
+ * Whatever the walk cannot be sure of is an error (-1), on which the reader
+ * leaves the message to protobuf-c, whose errors are the ones reported.
+ *
+ * Prefix pbw_ (pbwire, short: the walk is called in tight loops, and its
+ * names stand in many lines of the readers). */
 #ifndef CRITLUA_PBWIRE_H
 #define CRITLUA_PBWIRE_H
 
@@ -14,6 +20,8 @@
 #include <stdint.h>
 
 #include <protobuf-c/protobuf-c.h>
+
+#include "schema.h"
 
 struct pbw {
 	const ProtobufCMessageDescriptor *d;
@@ -42,32 +50,11 @@ int pbw_start(struct pbw *w, const ProtobufCMessageDescriptor *d, const uint8_t 
  * there; -1: malformed, or a required field missing. */
 int pbw_next(struct pbw *w, struct pbw_field *fl);
 
-/* The wire type a field of type t comes in (2 also for packed scalars). */
-static inline unsigned pbw_wire_type(ProtobufCType t)
-{
-	switch (t) {
-	case PROTOBUF_C_TYPE_FIXED32:
-	case PROTOBUF_C_TYPE_SFIXED32:
-	case PROTOBUF_C_TYPE_FLOAT:
-		return 5;
-	case PROTOBUF_C_TYPE_FIXED64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_DOUBLE:
-		return 1;
-	case PROTOBUF_C_TYPE_STRING:
-	case PROTOBUF_C_TYPE_BYTES:
-	case PROTOBUF_C_TYPE_MESSAGE:
-		return 2;
-	default:
-		return 0;
-	}
-}
-
 /* Whether fl comes in the wire type of its field: 1 as one value, 2 as
  * packed values of a repeated scalar, 0 not (an error to the reader). */
 static inline int pbw_typed(const struct pbw_field *fl)
 {
-	if (fl->wt == pbw_wire_type(fl->f->type))
+	if (fl->wt == schema_wire_type(fl->f->type))
 		return 1;
 	return fl->wt == 2 && fl->f->label == PROTOBUF_C_LABEL_REPEATED ? 2 : 0;
 }
@@ -87,6 +74,32 @@ static inline int pbw_varint(const uint8_t **pp, const uint8_t *end, uint64_t *o
 
 /* n (at most 8) bytes at p, little-endian. */
 uint64_t pbw_le(const uint8_t *p, unsigned n);
+
+/* One field as framed on the wire. */
+struct pbw_frame {
+	uint64_t tag;        /* as read: field number << 3 | wire type (the number unchecked) */
+	unsigned wt;         /* wire type */
+	uint64_t raw;        /* wire types 0, 1 and 5: the value; 2: the length */
+	const uint8_t *val;  /* where the value starts (wire type 2: its length) */
+	const uint8_t *data; /* wire type 2: the bytes (raw of them) */
+};
+
+/* What pbw_frame found wrong. A tag fault leaves nothing of fr set; the
+ * others come after the tag, which fr has (tag, wt, val). */
+enum pbw_fault {
+	PBW_TAG_CUT = -1,    /* the data ends inside the tag */
+	PBW_TAG_LONG = -2,   /* the tag is over 10 bytes */
+	PBW_VARINT_CUT = -3, /* the data ends inside a varint: the value, or the length of wire type 2 */
+	PBW_VARINT_LONG = -4, /* that varint is over 10 bytes */
+	PBW_FIXED_CUT = -5,  /* the data ends inside a fixed32 or fixed64 value */
+	PBW_LEN_PAST = -6,   /* the length runs past the end */
+	PBW_WIRE_TYPE = -7,  /* wire type 3, 4, 6 or 7: groups and unused ones, not in CRIU's proto2 */
+};
+
+/* The field at *pp (before end) into *fr. 1, *pp past it; or a pbw_fault,
+ * *pp where the reading stopped (the end, for data that ends inside a varint;
+ * 10 bytes into a varint over 10 bytes; after the length that runs past). */
+int pbw_frame(const uint8_t **pp, const uint8_t *end, struct pbw_frame *fr);
 
 /* A varint or fixed scalar as protobuf-c stores it in 64 bits: 32-bit types
  * keep their low 32 bits (signed ones sign-extended), sint types are

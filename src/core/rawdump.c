@@ -6,60 +6,42 @@
 #include <string.h>
 
 #include "image.h"
+#include "pbwire.h"
 #include "rawdump.h"
+#include "textcodec.h"
 
-#define RAW_MAX_DEPTH 32
-
-static int raw_varint(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
-{
-	uint64_t r = 0;
-	for (unsigned shift = 0; shift < 64; shift += 7) {
-		if (*off >= len)
-			return -1;
-		uint8_t b = p[(*off)++];
-		r |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80)) {
-			*v = r;
-			return 0;
-		}
-	}
-	return -1;
-}
+#define RAWDUMP_MAX_DEPTH 32
 
 /* Does p..len read as a whole protobuf message (every field well framed)? */
-static int raw_is_message(const uint8_t *p, size_t len)
+static int rawdump_is_message(const uint8_t *p, size_t len)
 {
-	size_t off = 0;
+	const uint8_t *end = p + len;
 	if (len == 0)
 		return 0;
-	while (off < len) {
-		uint64_t key, v;
-		if (raw_varint(p, len, &off, &key) < 0 || (key >> 3) == 0)
+	while (p < end) {
+		struct pbw_frame fr;
+		if (pbw_frame(&p, end, &fr) < 0 || (fr.tag >> 3) == 0)
 			return 0;
-		switch (key & 7) {
-		case 0:
-			if (raw_varint(p, len, &off, &v) < 0)
-				return 0;
-			break;
-		case 1:
-		case 5:
-			if (len - off < ((key & 7) == 1 ? 8u : 4u))
-				return 0;
-			off += (key & 7) == 1 ? 8 : 4;
-			break;
-		case 2:
-			if (raw_varint(p, len, &off, &v) < 0 || v > len - off)
-				return 0;
-			off += (size_t)v;
-			break;
-		default:
-			return 0;
-		}
 	}
 	return 1;
 }
 
-static int raw_printable(const uint8_t *p, size_t len)
+/* The numbers of every line, written without printf: show --raw of a large
+ * image spent nine tenths of its time parsing the formats. */
+static void rawdump_u64(struct buf *b, uint64_t v)
+{
+	buf_reserve(b, 20);
+	b->len += tc_u64((char *)b->p + b->len, v);
+}
+
+static void rawdump_hex_byte(struct buf *b, uint8_t c)
+{
+	static const char digits[] = "0123456789abcdef";
+	buf_addc(b, digits[c >> 4]);
+	buf_addc(b, digits[c & 15]);
+}
+
+static int rawdump_printable(const uint8_t *p, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
 		if ((p[i] < 0x20 && p[i] != '\n' && p[i] != '\t') || p[i] == 0x7f)
@@ -67,15 +49,15 @@ static int raw_printable(const uint8_t *p, size_t len)
 	return 1;
 }
 
-static void raw_indent(struct buf *b, int depth)
+static void rawdump_indent(struct buf *b, int depth)
 {
 	for (int i = 0; i < depth; i++)
 		buf_adds(b, "  ");
 }
 
-static void raw_bytes(struct buf *b, const uint8_t *p, size_t len)
+static void rawdump_bytes(struct buf *b, const uint8_t *p, size_t len)
 {
-	if (raw_printable(p, len)) {
+	if (rawdump_printable(p, len)) {
 		buf_addc(b, '"');
 		for (size_t i = 0; i < len; i++) {
 			if (p[i] == '"' || p[i] == '\\')
@@ -86,8 +68,10 @@ static void raw_bytes(struct buf *b, const uint8_t *p, size_t len)
 				buf_adds(b, "\\t");
 			else if (p[i] < 0x80)
 				buf_addc(b, (char)p[i]);
-			else
-				buf_printf(b, "\\x%02x", p[i]);
+			else {
+				buf_adds(b, "\\x");
+				rawdump_hex_byte(b, p[i]);
+			}
 		}
 		buf_addc(b, '"');
 		return;
@@ -95,86 +79,94 @@ static void raw_bytes(struct buf *b, const uint8_t *p, size_t len)
 	size_t show = len > 64 ? 64 : len;
 	buf_adds(b, "hex ");
 	for (size_t i = 0; i < show; i++)
-		buf_printf(b, "%02x", p[i]);
+		rawdump_hex_byte(b, p[i]);
 	if (show < len)
 		buf_printf(b, "... (%zu bytes)", len);
 }
 
-static void raw_message(struct buf *b, const ProtobufCMessageDescriptor *d, const uint8_t *p,
-			size_t len, int depth)
+static void rawdump_message(struct buf *b, const ProtobufCMessageDescriptor *d, const uint8_t *p,
+			    size_t len, int depth)
 {
-	size_t off = 0;
-	while (off < len) {
-		uint64_t key, v;
-		size_t start = off;
-		raw_indent(b, depth);
-		if (raw_varint(p, len, &off, &key) < 0) {
+	const uint8_t *at = p, *end = p + len;
+	while (at < end) {
+		struct pbw_frame fr;
+		size_t start = (size_t)(at - p);
+		int rc = pbw_frame(&at, end, &fr);
+		rawdump_indent(b, depth);
+		if (rc == PBW_TAG_CUT || rc == PBW_TAG_LONG) {
 			buf_printf(b, "(malformed tag at byte %zu)\n", start);
 			return;
 		}
-		uint32_t num = (uint32_t)(key >> 3);
+		uint32_t num = (uint32_t)(fr.tag >> 3);
 		const ProtobufCFieldDescriptor *f = d ? protobuf_c_message_descriptor_get_field(d, num) : NULL;
-		buf_printf(b, "%u", num);
-		if (f)
-			buf_printf(b, " (%s)", f->name);
-		else if (d)
+		rawdump_u64(b, num);
+		if (f) {
+			buf_adds(b, " (");
+			buf_adds(b, f->name);
+			buf_addc(b, ')');
+		} else if (d)
 			buf_adds(b, " (unknown to the schema)");
-		switch (key & 7) {
+		switch (fr.wt) {
 		case 0:
-			if (raw_varint(p, len, &off, &v) < 0) {
+			if (rc < 0) {
 				buf_adds(b, ": (truncated varint)\n");
 				return;
 			}
-			buf_printf(b, ": varint %llu", (unsigned long long)v);
-			if ((int64_t)v < 0)
-				buf_printf(b, " (%lld)", (long long)v);
+			buf_adds(b, ": varint ");
+			rawdump_u64(b, fr.raw);
+			if ((int64_t)fr.raw < 0) {
+				buf_reserve(b, 24);
+				b->p[b->len++] = ' ';
+				b->p[b->len++] = '(';
+				b->len += tc_i64((char *)b->p + b->len, (int64_t)fr.raw);
+				b->p[b->len++] = ')';
+			}
 			buf_addc(b, '\n');
 			break;
 		case 1:
-		case 5: {
-			size_t w = (key & 7) == 1 ? 8 : 4;
-			if (len - off < w) {
+		case 5:
+			if (rc < 0) {
 				buf_adds(b, ": (truncated fixed value)\n");
 				return;
 			}
-			uint64_t x = 0;
-			for (size_t i = 0; i < w; i++)
-				x |= (uint64_t)p[off + i] << (8 * i);
-			off += w;
-			buf_printf(b, ": fixed%zu 0x%llx\n", w * 8, (unsigned long long)x);
+			buf_adds(b, fr.wt == 1 ? ": fixed64 " : ": fixed32 ");
+			buf_reserve(b, 20);
+			b->len += tc_hex_u64((char *)b->p + b->len, fr.raw);
+			buf_addc(b, '\n');
 			break;
-		}
 		case 2: {
-			if (raw_varint(p, len, &off, &v) < 0 || v > len - off) {
+			if (rc < 0) {
 				buf_adds(b, ": (length runs past the end)\n");
 				return;
 			}
-			const uint8_t *q = p + off;
-			size_t n = (size_t)v;
-			off += n;
+			size_t n = (size_t)fr.raw;
 			const ProtobufCMessageDescriptor *sub =
 				f && f->type == PROTOBUF_C_TYPE_MESSAGE ? f->descriptor : NULL;
-			int as_msg = sub || (!f && !raw_printable(q, n) && raw_is_message(q, n));
-			if (as_msg && depth < RAW_MAX_DEPTH) {
-				buf_printf(b, ": message, %zu bytes {\n", n);
-				raw_message(b, sub, q, n, depth + 1);
-				raw_indent(b, depth);
+			int as_msg = sub || (!f && !rawdump_printable(fr.data, n) && rawdump_is_message(fr.data, n));
+			if (as_msg && depth < RAWDUMP_MAX_DEPTH) {
+				buf_adds(b, ": message, ");
+				rawdump_u64(b, n);
+				buf_adds(b, " bytes {\n");
+				rawdump_message(b, sub, fr.data, n, depth + 1);
+				rawdump_indent(b, depth);
 				buf_adds(b, "}\n");
 			} else {
-				buf_printf(b, ": %zu bytes ", n);
-				raw_bytes(b, q, n);
+				buf_adds(b, ": ");
+				rawdump_u64(b, n);
+				buf_adds(b, " bytes ");
+				rawdump_bytes(b, fr.data, n);
 				buf_addc(b, '\n');
 			}
 			break;
 		}
 		default:
-			buf_printf(b, ": wire type %d, which protobuf images do not use\n", (int)(key & 7));
+			buf_printf(b, ": wire type %u, which protobuf images do not use\n", fr.wt);
 			return;
 		}
 	}
 }
 
-int raw_dump(const char *path, struct buf *out, struct err *e)
+int rawdump_image(const char *path, struct buf *out, struct err *e)
 {
 	uint8_t *p;
 	size_t len;
@@ -212,7 +204,7 @@ int raw_dump(const char *path, struct buf *out, struct err *e)
 			uint8_t *m = xmalloc(n ? n : 1);
 			protobuf_c_message_pack(en.msg, m);
 			buf_printf(&b, "entry %zu, %zu bytes, %s:\n", i, n, en.msg->descriptor->name);
-			raw_message(&b, en.msg->descriptor, m, n, 1);
+			rawdump_message(&b, en.msg->descriptor, m, n, 1);
 			if (en.has_extra)
 				buf_printf(&b, "  payload: %zu bytes\n", en.extra_len);
 			for (size_t k = 0; k < en.n_items; k++)
@@ -240,7 +232,7 @@ int raw_dump(const char *path, struct buf *out, struct err *e)
 		const ProtobufCMessageDescriptor *d = mi ? img_entry_desc(mi, i, NULL) : NULL;
 		buf_printf(&b, "entry %zu at offset 0x%zx, %u bytes%s%s:\n", i, off, size, d ? ", " : "",
 			   d ? d->name : "");
-		raw_message(&b, d, p + off + 4, size, 1);
+		rawdump_message(&b, d, p + off + 4, size, 1);
 		off += 4 + size;
 	}
 	free(p);

@@ -7,6 +7,6 @@
 
 /* Append the wire form of the image at path to out. -1 with e set when the
  * file cannot be read; what is wrong inside the file is told in the text. */
-int raw_dump(const char *path, struct buf *out, struct err *e);
+int rawdump_image(const char *path, struct buf *out, struct err *e);
 
 #endif

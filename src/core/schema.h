@@ -1,7 +1,13 @@
 /* schema.h: the compiled CRIU schema — every message and enum descriptor
- * protoc-c generated from proto/, and the (criu) options of their fields. */
+ * protoc-c generated from proto/, the (criu) options of their fields, and
+ * the facts every walk over messages shares: how protobuf-c stores a value
+ * of a field type, the wire type it comes in, and the names of the (criu)
+ * flags and dict maps. One definition each; prefix schema_ throughout. */
 #ifndef CRITLUA_SCHEMA_H
 #define CRITLUA_SCHEMA_H
+
+#include <stddef.h>
+#include <stdint.h>
 
 #include <protobuf-c/protobuf-c.h>
 
@@ -29,5 +35,67 @@ const ProtobufCMessageDescriptor *schema_message(const char *name);
 /* The options of field `index` (into d->fields) of d, or NULL when it has none.
  * Constant time: the table is indexed once, on first use. */
 const struct field_opts *schema_field_opts(const ProtobufCMessageDescriptor *d, unsigned index);
+
+/* The bytes protobuf-c gives one value of field type t in a message or a
+ * repeated field's array: 4 or 8 for numbers, protobuf_c_boolean, a pointer
+ * (string, message) or a ProtobufCBinaryData (bytes). */
+static inline size_t schema_elem_size(ProtobufCType t)
+{
+	switch (t) {
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return 8;
+	case PROTOBUF_C_TYPE_BOOL:
+		return sizeof(protobuf_c_boolean);
+	case PROTOBUF_C_TYPE_STRING:
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return sizeof(void *);
+	case PROTOBUF_C_TYPE_BYTES:
+		return sizeof(ProtobufCBinaryData);
+	default: /* the 32-bit numbers and enums */
+		return 4;
+	}
+}
+
+/* The wire type a value of field type t comes in: 0 varint, 1 fixed64,
+ * 2 length-delimited (also the packed values of a repeated scalar), 5 fixed32. */
+static inline unsigned schema_wire_type(ProtobufCType t)
+{
+	switch (t) {
+	case PROTOBUF_C_TYPE_FIXED32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+	case PROTOBUF_C_TYPE_FLOAT:
+		return 5;
+	case PROTOBUF_C_TYPE_FIXED64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return 1;
+	case PROTOBUF_C_TYPE_STRING:
+	case PROTOBUF_C_TYPE_BYTES:
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return 2;
+	default:
+		return 0;
+	}
+}
+
+/* One name of a (criu) map (SPEC §2): a flag's bit, or a dict's value. */
+struct schema_name {
+	const char *name;
+	uint32_t value;
+};
+
+/* The names of the flag map a (criu).flags option names ("mmap.prot"),
+ * ending with name NULL; NULL for a map CRIT does not know. Value 0 adds no
+ * bit (mmap.status's VMA_AREA_NONE, which CRIT's map has for reading). */
+const struct schema_name *schema_flag_map(const char *flags);
+
+/* The names of a (criu).dict option ("sk") for the field it is on
+ * ("family"), as CRIT keys its dicts; NULL when there are none. */
+const struct schema_name *schema_dict_map(const char *dict, const char *field);
 
 #endif

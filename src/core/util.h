@@ -1,5 +1,10 @@
 /* util.h: growable byte buffers, error messages, whole-file reading and
- * atomic file writing — the plain-C helpers every layer uses. */
+ * atomic file writing — the plain-C helpers every layer uses.
+ *
+ * A grab-bag, so one prefix per part rather than per file: buf_ (buffers),
+ * err_ (messages), x (allocation that aborts on out-of-memory, as xmalloc is
+ * named everywhere), read_file / write_file_atomic (files), get_u32. They are
+ * kept in one file because almost every file uses all of them. */
 #ifndef CRITLUA_UTIL_H
 #define CRITLUA_UTIL_H
 

@@ -8,6 +8,7 @@
 
 #include "google/protobuf/descriptor.pb-c.h"
 #include "opts.pb-c.h"
+#include "pbwire.h" /* the varint reader: built in from src/core */
 
 #define CRIU_OPTS_EXTENSION 1018
 
@@ -69,21 +70,17 @@ static CRIUOpts *field_opts(const Google__Protobuf__FieldDescriptorProto *fd)
 		if (u->tag != CRIU_OPTS_EXTENSION || u->wire_type != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED)
 			continue;
 		/* protobuf-c keeps the length prefix in an unknown field's data. */
-		size_t at = 0, len = 0;
-		for (unsigned shift = 0; at < u->len; shift += 7) {
-			len |= (size_t)(u->data[at] & 0x7f) << shift;
-			if (!(u->data[at++] & 0x80))
-				break;
-		}
-		if (len != u->len - at) {
+		const uint8_t *at = u->data, *end = u->data + u->len;
+		uint64_t len;
+		if (pbw_varint(&at, end, &len) < 0 || len != (uint64_t)(end - at)) {
 			fprintf(stderr, "optgen: field %s: (criu) options do not parse\n", fd->name);
 			exit(1);
 		}
-		all = realloc(all, all_len + len + 1);
+		all = realloc(all, all_len + (size_t)len + 1);
 		if (!all)
 			exit(1);
-		memcpy(all + all_len, u->data + at, len);
-		all_len += len;
+		memcpy(all + all_len, at, (size_t)len);
+		all_len += (size_t)len;
 	}
 	if (!all)
 		return NULL;

@@ -616,7 +616,7 @@ static int lcrit_raw(lua_State *L)
 	const char *path = luaL_checkstring(L, 1);
 	struct buf b = { 0 };
 	struct err e;
-	if (raw_dump(path, &b, &e) < 0) {
+	if (rawdump_image(path, &b, &e) < 0) {
 		buf_free(&b);
 		return laux_fail(L, "%s", e.msg);
 	}

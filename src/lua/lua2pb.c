@@ -11,6 +11,7 @@
 
 #include "luapb.h"
 #include "pbset.h"
+#include "pbwire.h"
 #include "schema.h"
 
 #define L2P_MAX_DEPTH 100
@@ -278,7 +279,7 @@ static void l2p_field(struct l2p *c, int idx, const ProtobufCFieldDescriptor *f,
 			*(protobuf_c_boolean *)(base + f->quantifier_offset) = 1;
 		return;
 	}
-	size_t n = l2p_sequence(c, idx), sz = pbset_elt_size(f);
+	size_t n = l2p_sequence(c, idx), sz = schema_elem_size(f->type);
 	if (!n)
 		return; /* {} is an empty repeated field, as nil is */
 	char *arr = xcalloc(n, sz);
@@ -302,17 +303,6 @@ static void l2p_field(struct l2p *c, int idx, const ProtobufCFieldDescriptor *f,
 }
 
 /* Scan the wire bytes of unknown fields kept by pb2lua back into m. */
-static size_t l2p_varint(const uint8_t *p, size_t len, uint64_t *v)
-{
-	*v = 0;
-	for (size_t i = 0; i < len && i < 10; i++) {
-		*v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
-		if (!(p[i] & 0x80))
-			return i + 1;
-	}
-	return 0;
-}
-
 static void l2p_unknown(struct l2p *c, int idx, ProtobufCMessage *m)
 {
 	lua_State *L = c->L;
@@ -325,43 +315,23 @@ static void l2p_unknown(struct l2p *c, int idx, ProtobufCMessage *m)
 	const uint8_t *p = (const uint8_t *)lua_tolstring(L, -1, &len);
 	/* Two passes: count, then fill an array of the right size. */
 	for (int pass = 0; pass < 2; pass++) {
-		size_t off = 0, count = 0;
-		while (off < len) {
-			uint64_t key, vlen = 0;
-			size_t kl = l2p_varint(p + off, len - off, &key), dl = 0;
-			if (!kl || key >> 3 == 0 || key >> 3 > UINT32_MAX)
-				l2p_error(c, "the kept unknown fields are damaged at byte %zu", off);
-			const uint8_t *data = p + off + kl;
-			size_t left = len - off - kl;
-			switch (key & 7) {
-			case PROTOBUF_C_WIRE_TYPE_VARINT:
-				dl = l2p_varint(data, left, &vlen);
-				break;
-			case PROTOBUF_C_WIRE_TYPE_64BIT:
-				dl = left >= 8 ? 8 : 0;
-				break;
-			case PROTOBUF_C_WIRE_TYPE_32BIT:
-				dl = left >= 4 ? 4 : 0;
-				break;
-			case PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED: {
-				size_t pl = l2p_varint(data, left, &vlen);
-				dl = pl && vlen <= left - pl ? pl + (size_t)vlen : 0;
-				break;
-			}
-			}
-			if (!dl)
+		size_t count = 0;
+		const uint8_t *at = p, *end = p + len;
+		while (at < end) {
+			struct pbw_frame fr;
+			size_t off = (size_t)(at - p);
+			if (pbw_frame(&at, end, &fr) < 0 || fr.tag >> 3 == 0 || fr.tag >> 3 > UINT32_MAX)
 				l2p_error(c, "the kept unknown fields are damaged at byte %zu", off);
 			if (pass == 1) {
 				ProtobufCMessageUnknownField *u = &m->unknown_fields[count];
-				u->tag = (uint32_t)(key >> 3);
-				u->wire_type = (ProtobufCWireType)(key & 7);
-				u->len = dl;
-				u->data = xmalloc(dl);
-				memcpy(u->data, data, dl);
+				u->tag = (uint32_t)(fr.tag >> 3);
+				u->wire_type = (ProtobufCWireType)fr.wt;
+				u->len = (size_t)(at - fr.val);
+				u->data = xmalloc(u->len);
+				memcpy(u->data, fr.val, u->len);
 				m->n_unknown_fields = (unsigned)count + 1;
 			}
 			count++;
-			off += kl + dl;
 		}
 		if (!count)
 			break;

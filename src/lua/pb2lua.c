@@ -247,35 +247,6 @@ static void pb2lua_push_value(struct pb2lua_ctx *c, const ProtobufCFieldDescript
 	}
 }
 
-static size_t pb2lua_elt_size(const ProtobufCFieldDescriptor *f)
-{
-	switch (f->type) {
-	case PROTOBUF_C_TYPE_INT32:
-	case PROTOBUF_C_TYPE_SINT32:
-	case PROTOBUF_C_TYPE_SFIXED32:
-	case PROTOBUF_C_TYPE_UINT32:
-	case PROTOBUF_C_TYPE_FIXED32:
-	case PROTOBUF_C_TYPE_FLOAT:
-	case PROTOBUF_C_TYPE_ENUM:
-		return 4;
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-	case PROTOBUF_C_TYPE_DOUBLE:
-		return 8;
-	case PROTOBUF_C_TYPE_BOOL:
-		return sizeof(protobuf_c_boolean);
-	case PROTOBUF_C_TYPE_STRING:
-	case PROTOBUF_C_TYPE_MESSAGE:
-		return sizeof(void *);
-	case PROTOBUF_C_TYPE_BYTES:
-		return sizeof(ProtobufCBinaryData);
-	}
-	return 0;
-}
-
 /* Is an optional field set? protobuf-c fills defaults into absent fields, so
  * presence is read from has_ flags, or for pointers from NULL/default. */
 static int pb2lua_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
@@ -336,7 +307,7 @@ static void pb2lua_push_msg(struct pb2lua_ctx *c, const ProtobufCMessage *m, int
 			if (cnt == 0)
 				continue; /* like an absent optional field: nil */
 			const char *arr = *(const char *const *)(base + f->offset);
-			size_t sz = pb2lua_elt_size(f);
+			size_t sz = schema_elem_size(f->type);
 			lua_rawgeti(L, t + 1, (lua_Integer)i + 1);
 			lua_createtable(L, cnt > INT32_MAX ? INT32_MAX : (int)cnt, 0);
 			for (size_t k = 0; k < cnt; k++) {
@@ -667,7 +638,7 @@ static int pb2lua_wire_packed(lua_State *L, const ProtobufCFieldDescriptor *f, i
 			      const uint8_t *v, size_t n)
 {
 	const uint8_t *end = v + n;
-	unsigned wt = pbw_wire_type(f->type), width = wt == 5 ? 4 : 8;
+	unsigned wt = schema_wire_type(f->type), width = wt == 5 ? 4 : 8;
 	lua_Integer k = (lua_Integer)lua_rawlen(L, arr);
 	while (v < end) {
 		uint64_t raw;
