@@ -75,10 +75,11 @@ static int arch_load_lib(struct err *e)
 
 #define ARCH_BLOCK 65536
 /* Members of a compressed archive kept as they pass during the opening pass
- * (the small images every command reads), so that `x ps` does not go through
- * the stream again for each: at most this much each, and in all. */
+ * (the small images every command reads: pages files left out), so that
+ * `x ps` does not go through the stream again for each: at most this much
+ * each, and in all, and only within the bound and the free space. */
 #define ARCH_EAGER_MEMBER ((uint64_t)256 << 10)
-#define ARCH_EAGER_TOTAL ((uint64_t)16 << 20)
+#define ARCH_EAGER_TOTAL ((uint64_t)8 << 20)
 /* The default bound on $TMPDIR: max(ARCH_TMP_FLOOR, ARCH_TMP_RATIO x the archive). */
 #define ARCH_TMP_FLOOR ((uint64_t)256 << 20)
 #define ARCH_TMP_RATIO 64
@@ -350,10 +351,9 @@ static const char *arch_human(uint64_t n, char *buf, size_t len)
 	return buf;
 }
 
-/* Decompress m's data from ar (positioned at it) into the temporary file:
- * only the stored runs, holes left out, and never more than m says it stores,
- * than the bound on $TMPDIR leaves, or than its file system has free. */
-static int arch_expand(struct arch *a, struct archive *ar, struct arch_member *m, struct err *e)
+/* Whether m's stored bytes fit in the bound on $TMPDIR and in its free
+ * space; -1 with e naming m when not. */
+static int arch_room(struct arch *a, const struct arch_member *m, struct err *e)
 {
 	char h1[32], h2[32], h3[32];
 	if (m->stored > a->tmp_max || a->tmp_used > a->tmp_max - m->stored)
@@ -371,6 +371,17 @@ static int arch_expand(struct arch *a, struct archive *ar, struct arch_member *m
 				       m->name, arch_human(m->stored, h1, sizeof h1), arch_tmpdir(),
 				       arch_human(avail, h2, sizeof h2));
 	}
+	return 0;
+}
+
+/* Decompress m's data from ar (positioned at it) into the temporary file:
+ * only the stored runs, holes left out, and never more than m says it stores,
+ * than the bound on $TMPDIR leaves, or than its file system has free. */
+static int arch_expand(struct arch *a, struct archive *ar, struct arch_member *m, struct err *e)
+{
+	char h1[32];
+	if (arch_room(a, m, e) < 0)
+		return -1;
 	size_t cap = 0;
 	uint64_t done = 0, base = a->tmp_used;
 	for (;;) {
@@ -465,8 +476,11 @@ static int arch_index_data(struct arch *a, struct archive *ar, struct arch_membe
 	if (!compressed && m->sparse)
 		return arch_index_sparse(a, ar, m, buf, e);
 	if (compressed) {
-		if (arch_is_read_name(m->name) && m->stored <= ARCH_EAGER_MEMBER &&
-		    *eager + m->stored <= ARCH_EAGER_TOTAL) {
+		const char *base = strrchr(m->name, '/');
+		base = base ? base + 1 : m->name;
+		struct err room;
+		if (arch_is_read_name(m->name) && strncmp(base, "pages-", 6) != 0 && m->stored <= ARCH_EAGER_MEMBER &&
+		    *eager + m->stored <= ARCH_EAGER_TOTAL && arch_room(a, m, &room) == 0) {
 			*eager += m->stored;
 			return arch_expand(a, ar, m, e);
 		}

@@ -216,7 +216,8 @@ static int larch_rewrite(lua_State *L)
 	return 1;
 }
 
-/* ar:info() -> {path=, compression=, format=, size=} */
+/* ar:info() -> {path=, compression=, format=, size=, tmp_used=, tmp_max=}: tmp_used
+ * is what members read so far wrote to $TMPDIR, tmp_max its bound */
 static int larch_info(lua_State *L)
 {
 	struct arch *a = larch_check(L);
@@ -229,6 +230,10 @@ static int larch_info(lua_State *L)
 	lua_setfield(L, -2, "format");
 	lua_pushinteger(L, (lua_Integer)a->file_size);
 	lua_setfield(L, -2, "size");
+	lua_pushinteger(L, (lua_Integer)a->tmp_used);
+	lua_setfield(L, -2, "tmp_used");
+	lua_pushinteger(L, a->tmp_max > (uint64_t)LUA_MAXINTEGER ? LUA_MAXINTEGER : (lua_Integer)a->tmp_max);
+	lua_setfield(L, -2, "tmp_max");
 	return 1;
 }
 
