@@ -730,12 +730,17 @@ int arch_has_prefix(const struct arch *a, const char *prefix)
 
 /* Decompress m now: a reader goes forward from where the last expansion
  * left it (members asked for in archive order cost one pass), or from the
- * start again; the member must still be the one indexed. */
+ * start again; the member must still be the one indexed. A command that
+ * had to start again reads out of archive order (the memory reader takes
+ * the pages files by pid): from then on, the images passed on the way are
+ * expanded too, where they fit the bound and the free space, so that the
+ * stream is gone through at most twice more rather than once per image. */
 static int arch_materialise(struct arch *a, struct arch_member *m, struct err *e)
 {
 	if (a->rd && a->rd_next > m->order) {
 		la.archive_read_free(a->rd);
 		a->rd = NULL;
+		a->rd_greedy = 1;
 	}
 	if (!a->rd) {
 		a->rd = arch_reader(a->fd);
@@ -751,13 +756,26 @@ static int arch_materialise(struct arch *a, struct arch_member *m, struct err *e
 				r == ARCHIVE_EOF ? "it ends earlier" : arch_errmsg(ar, "cannot read"));
 			break;
 		}
-		if (at < m->order)
-			continue;
+		if (at >= a->n)
+			continue; /* the next header fails: the archive changed */
+		struct arch_member *pm = &a->m[at];
 		const char *pn = la.archive_entry_pathname(en);
 		char *name = arch_normalise(pn ? pn : "");
-		int same = strcmp(name, m->name) == 0 && la.archive_entry_size(en) == (la_int64_t)m->size;
+		int same = strcmp(name, pm->name) == 0;
 		free(name);
 		if (!same) {
+			err_set(e, "%s: %s: the archive changed since it was opened", a->path, m->name);
+			break;
+		}
+		if (at < m->order) {
+			struct err room;
+			if (a->rd_greedy && pm->type == ARCH_FILE && !pm->in_place && !pm->expanded &&
+			    arch_is_read_name(pm->name) && arch_room(a, pm, &room) == 0 &&
+			    arch_expand(a, ar, pm, e) < 0)
+				break;
+			continue;
+		}
+		if (la.archive_entry_size(en) != (la_int64_t)m->size) {
 			err_set(e, "%s: %s: the archive changed since it was opened", a->path, m->name);
 			break;
 		}

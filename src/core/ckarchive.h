@@ -56,6 +56,7 @@ struct arch {
 	uint64_t tmp_max;   /* the bound on tmp_used (CRITLUA_ARCHIVE_TMP_MAX) */
 	void *rd;           /* a libarchive reader left where the last expansion stopped */
 	size_t rd_next;     /* the order of the member rd reads next */
+	int rd_greedy;      /* members are read out of archive order: rd expands what it passes */
 	uint64_t file_size;
 	int filters[8]; /* libarchive filter codes, innermost first, "none" left out */
 	int nfilters;
