@@ -1,6 +1,7 @@
 /* ckarchive.c: container checkpoint archives through libarchive — indexing
- * in place or into an anonymous temporary file, reading members, and the
- * atomic rewrite. See ckarchive.h and docs/ARCHIVES.md. */
+ * without copying (members in place, sparse ones by their stored runs),
+ * decompressing a member of a compressed archive the first time it is read,
+ * within bounds, and the atomic rewrite. See ckarchive.h and docs/ARCHIVES.md. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,11 +30,12 @@
 	X(archive_entry_set_gid) X(archive_entry_set_mtime) X(archive_entry_set_pathname) \
 	X(archive_entry_set_perm) X(archive_entry_set_size) X(archive_entry_set_uid) \
 	X(archive_entry_size) X(archive_entry_size_is_set) X(archive_entry_sparse_clear) \
-	X(archive_entry_sparse_count) X(archive_entry_symlink) X(archive_error_string) \
+	X(archive_entry_sparse_count) X(archive_entry_sparse_reset) X(archive_entry_sparse_next) \
+	X(archive_entry_symlink) X(archive_error_string) \
 	X(archive_filter_bytes) X(archive_filter_code) X(archive_filter_count) \
 	X(archive_filter_name) X(archive_format) X(archive_format_name) \
-	X(archive_read_data) X(archive_read_data_skip) X(archive_read_free) \
-	X(archive_read_new) X(archive_read_next_header) X(archive_read_open_fd) \
+	X(archive_read_data) X(archive_read_data_block) X(archive_read_data_skip) X(archive_read_free) \
+	X(archive_read_new) X(archive_read_next_header) X(archive_read_open2) \
 	X(archive_read_support_filter_all) X(archive_read_support_format_gnutar) X(archive_read_support_format_tar) \
 	X(archive_write_add_filter) X(archive_write_close) X(archive_write_data) \
 	X(archive_write_free) X(archive_write_header) X(archive_write_new) \
@@ -72,6 +75,15 @@ static int arch_load_lib(struct err *e)
 }
 
 #define ARCH_BLOCK 65536
+/* Members of a compressed archive kept as they pass during the opening pass
+ * (the small images every command reads: pages files left out), so that
+ * `x ps` does not go through the stream again for each: at most this much
+ * each, and in all, and only within the bound and the free space. */
+#define ARCH_EAGER_MEMBER ((uint64_t)256 << 10)
+#define ARCH_EAGER_TOTAL ((uint64_t)8 << 20)
+/* The default bound on $TMPDIR: max(ARCH_TMP_FLOOR, ARCH_TMP_RATIO x the archive). */
+#define ARCH_TMP_FLOOR ((uint64_t)256 << 20)
+#define ARCH_TMP_RATIO 64
 
 static const char *arch_errmsg(struct archive *ar, const char *fallback)
 {
@@ -109,8 +121,11 @@ static int arch_write_all(int fd, const void *p, size_t len, uint64_t off)
 		ssize_t n = pwrite(fd, b, len, (off_t)off);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n <= 0) {
+			if (n == 0)
+				errno = ENOSPC;
 			return -1;
+		}
 		b += n;
 		len -= (size_t)n;
 		off += (uint64_t)n;
@@ -118,13 +133,17 @@ static int arch_write_all(int fd, const void *p, size_t len, uint64_t off)
 	return 0;
 }
 
+static const char *arch_tmpdir(void)
+{
+	const char *dir = getenv("TMPDIR");
+	return dir && *dir ? dir : "/tmp";
+}
+
 /* An anonymous file for decompressed members: gone when closed, never
  * visible by name (O_TMPFILE), or unlinked the moment it exists. */
 static int arch_tmpfile(struct err *e)
 {
-	const char *dir = getenv("TMPDIR");
-	if (!dir || !*dir)
-		dir = "/tmp";
+	const char *dir = arch_tmpdir();
 	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd >= 0)
 		return fd;
@@ -139,6 +158,43 @@ static int arch_tmpfile(struct err *e)
 			strerror(errno));
 	free(tmp);
 	return fd;
+}
+
+int arch_is_read_name(const char *name)
+{
+	static const char *const meta[] = { "config.dump", "spec.dump", "network.status", "stats-dump",
+					    "rootfs-diff.tar", "checkpoint", "checkpoint/stats-dump",
+					    "checkpoint/stats-restore" };
+	for (size_t i = 0; i < sizeof meta / sizeof *meta; i++)
+		if (strcmp(name, meta[i]) == 0)
+			return 1;
+	size_t n = strlen(name), d = strlen(ARCH_CKPT_DIR);
+	return n > d + 4 && strncmp(name, ARCH_CKPT_DIR, d) == 0 && strcmp(name + n - 4, ".img") == 0;
+}
+
+int arch_tmp_limit(uint64_t file_size, uint64_t *out, struct err *e)
+{
+	const char *s = getenv("CRITLUA_ARCHIVE_TMP_MAX");
+	if (!s || !*s) {
+		uint64_t r = file_size > UINT64_MAX / ARCH_TMP_RATIO ? UINT64_MAX : file_size * ARCH_TMP_RATIO;
+		*out = r > ARCH_TMP_FLOOR ? r : ARCH_TMP_FLOOR;
+		return 0;
+	}
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	int shift = 0;
+	switch (*end) {
+	case 'K': case 'k': shift = 10; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
+	case 'T': case 't': shift = 40; end++; break;
+	}
+	if (errno || end == s || *end || s[0] == '-' || (shift && v > (UINT64_MAX >> shift)))
+		return err_set(e, "CRITLUA_ARCHIVE_TMP_MAX=%s: a number of bytes expected (suffixes K, M, G, T)",
+			       s);
+	*out = (uint64_t)v << shift;
+	return 0;
 }
 
 static int arch_cmp_sorted(const void *x, const void *y)
@@ -187,6 +243,55 @@ static const char *arch_filter_label(int code)
 	}
 }
 
+/* A reader's own position in the archive file: libarchive reads through
+ * these callbacks with pread, so that several readers (the opening pass, a
+ * later expansion, the rewrite) never move each other, and a skip over an
+ * uncompressed member is arithmetic, not reading. */
+struct arch_src {
+	int fd;
+	off_t pos;
+	uint8_t buf[ARCH_BLOCK];
+};
+
+static la_ssize_t arch_src_read(struct archive *ar, void *cd, const void **out)
+{
+	struct arch_src *s = cd;
+	for (;;) {
+		ssize_t n = pread(s->fd, s->buf, sizeof s->buf, s->pos);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			(void)ar;
+			return -1;
+		}
+		s->pos += n;
+		*out = s->buf;
+		return n;
+	}
+}
+
+static la_int64_t arch_src_skip(struct archive *ar, void *cd, la_int64_t req)
+{
+	(void)ar;
+	struct arch_src *s = cd;
+	struct stat st;
+	if (req <= 0 || fstat(s->fd, &st) < 0)
+		return 0;
+	/* never past the end: libarchive then reads the rest and sees it short */
+	la_int64_t left = st.st_size > s->pos ? (la_int64_t)(st.st_size - s->pos) : 0;
+	if (req > left)
+		req = left;
+	s->pos += req;
+	return req;
+}
+
+static int arch_src_close(struct archive *ar, void *cd)
+{
+	(void)ar;
+	free(cd);
+	return ARCHIVE_OK;
+}
+
 static struct archive *arch_reader(int fd)
 {
 	struct archive *ar = la.archive_read_new();
@@ -197,83 +302,243 @@ static struct archive *arch_reader(int fd)
 	la.archive_read_support_filter_all(ar);
 	la.archive_read_support_format_tar(ar);
 	la.archive_read_support_format_gnutar(ar);
-	if (lseek(fd, 0, SEEK_SET) < 0 || la.archive_read_open_fd(ar, fd, ARCH_BLOCK) != ARCHIVE_OK)
-		return ar; /* the first next_header reports it */
+	struct arch_src *s = xmalloc(sizeof *s);
+	s->fd = fd;
+	s->pos = 0;
+	/* on failure the first next_header reports it (close frees s either way) */
+	la.archive_read_open2(ar, s, NULL, arch_src_read, arch_src_skip, arch_src_close);
 	return ar;
 }
 
+/* Append a stored run to m, merged with the last when they continue each other. */
+static void arch_add_seg(struct arch_member *m, size_t *cap, uint64_t lo, uint64_t len, uint64_t fo)
+{
+	if (!len)
+		return;
+	if (m->nsegs) {
+		struct arch_seg *l = &m->segs[m->nsegs - 1];
+		if (l->lo + l->len == lo && l->fo + l->len == fo) {
+			l->len += len;
+			return;
+		}
+	}
+	if (m->nsegs == *cap)
+		m->segs = xrealloc(m->segs, (*cap = *cap ? 2 * *cap : 4) * sizeof *m->segs);
+	m->segs[m->nsegs++] = (struct arch_seg){ lo, len, fo };
+}
+
+static void arch_drop_segs(struct arch_member *m)
+{
+	free(m->segs);
+	m->segs = NULL;
+	m->nsegs = 0;
+	m->in_place = m->expanded = 0;
+}
+
+static const char *arch_human(uint64_t n, char *buf, size_t len)
+{
+	static const char *const unit[] = { "bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	if (n < 1024) {
+		snprintf(buf, len, "%llu bytes", (unsigned long long)n);
+		return buf;
+	}
+	double v = (double)n;
+	int u = 0;
+	while (v >= 1024 && u < 6) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%.1f %s", v, unit[u]);
+	return buf;
+}
+
+/* Whether m's stored bytes fit in the bound on $TMPDIR and in its free
+ * space; -1 with e naming m when not. */
+static int arch_room(struct arch *a, const struct arch_member *m, struct err *e)
+{
+	char h1[32], h2[32], h3[32];
+	if (m->stored > a->tmp_max || a->tmp_used > a->tmp_max - m->stored)
+		return err_set(e, "%s: %s: reading it needs %s in $TMPDIR (%s), above the bound of %s for this "
+				  "archive (%s already used; set CRITLUA_ARCHIVE_TMP_MAX to change it)",
+			       a->path, m->name, arch_human(m->stored, h1, sizeof h1), arch_tmpdir(),
+			       arch_human(a->tmp_max, h2, sizeof h2), arch_human(a->tmp_used, h3, sizeof h3));
+	if (a->tmpfd < 0 && (a->tmpfd = arch_tmpfile(e)) < 0)
+		return err_prefix(e, "%s: %s", a->path, m->name);
+	struct statvfs vfs;
+	if (m->stored && fstatvfs(a->tmpfd, &vfs) == 0) {
+		uint64_t avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
+		if (m->stored > avail)
+			return err_set(e, "%s: %s: reading it needs %s in $TMPDIR (%s), which has %s free", a->path,
+				       m->name, arch_human(m->stored, h1, sizeof h1), arch_tmpdir(),
+				       arch_human(avail, h2, sizeof h2));
+	}
+	return 0;
+}
+
+/* Decompress m's data from ar (positioned at it) into the temporary file:
+ * only the stored runs, holes left out, and never more than m says it stores,
+ * than the bound on $TMPDIR leaves, or than its file system has free. */
+static int arch_expand(struct arch *a, struct archive *ar, struct arch_member *m, struct err *e)
+{
+	char h1[32];
+	if (arch_room(a, m, e) < 0)
+		return -1;
+	size_t cap = 0;
+	uint64_t done = 0, base = a->tmp_used;
+	for (;;) {
+		const void *p;
+		size_t n;
+		la_int64_t off;
+		int r = la.archive_read_data_block(ar, &p, &n, &off);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r < ARCHIVE_WARN) {
+			arch_drop_segs(m);
+			return err_set(e, "%s: %s: damaged or truncated archive: %s", a->path, m->name,
+				       arch_errmsg(ar, "cannot read"));
+		}
+		if (!n)
+			continue;
+		if (off < 0 || (uint64_t)off > m->size || n > m->size - (uint64_t)off || n > m->stored - done) {
+			arch_drop_segs(m);
+			return err_set(e, "%s: %s: more data than its header says (%s)", a->path, m->name,
+				       arch_human(m->stored, h1, sizeof h1));
+		}
+		if (arch_write_all(a->tmpfd, p, n, base + done) < 0) {
+			int en = errno;
+			arch_drop_segs(m);
+			return err_set(e, "%s: %s: cannot write it to the temporary file in %s: %s", a->path, m->name,
+				       arch_tmpdir(), strerror(en));
+		}
+		arch_add_seg(m, &cap, (uint64_t)off, n, base + done);
+		done += n;
+	}
+	if (!m->sparse && done != m->size) {
+		arch_drop_segs(m);
+		return err_set(e, "%s: %s: truncated archive (%llu of %llu bytes)", a->path, m->name,
+			       (unsigned long long)done, (unsigned long long)m->size);
+	}
+	a->tmp_used += done;
+	m->expanded = 1;
+	return 0;
+}
+
+/* An uncompressed sparse member, in place: its stored runs follow each
+ * other from where the data starts; each is checked against the file as it
+ * is read, and any surprise leaves the member to be expanded when read. */
+static int arch_index_sparse(struct arch *a, struct archive *ar, struct arch_member *m, uint8_t *chk,
+			     struct err *e)
+{
+	uint64_t fo = (uint64_t)la.archive_filter_bytes(ar, 0);
+	size_t cap = 0;
+	int same = 1;
+	for (;;) {
+		const void *p;
+		size_t n;
+		la_int64_t off;
+		int r = la.archive_read_data_block(ar, &p, &n, &off);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r < ARCHIVE_WARN) {
+			arch_drop_segs(m);
+			return err_set(e, "%s: %s: damaged or truncated archive: %s", a->path, m->name,
+				       arch_errmsg(ar, "cannot read"));
+		}
+		if (!n || !same)
+			continue;
+		if (off < 0 || (uint64_t)off > m->size || n > m->size - (uint64_t)off) {
+			arch_drop_segs(m);
+			return err_set(e, "%s: %s: more data than its header says", a->path, m->name);
+		}
+		for (size_t at = 0; same && at < n;) {
+			size_t k = n - at < ARCH_BLOCK ? n - at : ARCH_BLOCK;
+			same = pread(a->fd, chk, k, (off_t)(fo + at)) == (ssize_t)k &&
+			       memcmp(chk, (const uint8_t *)p + at, k) == 0;
+			at += k;
+		}
+		if (same)
+			arch_add_seg(m, &cap, (uint64_t)off, n, fo);
+		fo += n;
+	}
+	if (same)
+		m->in_place = 1;
+	else
+		arch_drop_segs(m);
+	return 0;
+}
+
 /* Index one regular member: in place when the archive is not compressed and
- * the bytes at the offset prove to be the member's, else copied into the
- * temporary file. */
-static int arch_index_data(struct arch *a, struct archive *ar, struct archive_entry *en,
-			   struct arch_member *m, uint64_t *tmp_end, uint8_t *buf, struct err *e)
+ * the bytes at the offset prove to be the member's; a small image of a
+ * compressed one expanded now (it passes by anyway); the rest when read. */
+static int arch_index_data(struct arch *a, struct archive *ar, struct arch_member *m, uint64_t *eager,
+			   uint8_t *buf, struct err *e)
 {
 	int compressed = a->nfilters > 0;
-	int sparse = la.archive_entry_sparse_count(en) > 0;
+	if (!compressed && m->sparse)
+		return arch_index_sparse(a, ar, m, buf, e);
+	if (compressed) {
+		const char *base = strrchr(m->name, '/');
+		base = base ? base + 1 : m->name;
+		struct err room;
+		if (arch_is_read_name(m->name) && strncmp(base, "pages-", 6) != 0 && m->stored <= ARCH_EAGER_MEMBER &&
+		    *eager + m->stored <= ARCH_EAGER_TOTAL && arch_room(a, m, &room) == 0) {
+			*eager += m->stored;
+			return arch_expand(a, ar, m, e);
+		}
+		if (la.archive_read_data_skip(ar) != ARCHIVE_OK)
+			return err_set(e, "%s: %s: damaged or truncated archive: %s", a->path, m->name,
+				       arch_errmsg(ar, "cannot read"));
+		return 0;
+	}
 	uint64_t data_off = (uint64_t)la.archive_filter_bytes(ar, 0);
 	size_t first = 0;
-	if (!compressed && !sparse) {
-		/* The offset libarchive has consumed up to is where the data starts;
-		 * checked against the first block rather than trusted. */
-		size_t want = m->size < 4096 ? (size_t)m->size : 4096;
-		while (first < want) {
-			la_ssize_t n = la.archive_read_data(ar, buf + first, want - first);
-			if (n < 0)
-				return err_set(e, "%s: %s: damaged or truncated archive: %s", a->path, m->name,
-					       arch_errmsg(ar, "cannot read"));
-			if (n == 0)
-				break;
-			first += (size_t)n;
-		}
-		if (first != want)
-			return err_set(e, "%s: %s: truncated archive (the member ends early)", a->path, m->name);
-		int same = data_off + m->size <= a->file_size;
-		if (same && want) {
-			uint8_t *chk = buf + ARCH_BLOCK;
-			ssize_t n = pread(a->fd, chk, want, (off_t)data_off);
-			same = n == (ssize_t)want && memcmp(chk, buf, want) == 0;
-		}
-		if (data_off + m->size > a->file_size)
-			return err_set(e, "%s: %s: truncated archive (%llu bytes of data, the file ends %llu bytes "
-					  "into them)",
-				       a->path, m->name, (unsigned long long)m->size,
-				       (unsigned long long)(a->file_size > data_off ? a->file_size - data_off : 0));
-		if (same) {
-			m->off = data_off;
-			m->in_place = 1;
-			if (la.archive_read_data_skip(ar) != ARCHIVE_OK)
-				return err_set(e, "%s: %s: %s", a->path, m->name, arch_errmsg(ar, "cannot skip"));
-			return 0;
-		}
-	}
-	if (a->tmpfd < 0 && (a->tmpfd = arch_tmpfile(e)) < 0)
-		return err_prefix(e, "%s", a->path);
-	m->off = *tmp_end;
-	uint64_t at = 0;
-	if (first) {
-		if (arch_write_all(a->tmpfd, buf, first, m->off) < 0)
-			return err_set(e, "%s: cannot write the temporary file: %s", a->path, strerror(errno));
-		at = first;
-	}
-	for (;;) {
-		la_ssize_t n = la.archive_read_data(ar, buf, ARCH_BLOCK);
+	/* The offset libarchive has consumed up to is where the data starts;
+	 * checked against the first block rather than trusted. */
+	size_t want = m->size < 4096 ? (size_t)m->size : 4096;
+	while (first < want) {
+		la_ssize_t n = la.archive_read_data(ar, buf + first, want - first);
 		if (n < 0)
 			return err_set(e, "%s: %s: damaged or truncated archive: %s", a->path, m->name,
 				       arch_errmsg(ar, "cannot read"));
 		if (n == 0)
 			break;
-		if (at + (uint64_t)n > m->size)
-			return err_set(e, "%s: %s: more data than its header says", a->path, m->name);
-		if (arch_write_all(a->tmpfd, buf, (size_t)n, m->off + at) < 0)
-			return err_set(e, "%s: cannot write the temporary file (for %s): %s", a->path, m->name,
-				       strerror(errno));
-		at += (uint64_t)n;
+		first += (size_t)n;
 	}
-	if (at != m->size)
-		return err_set(e, "%s: %s: truncated archive (%llu of %llu bytes)", a->path, m->name,
-			       (unsigned long long)at, (unsigned long long)m->size);
-	*tmp_end = m->off + m->size;
+	if (first != want)
+		return err_set(e, "%s: %s: truncated archive (the member ends early)", a->path, m->name);
+	if (data_off + m->size > a->file_size)
+		return err_set(e, "%s: %s: truncated archive (%llu bytes of data, the file ends %llu bytes into "
+				  "them)",
+			       a->path, m->name, (unsigned long long)m->size,
+			       (unsigned long long)(a->file_size > data_off ? a->file_size - data_off : 0));
+	int same = 1;
+	if (want) {
+		uint8_t *chk = buf + ARCH_BLOCK;
+		ssize_t n = pread(a->fd, chk, want, (off_t)data_off);
+		same = n == (ssize_t)want && memcmp(chk, buf, want) == 0;
+	}
+	if (same) {
+		size_t cap = 0;
+		arch_add_seg(m, &cap, 0, m->size, data_off);
+		m->in_place = 1;
+	}
+	if (la.archive_read_data_skip(ar) != ARCHIVE_OK)
+		return err_set(e, "%s: %s: %s", a->path, m->name, arch_errmsg(ar, "cannot skip"));
 	return 0;
+}
+
+/* The bytes a member stores: its size, less the holes of a sparse one. */
+static uint64_t arch_stored(struct archive_entry *en, uint64_t size)
+{
+	if (la.archive_entry_sparse_count(en) <= 0)
+		return size;
+	uint64_t sum = 0;
+	la_int64_t off, len;
+	la.archive_entry_sparse_reset(en);
+	while (la.archive_entry_sparse_next(en, &off, &len) == ARCHIVE_OK)
+		if (len > 0)
+			sum += (uint64_t)len;
+	return sum < size ? sum : size;
 }
 
 int arch_open(struct arch *a, const char *path, struct err *e)
@@ -286,7 +551,7 @@ int arch_open(struct arch *a, const char *path, struct err *e)
 		err_prefix(e, "%s", path);
 		goto fail;
 	}
-	if ((a->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+	if ((a->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0) {
 		err_set(e, "%s: %s", path, strerror(errno));
 		goto fail;
 	}
@@ -295,10 +560,14 @@ int arch_open(struct arch *a, const char *path, struct err *e)
 		goto fail;
 	}
 	a->file_size = (uint64_t)st.st_size;
+	if (arch_tmp_limit(a->file_size, &a->tmp_max, e) < 0) {
+		err_prefix(e, "%s", path);
+		goto fail;
+	}
 	struct archive *ar = arch_reader(a->fd);
 	struct archive_entry *en;
 	uint8_t *buf = xmalloc(2 * ARCH_BLOCK);
-	uint64_t tmp_end = 0, last_end = 0;
+	uint64_t eager = 0, last_end = 0;
 	size_t cap = 0;
 	int rc = 0, sparse = 0;
 	for (;;) {
@@ -344,7 +613,7 @@ int arch_open(struct arch *a, const char *path, struct err *e)
 		mode_t ft = la.archive_entry_filetype(en);
 		const char *hl = la.archive_entry_hardlink(en);
 		if (hl) {
-			m->type = ARCH_OTHER;
+			m->type = ARCH_HARDLINK;
 			m->link = arch_normalise(hl);
 		} else if (ft == AE_IFREG) {
 			m->type = ARCH_FILE;
@@ -359,13 +628,14 @@ int arch_open(struct arch *a, const char *path, struct err *e)
 		}
 		last_end = (uint64_t)la.archive_filter_bytes(ar, 0);
 		if (la.archive_entry_sparse_count(en) > 0)
-			sparse = 1;
+			sparse = m->sparse = 1;
 		if (m->type == ARCH_FILE) {
 			m->size = la.archive_entry_size_is_set(en) && la.archive_entry_size(en) > 0
 					  ? (uint64_t)la.archive_entry_size(en)
 					  : 0;
+			m->stored = arch_stored(en, m->size);
 			last_end += (m->size + 511) / 512 * 512;
-			if ((rc = arch_index_data(a, ar, en, m, &tmp_end, buf, e)) < 0)
+			if ((rc = arch_index_data(a, ar, m, &eager, buf, e)) < 0)
 				break;
 		}
 	}
@@ -378,6 +648,18 @@ int arch_open(struct arch *a, const char *path, struct err *e)
 		goto fail;
 	}
 	arch_build_sorted(a);
+	/* A link where an image should be: refused rather than taken as absent
+	 * (every check would then report it missing) or followed (out of the
+	 * archive, or to another member under a name it does not have). */
+	for (size_t i = 0; i < a->nsorted; i++) {
+		const struct arch_member *m = a->sorted[i];
+		if ((m->type == ARCH_SYMLINK || m->type == ARCH_HARDLINK) && arch_is_read_name(m->name)) {
+			err_set(e, "%s: %s: a %s link member (to %s) where critlua reads a file: links in a "
+				   "checkpoint archive are not followed",
+				path, m->name, m->type == ARCH_SYMLINK ? "symbolic" : "hard", m->link);
+			goto fail;
+		}
+	}
 	if (!arch_has_prefix(a, ARCH_CKPT_DIR)) {
 		err_set(e, "%s: no checkpoint/ directory in the archive: not a container checkpoint "
 			   "(Podman and CRI-O put CRIU's images under checkpoint/)",
@@ -392,6 +674,8 @@ fail:
 
 void arch_close(struct arch *a)
 {
+	if (a->rd)
+		la.archive_read_free(a->rd);
 	if (a->fd >= 0)
 		close(a->fd);
 	if (a->tmpfd >= 0)
@@ -399,6 +683,7 @@ void arch_close(struct arch *a)
 	for (size_t i = 0; i < a->n; i++) {
 		free(a->m[i].name);
 		free(a->m[i].link);
+		free(a->m[i].segs);
 	}
 	free(a->m);
 	free(a->sorted);
@@ -444,33 +729,128 @@ int arch_has_prefix(const struct arch *a, const char *prefix)
 	return 0;
 }
 
-int arch_pread(const struct arch *a, const struct arch_member *m, uint64_t off, void *buf, size_t len,
-	       struct err *e)
+/* Decompress m now: a reader goes forward from where the last expansion
+ * left it (members asked for in archive order cost one pass), or from the
+ * start again; the member must still be the one indexed. A command that
+ * had to start again reads out of archive order (the memory reader takes
+ * the pages files by pid): from then on, the images passed on the way are
+ * expanded too, where they fit the bound and the free space, so that the
+ * stream is gone through at most twice more rather than once per image. */
+static int arch_materialise(struct arch *a, struct arch_member *m, struct err *e)
 {
+	if (a->rd && a->rd_next > m->order) {
+		la.archive_read_free(a->rd);
+		a->rd = NULL;
+		a->rd_greedy = 1;
+	}
+	if (!a->rd) {
+		a->rd = arch_reader(a->fd);
+		a->rd_next = 0;
+	}
+	struct archive *ar = a->rd;
+	struct archive_entry *en;
+	for (;;) {
+		int r = la.archive_read_next_header(ar, &en);
+		size_t at = a->rd_next++;
+		if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+			err_set(e, "%s: %s: the archive changed since it was opened (%s)", a->path, m->name,
+				r == ARCHIVE_EOF ? "it ends earlier" : arch_errmsg(ar, "cannot read"));
+			break;
+		}
+		if (at >= a->n)
+			continue; /* the next header fails: the archive changed */
+		struct arch_member *pm = &a->m[at];
+		const char *pn = la.archive_entry_pathname(en);
+		char *name = arch_normalise(pn ? pn : "");
+		int same = strcmp(name, pm->name) == 0;
+		free(name);
+		if (!same) {
+			err_set(e, "%s: %s: the archive changed since it was opened", a->path, m->name);
+			break;
+		}
+		if (at < m->order) {
+			struct err room;
+			if (a->rd_greedy && pm->type == ARCH_FILE && !pm->in_place && !pm->expanded &&
+			    arch_is_read_name(pm->name) && arch_room(a, pm, &room) == 0 &&
+			    arch_expand(a, ar, pm, e) < 0)
+				break;
+			continue;
+		}
+		if (la.archive_entry_size(en) != (la_int64_t)m->size) {
+			err_set(e, "%s: %s: the archive changed since it was opened", a->path, m->name);
+			break;
+		}
+		if (arch_expand(a, ar, m, e) < 0)
+			break;
+		return 0;
+	}
+	la.archive_read_free(a->rd);
+	a->rd = NULL;
+	return -1;
+}
+
+static int arch_check_file(const struct arch *a, const struct arch_member *m, struct err *e)
+{
+	if (m->type == ARCH_SYMLINK || m->type == ARCH_HARDLINK)
+		return err_set(e, "%s: %s: a %s link member (to %s): links in a checkpoint archive are not "
+				  "followed",
+			       a->path, m->name, m->type == ARCH_SYMLINK ? "symbolic" : "hard", m->link);
 	if (m->type != ARCH_FILE)
 		return err_set(e, "%s:%s: not a regular file in the archive", a->path, m->name);
-	if (off > m->size || len > m->size - off)
-		return err_set(e, "%s:%s: %zu bytes at offset 0x%llx run past its end (%llu bytes)", a->path,
-			       m->name, len, (unsigned long long)off, (unsigned long long)m->size);
-	int fd = m->in_place ? a->fd : a->tmpfd;
+	return 0;
+}
+
+int arch_pread(const struct arch *ca, const struct arch_member *cm, uint64_t off, void *buf, size_t len,
+	       struct err *e)
+{
+	if (arch_check_file(ca, cm, e) < 0)
+		return -1;
+	if (off > cm->size || len > cm->size - off)
+		return err_set(e, "%s:%s: %zu bytes at offset 0x%llx run past its end (%llu bytes)", ca->path,
+			       cm->name, len, (unsigned long long)off, (unsigned long long)cm->size);
+	if (!len)
+		return 0;
+	if (!cm->in_place && !cm->expanded) {
+		/* the expansion cache is the one thing a read changes (see ckarchive.h) */
+		if (arch_materialise((struct arch *)ca, (struct arch_member *)cm, e) < 0)
+			return -1;
+	}
+	const struct arch_member *m = cm;
+	int fd = m->in_place ? ca->fd : ca->tmpfd;
+	/* the first run that ends after off */
+	size_t lo = 0, hi = m->nsegs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (m->segs[mid].lo + m->segs[mid].len <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	uint8_t *p = buf;
-	off += m->off;
-	while (len) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
+	for (size_t i = lo; len;) {
+		const struct arch_seg *s = i < m->nsegs ? &m->segs[i] : NULL;
+		if (!s || off < s->lo) { /* a hole, up to the next run */
+			uint64_t gap = s ? s->lo - off : len;
+			size_t k = gap < len ? (size_t)gap : len;
+			memset(p, 0, k);
+			p += k;
+			len -= k;
+			off += k;
+			continue;
+		}
+		uint64_t in = s->lo + s->len - off;
+		size_t k = in < len ? (size_t)in : len;
+		ssize_t n = pread(fd, p, k, (off_t)(s->fo + (off - s->lo)));
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0) {
-			/* a hole of a sparse member at the end of the temporary file */
-			if (n == 0 && !m->in_place) {
-				memset(p, 0, len);
-				return 0;
-			}
-			return err_set(e, "%s:%s: %s", a->path, m->name,
+		if (n <= 0)
+			return err_set(e, "%s:%s: %s", ca->path, m->name,
 				       n < 0 ? strerror(errno) : "the archive file became shorter");
-		}
 		p += n;
 		len -= (size_t)n;
 		off += (uint64_t)n;
+		if (off == s->lo + s->len)
+			i++;
 	}
 	return 0;
 }
@@ -478,9 +858,17 @@ int arch_pread(const struct arch *a, const struct arch_member *m, uint64_t off, 
 int arch_read_all(const struct arch *a, const struct arch_member *m, uint8_t **out, size_t *len,
 		  struct err *e)
 {
-	if (m->size >= SIZE_MAX)
-		return err_set(e, "%s:%s: too large", a->path, m->name);
-	uint8_t *b = xmalloc((size_t)m->size + 1);
+	if (arch_check_file(a, m, e) < 0)
+		return -1;
+	if (m->size > ARCH_READ_ALL_MAX) {
+		char h[32];
+		return err_set(e, "%s:%s: %s, too large to read whole (at most 1 GiB)", a->path, m->name,
+			       arch_human(m->size, h, sizeof h));
+	}
+	uint8_t *b = malloc((size_t)m->size + 1);
+	if (!b)
+		return err_set(e, "%s:%s: out of memory for its %llu bytes", a->path, m->name,
+			       (unsigned long long)m->size);
 	if (arch_pread(a, m, 0, b, (size_t)m->size, e) < 0) {
 		free(b);
 		return -1;

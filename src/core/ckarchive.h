@@ -3,13 +3,17 @@
  * metadata beside them), read in place through libarchive and rewritten
  * atomically. See docs/ARCHIVES.md for the design.
  *
- * Opening reads the archive once, start to end, and indexes its members:
- *  - an uncompressed tar: each regular member is an (offset, size) into the
- *    archive file itself, read later with pread; nothing is copied;
- *  - a compressed one: the members' bytes are decompressed once into an
- *    anonymous temporary file (O_TMPFILE, or a file unlinked at once), and
- *    indexed as offsets into it — so memory use does not grow with the
- *    pages files, and the memory reader still gets random access. */
+ * Opening reads the archive once, start to end, and indexes its members
+ * without copying their data anywhere:
+ *  - an uncompressed tar: each regular member is read later in place, with
+ *    pread, through its list of segments (one for a plain member, one per
+ *    stored run of a sparse one: the holes are zeros nobody stores);
+ *  - a compressed one: a member is decompressed into an anonymous temporary
+ *    file (O_TMPFILE, or a file unlinked at once) the first time it is read,
+ *    holes left out, so the memory reader still gets random access; small
+ *    images are kept as they pass during the opening pass itself.
+ * The bytes written to $TMPDIR are bounded (arch_open's tmp_max) and checked
+ * against its free space before a member is written. */
 #ifndef CRITLUA_ARCHIVE_H
 #define CRITLUA_ARCHIVE_H
 
@@ -22,14 +26,25 @@
 /* Where the CRIU images are, inside the archive. */
 #define ARCH_CKPT_DIR "checkpoint/"
 
-enum arch_type { ARCH_FILE, ARCH_DIR, ARCH_SYMLINK, ARCH_OTHER };
+enum arch_type { ARCH_FILE, ARCH_DIR, ARCH_SYMLINK, ARCH_HARDLINK, ARCH_OTHER };
+
+/* A stored run of a member's data: len bytes at member offset lo, found at
+ * offset fo of the archive file (in place) or of the temporary file. */
+struct arch_seg {
+	uint64_t lo, len, fo;
+};
 
 struct arch_member {
 	char *name;      /* normalised: no leading "./" or "/", no trailing "/" */
 	char *link;      /* symlink or hard link target, or NULL */
 	enum arch_type type;
-	uint64_t off, size; /* the data: at off of the archive (in_place) or of the temporary file */
-	int in_place;
+	uint64_t size;   /* as read: holes included */
+	uint64_t stored; /* the bytes the archive stores: size less the holes */
+	int sparse;
+	int in_place;    /* segs point into the archive file */
+	int expanded;    /* segs point into the temporary file; neither: not read yet */
+	struct arch_seg *segs; /* by lo; what lies between them is a hole */
+	size_t nsegs;
 	size_t order;    /* position in the archive */
 };
 
@@ -37,6 +52,11 @@ struct arch {
 	char *path;
 	int fd;    /* the archive, read-only */
 	int tmpfd; /* decompressed members of a compressed archive; -1 when none */
+	uint64_t tmp_used;  /* bytes written to it */
+	uint64_t tmp_max;   /* the bound on tmp_used (CRITLUA_ARCHIVE_TMP_MAX) */
+	void *rd;           /* a libarchive reader left where the last expansion stopped */
+	size_t rd_next;     /* the order of the member rd reads next */
+	int rd_greedy;      /* members are read out of archive order: rd expands what it passes */
 	uint64_t file_size;
 	int filters[8]; /* libarchive filter codes, innermost first, "none" left out */
 	int nfilters;
@@ -50,19 +70,35 @@ struct arch {
 };
 
 /* Open and index path. Refuses files that are not tar archives, truncated
- * ones, and archives without a checkpoint/ directory, with e naming path. */
+ * ones, archives without a checkpoint/ directory, and link members named
+ * like a file critlua reads (arch_is_read_name), with e naming path and the
+ * member. */
 int arch_open(struct arch *a, const char *path, struct err *e);
 void arch_close(struct arch *a);
+
+/* Whether critlua reads a member so named: an image (checkpoint/...*.img),
+ * CRIU's stats, the engine's metadata. A link member so named is refused. */
+int arch_is_read_name(const char *name);
+
+/* The bound on the bytes written to $TMPDIR for an archive of file_size
+ * bytes: CRITLUA_ARCHIVE_TMP_MAX (bytes, K/M/G/T suffixes), else
+ * max(256 MiB, 64 x file_size). -1 with e set when the variable is bad. */
+int arch_tmp_limit(uint64_t file_size, uint64_t *out, struct err *e);
 
 /* The member called name (normalised as above), or NULL. */
 const struct arch_member *arch_find(const struct arch *a, const char *name);
 /* Whether some member's name starts with prefix (a directory that exists). */
 int arch_has_prefix(const struct arch *a, const char *prefix);
 
-/* Read len bytes at off of a regular member; all of them, or -1 with e set. */
+/* Read len bytes at off of a regular member; all of them, or -1 with e set.
+ * Holes read as zeros. The first read of a member of a compressed archive
+ * decompresses it into the temporary file (the archive object is const to
+ * its readers: that cache is not part of what it says). A link member is an
+ * error naming it. */
 int arch_pread(const struct arch *a, const struct arch_member *m, uint64_t off, void *buf, size_t len,
 	       struct err *e);
-/* A whole member, malloc'ed (NUL one past len). */
+/* A whole member, malloc'ed (NUL one past len); at most ARCH_READ_ALL_MAX. */
+#define ARCH_READ_ALL_MAX ((uint64_t)1 << 30)
 int arch_read_all(const struct arch *a, const struct arch_member *m, uint8_t **out, size_t *len,
 		  struct err *e);
 /* Decode the image member name as img_load does a file; errors start with label. */

@@ -63,12 +63,15 @@ static const char *larch_type_name(enum arch_type t)
 		return "dir";
 	case ARCH_SYMLINK:
 		return "symlink";
+	case ARCH_HARDLINK:
+		return "hardlink";
 	default:
 		return "other";
 	}
 }
 
-/* ar:members() -> {{name=, size=, type=, in_place=, link=}, ...} in archive order */
+/* ar:members() -> {{name=, size=, type=, in_place=, sparse=, stored=, link=}, ...}
+ * in archive order */
 static int larch_members(lua_State *L)
 {
 	struct arch *a = larch_check(L);
@@ -85,6 +88,10 @@ static int larch_members(lua_State *L)
 		if (m->type == ARCH_FILE) {
 			lua_pushboolean(L, m->in_place);
 			lua_setfield(L, -2, "in_place");
+			lua_pushboolean(L, m->sparse);
+			lua_setfield(L, -2, "sparse");
+			lua_pushinteger(L, (lua_Integer)m->stored);
+			lua_setfield(L, -2, "stored");
 		}
 		if (m->link) {
 			lua_pushstring(L, m->link);
@@ -95,12 +102,25 @@ static int larch_members(lua_State *L)
 	return 1;
 }
 
+/* The regular member called name, or NULL when there is none; raises for a
+ * link member: one named like a file critlua reads is not taken as absent. */
+static const struct arch_member *larch_file(lua_State *L, struct arch *a, const char *name)
+{
+	const struct arch_member *m = arch_find(a, name);
+	if (m && (m->type == ARCH_SYMLINK || m->type == ARCH_HARDLINK)) {
+		struct err e;
+		arch_pread(a, m, 0, NULL, 0, &e); /* the error naming it */
+		larch_fail(L, e.msg);
+	}
+	return m && m->type == ARCH_FILE ? m : NULL;
+}
+
 /* ar:size(name) -> bytes of a regular member, or nil */
 static int larch_size(lua_State *L)
 {
 	struct arch *a = larch_check(L);
-	const struct arch_member *m = arch_find(a, luaL_checkstring(L, 2));
-	if (!m || m->type != ARCH_FILE)
+	const struct arch_member *m = larch_file(L, a, luaL_checkstring(L, 2));
+	if (!m)
 		return luaL_pushfail(L), 1;
 	lua_pushinteger(L, (lua_Integer)m->size);
 	return 1;
@@ -121,12 +141,12 @@ static int larch_has(lua_State *L)
 }
 
 /* ar:read(name, [offset, length]) -> bytes, or nil when there is no such
- * regular member; raises when it cannot be read */
+ * regular member; raises when it cannot be read or is a link */
 static int larch_read(lua_State *L)
 {
 	struct arch *a = larch_check(L);
-	const struct arch_member *m = arch_find(a, luaL_checkstring(L, 2));
-	if (!m || m->type != ARCH_FILE)
+	const struct arch_member *m = larch_file(L, a, luaL_checkstring(L, 2));
+	if (!m)
 		return luaL_pushfail(L), 1;
 	lua_Integer off = luaL_optinteger(L, 3, 0);
 	lua_Integer len = luaL_optinteger(L, 4, (lua_Integer)m->size - off);
@@ -199,7 +219,8 @@ static int larch_rewrite(lua_State *L)
 	return 1;
 }
 
-/* ar:info() -> {path=, compression=, format=, size=} */
+/* ar:info() -> {path=, compression=, format=, size=, tmp_used=, tmp_max=}: tmp_used
+ * is what members read so far wrote to $TMPDIR, tmp_max its bound */
 static int larch_info(lua_State *L)
 {
 	struct arch *a = larch_check(L);
@@ -212,6 +233,10 @@ static int larch_info(lua_State *L)
 	lua_setfield(L, -2, "format");
 	lua_pushinteger(L, (lua_Integer)a->file_size);
 	lua_setfield(L, -2, "size");
+	lua_pushinteger(L, (lua_Integer)a->tmp_used);
+	lua_setfield(L, -2, "tmp_used");
+	lua_pushinteger(L, a->tmp_max > (uint64_t)LUA_MAXINTEGER ? LUA_MAXINTEGER : (lua_Integer)a->tmp_max);
+	lua_setfield(L, -2, "tmp_max");
 	return 1;
 }
 
