@@ -50,13 +50,6 @@ if (args.cmdline or args.env) and what ~= "ps" then
 	cli.usage_error((args.cmdline and "--cmdline" or "--env") .. " goes with ps")
 end
 
--- fds and mems of a directory come from C (crit._xtext), which does the
--- views' work for a checkpoint where they have nothing to note, and leaves the
--- others to them.
-if not args.json and (what == "fds" or what == "mems") and crit._xtext(dir, what) then
-	return
-end
-
 local ck = crit.open(dir)
 if not ck:image("pstree.img") then
 	error(dir .. ": not a checkpoint directory: there is no pstree.img", 0)

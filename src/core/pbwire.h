@@ -1,7 +1,6 @@
 /* pbwire.h: a protobuf message in wire format read one field at a time,
  * without unpacking it, for the readers that want a few fields of many
- * messages: the views' selective reader (pb2lua.c, into Lua tables) and the
- * C text views (xtext.c, into small structs).
+ * messages: the views' selective reader (pb2lua.c, into Lua tables).
  *
  * The walk frames every field and finds it in the descriptor; the reader
  * decides what to check of the fields it takes (pbw_typed). Whatever the walk

@@ -20,7 +20,6 @@
 #include "luapb.h"
 #include "schema.h"
 #include "rawdump.h"
-#include "xtext.h"
 
 /* Writer errors count entries from 0 (entries[0].vmas[2]); a Lua script
  * counts from 1, so every [N] of the leading path is shifted by one. */
@@ -586,17 +585,6 @@ static int lcrit_raw_kind(lua_State *L)
 	return 1;
 }
 
-/* crit._xtext(dir, view) -> true | false: the text of `x dir fds|mems`
- * written to io.stdout by C (src/core/xtext.h), or false when the Lua views are
- * to make it. */
-static int lcrit_xtext(lua_State *L)
-{
-	const char *dir = luaL_checkstring(L, 1), *view = luaL_checkstring(L, 2);
-	fflush(stdout);
-	lua_pushboolean(L, xtext(dir, view, stdout));
-	return 1;
-}
-
 /* crit._raw(path) -> text: the image in wire form, for show --raw. Raises
  * when the file cannot be read. */
 static int lcrit_raw(lua_State *L)
@@ -618,7 +606,7 @@ static const luaL_Reg lcrit_image_funcs[] = {
 	{ "encode", lcrit_encode },   { "new", lcrit_new },       { "typeof", lcrit_typeof },
 	{ "unknown", lcrit_unknown }, { "schema", lcrit_schema }, { "magics", lcrit_magics },
 	{ "dir", lcrit_dir },         { "write_file", lcrit_write_file },
-	{ "raw_kind", lcrit_raw_kind }, { "_select", lcrit_select }, { "_xtext", lcrit_xtext },
+	{ "raw_kind", lcrit_raw_kind }, { "_select", lcrit_select },
 	{ "_raw", lcrit_raw },
 	{ NULL, NULL },
 };
