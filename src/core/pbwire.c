@@ -91,7 +91,7 @@ int pbw_next(struct pbw *w, struct pbw_field *fl)
 	const uint8_t *p = w->p, *end = w->end;
 	while (p < end) {
 		uint64_t tag, raw = 0;
-		const uint8_t *v = NULL;
+		const uint8_t *v = NULL, *at = p;
 		if (pbw_varint(&p, end, &tag) < 0 || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
 			return -1;
 		unsigned wt = (unsigned)(tag & 7);
@@ -124,6 +124,7 @@ int pbw_next(struct pbw *w, struct pbw_field *fl)
 		unsigned i = (unsigned)(f - w->d->fields);
 		uint64_t bit = (uint64_t)1 << (i % 64);
 		fl->f = f;
+		fl->at = at;
 		fl->i = i;
 		fl->again = (w->seen[i / 64] & bit) != 0;
 		fl->wt = wt;
