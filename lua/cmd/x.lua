@@ -56,8 +56,17 @@ if not ck:image("pstree.img") then
 end
 
 local explore = require "explore"
-local data, notes = explore[view[1]](ck)
-local render = explore[view[2]]
+local data, notes, render
+if what == "mems" and not args.json then
+	-- the same text as render_mems over mems, without a record per VMA
+	notes = explore.mems_text(ck, function(s)
+		io.stdout:write(s)
+	end)
+	render = function() end
+else
+	data, notes = explore[view[1]](ck)
+	render = explore[view[2]]
+end
 if args.cmdline or args.env then
 	local memory = require "memory"
 	local opts = { cmdline = args.cmdline, env = args.env }

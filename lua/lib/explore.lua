@@ -463,9 +463,37 @@ local function shm_numberer()
 	end
 end
 
--- A VMA as a plain record; kind in CRIT's order of precedence. A VMA of an
--- image read here (owned) holds just the fields a record has and becomes one;
--- any other is copied.
+-- A VMA's kind, in CRIT's order of precedence, from its status and flags;
+-- numbered: whether it is a shared segment (shm_numberer).
+local function vma_kind(s, flags)
+	if s & VMA_SYSVIPC ~= 0 then
+		return "sysvipc", true
+	elseif s & VMA_ANON_SHARED ~= 0 then
+		return "shmem", true
+	elseif s & VMA_SOCKET ~= 0 then
+		return "packet", true
+	elseif s & (VMA_FILE_PRIVATE | VMA_FILE_SHARED) ~= 0 then
+		return "file"
+	elseif s & VMA_STACK ~= 0 then
+		return "stack"
+	elseif s & VMA_VSYSCALL ~= 0 then
+		return "vsyscall"
+	elseif s & VMA_VDSO ~= 0 then
+		return "vdso"
+	elseif flags & MAP_GROWSDOWN ~= 0 then
+		return "growsdown"
+	elseif s & VMA_VVAR ~= 0 then
+		return "vvar"
+	elseif s & VMA_HEAP ~= 0 then
+		return "heap"
+	elseif s & VMA_AIORING ~= 0 then
+		return "aioring"
+	end
+	return "anon"
+end
+
+-- A VMA as a plain record. A VMA of an image read here (owned) holds just
+-- the fields a record has and becomes one; any other is copied.
 local function vma_record(st, notes, v, number, owned)
 	local s = v.status
 	local r
@@ -481,30 +509,10 @@ local function vma_record(st, notes, v, number, owned)
 			shared = s & (VMA_FILE_SHARED | VMA_ANON_SHARED) ~= 0 or v.flags & 1 ~= 0,
 		}
 	end
-	if s & VMA_SYSVIPC ~= 0 then
-		r.kind, r.seq = "sysvipc", number(v.shmid)
-	elseif s & VMA_ANON_SHARED ~= 0 then
-		r.kind, r.seq = "shmem", number(v.shmid)
-	elseif s & VMA_SOCKET ~= 0 then
-		r.kind, r.seq = "packet", number(v.shmid)
-	elseif s & (VMA_FILE_PRIVATE | VMA_FILE_SHARED) ~= 0 then
-		r.kind = "file"
-	elseif s & VMA_STACK ~= 0 then
-		r.kind = "stack"
-	elseif s & VMA_VSYSCALL ~= 0 then
-		r.kind = "vsyscall"
-	elseif s & VMA_VDSO ~= 0 then
-		r.kind = "vdso"
-	elseif v.flags & MAP_GROWSDOWN ~= 0 then
-		r.kind = "growsdown"
-	elseif s & VMA_VVAR ~= 0 then
-		r.kind = "vvar"
-	elseif s & VMA_HEAP ~= 0 then
-		r.kind = "heap"
-	elseif s & VMA_AIORING ~= 0 then
-		r.kind = "aioring"
-	else
-		r.kind = "anon"
+	local kind, numbered = vma_kind(s, v.flags)
+	r.kind = kind
+	if numbered then
+		r.seq = number(v.shmid)
 	end
 	-- The backing file of any file-backed VMA (rss names it whatever the kind).
 	if s & (VMA_FILE_PRIVATE | VMA_FILE_SHARED) ~= 0 then
@@ -543,6 +551,57 @@ function M.mems(ck)
 		end
 	end
 	return out, notes
+end
+
+-- What the text of x mems reads of an mm image: the VMAs as columns (one
+-- array per field, see crit._select), the lines made from them without a
+-- record per VMA.
+local MEMS_TEXT_READS = setmetatable({
+	mm = { exe_file_id = true, vmas = { columns = { "start", "end", "prot", "flags", "status", "pgoff",
+		"shmid" } } },
+}, { __index = READS })
+
+local mems_line -- below, with the renderers
+local PADS_EXE = string.rep(" ", 37) -- "%-36s    " of "exe"
+
+-- x mems's text (M.render_mems(M.mems(ck))) written straight from the
+-- images; returns the notes.
+function M.mems_text(ck, write)
+	local st, notes = state(ck, MEMS_TEXT_READS), {}
+	local number = shm_numberer()
+	local put, done = M.flusher(write)
+	for _, p in ipairs(pstree(st)) do
+		put(p.pid .. "\n")
+		local mm, owned = mm_of(st, notes, p, "memory map")
+		if mm then
+			put("\texe" .. PADS_EXE ..
+				file_name(st, notes, "REG", mm.exe_file_id) .. "\n")
+			local c = mm.vmas
+			if c and c.n then
+				local starts, ends, prots, flags, status = c.start, c["end"], c.prot, c.flags, c.status
+				local pgoffs, shmids = c.pgoff, c.shmid
+				for i = 1, c.n do
+					local s = status[i]
+					local kind, numbered = vma_kind(s, flags[i])
+					local seq, path
+					if numbered then
+						seq = number(shmids[i])
+					end
+					if s & (VMA_FILE_PRIVATE | VMA_FILE_SHARED) ~= 0 then
+						path = reg_path(st, notes, shmids[i])
+					end
+					put(mems_line(starts[i], ends[i], prots[i], kind, seq, path, pgoffs[i], s, s & VMA_REGULAR ~= 0))
+				end
+			else
+				for _, v in ipairs(c or {}) do
+					v = vma_record(st, notes, v, number, owned)
+					put(mems_line(v.start, v["end"], v.prot, v.kind, v.seq, v.path, v.pgoff, v.status, v.regular))
+				end
+			end
+		end
+	end
+	done()
+	return notes
 end
 
 ---------------------------------------------------------------------------
@@ -909,6 +968,7 @@ local function flusher(write)
 		end
 	end
 end
+M.flusher = flusher
 
 function M.render_ps(procs, write)
 	local put, done = flusher(write)
@@ -935,38 +995,6 @@ function M.render_fds(procs, write)
 	done()
 end
 
--- CRIT's name column of a VMA.
-local function vma_crit_name(v)
-	local k, fn = v.kind, ""
-	if k == "sysvipc" then
-		fn = string.format(" ips[%x]", v.seq)
-	elseif k == "shmem" then
-		fn = string.format(" shmem[%x]", v.seq)
-	elseif k == "packet" then
-		fn = string.format(" packet[%x]", v.seq)
-	elseif k == "file" then
-		fn = " " .. (v.path or "unknown path")
-		if v.pgoff ~= 0 then
-			fn = fn .. string.format(" + %#x", v.pgoff)
-		end
-		if v.status & VMA_FILE_SHARED ~= 0 then
-			fn = fn .. " (s)"
-		end
-	elseif k == "stack" then
-		fn = " [stack]"
-	elseif k == "vsyscall" then
-		fn = " [vsyscall]"
-	elseif k == "vdso" then
-		fn = " [vdso]"
-	elseif k == "growsdown" then
-		fn = " [stack?]"
-	end
-	if not v.regular then
-		fn = fn .. " *"
-	end
-	return fn
-end
-
 -- Made once: a view over tens of thousands of VMAs would build them anew each time.
 local PROT_STRINGS, PADS = {}, {}
 for prot = 0, 7 do
@@ -982,26 +1010,36 @@ local function prot_string(prot)
 end
 M.prot_string = prot_string
 
+-- CRIT's name column of a VMA that is no file, by kind (numbered ones: the
+-- format of their number).
+local KIND_NAMES = { stack = " [stack]", vsyscall = " [vsyscall]", vdso = " [vdso]", growsdown = " [stack?]" }
+local SEQ_FORMATS = { sysvipc = " ips[%x]", shmem = " shmem[%x]", packet = " packet[%x]" }
+
+-- One line of x mems: range ("%-36s" by hand), rwx, the name column, and
+-- " *" for a VMA that is not regular; one concatenation, one new string.
+function mems_line(start, stop, prot, kind, seq, path, pgoff, status, regular)
+	local format = string.format
+	local range = format("%08x-%08x", start, stop)
+	local name
+	if kind == "file" then
+		name = " " .. (path or "unknown path") .. (pgoff ~= 0 and format(" + %#x", pgoff) or "") ..
+			(status & VMA_FILE_SHARED ~= 0 and " (s)" or "")
+	else
+		name = KIND_NAMES[kind] or seq and format(SEQ_FORMATS[kind], seq) or ""
+	end
+	return "\t" .. range .. (PADS[36 - #range] or "") .. PROT_STRINGS[prot & 7] .. name ..
+		(regular and "\n" or " *\n")
+end
+
 function M.render_mems(procs, write)
 	local put, done = flusher(write)
-	local format = string.format
 	for _, r in ipairs(procs) do
-		put(format("%d\n", r.pid))
+		put(r.pid .. "\n")
 		if r.exe then
-			put(format("\t%-36s    ", "exe") .. r.exe .. "\n")
+			put("\texe" .. PADS_EXE .. r.exe .. "\n")
 		end
 		for _, v in ipairs(r.vmas) do
-			-- "%-36s" by hand, and a file VMA's name (vma_crit_name) in the same
-			-- concatenation: one new string per line rather than five
-			local range = format("%08x-%08x", v.start, v["end"])
-			if v.kind == "file" then
-				put("\t" .. range .. (PADS[36 - #range] or "") .. PROT_STRINGS[v.prot & 7] .. " " ..
-					(v.path or "unknown path") .. (v.pgoff ~= 0 and format(" + %#x", v.pgoff) or "") ..
-					(v.status & VMA_FILE_SHARED ~= 0 and " (s)" or "") .. (v.regular and "" or " *") .. "\n")
-			else
-				put("\t" .. range .. (PADS[36 - #range] or "") .. PROT_STRINGS[v.prot & 7] ..
-					vma_crit_name(v) .. "\n")
-			end
+			put(mems_line(v.start, v["end"], v.prot, v.kind, v.seq, v.path, v.pgoff, v.status, v.regular))
 		end
 	end
 	done()

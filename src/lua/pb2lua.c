@@ -365,7 +365,10 @@ void luapb_push_image(lua_State *L, const struct img *img)
  * image damaged inside the registers still gives the comm a view asks for
  * (crit.load refuses it). */
 
-enum { PB2LUA_SKIP, PB2LUA_ALL, PB2LUA_SUB };
+/* PB2LUA_COLS: a repeated message read as columns ({columns = {names}}):
+ * one array per selected field, indexed by element, and n the count, rather
+ * than one table per element (tens of thousands of VMAs). */
+enum { PB2LUA_SKIP, PB2LUA_ALL, PB2LUA_SUB, PB2LUA_COLS };
 
 /* A compiled selection for one message type: per field index what to read. */
 struct pb2lua_sel {
@@ -378,6 +381,38 @@ struct pb2lua_sel {
 	int flat_ok;
 	struct pbw_flat flat;
 };
+
+/* Whether the selection at the top for field f asks for columns
+ * ({columns = {"start", "end", ...}}, f a repeated message without a field
+ * named columns): then the top is replaced by {name = true, ...} (the
+ * selection inside) above the original. */
+static int pb2lua_sel_columns(lua_State *L, const ProtobufCFieldDescriptor *f)
+{
+	if (f->label != PROTOBUF_C_LABEL_REPEATED ||
+	    protobuf_c_message_descriptor_get_field_by_name((const ProtobufCMessageDescriptor *)f->descriptor,
+							    "columns"))
+		return 0;
+	if (lua_getfield(L, -1, "columns") != LUA_TTABLE) {
+		lua_pop(L, 1);
+		return 0;
+	}
+	const ProtobufCMessageDescriptor *d = f->descriptor;
+	lua_newtable(L);
+	for (lua_Integer k = 1; lua_rawgeti(L, -2, k) == LUA_TSTRING; k++) {
+		const char *name = lua_tostring(L, -1);
+		const ProtobufCFieldDescriptor *cf = protobuf_c_message_descriptor_get_field_by_name(d, name);
+		if (!strcmp(name, "n") || !cf || cf->label == PROTOBUF_C_LABEL_REPEATED ||
+		    cf->type == PROTOBUF_C_TYPE_MESSAGE || cf->type == PROTOBUF_C_TYPE_STRING ||
+		    cf->type == PROTOBUF_C_TYPE_BYTES)
+			luaL_error(L, "field selection: %s.columns: '%s' is no column (a singular number of %s)",
+				   f->name, name, d->name);
+		lua_pushboolean(L, 1);
+		lua_rawset(L, -3);
+	}
+	lua_pop(L, 1);
+	lua_remove(L, -2); /* the columns list */
+	return 1;
+}
 
 /* Compile the selection table at idx ({name = true | {...}}) for d. Nodes
  * are userdata kept alive by the table at `anchor`; bad names raise. */
@@ -411,8 +446,14 @@ static struct pb2lua_sel *pb2lua_sel_compile(lua_State *L, int idx, const Protob
 			if (f->type != PROTOBUF_C_TYPE_MESSAGE)
 				luaL_error(L, "field selection: %s.%s is not a message (select it with true)",
 					   d->name, f->name);
-			s->sub[i] = pb2lua_sel_compile(L, -1, f->descriptor, anchor, depth + 1);
-			s->mode[i] = PB2LUA_SUB;
+			if (pb2lua_sel_columns(L, f)) {
+				s->sub[i] = pb2lua_sel_compile(L, -1, f->descriptor, anchor, depth + 1);
+				s->mode[i] = PB2LUA_COLS;
+				lua_pop(L, 1); /* the names' table */
+			} else {
+				s->sub[i] = pb2lua_sel_compile(L, -1, f->descriptor, anchor, depth + 1);
+				s->mode[i] = PB2LUA_SUB;
+			}
 			s->n++;
 		} else if (lua_toboolean(L, -1)) {
 			s->mode[i] = PB2LUA_ALL;
@@ -619,6 +660,81 @@ static int pb2lua_walk_flat(struct pb2lua_ctx *c, const ProtobufCMessageDescript
 	return 0;
 }
 
+/* Add the element fl of the repeated message fl->f, and those that follow
+ * it at once in the walk w, as columns to the columns' table under the key at
+ * the top in the table at t (made at the first element; each array sized for
+ * the elements found together). Only messages the one-pass reader takes: -1
+ * otherwise. */
+static int pb2lua_wire_columns(struct pb2lua_ctx *c, const struct pb2lua_sel *sub, int t, struct pbw *w,
+			       const struct pbw_field *fl)
+{
+	lua_State *L = c->L;
+	const ProtobufCMessageDescriptor *d = sub->d;
+	if (!sub->flat_ok || !lua_checkstack(L, sub->n + 8))
+		return -1;
+	/* How many elements come together: the walk copied, read ahead. */
+	int count = 1;
+	for (struct pbw ahead = *w;; count++) {
+		struct pbw_field nx;
+		if (pbw_next(&ahead, &nx) <= 0 || nx.i != fl->i || nx.wt != 2 || count == INT32_MAX)
+			break;
+	}
+	int key = lua_gettop(L);
+	lua_pushvalue(L, key);
+	int fresh = lua_rawget(L, t) != LUA_TTABLE;
+	if (fresh) {
+		lua_pop(L, 1);
+		lua_createtable(L, 0, sub->n + 1);
+		lua_pushvalue(L, key);
+		lua_pushvalue(L, -2);
+		lua_rawset(L, t);
+	}
+	int cols = lua_gettop(L);
+	lua_getfield(L, cols, "n");
+	lua_Integer k = lua_tointeger(L, -1);
+	lua_pop(L, 1);
+	pb2lua_push_keys(c, d); /* cols + 1 */
+	int slot[64];           /* by field index: where its array is on the stack */
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		if (sub->mode[i] == PB2LUA_SKIP)
+			continue;
+		lua_rawgeti(L, cols + 1, (lua_Integer)i + 1);
+		lua_pushvalue(L, -1);
+		if (lua_rawget(L, cols) != LUA_TTABLE) {
+			lua_pop(L, 1);
+			lua_createtable(L, fresh ? count : 0, 0);
+			lua_pushvalue(L, -2);
+			lua_pushvalue(L, -2);
+			lua_rawset(L, cols);
+		}
+		lua_remove(L, -2);
+		slot[i] = lua_gettop(L);
+	}
+	struct pbw_field el = *fl;
+	for (int e = 0; e < count; e++) {
+		if (e > 0 && pbw_next(w, &el) <= 0)
+			goto fail; /* as read ahead: cannot happen */
+		uint64_t raw[64], seen;
+		if (pbw_flat_read(&sub->flat, el.v, el.n, raw, &seen) < 0)
+			goto fail;
+		k++;
+		for (; seen; seen &= seen - 1) {
+			unsigned i = (unsigned)__builtin_ctzll(seen);
+			if (sub->mode[i] == PB2LUA_SKIP)
+				continue;
+			pb2lua_wire_scalar(L, &d->fields[i], raw[i]);
+			lua_rawseti(L, slot[i], k);
+		}
+	}
+	lua_pushinteger(L, k);
+	lua_setfield(L, cols, "n");
+	lua_settop(L, key - 1);
+	return 0;
+fail:
+	lua_settop(L, key - 1);
+	return -1;
+}
+
 /* Push the message of type d in p[0..len) with the fields sel selects, or
  * (sel NULL) every field, with the bytes of those the schema does not know
  * kept aside (luapb_set_unknown). Returns 0, or -1 with nothing pushed when
@@ -653,6 +769,13 @@ static int pb2lua_wire_msg(struct pb2lua_ctx *c, const ProtobufCMessageDescripto
 			goto fail;
 		if (packed && fl.n == 0)
 			continue; /* no values: the field stays absent, as protobuf-c has it */
+		if (mode == PB2LUA_COLS) {
+			lua_rawgeti(L, t + 1, (lua_Integer)fl.i + 1); /* the key */
+			if (fl.wt != 2 || pb2lua_wire_columns(c, sel->sub[fl.i], t, &w, &fl) < 0)
+				goto fail;
+			lua_settop(L, t + 2);
+			continue;
+		}
 		const struct pb2lua_sel *sub = mode == PB2LUA_SUB ? sel->sub[fl.i] : NULL;
 		lua_rawgeti(L, t + 1, (lua_Integer)fl.i + 1); /* the key */
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {

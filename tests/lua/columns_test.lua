@@ -1,0 +1,42 @@
+-- columns_test: crit._select with a repeated message read as columns
+-- ({columns = {...}}): one array per field, n the count, the same values as
+-- the image decoded whole; bad column names refused, naming the field.
+-- usage: critlua -I tests/lua tests/lua/columns_test.lua FIXTURES_ROOT
+
+local T = require "testlib"
+
+local root = T.fixtures_root("columns_test.lua")
+local COLS = { "start", "end", "prot", "flags", "status", "pgoff", "shmid", "fd" }
+local SEL = { exe_file_id = true, vmas = { columns = COLS } }
+
+local checked = 0
+for _, name in ipairs(crit.dir(root)) do
+	local dir = root .. "/" .. name
+	for _, f in ipairs(T.exists(dir .. "/pstree.img") and crit.dir(dir) or {}) do
+		if f:match("^mm%-%d+%.img$") then
+			local path = dir .. "/" .. f
+			local whole = crit.load(path).entries[1]
+			local img, selected = crit._select(path, SEL, { plain = true })
+			if selected then
+				local e = img.entries[1]
+				T.eq(e.exe_file_id, whole.exe_file_id, path .. ": exe_file_id")
+				local c = e.vmas or { n = 0 }
+				T.eq(c.n, #(whole.vmas or {}), path .. ": the count of VMAs")
+				for i, v in ipairs(whole.vmas or {}) do
+					for _, k in ipairs(COLS) do
+						T.eq(c[k][i], v[k], string.format("%s: VMA %d's %s", path, i, k))
+					end
+				end
+				checked = checked + 1
+			end
+		end
+	end
+end
+T.check(checked > 0, "no mm image under %s read as columns", root)
+
+-- A column must be a singular number of the element type.
+local mm = root .. "/sleep/mm-23744.img"
+T.raises("'nope' is no column", crit._select, mm, { vmas = { columns = { "nope" } } })
+T.raises("'n' is no column", crit._select, mm, { vmas = { columns = { "n" } } })
+
+T.done("columns_test")
