@@ -1011,23 +1011,26 @@ end
 M.prot_string = prot_string
 
 -- CRIT's name column of a VMA that is no file, by kind (numbered ones: the
--- format of their number).
+-- name around their number).
 local KIND_NAMES = { stack = " [stack]", vsyscall = " [vsyscall]", vdso = " [vdso]", growsdown = " [stack?]" }
-local SEQ_FORMATS = { sysvipc = " ips[%x]", shmem = " shmem[%x]", packet = " packet[%x]" }
+local SEQ_NAMES = { sysvipc = " ips[", shmem = " shmem[", packet = " packet[" }
 
--- One line of x mems: range ("%-36s" by hand), rwx, the name column, and
--- " *" for a VMA that is not regular; one concatenation, one new string.
+-- One line of x mems: range ("%08x-%08x", then "%-36s" by hand), rwx, the
+-- name column, and " *" for a VMA that is not regular. Hex by crit.hex:
+-- string.format was most of the time of this view.
+local hex = crit.hex
 function mems_line(start, stop, prot, kind, seq, path, pgoff, status, regular)
-	local format = string.format
-	local range = format("%08x-%08x", start, stop)
+	local from, to = hex(start, 8), hex(stop, 8)
 	local name
 	if kind == "file" then
-		name = " " .. (path or "unknown path") .. (pgoff ~= 0 and format(" + %#x", pgoff) or "") ..
+		name = " " .. (path or "unknown path") .. (pgoff ~= 0 and " + 0x" .. hex(pgoff) or "") ..
 			(status & VMA_FILE_SHARED ~= 0 and " (s)" or "")
+	elseif seq then
+		name = SEQ_NAMES[kind] .. hex(seq) .. "]"
 	else
-		name = KIND_NAMES[kind] or seq and format(SEQ_FORMATS[kind], seq) or ""
+		name = KIND_NAMES[kind] or ""
 	end
-	return "\t" .. range .. (PADS[36 - #range] or "") .. PROT_STRINGS[prot & 7] .. name ..
+	return "\t" .. from .. "-" .. to .. (PADS[35 - #from - #to] or "") .. PROT_STRINGS[prot & 7] .. name ..
 		(regular and "\n" or " *\n")
 end
 

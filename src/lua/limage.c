@@ -20,6 +20,7 @@
 #include "luapb.h"
 #include "schema.h"
 #include "rawdump.h"
+#include "textcodec.h"
 
 /* Writer errors count entries from 0 (entries[0].vmas[2]); a Lua script
  * counts from 1, so every [N] of the leading path is shifted by one. */
@@ -575,6 +576,19 @@ static int lcrit_dir(lua_State *L)
 /* crit.raw_kind(name) -> sentence | nil: what a file of a dump with no magic
  * is, by its name alone (pages-*.img, ip dumps, tmpfs archives, ...): the
  * rule crit.load refuses raw files by. */
+/* crit.hex(v, [width]) -> string.format("%0<width>x", v) for 0 <= width <= 16:
+ * v as unsigned 64 bits, in lowercase hex. Views print tens of thousands of
+ * addresses, where string.format's buffer and snprintf per number were most
+ * of their time. */
+static int lcrit_hex(lua_State *L)
+{
+	lua_Integer v = luaL_checkinteger(L, 1), width = luaL_optinteger(L, 2, 0);
+	luaL_argcheck(L, width >= 0 && width <= 16, 2, "a width from 0 to 16 expected");
+	char d[16];
+	lua_pushlstring(L, d, tc_hex_pad(d, (uint64_t)v, (unsigned)width));
+	return 1;
+}
+
 static int lcrit_raw_kind(lua_State *L)
 {
 	static const uint8_t some = 0; /* a file with data: the name decides */
@@ -607,7 +621,7 @@ static const luaL_Reg lcrit_image_funcs[] = {
 	{ "unknown", lcrit_unknown }, { "schema", lcrit_schema }, { "magics", lcrit_magics },
 	{ "dir", lcrit_dir },         { "write_file", lcrit_write_file },
 	{ "raw_kind", lcrit_raw_kind }, { "_select", lcrit_select },
-	{ "_raw", lcrit_raw },
+	{ "_raw", lcrit_raw },        { "hex", lcrit_hex },
 	{ NULL, NULL },
 };
 

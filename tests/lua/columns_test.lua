@@ -1,6 +1,7 @@
 -- columns_test: crit._select with a repeated message read as columns
 -- ({columns = {...}}): one array per field, n the count, the same values as
--- the image decoded whole; bad column names refused, naming the field.
+-- the image decoded whole; bad column names refused, naming the field. And
+-- crit.hex, which the views print addresses with.
 -- usage: critlua -I tests/lua tests/lua/columns_test.lua FIXTURES_ROOT
 
 local T = require "testlib"
@@ -38,5 +39,15 @@ T.check(checked > 0, "no mm image under %s read as columns", root)
 local mm = root .. "/sleep/mm-23744.img"
 T.raises("'nope' is no column", crit._select, mm, { vmas = { columns = { "nope" } } })
 T.raises("'n' is no column", crit._select, mm, { vmas = { columns = { "n" } } })
+
+-- crit.hex, the hex the views print: string.format's "%0<width>x".
+for _, v in ipairs({ 0, 1, 15, 16, 255, 0x7fffffff, 0xffffffff, 0x100000000, 0x7ffd12345000,
+	math.maxinteger, math.mininteger, -1, -4096 }) do
+	for _, w in ipairs({ 0, 1, 8, 12, 16 }) do
+		T.eq(crit.hex(v, w), string.format("%0" .. w .. "x", v), string.format("crit.hex(%d, %d)", v, w))
+	end
+	T.eq(crit.hex(v), string.format("%x", v), string.format("crit.hex(%d)", v))
+end
+T.raises("width from 0 to 16", crit.hex, 1, 17)
 
 T.done("columns_test")
