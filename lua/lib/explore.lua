@@ -102,11 +102,12 @@ local function state(ck, reads)
 end
 
 -- An image through the checkpoint, remembered here too so that an index built
--- over it is built once (absent images are remembered as false).
-local function image(st, name)
+-- over it is built once (absent images are remembered as false). kind: the
+-- first word of name, when the caller knows it.
+local function image(st, name, kind)
 	local img = st.cache[name]
 	if img == nil then
-		local kind = name:match("^%a*")
+		kind = kind or name:match("^%a*")
 		local sel = st.peek and st.reads[kind]
 		if sel then
 			img = st.peek(name, sel, st.owned, kind) or false
@@ -134,8 +135,8 @@ local function pstree(st)
 	return img.entries
 end
 
-local function first_entry(st, name)
-	local img = image(st, name)
+local function first_entry(st, name, kind)
+	local img = image(st, name, kind)
 	return img and img.entries[1] or nil
 end
 
@@ -411,30 +412,30 @@ function M.fds(ck)
 	local st, notes = state(ck), {}
 	local out = {}
 	for _, p in ipairs(pstree(st)) do
-		local r = shaped("files", { pid = p.pid, fds = {} })
+		local pid = p.pid
+		local fds = {}
+		local r = shaped("files", { pid = pid, fds = fds })
 		out[#out + 1] = r
-		local ids = first_entry(st, string.format("ids-%d.img", p.pid))
+		local ids = first_entry(st, "ids-" .. pid .. ".img", "ids")
 		if not ids then
-			notes[#notes + 1] = missing_note(st, p, "ids-" .. p.pid .. ".img", "open files")
+			notes[#notes + 1] = missing_note(st, p, "ids-" .. pid .. ".img", "open files")
 		else
 			r.files_id = ids.files_id
-			local fdi = image(st, string.format("fdinfo-%d.img", ids.files_id))
+			local fdi = image(st, "fdinfo-" .. ids.files_id .. ".img", "fdinfo")
 			if not fdi then
 				notes[#notes + 1] = missing_note(st, p, "fdinfo-" .. ids.files_id .. ".img", "open files")
 			else
-				for _, fd in ipairs(fdi.entries) do
-					local f = {
-						fd = fd.fd, type = fd.type, id = fd.id, flags = fd.flags,
-						name = file_name(st, notes, fd.type, fd.id),
+				for i, fd in ipairs(fdi.entries) do
+					local ftype, id = fd.type, fd.id
+					fds[i] = {
+						fd = fd.fd, type = ftype, id = id, flags = fd.flags,
+						name = file_name(st, notes, ftype, id),
+						path = ftype == "REG" and reg_path(st, notes, id) or nil,
 					}
-					if fd.type == "REG" then
-						f.path = reg_path(st, notes, fd.id)
-					end
-					r.fds[#r.fds + 1] = f
 				end
 			end
 		end
-		local fs = first_entry(st, string.format("fs-%d.img", p.pid))
+		local fs = first_entry(st, "fs-" .. pid .. ".img", "fs")
 		if fs then
 			r.cwd = file_name(st, notes, "REG", fs.cwd_id)
 			r.root = file_name(st, notes, "REG", fs.root_id)
@@ -980,16 +981,24 @@ function M.render_ps(procs, write)
 	done()
 end
 
+local CWD, ROOT = string.format("\t%7s: ", "cwd"), string.format("\t%7s: ", "root")
+
 function M.render_fds(procs, write)
 	local put, done = flusher(write)
+	-- "\t%7d: " once per fd number (they repeat in every process)
+	local fd_heads = setmetatable({}, { __index = function(t, fd)
+		local h = string.format("\t%7d: ", fd)
+		t[fd] = h
+		return h
+	end })
 	for _, r in ipairs(procs) do
-		put(string.format("%d\n", r.pid))
+		put(r.pid .. "\n")
 		for _, f in ipairs(r.fds) do
-			put(string.format("\t%7d: ", f.fd) .. f.name .. "\n")
+			put(fd_heads[f.fd] .. f.name .. "\n")
 		end
 		if r.cwd then
-			put(string.format("\t%7s: ", "cwd") .. r.cwd .. "\n")
-			put(string.format("\t%7s: ", "root") .. r.root .. "\n")
+			put(CWD .. r.cwd .. "\n")
+			put(ROOT .. r.root .. "\n")
 		end
 	end
 	done()
