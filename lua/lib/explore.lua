@@ -956,16 +956,18 @@ end
 -- the data above and a write function, called once per chunk of lines.
 
 local function flusher(write)
-	local buf = {}
+	local buf, n = {}, 0
+	local concat = table.concat
 	return function(s)
-		buf[#buf + 1] = s
-		if #buf >= 512 then
-			write(table.concat(buf))
-			buf = {}
+		n = n + 1
+		buf[n] = s
+		if n == 512 then -- the same table again: its slots are overwritten
+			write(concat(buf, "", 1, n))
+			n = 0
 		end
 	end, function()
-		if #buf > 0 then
-			write(table.concat(buf))
+		if n > 0 then
+			write(concat(buf, "", 1, n))
 		end
 	end
 end
