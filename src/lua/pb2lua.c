@@ -672,12 +672,22 @@ static int pb2lua_wire_columns(struct pb2lua_ctx *c, const struct pb2lua_sel *su
 	const ProtobufCMessageDescriptor *d = sub->d;
 	if (!sub->flat_ok || !lua_checkstack(L, sub->n + 8))
 		return -1;
-	/* How many elements come together: the walk copied, read ahead. */
+	/* The elements that come together (up to a batch), found in a copy of
+	 * the walk, which then goes on after the last one taken. */
+	struct {
+		const uint8_t *v;
+		size_t n;
+	} el[256];
 	int count = 1;
-	for (struct pbw ahead = *w;; count++) {
+	el[0].v = fl->v;
+	el[0].n = fl->n;
+	for (struct pbw ahead = *w; count < (int)(sizeof el / sizeof el[0]); count++) {
 		struct pbw_field nx;
-		if (pbw_next(&ahead, &nx) <= 0 || nx.i != fl->i || nx.wt != 2 || count == INT32_MAX)
+		if (pbw_next(&ahead, &nx) <= 0 || nx.i != fl->i || nx.wt != 2)
 			break;
+		el[count].v = nx.v;
+		el[count].n = nx.n;
+		*w = ahead;
 	}
 	int key = lua_gettop(L);
 	lua_pushvalue(L, key);
@@ -710,12 +720,9 @@ static int pb2lua_wire_columns(struct pb2lua_ctx *c, const struct pb2lua_sel *su
 		lua_remove(L, -2);
 		slot[i] = lua_gettop(L);
 	}
-	struct pbw_field el = *fl;
 	for (int e = 0; e < count; e++) {
-		if (e > 0 && pbw_next(w, &el) <= 0)
-			goto fail; /* as read ahead: cannot happen */
 		uint64_t raw[64], seen;
-		if (pbw_flat_read(&sub->flat, el.v, el.n, raw, &seen) < 0)
+		if (pbw_flat_read(&sub->flat, el[e].v, el[e].n, raw, &seen) < 0)
 			goto fail;
 		k++;
 		for (; seen; seen &= seen - 1) {

@@ -35,6 +35,29 @@ for _, name in ipairs(crit.dir(root)) do
 end
 T.check(checked > 0, "no mm image under %s read as columns", root)
 
+-- More VMAs than one batch of the reader (256): the same columns.
+do
+	local img = crit.load(root .. "/sleep/mm-23744.img")
+	local vmas, src = {}, img.entries[1].vmas
+	for i = 1, 700 do
+		local v = src[(i - 1) % #src + 1]
+		vmas[i] = crit.new("vma_entry", { start = v.start + i * 4096, ["end"] = v["end"] + i * 4096,
+			pgoff = i, shmid = v.shmid, prot = v.prot, flags = v.flags, status = v.status, fd = v.fd })
+	end
+	img.entries[1].vmas = vmas
+	local path = T.tmpdir() .. "/mm-1.img"
+	img:save(path)
+	local c, selected = crit._select(path, SEL, { plain = true })
+	T.check(selected, "700 VMAs: read as columns")
+	c = c.entries[1].vmas
+	T.eq(c.n, 700, "700 VMAs: the count")
+	for i = 1, 700 do
+		for _, k in ipairs(COLS) do
+			T.eq(c[k][i], vmas[i][k], string.format("700 VMAs: VMA %d's %s", i, k))
+		end
+	end
+end
+
 -- A column must be a singular number of the element type.
 local mm = root .. "/sleep/mm-23744.img"
 T.raises("'nope' is no column", crit._select, mm, { vmas = { columns = { "nope" } } })
