@@ -48,7 +48,7 @@ local READS = {
 	pstree = true,
 	core = { tc = { comm = true, task_state = true, exit_code = true } },
 	ids = { files_id = true, net_ns_id = true },
-	fdinfo = true,
+	fdinfo = { fd = true, type = true, id = true, flags = true },
 	fs = { cwd_id = true, root_id = true },
 	mm = { exe_file_id = true, vmas = { start = true, ["end"] = true, pgoff = true, shmid = true,
 		prot = true, flags = true, status = true, fd = true } },
