@@ -104,7 +104,7 @@ static uint8_t *lcrit_select_buffer(lua_State *L, size_t n)
 /* crit._select(path, selection, [{plain =, spare =}], [bytes]) -> image, selected |
  * nil, message when the file does not exist. For views over many images
  * (lua/lib/explore.lua): each entry holds only the fields selected ({name = true
- * | {...}}), as plain tables with room for `spare` more keys when plain is
+ * | {...}}; a repeated message as columns: {columns = {names}}), as plain tables with room for `spare` more keys when plain is
  * true (see luapb_push_image_select), and selected is true — or every field,
  * typed, and selected false, where the fast reader leaves the image to
  * crit.load's path, which also raises on anything wrong. The entries are
