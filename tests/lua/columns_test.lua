@@ -1,7 +1,8 @@
 -- columns_test: crit._select with a repeated message read as columns
 -- ({columns = {...}}): one array per field, n the count, the same values as
 -- the image decoded whole; bad column names refused, naming the field. And
--- crit.hex, which the views print addresses with.
+-- crit.hex, which the views print addresses with; explore.mems_text against
+-- render_mems.
 -- usage: critlua -I tests/lua tests/lua/columns_test.lua FIXTURES_ROOT
 
 local T = require "testlib"
@@ -62,6 +63,40 @@ end
 local mm = root .. "/sleep/mm-23744.img"
 T.raises("'nope' is no column", crit._select, mm, { vmas = { columns = { "nope" } } })
 T.raises("'n' is no column", crit._select, mm, { vmas = { columns = { "n" } } })
+
+-- explore.mems_text (the VMAs as columns) prints what render_mems prints of
+-- explore.mems, also where it gets records: images a script loaded, or a
+-- loader function.
+local explore = require "explore"
+local function text(fn, ...)
+	local out = {}
+	local put = function(s)
+		out[#out + 1] = s
+	end
+	if fn == "records" then
+		explore.render_mems(explore.mems(...), put)
+	else
+		explore.mems_text(..., put)
+	end
+	return table.concat(out)
+end
+for _, name in ipairs(crit.dir(root)) do
+	local dir = root .. "/" .. name
+	if T.exists(dir .. "/pstree.img") then
+		local want = text("records", crit.open(dir))
+		T.eq(text("columns", crit.open(dir)), want, dir .. ": mems_text")
+		local ck = crit.open(dir)
+		for _, f in ipairs(crit.dir(dir)) do
+			if f:match("^mm%-") then
+				ck:image(f)
+			end
+		end
+		T.eq(text("columns", ck), want, dir .. ": mems_text over loaded images")
+		T.eq(text("columns", function(n)
+			return T.exists(dir .. "/" .. n) and crit.load(dir .. "/" .. n) or nil
+		end), want, dir .. ": mems_text over a loader")
+	end
+end
 
 -- crit.hex, the hex the views print: string.format's "%0<width>x".
 for _, v in ipairs({ 0, 1, 15, 16, 255, 0x7fffffff, 0xffffffff, 0x100000000, 0x7ffd12345000,
