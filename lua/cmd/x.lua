@@ -50,21 +50,23 @@ if (args.cmdline or args.env) and what ~= "ps" then
 	cli.usage_error((args.cmdline and "--cmdline" or "--env") .. " goes with ps")
 end
 
--- fds and mems of a directory come from C (crit._xtext), which does the
--- views' work for a checkpoint where they have nothing to note, and leaves the
--- others to them.
-if not args.json and (what == "fds" or what == "mems") and crit._xtext(dir, what) then
-	return
-end
-
 local ck = crit.open(dir)
 if not ck:image("pstree.img") then
 	error(dir .. ": not a checkpoint directory: there is no pstree.img", 0)
 end
 
 local explore = require "explore"
-local data, notes = explore[view[1]](ck)
-local render = explore[view[2]]
+local data, notes, render
+if what == "mems" and not args.json then
+	-- the same text as render_mems over mems, without a record per VMA
+	notes = explore.mems_text(ck, function(s)
+		io.stdout:write(s)
+	end)
+	render = function() end
+else
+	data, notes = explore[view[1]](ck)
+	render = explore[view[2]]
+end
 if args.cmdline or args.env then
 	local memory = require "memory"
 	local opts = { cmdline = args.cmdline, env = args.env }

@@ -48,7 +48,7 @@ local READS = {
 	pstree = true,
 	core = { tc = { comm = true, task_state = true, exit_code = true } },
 	ids = { files_id = true, net_ns_id = true },
-	fdinfo = true,
+	fdinfo = { fd = true, type = true, id = true, flags = true },
 	fs = { cwd_id = true, root_id = true },
 	mm = { exe_file_id = true, vmas = { start = true, ["end"] = true, pgoff = true, shmid = true,
 		prot = true, flags = true, status = true, fd = true } },
@@ -102,11 +102,12 @@ local function state(ck, reads)
 end
 
 -- An image through the checkpoint, remembered here too so that an index built
--- over it is built once (absent images are remembered as false).
-local function image(st, name)
+-- over it is built once (absent images are remembered as false). kind: the
+-- first word of name, when the caller knows it.
+local function image(st, name, kind)
 	local img = st.cache[name]
 	if img == nil then
-		local kind = name:match("^%a*")
+		kind = kind or name:match("^%a*")
 		local sel = st.peek and st.reads[kind]
 		if sel then
 			img = st.peek(name, sel, st.owned, kind) or false
@@ -134,8 +135,8 @@ local function pstree(st)
 	return img.entries
 end
 
-local function first_entry(st, name)
-	local img = image(st, name)
+local function first_entry(st, name, kind)
+	local img = image(st, name, kind)
 	return img and img.entries[1] or nil
 end
 
@@ -365,30 +366,30 @@ function M.fds(ck)
 	local st, notes = state(ck), {}
 	local out = {}
 	for _, p in ipairs(pstree(st)) do
-		local r = shaped("files", { pid = p.pid, fds = {} })
+		local pid = p.pid
+		local fds = {}
+		local r = shaped("files", { pid = pid, fds = fds })
 		out[#out + 1] = r
-		local ids = first_entry(st, string.format("ids-%d.img", p.pid))
+		local ids = first_entry(st, "ids-" .. pid .. ".img", "ids")
 		if not ids then
-			notes[#notes + 1] = missing_note(st, p, "ids-" .. p.pid .. ".img", "open files")
+			notes[#notes + 1] = missing_note(st, p, "ids-" .. pid .. ".img", "open files")
 		else
 			r.files_id = ids.files_id
-			local fdi = image(st, string.format("fdinfo-%d.img", ids.files_id))
+			local fdi = image(st, "fdinfo-" .. ids.files_id .. ".img", "fdinfo")
 			if not fdi then
 				notes[#notes + 1] = missing_note(st, p, "fdinfo-" .. ids.files_id .. ".img", "open files")
 			else
-				for _, fd in ipairs(fdi.entries) do
-					local f = {
-						fd = fd.fd, type = fd.type, id = fd.id, flags = fd.flags,
-						name = file_name(st, notes, fd.type, fd.id),
+				for i, fd in ipairs(fdi.entries) do
+					local ftype, id = fd.type, fd.id
+					fds[i] = {
+						fd = fd.fd, type = ftype, id = id, flags = fd.flags,
+						name = file_name(st, notes, ftype, id),
+						path = ftype == "REG" and reg_path(st, notes, id) or nil,
 					}
-					if fd.type == "REG" then
-						f.path = reg_path(st, notes, fd.id)
-					end
-					r.fds[#r.fds + 1] = f
 				end
 			end
 		end
-		local fs = first_entry(st, string.format("fs-%d.img", p.pid))
+		local fs = first_entry(st, "fs-" .. pid .. ".img", "fs")
 		if fs then
 			r.cwd = file_name(st, notes, "REG", fs.cwd_id)
 			r.root = file_name(st, notes, "REG", fs.root_id)
@@ -417,9 +418,37 @@ local function shm_numberer()
 	end
 end
 
--- A VMA as a plain record; kind in CRIT's order of precedence. A VMA of an
--- image read here (owned) holds just the fields a record has and becomes one;
--- any other is copied.
+-- A VMA's kind, in CRIT's order of precedence, from its status and flags;
+-- numbered: whether it is a shared segment (shm_numberer).
+local function vma_kind(s, flags)
+	if s & VMA_SYSVIPC ~= 0 then
+		return "sysvipc", true
+	elseif s & VMA_ANON_SHARED ~= 0 then
+		return "shmem", true
+	elseif s & VMA_SOCKET ~= 0 then
+		return "packet", true
+	elseif s & (VMA_FILE_PRIVATE | VMA_FILE_SHARED) ~= 0 then
+		return "file"
+	elseif s & VMA_STACK ~= 0 then
+		return "stack"
+	elseif s & VMA_VSYSCALL ~= 0 then
+		return "vsyscall"
+	elseif s & VMA_VDSO ~= 0 then
+		return "vdso"
+	elseif flags & MAP_GROWSDOWN ~= 0 then
+		return "growsdown"
+	elseif s & VMA_VVAR ~= 0 then
+		return "vvar"
+	elseif s & VMA_HEAP ~= 0 then
+		return "heap"
+	elseif s & VMA_AIORING ~= 0 then
+		return "aioring"
+	end
+	return "anon"
+end
+
+-- A VMA as a plain record. A VMA of an image read here (owned) holds just
+-- the fields a record has and becomes one; any other is copied.
 local function vma_record(st, notes, v, number, owned)
 	local s = v.status
 	local r
@@ -435,30 +464,10 @@ local function vma_record(st, notes, v, number, owned)
 			shared = s & (VMA_FILE_SHARED | VMA_ANON_SHARED) ~= 0 or v.flags & 1 ~= 0,
 		}
 	end
-	if s & VMA_SYSVIPC ~= 0 then
-		r.kind, r.seq = "sysvipc", number(v.shmid)
-	elseif s & VMA_ANON_SHARED ~= 0 then
-		r.kind, r.seq = "shmem", number(v.shmid)
-	elseif s & VMA_SOCKET ~= 0 then
-		r.kind, r.seq = "packet", number(v.shmid)
-	elseif s & (VMA_FILE_PRIVATE | VMA_FILE_SHARED) ~= 0 then
-		r.kind = "file"
-	elseif s & VMA_STACK ~= 0 then
-		r.kind = "stack"
-	elseif s & VMA_VSYSCALL ~= 0 then
-		r.kind = "vsyscall"
-	elseif s & VMA_VDSO ~= 0 then
-		r.kind = "vdso"
-	elseif v.flags & MAP_GROWSDOWN ~= 0 then
-		r.kind = "growsdown"
-	elseif s & VMA_VVAR ~= 0 then
-		r.kind = "vvar"
-	elseif s & VMA_HEAP ~= 0 then
-		r.kind = "heap"
-	elseif s & VMA_AIORING ~= 0 then
-		r.kind = "aioring"
-	else
-		r.kind = "anon"
+	local kind, numbered = vma_kind(s, v.flags)
+	r.kind = kind
+	if numbered then
+		r.seq = number(v.shmid)
 	end
 	-- The backing file of any file-backed VMA (rss names it whatever the kind).
 	if s & (VMA_FILE_PRIVATE | VMA_FILE_SHARED) ~= 0 then
@@ -497,6 +506,57 @@ function M.mems(ck)
 		end
 	end
 	return out, notes
+end
+
+-- What the text of x mems reads of an mm image: the VMAs as columns (one
+-- array per field, see crit._select), the lines made from them without a
+-- record per VMA.
+local MEMS_TEXT_READS = setmetatable({
+	mm = { exe_file_id = true, vmas = { columns = { "start", "end", "prot", "flags", "status", "pgoff",
+		"shmid" } } },
+}, { __index = READS })
+
+local mems_line -- below, with the renderers
+local PADS_EXE = string.rep(" ", 37) -- "%-36s    " of "exe"
+
+-- x mems's text (M.render_mems(M.mems(ck))) written straight from the
+-- images; returns the notes.
+function M.mems_text(ck, write)
+	local st, notes = state(ck, MEMS_TEXT_READS), {}
+	local number = shm_numberer()
+	local put, done = M.flusher(write)
+	for _, p in ipairs(pstree(st)) do
+		put(p.pid .. "\n")
+		local mm, owned = mm_of(st, notes, p, "memory map")
+		if mm then
+			put("\texe" .. PADS_EXE ..
+				file_name(st, notes, "REG", mm.exe_file_id) .. "\n")
+			local c = mm.vmas
+			if c and c.n then
+				local starts, ends, prots, flags, status = c.start, c["end"], c.prot, c.flags, c.status
+				local pgoffs, shmids = c.pgoff, c.shmid
+				for i = 1, c.n do
+					local s = status[i]
+					local kind, numbered = vma_kind(s, flags[i])
+					local seq, path
+					if numbered then
+						seq = number(shmids[i])
+					end
+					if s & (VMA_FILE_PRIVATE | VMA_FILE_SHARED) ~= 0 then
+						path = reg_path(st, notes, shmids[i])
+					end
+					put(mems_line(starts[i], ends[i], prots[i], kind, seq, path, pgoffs[i], s, s & VMA_REGULAR ~= 0))
+				end
+			else
+				for _, v in ipairs(c or {}) do
+					v = vma_record(st, notes, v, number, owned)
+					put(mems_line(v.start, v["end"], v.prot, v.kind, v.seq, v.path, v.pgoff, v.status, v.regular))
+				end
+			end
+		end
+	end
+	done()
+	return notes
 end
 
 ---------------------------------------------------------------------------
@@ -850,19 +910,22 @@ end
 -- the data above and a write function, called once per chunk of lines.
 
 local function flusher(write)
-	local buf = {}
+	local buf, n = {}, 0
+	local concat = table.concat
 	return function(s)
-		buf[#buf + 1] = s
-		if #buf >= 512 then
-			write(table.concat(buf))
-			buf = {}
+		n = n + 1
+		buf[n] = s
+		if n == 512 then -- the same table again: its slots are overwritten
+			write(concat(buf, "", 1, n))
+			n = 0
 		end
 	end, function()
-		if #buf > 0 then
-			write(table.concat(buf))
+		if n > 0 then
+			write(concat(buf, "", 1, n))
 		end
 	end
 end
+M.flusher = flusher
 
 function M.render_ps(procs, write)
 	local put, done = flusher(write)
@@ -874,51 +937,27 @@ function M.render_ps(procs, write)
 	done()
 end
 
+local CWD, ROOT = string.format("\t%7s: ", "cwd"), string.format("\t%7s: ", "root")
+
 function M.render_fds(procs, write)
 	local put, done = flusher(write)
+	-- "\t%7d: " once per fd number (they repeat in every process)
+	local fd_heads = setmetatable({}, { __index = function(t, fd)
+		local h = string.format("\t%7d: ", fd)
+		t[fd] = h
+		return h
+	end })
 	for _, r in ipairs(procs) do
-		put(string.format("%d\n", r.pid))
+		put(r.pid .. "\n")
 		for _, f in ipairs(r.fds) do
-			put(string.format("\t%7d: ", f.fd) .. f.name .. "\n")
+			put(fd_heads[f.fd] .. f.name .. "\n")
 		end
 		if r.cwd then
-			put(string.format("\t%7s: ", "cwd") .. r.cwd .. "\n")
-			put(string.format("\t%7s: ", "root") .. r.root .. "\n")
+			put(CWD .. r.cwd .. "\n")
+			put(ROOT .. r.root .. "\n")
 		end
 	end
 	done()
-end
-
--- CRIT's name column of a VMA.
-local function vma_crit_name(v)
-	local k, fn = v.kind, ""
-	if k == "sysvipc" then
-		fn = string.format(" ips[%x]", v.seq)
-	elseif k == "shmem" then
-		fn = string.format(" shmem[%x]", v.seq)
-	elseif k == "packet" then
-		fn = string.format(" packet[%x]", v.seq)
-	elseif k == "file" then
-		fn = " " .. (v.path or "unknown path")
-		if v.pgoff ~= 0 then
-			fn = fn .. string.format(" + %#x", v.pgoff)
-		end
-		if v.status & VMA_FILE_SHARED ~= 0 then
-			fn = fn .. " (s)"
-		end
-	elseif k == "stack" then
-		fn = " [stack]"
-	elseif k == "vsyscall" then
-		fn = " [vsyscall]"
-	elseif k == "vdso" then
-		fn = " [vdso]"
-	elseif k == "growsdown" then
-		fn = " [stack?]"
-	end
-	if not v.regular then
-		fn = fn .. " *"
-	end
-	return fn
 end
 
 -- Made once: a view over tens of thousands of VMAs would build them anew each time.
@@ -936,26 +975,39 @@ local function prot_string(prot)
 end
 M.prot_string = prot_string
 
+-- CRIT's name column of a VMA that is no file, by kind (numbered ones: the
+-- name around their number).
+local KIND_NAMES = { stack = " [stack]", vsyscall = " [vsyscall]", vdso = " [vdso]", growsdown = " [stack?]" }
+local SEQ_NAMES = { sysvipc = " ips[", shmem = " shmem[", packet = " packet[" }
+
+-- One line of x mems: range ("%08x-%08x", then "%-36s" by hand), rwx, the
+-- name column, and " *" for a VMA that is not regular. Hex by crit.hex:
+-- string.format was most of the time of this view.
+local hex = crit.hex
+function mems_line(start, stop, prot, kind, seq, path, pgoff, status, regular)
+	local from, to = hex(start, 8), hex(stop, 8)
+	local name
+	if kind == "file" then
+		name = " " .. (path or "unknown path") .. (pgoff ~= 0 and " + 0x" .. hex(pgoff) or "") ..
+			(status & VMA_FILE_SHARED ~= 0 and " (s)" or "")
+	elseif seq then
+		name = SEQ_NAMES[kind] .. hex(seq) .. "]"
+	else
+		name = KIND_NAMES[kind] or ""
+	end
+	return "\t" .. from .. "-" .. to .. (PADS[35 - #from - #to] or "") .. PROT_STRINGS[prot & 7] .. name ..
+		(regular and "\n" or " *\n")
+end
+
 function M.render_mems(procs, write)
 	local put, done = flusher(write)
-	local format = string.format
 	for _, r in ipairs(procs) do
-		put(format("%d\n", r.pid))
+		put(r.pid .. "\n")
 		if r.exe then
-			put(format("\t%-36s    ", "exe") .. r.exe .. "\n")
+			put("\texe" .. PADS_EXE .. r.exe .. "\n")
 		end
 		for _, v in ipairs(r.vmas) do
-			-- "%-36s" by hand, and a file VMA's name (vma_crit_name) in the same
-			-- concatenation: one new string per line rather than five
-			local range = format("%08x-%08x", v.start, v["end"])
-			if v.kind == "file" then
-				put("\t" .. range .. (PADS[36 - #range] or "") .. PROT_STRINGS[v.prot & 7] .. " " ..
-					(v.path or "unknown path") .. (v.pgoff ~= 0 and format(" + %#x", v.pgoff) or "") ..
-					(v.status & VMA_FILE_SHARED ~= 0 and " (s)" or "") .. (v.regular and "" or " *") .. "\n")
-			else
-				put("\t" .. range .. (PADS[36 - #range] or "") .. PROT_STRINGS[v.prot & 7] ..
-					vma_crit_name(v) .. "\n")
-			end
+			put(mems_line(v.start, v["end"], v.prot, v.kind, v.seq, v.path, v.pgoff, v.status, v.regular))
 		end
 	end
 	done()

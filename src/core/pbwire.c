@@ -154,6 +154,7 @@ int pbw_next(struct pbw *w, struct pbw_field *fl)
 {
 	const uint8_t *p = w->p, *end = w->end;
 	while (p < end) {
+		const uint8_t *at = p;
 		struct pbw_frame fr;
 		if (pbw_frame_inline(&p, end, &fr) < 0 || (fr.tag >> 3) == 0 || (fr.tag >> 3) > 0x1fffffff)
 			return -1;
@@ -163,6 +164,7 @@ int pbw_next(struct pbw *w, struct pbw_field *fl)
 		unsigned i = (unsigned)(f - w->d->fields);
 		uint64_t bit = (uint64_t)1 << (i % 64);
 		fl->f = f;
+		fl->at = at;
 		fl->i = i;
 		fl->again = (w->seen[i / 64] & bit) != 0;
 		fl->wt = fr.wt;

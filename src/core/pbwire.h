@@ -33,6 +33,9 @@ struct pbw {
 /* One field of the message, as it is on the wire. */
 struct pbw_field {
 	const ProtobufCFieldDescriptor *f;
+	const uint8_t *at; /* where the field starts (its key): the bytes before it
+			    * since the last field returned are fields the schema
+			    * does not know */
 	unsigned i; /* f's index in d->fields */
 	int again; /* the field came before in this message */
 	unsigned wt; /* wire type: 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32 */

@@ -415,6 +415,22 @@ size_t tc_i64(char *dst, int64_t v)
 	return 1 + tc_u64(dst + 1, -(uint64_t)v);
 }
 
+size_t tc_hex_pad(char *dst, uint64_t v, unsigned width)
+{
+	char tmp[16];
+	size_t k = 0;
+	do {
+		tmp[k++] = tc_hexl[v & 15];
+		v >>= 4;
+	} while (v);
+	size_t pad = width > 16 ? 16 : width, o = 0;
+	for (; pad > k; pad--)
+		dst[o++] = '0';
+	while (k)
+		dst[o++] = tmp[--k];
+	return o;
+}
+
 size_t tc_hex_u64(char *dst, uint64_t v)
 {
 	char tmp[16];

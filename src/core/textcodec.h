@@ -48,6 +48,8 @@ int tc_utf8_valid(const char *s, size_t n);
  * returns the length. No NUL is written. */
 size_t tc_u64(char *dst, uint64_t v);
 size_t tc_i64(char *dst, int64_t v);
+/* C's "%0*x" of v with width at most 16 (no "0x"): dst needs 16 bytes. */
+size_t tc_hex_pad(char *dst, uint64_t v, unsigned width);
 /* Python's "0x%x" % v for a signed or unsigned value ("0x-5" for -5). */
 size_t tc_hex_u64(char *dst, uint64_t v);
 size_t tc_hex_i64(char *dst, int64_t v);

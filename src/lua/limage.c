@@ -20,8 +20,8 @@
 #include "luapb.h"
 #include "schema.h"
 #include "rawdump.h"
+#include "textcodec.h"
 #include "txn.h"
-#include "xtext.h"
 
 /* Writer errors count entries from 0 (entries[0].vmas[2]); a Lua script
  * counts from 1, so every [N] of the leading path is shifted by one. */
@@ -105,7 +105,7 @@ static uint8_t *lcrit_select_buffer(lua_State *L, size_t n)
 /* crit._select(path, selection, [{plain =, spare =}], [bytes]) -> image, selected |
  * nil, message when the file does not exist. For views over many images
  * (lua/lib/explore.lua): each entry holds only the fields selected ({name = true
- * | {...}}), as plain tables with room for `spare` more keys when plain is
+ * | {...}}; a repeated message as columns: {columns = {names}}), as plain tables with room for `spare` more keys when plain is
  * true (see luapb_push_image_select), and selected is true — or every field,
  * typed, and selected false, where the fast reader leaves the image to
  * crit.load's path, which also raises on anything wrong. The entries are
@@ -588,6 +588,19 @@ static int lcrit_dir(lua_State *L)
 /* crit.raw_kind(name) -> sentence | nil: what a file of a dump with no magic
  * is, by its name alone (pages-*.img, ip dumps, tmpfs archives, ...): the
  * rule crit.load refuses raw files by. */
+/* crit.hex(v, [width]) -> string.format("%0<width>x", v) for 0 <= width <= 16:
+ * v as unsigned 64 bits, in lowercase hex. Views print tens of thousands of
+ * addresses, where string.format's buffer and snprintf per number were most
+ * of their time. */
+static int lcrit_hex(lua_State *L)
+{
+	lua_Integer v = luaL_checkinteger(L, 1), width = luaL_optinteger(L, 2, 0);
+	luaL_argcheck(L, width >= 0 && width <= 16, 2, "a width from 0 to 16 expected");
+	char d[16];
+	lua_pushlstring(L, d, tc_hex_pad(d, (uint64_t)v, (unsigned)width));
+	return 1;
+}
+
 static int lcrit_raw_kind(lua_State *L)
 {
 	static const uint8_t some = 0; /* a file with data: the name decides */
@@ -595,17 +608,6 @@ static int lcrit_raw_kind(lua_State *L)
 	if (!raw)
 		return 0;
 	lua_pushstring(L, raw);
-	return 1;
-}
-
-/* crit._xtext(dir, view) -> true | false: the text of `x dir fds|mems`
- * written to io.stdout by C (src/core/xtext.h), or false when the Lua views are
- * to make it. */
-static int lcrit_xtext(lua_State *L)
-{
-	const char *dir = luaL_checkstring(L, 1), *view = luaL_checkstring(L, 2);
-	fflush(stdout);
-	lua_pushboolean(L, xtext(dir, view, stdout));
 	return 1;
 }
 
@@ -630,8 +632,8 @@ static const luaL_Reg lcrit_image_funcs[] = {
 	{ "encode", lcrit_encode },   { "new", lcrit_new },       { "typeof", lcrit_typeof },
 	{ "unknown", lcrit_unknown }, { "schema", lcrit_schema }, { "magics", lcrit_magics },
 	{ "dir", lcrit_dir },         { "write_file", lcrit_write_file },
-	{ "raw_kind", lcrit_raw_kind }, { "_select", lcrit_select }, { "_xtext", lcrit_xtext },
-	{ "_raw", lcrit_raw },
+	{ "raw_kind", lcrit_raw_kind }, { "_select", lcrit_select },
+	{ "_raw", lcrit_raw },        { "hex", lcrit_hex },
 	{ NULL, NULL },
 };
 

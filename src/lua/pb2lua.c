@@ -1,6 +1,7 @@
-/* pb2lua.c: protobuf-c messages and decoded images -> typed Lua tables.
- * One walk over the descriptors serves every message type; the metatable of
- * each type (cached by descriptor) makes misspelt field names raise. */
+/* pb2lua.c: protobuf messages and decoded images -> typed Lua tables.
+ * One walker reads the wire format into tables, every field or only those a
+ * compiled selection names; the metatable of each type (cached by descriptor)
+ * makes misspelt field names raise. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,11 +19,13 @@
  * bytes go when the table goes, and pairs() over a message never shows them);
  * the keys table maps descriptor -> its field names as Lua strings; the
  * selections table (weak keys) a selection table of crit._select -> its
- * compiled form per message type. */
+ * compiled form per message type; the flat table maps descriptor -> its
+ * pbw_flat (a userdata), or false when it has none, for whole messages. */
 static const char pb2lua_types_key[] = "crit.types";
 static const char pb2lua_unknown_key[] = "crit.unknown";
 static const char pb2lua_keys_key[] = "crit.keys";
 static const char pb2lua_sels_key[] = "crit.selections";
+static const char pb2lua_flats_key[] = "crit.flat";
 
 static void pb2lua_registry_table(lua_State *L, const char *key, const char *mode)
 {
@@ -132,6 +135,9 @@ struct pb2lua_ctx {
 	lua_State *L;
 	int types; /* registry "crit.types": descriptor -> metatable */
 	int keys;  /* registry "crit.keys": descriptor -> {field names by index} */
+	int flats; /* registry "crit.flat": descriptor -> pbw_flat | false */
+	int scratch; /* a userdata of cap bytes: a decoded message packed again */
+	size_t cap;
 	int plain; /* leave the tables without metatables */
 	int spare; /* hash slots to leave free in each selected message's table */
 };
@@ -141,16 +147,23 @@ static void pb2lua_ctx_open(lua_State *L, struct pb2lua_ctx *c)
 	c->L = L;
 	c->plain = 0;
 	c->spare = 0;
-	luaL_checkstack(L, 4, NULL);
+	c->cap = 0;
+	luaL_checkstack(L, 6, NULL);
 	pb2lua_registry_table(L, pb2lua_types_key, NULL);
 	c->types = lua_gettop(L);
 	pb2lua_registry_table(L, pb2lua_keys_key, NULL);
 	c->keys = lua_gettop(L);
+	pb2lua_registry_table(L, pb2lua_flats_key, NULL);
+	c->flats = lua_gettop(L);
+	lua_pushnil(L);
+	c->scratch = lua_gettop(L);
 }
 
 /* Drop the context's slots from under the value at the top. */
 static void pb2lua_ctx_close(struct pb2lua_ctx *c)
 {
+	lua_remove(c->L, c->scratch);
+	lua_remove(c->L, c->flats);
 	lua_remove(c->L, c->keys);
 	lua_remove(c->L, c->types);
 }
@@ -182,157 +195,13 @@ static void pb2lua_set_mt(struct pb2lua_ctx *c, const ProtobufCMessageDescriptor
 	lua_setmetatable(c->L, -2);
 }
 
-static void pb2lua_push_msg(struct pb2lua_ctx *c, const ProtobufCMessage *m, int depth);
-
-static void pb2lua_push_value(struct pb2lua_ctx *c, const ProtobufCFieldDescriptor *f,
-			      const void *p, int depth)
-{
-	lua_State *L = c->L;
-	switch (f->type) {
-	case PROTOBUF_C_TYPE_INT32:
-	case PROTOBUF_C_TYPE_SINT32:
-	case PROTOBUF_C_TYPE_SFIXED32:
-		lua_pushinteger(L, *(const int32_t *)p);
-		break;
-	case PROTOBUF_C_TYPE_UINT32:
-	case PROTOBUF_C_TYPE_FIXED32:
-		lua_pushinteger(L, *(const uint32_t *)p);
-		break;
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-		lua_pushinteger(L, *(const int64_t *)p);
-		break;
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-		/* Above 2^63 this wraps to a negative integer; lua2pb takes it back. */
-		lua_pushinteger(L, (lua_Integer) * (const uint64_t *)p);
-		break;
-	case PROTOBUF_C_TYPE_FLOAT:
-		lua_pushnumber(L, *(const float *)p);
-		break;
-	case PROTOBUF_C_TYPE_DOUBLE:
-		lua_pushnumber(L, *(const double *)p);
-		break;
-	case PROTOBUF_C_TYPE_BOOL:
-		lua_pushboolean(L, *(const protobuf_c_boolean *)p);
-		break;
-	case PROTOBUF_C_TYPE_ENUM: {
-		int v = *(const int *)p;
-		const char *name = luapb_enum_name(f->descriptor, v);
-		if (name)
-			lua_pushstring(L, name);
-		else
-			lua_pushinteger(L, v); /* a value from a newer CRIU */
-		break;
-	}
-	case PROTOBUF_C_TYPE_STRING: {
-		const char *s = *(char *const *)p;
-		lua_pushstring(L, s ? s : "");
-		break;
-	}
-	case PROTOBUF_C_TYPE_BYTES: {
-		const ProtobufCBinaryData *b = p;
-		lua_pushlstring(L, (const char *)b->data, b->len);
-		break;
-	}
-	case PROTOBUF_C_TYPE_MESSAGE: {
-		const ProtobufCMessage *sub = *(ProtobufCMessage *const *)p;
-		if (sub)
-			pb2lua_push_msg(c, sub, depth + 1);
-		else
-			lua_pushnil(L);
-		break;
-	}
-	}
-}
-
-/* Is an optional field set? protobuf-c fills defaults into absent fields, so
- * presence is read from has_ flags, or for pointers from NULL/default. */
-static int pb2lua_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
-{
-	const char *base = (const char *)m;
-	if (f->label != PROTOBUF_C_LABEL_OPTIONAL)
-		return 1;
-	if (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE) {
-		const void *p = *(const void *const *)(base + f->offset);
-		return p && p != f->default_value;
-	}
-	return *(const protobuf_c_boolean *)(base + f->quantifier_offset) != 0;
-}
-
-/* The unknown fields as the wire bytes they were read from: key varint, then
- * the value as protobuf-c kept it (length prefix included). */
-static void pb2lua_keep_unknown(lua_State *L, const ProtobufCMessage *m)
-{
-	luaL_Buffer b;
-	luaL_buffinit(L, &b);
-	for (unsigned i = 0; i < m->n_unknown_fields; i++) {
-		const ProtobufCMessageUnknownField *u = &m->unknown_fields[i];
-		uint64_t key = (uint64_t)u->tag << 3 | (unsigned)u->wire_type;
-		do {
-			luaL_addchar(&b, (char)((key & 0x7f) | (key > 0x7f ? 0x80 : 0)));
-			key >>= 7;
-		} while (key);
-		luaL_addlstring(&b, (const char *)u->data, u->len);
-	}
-	luaL_pushresult(&b);
-	luapb_set_unknown(L, -2);
-}
-
-static void pb2lua_push_msg(struct pb2lua_ctx *c, const ProtobufCMessage *m, int depth)
-{
-	lua_State *L = c->L;
-	const ProtobufCMessageDescriptor *d = m->descriptor;
-	const char *base = (const char *)m;
-	if (depth > PB2LUA_MAX_DEPTH)
-		luaL_error(L, "%s: messages nested deeper than %d levels", d->name, PB2LUA_MAX_DEPTH);
-	luaL_checkstack(L, 8, "messages nested too deep");
-	/* Sized for the fields present: most messages set few of their fields. */
-	int n = 0;
-	for (unsigned i = 0; i < d->n_fields; i++) {
-		const ProtobufCFieldDescriptor *f = &d->fields[i];
-		if (f->label == PROTOBUF_C_LABEL_REPEATED)
-			n += *(const size_t *)(base + f->quantifier_offset) != 0;
-		else
-			n += pb2lua_present(m, f);
-	}
-	lua_createtable(L, 0, n);
-	int t = lua_gettop(L);
-	pb2lua_push_keys(c, d); /* t + 1 */
-	for (unsigned i = 0; i < d->n_fields; i++) {
-		const ProtobufCFieldDescriptor *f = &d->fields[i];
-		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			size_t cnt = *(const size_t *)(base + f->quantifier_offset);
-			if (cnt == 0)
-				continue; /* like an absent optional field: nil */
-			const char *arr = *(const char *const *)(base + f->offset);
-			size_t sz = schema_elem_size(f->type);
-			lua_rawgeti(L, t + 1, (lua_Integer)i + 1);
-			lua_createtable(L, cnt > INT32_MAX ? INT32_MAX : (int)cnt, 0);
-			for (size_t k = 0; k < cnt; k++) {
-				pb2lua_push_value(c, f, arr + k * sz, depth);
-				lua_rawseti(L, -2, (lua_Integer)k + 1);
-			}
-		} else {
-			if (!pb2lua_present(m, f))
-				continue;
-			lua_rawgeti(L, t + 1, (lua_Integer)i + 1);
-			pb2lua_push_value(c, f, base + f->offset, depth);
-		}
-		lua_rawset(L, t); /* raw: no metatable yet */
-	}
-	lua_settop(L, t);
-	pb2lua_set_mt(c, d);
-	if (m->n_unknown_fields)
-		pb2lua_keep_unknown(L, m);
-}
+static void pb2lua_push_msg(struct pb2lua_ctx *c, const ProtobufCMessage *m);
 
 void luapb_push_message(lua_State *L, const ProtobufCMessage *m)
 {
 	struct pb2lua_ctx c;
 	pb2lua_ctx_open(L, &c);
-	pb2lua_push_msg(&c, m, 0);
+	pb2lua_push_msg(&c, m);
 	pb2lua_ctx_close(&c);
 }
 
@@ -353,6 +222,20 @@ void luapb_set_unknown(lua_State *L, int idx)
 	lua_pushvalue(L, -3);
 	lua_rawset(L, -3);
 	lua_pop(L, 2);
+}
+
+/* Is an optional field set? protobuf-c fills defaults into absent fields, so
+ * presence is read from has_ flags, or for pointers from NULL/default. */
+static int pb2lua_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+	const char *base = (const char *)m;
+	if (f->label != PROTOBUF_C_LABEL_OPTIONAL)
+		return 1;
+	if (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE) {
+		const void *p = *(const void *const *)(base + f->offset);
+		return p && p != f->default_value;
+	}
+	return *(const protobuf_c_boolean *)(base + f->quantifier_offset) != 0;
 }
 
 static lua_Integer pb2lua_uint_field(const ProtobufCMessage *m, const char *name)
@@ -378,14 +261,14 @@ static void pb2lua_push_entry(struct pb2lua_ctx *c, const struct magic_info *mi,
 			      const struct img_entry *en)
 {
 	lua_State *L = c->L;
-	pb2lua_push_msg(c, en->msg, 0);
+	pb2lua_push_msg(c, en->msg);
 	switch (mi->payload) {
 	case PL_IPC_MSG:
 		/* Always a sequence, empty when qnum is 0, as CRIT's JSON has it. */
 		lua_createtable(L, (int)(en->n_items > INT32_MAX ? INT32_MAX : en->n_items), 0);
 		for (size_t i = 0; i < en->n_items; i++) {
 			lua_createtable(L, 0, 2);
-			pb2lua_push_msg(c, en->items[i].msg, 0);
+			pb2lua_push_msg(c, en->items[i].msg);
 			lua_setfield(L, -2, "msg");
 			lua_pushlstring(L, (const char *)en->items[i].data, en->items[i].len);
 			lua_setfield(L, -2, "data");
@@ -467,20 +350,25 @@ void luapb_push_image(lua_State *L, const struct img *img)
 	pb2lua_ctx_close(&c);
 }
 
-/* ---- Reading only some fields, straight from the wire ----
- * The explore views read a few fields of thousands of images (a core's comm,
- * not its registers): protobuf-c would unpack every field into malloc'd
- * memory and the walk above build a table for each. This reader walks the
- * wire format once and builds only the selected fields, typed as above. It
- * serves views: fields unknown to the schema are passed over, and whatever it
- * is unsure of in what it reads (malformed data, a wire type that does not
- * fit the field, a missing required field, a singular message given twice,
- * which protobuf merges) makes it give up, so that the caller decodes in full
- * and reports any error exactly as crit.load does. What it skips is only
- * framed, not checked: an image damaged inside the registers still gives the
- * comm a view asks for (crit.load refuses it). */
+/* ---- The walker: wire format -> tables ----
+ * Every message becomes a table by one walk over its wire format, which
+ * builds either every field (crit.load, crit.decode: the message protobuf-c
+ * decoded and checked, packed again) or only the fields a compiled selection
+ * names (crit._select, for the explore views, which read a few fields of
+ * thousands of images: a core's comm, not its registers; protobuf-c would
+ * unpack every field into malloc'd memory first). A selective walk passes over
+ * fields unknown to the schema, and whatever it is unsure of in what it reads
+ * (malformed data, a wire type that does not fit the field, a missing
+ * required field, a singular message given twice, which protobuf merges)
+ * makes it give up, so that the caller decodes in full and reports any error
+ * exactly as crit.load does. What it skips is only framed, not checked: an
+ * image damaged inside the registers still gives the comm a view asks for
+ * (crit.load refuses it). */
 
-enum { PB2LUA_SKIP, PB2LUA_ALL, PB2LUA_SUB };
+/* PB2LUA_COLS: a repeated message read as columns ({columns = {names}}):
+ * one array per selected field, indexed by element, and n the count, rather
+ * than one table per element (tens of thousands of VMAs). */
+enum { PB2LUA_SKIP, PB2LUA_ALL, PB2LUA_SUB, PB2LUA_COLS };
 
 /* A compiled selection for one message type: per field index what to read. */
 struct pb2lua_sel {
@@ -488,7 +376,43 @@ struct pb2lua_sel {
 	int n; /* fields selected */
 	unsigned char *mode;
 	struct pb2lua_sel **sub; /* PB2LUA_SUB: the selection inside */
+	/* Messages of small varint fields only (a VMA) are read in one pass
+	 * (pbw_flat_read); flat_ok: d allows it. */
+	int flat_ok;
+	struct pbw_flat flat;
 };
+
+/* Whether the selection at the top for field f asks for columns
+ * ({columns = {"start", "end", ...}}, f a repeated message without a field
+ * named columns): then the top is replaced by {name = true, ...} (the
+ * selection inside) above the original. */
+static int pb2lua_sel_columns(lua_State *L, const ProtobufCFieldDescriptor *f)
+{
+	if (f->label != PROTOBUF_C_LABEL_REPEATED ||
+	    protobuf_c_message_descriptor_get_field_by_name((const ProtobufCMessageDescriptor *)f->descriptor,
+							    "columns"))
+		return 0;
+	if (lua_getfield(L, -1, "columns") != LUA_TTABLE) {
+		lua_pop(L, 1);
+		return 0;
+	}
+	const ProtobufCMessageDescriptor *d = f->descriptor;
+	lua_newtable(L);
+	for (lua_Integer k = 1; lua_rawgeti(L, -2, k) == LUA_TSTRING; k++) {
+		const char *name = lua_tostring(L, -1);
+		const ProtobufCFieldDescriptor *cf = protobuf_c_message_descriptor_get_field_by_name(d, name);
+		if (!strcmp(name, "n") || !cf || cf->label == PROTOBUF_C_LABEL_REPEATED ||
+		    cf->type == PROTOBUF_C_TYPE_MESSAGE || cf->type == PROTOBUF_C_TYPE_STRING ||
+		    cf->type == PROTOBUF_C_TYPE_BYTES)
+			luaL_error(L, "field selection: %s.columns: '%s' is no column (a singular number of %s)",
+				   f->name, name, d->name);
+		lua_pushboolean(L, 1);
+		lua_rawset(L, -3);
+	}
+	lua_pop(L, 1);
+	lua_remove(L, -2); /* the columns list */
+	return 1;
+}
 
 /* Compile the selection table at idx ({name = true | {...}}) for d. Nodes
  * are userdata kept alive by the table at `anchor`; bad names raise. */
@@ -504,6 +428,7 @@ static struct pb2lua_sel *pb2lua_sel_compile(lua_State *L, int idx, const Protob
 	lua_rawseti(L, anchor, (lua_Integer)lua_rawlen(L, anchor) + 1);
 	s->d = d;
 	s->n = 0;
+	s->flat_ok = pbw_flat_init(&s->flat, d) == 0;
 	s->sub = (struct pb2lua_sel **)(s + 1);
 	s->mode = (unsigned char *)(s->sub + nf);
 	memset(s->sub, 0, nf * sizeof *s->sub);
@@ -521,8 +446,14 @@ static struct pb2lua_sel *pb2lua_sel_compile(lua_State *L, int idx, const Protob
 			if (f->type != PROTOBUF_C_TYPE_MESSAGE)
 				luaL_error(L, "field selection: %s.%s is not a message (select it with true)",
 					   d->name, f->name);
-			s->sub[i] = pb2lua_sel_compile(L, -1, f->descriptor, anchor, depth + 1);
-			s->mode[i] = PB2LUA_SUB;
+			if (pb2lua_sel_columns(L, f)) {
+				s->sub[i] = pb2lua_sel_compile(L, -1, f->descriptor, anchor, depth + 1);
+				s->mode[i] = PB2LUA_COLS;
+				lua_pop(L, 1); /* the names' table */
+			} else {
+				s->sub[i] = pb2lua_sel_compile(L, -1, f->descriptor, anchor, depth + 1);
+				s->mode[i] = PB2LUA_SUB;
+			}
 			s->n++;
 		} else if (lua_toboolean(L, -1)) {
 			s->mode[i] = PB2LUA_ALL;
@@ -657,8 +588,164 @@ static int pb2lua_wire_packed(lua_State *L, const ProtobufCFieldDescriptor *f, i
 	return 0;
 }
 
-/* Push the message of type d in p[0..len) with the fields sel selects (NULL:
- * all). Returns 0, or -1 with nothing pushed when the full decoder must tell. */
+/* Add the bytes p[0..n) of fields the schema does not know to the string
+ * (or nil) at slot acc. */
+static void pb2lua_add_unknown(lua_State *L, int acc, const uint8_t *p, size_t n)
+{
+	lua_pushlstring(L, (const char *)p, n);
+	if (!lua_isnil(L, acc)) {
+		lua_pushvalue(L, acc);
+		lua_rotate(L, -2, 1);
+		lua_concat(L, 2);
+	}
+	lua_replace(L, acc);
+}
+
+/* The table size for a message read whole: its distinct fields. */
+static int pb2lua_count_fields(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len)
+{
+	struct pbw w;
+	struct pbw_field fl;
+	int n = 0;
+	if (pbw_start(&w, d, p, len) < 0)
+		return 0;
+	while (pbw_next(&w, &fl) > 0)
+		n += !fl.again;
+	return n;
+}
+
+/* The one-pass table of d for whole messages, or NULL when d has none. */
+static const struct pbw_flat *pb2lua_flat_of(struct pb2lua_ctx *c, const ProtobufCMessageDescriptor *d)
+{
+	lua_State *L = c->L;
+	int type = lua_rawgetp(L, c->flats, d);
+	const struct pbw_flat *fl = type == LUA_TUSERDATA ? lua_touserdata(L, -1) : NULL;
+	lua_pop(L, 1);
+	if (type != LUA_TNIL)
+		return fl;
+	struct pbw_flat *nf = lua_newuserdatauv(L, sizeof *nf, 0);
+	if (pbw_flat_init(nf, d) < 0) {
+		lua_pop(L, 1);
+		lua_pushboolean(L, 0);
+		nf = NULL;
+	}
+	lua_rawsetp(L, c->flats, d); /* the registry keeps it */
+	return nf;
+}
+
+/* A message of small varint fields in one pass (the fields sel selects, or
+ * all), when the message has nothing else: 0 with its table pushed, or -1
+ * with nothing. */
+static int pb2lua_walk_flat(struct pb2lua_ctx *c, const ProtobufCMessageDescriptor *d,
+			    const struct pbw_flat *flat, const struct pb2lua_sel *sel, const uint8_t *p,
+			    size_t len)
+{
+	lua_State *L = c->L;
+	uint64_t raw[64], seen;
+	if (pbw_flat_read(flat, p, len, raw, &seen) < 0)
+		return -1;
+	lua_createtable(L, 0, sel ? sel->n + c->spare : __builtin_popcountll(seen));
+	int t = lua_gettop(L);
+	pb2lua_push_keys(c, d); /* t + 1 */
+	for (; seen; seen &= seen - 1) {
+		unsigned i = (unsigned)__builtin_ctzll(seen);
+		if (sel && sel->mode[i] == PB2LUA_SKIP)
+			continue;
+		lua_rawgeti(L, t + 1, (lua_Integer)i + 1);
+		pb2lua_wire_scalar(L, &d->fields[i], raw[i]);
+		lua_rawset(L, t);
+	}
+	lua_settop(L, t);
+	pb2lua_set_mt(c, d);
+	return 0;
+}
+
+/* Add the element fl of the repeated message fl->f, and those that follow
+ * it at once in the walk w, as columns to the columns' table under the key at
+ * the top in the table at t (made at the first element; each array sized for
+ * the elements found together). Only messages the one-pass reader takes: -1
+ * otherwise. */
+static int pb2lua_wire_columns(struct pb2lua_ctx *c, const struct pb2lua_sel *sub, int t, struct pbw *w,
+			       const struct pbw_field *fl)
+{
+	lua_State *L = c->L;
+	const ProtobufCMessageDescriptor *d = sub->d;
+	if (!sub->flat_ok || !lua_checkstack(L, sub->n + 8))
+		return -1;
+	/* The elements that come together (up to a batch), found in a copy of
+	 * the walk, which then goes on after the last one taken. */
+	struct {
+		const uint8_t *v;
+		size_t n;
+	} el[256];
+	int count = 1;
+	el[0].v = fl->v;
+	el[0].n = fl->n;
+	for (struct pbw ahead = *w; count < (int)(sizeof el / sizeof el[0]); count++) {
+		struct pbw_field nx;
+		if (pbw_next(&ahead, &nx) <= 0 || nx.i != fl->i || nx.wt != 2)
+			break;
+		el[count].v = nx.v;
+		el[count].n = nx.n;
+		*w = ahead;
+	}
+	int key = lua_gettop(L);
+	lua_pushvalue(L, key);
+	int fresh = lua_rawget(L, t) != LUA_TTABLE;
+	if (fresh) {
+		lua_pop(L, 1);
+		lua_createtable(L, 0, sub->n + 1);
+		lua_pushvalue(L, key);
+		lua_pushvalue(L, -2);
+		lua_rawset(L, t);
+	}
+	int cols = lua_gettop(L);
+	lua_getfield(L, cols, "n");
+	lua_Integer k = lua_tointeger(L, -1);
+	lua_pop(L, 1);
+	pb2lua_push_keys(c, d); /* cols + 1 */
+	int slot[64];           /* by field index: where its array is on the stack */
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		if (sub->mode[i] == PB2LUA_SKIP)
+			continue;
+		lua_rawgeti(L, cols + 1, (lua_Integer)i + 1);
+		lua_pushvalue(L, -1);
+		if (lua_rawget(L, cols) != LUA_TTABLE) {
+			lua_pop(L, 1);
+			lua_createtable(L, fresh ? count : 0, 0);
+			lua_pushvalue(L, -2);
+			lua_pushvalue(L, -2);
+			lua_rawset(L, cols);
+		}
+		lua_remove(L, -2);
+		slot[i] = lua_gettop(L);
+	}
+	for (int e = 0; e < count; e++) {
+		uint64_t raw[64], seen;
+		if (pbw_flat_read(&sub->flat, el[e].v, el[e].n, raw, &seen) < 0)
+			goto fail;
+		k++;
+		for (; seen; seen &= seen - 1) {
+			unsigned i = (unsigned)__builtin_ctzll(seen);
+			if (sub->mode[i] == PB2LUA_SKIP)
+				continue;
+			pb2lua_wire_scalar(L, &d->fields[i], raw[i]);
+			lua_rawseti(L, slot[i], k);
+		}
+	}
+	lua_pushinteger(L, k);
+	lua_setfield(L, cols, "n");
+	lua_settop(L, key - 1);
+	return 0;
+fail:
+	lua_settop(L, key - 1);
+	return -1;
+}
+
+/* Push the message of type d in p[0..len) with the fields sel selects, or
+ * (sel NULL) every field, with the bytes of those the schema does not know
+ * kept aside (luapb_set_unknown). Returns 0, or -1 with nothing pushed when
+ * the full decoder must tell. */
 static int pb2lua_wire_msg(struct pb2lua_ctx *c, const ProtobufCMessageDescriptor *d,
 			   const struct pb2lua_sel *sel, const uint8_t *p, size_t len, int depth)
 {
@@ -666,13 +753,21 @@ static int pb2lua_wire_msg(struct pb2lua_ctx *c, const ProtobufCMessageDescripto
 	struct pbw w;
 	if (depth > PB2LUA_MAX_DEPTH || pbw_start(&w, d, p, len) < 0 || !lua_checkstack(L, 8))
 		return -1;
-	lua_createtable(L, 0, (sel ? sel->n : 4) + c->spare);
+	const struct pbw_flat *flat = sel ? (sel->flat_ok ? &sel->flat : NULL) : pb2lua_flat_of(c, d);
+	if (flat && pb2lua_walk_flat(c, d, flat, sel, p, len) == 0)
+		return 0;
+	lua_createtable(L, 0, sel ? sel->n + c->spare : pb2lua_count_fields(d, p, len));
 	int t = lua_gettop(L);
 	pb2lua_push_keys(c, d); /* t + 1 */
+	lua_pushnil(L);         /* t + 2: the unknown fields' bytes (whole messages) */
+	const uint8_t *from = p; /* the end of the last field read */
 	struct pbw_field fl;
 	int more;
 	while ((more = pbw_next(&w, &fl)) > 0) {
 		const ProtobufCFieldDescriptor *f = fl.f;
+		if (!sel && fl.at > from)
+			pb2lua_add_unknown(L, t + 2, from, (size_t)(fl.at - from));
+		from = w.p;
 		int mode = sel ? sel->mode[fl.i] : PB2LUA_ALL;
 		if (mode == PB2LUA_SKIP)
 			continue;
@@ -681,6 +776,13 @@ static int pb2lua_wire_msg(struct pb2lua_ctx *c, const ProtobufCMessageDescripto
 			goto fail;
 		if (packed && fl.n == 0)
 			continue; /* no values: the field stays absent, as protobuf-c has it */
+		if (mode == PB2LUA_COLS) {
+			lua_rawgeti(L, t + 1, (lua_Integer)fl.i + 1); /* the key */
+			if (fl.wt != 2 || pb2lua_wire_columns(c, sel->sub[fl.i], t, &w, &fl) < 0)
+				goto fail;
+			lua_settop(L, t + 2);
+			continue;
+		}
 		const struct pb2lua_sel *sub = mode == PB2LUA_SUB ? sel->sub[fl.i] : NULL;
 		lua_rawgeti(L, t + 1, (lua_Integer)fl.i + 1); /* the key */
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
@@ -705,7 +807,7 @@ static int pb2lua_wire_msg(struct pb2lua_ctx *c, const ProtobufCMessageDescripto
 				}
 				lua_rawseti(L, arr, (lua_Integer)lua_rawlen(L, arr) + 1);
 			}
-			lua_settop(L, t + 1);
+			lua_settop(L, t + 2);
 		} else {
 			if (f->type == PROTOBUF_C_TYPE_MESSAGE && fl.again)
 				goto fail; /* protobuf merges the two: leave that to it */
@@ -720,12 +822,35 @@ static int pb2lua_wire_msg(struct pb2lua_ctx *c, const ProtobufCMessageDescripto
 	}
 	if (more < 0)
 		goto fail;
+	if (!sel && w.end > from)
+		pb2lua_add_unknown(L, t + 2, from, (size_t)(w.end - from));
+	lua_settop(L, t + 2);
+	if (!sel && !lua_isnil(L, t + 2))
+		luapb_set_unknown(L, t); /* pops the bytes */
 	lua_settop(L, t);
 	pb2lua_set_mt(c, d);
 	return 0;
 fail:
 	lua_settop(L, t - 1);
 	return -1;
+}
+
+/* Push a message protobuf-c decoded (and so checked): packed again, which
+ * also merges what protobuf merges, and walked whole. */
+static void pb2lua_push_msg(struct pb2lua_ctx *c, const ProtobufCMessage *m)
+{
+	lua_State *L = c->L;
+	size_t n = protobuf_c_message_get_packed_size(m);
+	if (n > c->cap) {
+		c->cap = n < 4096 ? 4096 : n;
+		lua_newuserdatauv(L, c->cap, 0);
+		lua_replace(L, c->scratch);
+	}
+	uint8_t *buf = lua_touserdata(L, c->scratch);
+	protobuf_c_message_pack(m, buf);
+	if (pb2lua_wire_msg(c, m->descriptor, NULL, buf, n, 0) < 0)
+		luaL_error(L, "%s: messages nested deeper than %d levels, or not read back", m->descriptor->name,
+			   PB2LUA_MAX_DEPTH);
 }
 
 int luapb_push_image_select(lua_State *L, const uint8_t *buf, size_t len, int spec, int plain,
