@@ -166,3 +166,19 @@ const struct schema_name *schema_dict_map(const char *dict, const char *field)
 			return schema_dict_maps[i].names;
 	return NULL;
 }
+
+const char *schema_type_name(ProtobufCType t)
+{
+	static const char *const names[] = {
+		[PROTOBUF_C_TYPE_INT32] = "int32",     [PROTOBUF_C_TYPE_SINT32] = "sint32",
+		[PROTOBUF_C_TYPE_SFIXED32] = "sfixed32", [PROTOBUF_C_TYPE_INT64] = "int64",
+		[PROTOBUF_C_TYPE_SINT64] = "sint64",   [PROTOBUF_C_TYPE_SFIXED64] = "sfixed64",
+		[PROTOBUF_C_TYPE_UINT32] = "uint32",   [PROTOBUF_C_TYPE_FIXED32] = "fixed32",
+		[PROTOBUF_C_TYPE_UINT64] = "uint64",   [PROTOBUF_C_TYPE_FIXED64] = "fixed64",
+		[PROTOBUF_C_TYPE_FLOAT] = "float",     [PROTOBUF_C_TYPE_DOUBLE] = "double",
+		[PROTOBUF_C_TYPE_BOOL] = "bool",       [PROTOBUF_C_TYPE_ENUM] = "enum",
+		[PROTOBUF_C_TYPE_STRING] = "string",   [PROTOBUF_C_TYPE_BYTES] = "bytes",
+		[PROTOBUF_C_TYPE_MESSAGE] = "message",
+	};
+	return (unsigned)t < sizeof names / sizeof names[0] && names[t] ? names[t] : "?";
+}

@@ -83,6 +83,9 @@ static inline unsigned schema_wire_type(ProtobufCType t)
 	}
 }
 
+/* The .proto name of field type t ("uint32", "message"), for messages. */
+const char *schema_type_name(ProtobufCType t);
+
 /* One name of a (criu) map (SPEC §2): a flag's bit, or a dict's value. */
 struct schema_name {
 	const char *name;

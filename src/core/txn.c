@@ -46,22 +46,6 @@ struct txn {
 
 /* ---- small helpers ---- */
 
-static int txn_write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Directories that cannot be synced (some file systems say EINVAL) are as
  * durable as they can be made. */
 static int txn_fsync_dir(int fd)
@@ -506,7 +490,7 @@ static int txn_start(struct txn *t, struct err *e)
 	char pid[32];
 	int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
 	int rc = 0;
-	if (mfd < 0 || txn_write_all(mfd, pid, (size_t)n) < 0 || fsync(mfd) < 0 || txn_fsync_dir(t->sfd) < 0 ||
+	if (mfd < 0 || write_all(mfd, pid, (size_t)n) < 0 || fsync(mfd) < 0 || txn_fsync_dir(t->sfd) < 0 ||
 	    txn_fsync_dir(t->pfd) < 0)
 		rc = err_set(e, "%s: cannot stage a copy in %s: %s; nothing was changed", t->path, t->stagename,
 			     strerror(errno));
@@ -550,7 +534,7 @@ int txn_stage(struct txn *t, const char *name, const void *data, size_t len, str
 		if (keep_owner && fchown(fd, st.st_uid, st.st_gid) < 0) {
 			/* not fatal: an unprivileged user cannot give files away */
 		}
-		if (fchmod(fd, mode) < 0 || txn_write_all(fd, data, len) < 0 || fsync(fd) < 0)
+		if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0)
 			rc = -1;
 		if (close(fd) < 0)
 			rc = -1;
@@ -639,7 +623,7 @@ static int txn_copy(int from, int to, const char *name, const struct stat *st)
 		ssize_t n = read(in, buf, sizeof buf);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 || (n > 0 && txn_write_all(out, buf, (size_t)n) < 0)) {
+		if (n < 0 || (n > 0 && write_all(out, buf, (size_t)n) < 0)) {
 			rc = -1;
 			break;
 		}

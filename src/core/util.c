@@ -203,7 +203,7 @@ int read_file(const char *path, uint8_t **out, size_t *len, struct err *e)
 	return 0;
 }
 
-static int write_all(int fd, const void *data, size_t len)
+int write_all(int fd, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 	while (len) {

@@ -49,6 +49,8 @@ int read_file(const char *path, uint8_t **out, size_t *len, struct err *e);
  * it is written in place. "-" writes to stdout. On failure path is untouched
  * and e says why. */
 int write_file_atomic(const char *path, const void *data, size_t len, struct err *e);
+/* All of data to fd, across short writes and EINTR; -1 with errno set. */
+int write_all(int fd, const void *data, size_t len);
 
 static inline uint32_t get_u32(const uint8_t *p)
 {

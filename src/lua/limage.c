@@ -319,22 +319,6 @@ static const char *lcrit_label(ProtobufCLabel l)
 	}
 }
 
-static const char *lcrit_type(ProtobufCType t)
-{
-	static const char *const names[] = {
-		[PROTOBUF_C_TYPE_INT32] = "int32",     [PROTOBUF_C_TYPE_SINT32] = "sint32",
-		[PROTOBUF_C_TYPE_SFIXED32] = "sfixed32", [PROTOBUF_C_TYPE_INT64] = "int64",
-		[PROTOBUF_C_TYPE_SINT64] = "sint64",   [PROTOBUF_C_TYPE_SFIXED64] = "sfixed64",
-		[PROTOBUF_C_TYPE_UINT32] = "uint32",   [PROTOBUF_C_TYPE_FIXED32] = "fixed32",
-		[PROTOBUF_C_TYPE_UINT64] = "uint64",   [PROTOBUF_C_TYPE_FIXED64] = "fixed64",
-		[PROTOBUF_C_TYPE_FLOAT] = "float",     [PROTOBUF_C_TYPE_DOUBLE] = "double",
-		[PROTOBUF_C_TYPE_BOOL] = "bool",       [PROTOBUF_C_TYPE_ENUM] = "enum",
-		[PROTOBUF_C_TYPE_STRING] = "string",   [PROTOBUF_C_TYPE_BYTES] = "bytes",
-		[PROTOBUF_C_TYPE_MESSAGE] = "message",
-	};
-	return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "?";
-}
-
 static void lcrit_push_default(lua_State *L, const ProtobufCFieldDescriptor *f)
 {
 	const void *p = f->default_value;
@@ -416,7 +400,7 @@ static void lcrit_push_fields(lua_State *L, const ProtobufCMessageDescriptor *d)
 		lua_setfield(L, -2, "number");
 		lua_pushstring(L, lcrit_label(f->label));
 		lua_setfield(L, -2, "label");
-		lua_pushstring(L, lcrit_type(f->type));
+		lua_pushstring(L, schema_type_name(f->type));
 		lua_setfield(L, -2, "type");
 		if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
 			lua_pushstring(L, ((const ProtobufCMessageDescriptor *)f->descriptor)->name);

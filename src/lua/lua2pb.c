@@ -129,33 +129,17 @@ static const char *l2p_describe(lua_State *L, int idx)
 	return lua_pushfstring(L, "%s %s", strchr("aeiou", n[0]) ? "an" : "a", n);
 }
 
-static const char *l2p_type_name(const ProtobufCFieldDescriptor *f)
-{
-	static const char *const names[] = {
-		[PROTOBUF_C_TYPE_INT32] = "int32",     [PROTOBUF_C_TYPE_SINT32] = "sint32",
-		[PROTOBUF_C_TYPE_SFIXED32] = "sfixed32", [PROTOBUF_C_TYPE_INT64] = "int64",
-		[PROTOBUF_C_TYPE_SINT64] = "sint64",   [PROTOBUF_C_TYPE_SFIXED64] = "sfixed64",
-		[PROTOBUF_C_TYPE_UINT32] = "uint32",   [PROTOBUF_C_TYPE_FIXED32] = "fixed32",
-		[PROTOBUF_C_TYPE_UINT64] = "uint64",   [PROTOBUF_C_TYPE_FIXED64] = "fixed64",
-		[PROTOBUF_C_TYPE_FLOAT] = "float",     [PROTOBUF_C_TYPE_DOUBLE] = "double",
-		[PROTOBUF_C_TYPE_BOOL] = "bool",       [PROTOBUF_C_TYPE_ENUM] = "enum",
-		[PROTOBUF_C_TYPE_STRING] = "string",   [PROTOBUF_C_TYPE_BYTES] = "bytes",
-		[PROTOBUF_C_TYPE_MESSAGE] = "message",
-	};
-	return (unsigned)f->type < sizeof names / sizeof names[0] ? names[f->type] : "?";
-}
-
 /* An integer Lua value at idx into integer or enum field f at p (pbset
  * checks the range). */
 static int l2p_num(struct l2p *c, int idx, const ProtobufCFieldDescriptor *f, void *p, struct err *e)
 {
 	lua_State *L = c->L;
 	if (lua_type(L, idx) != LUA_TNUMBER)
-		l2p_error(c, "expected an integer (%s), got %s", l2p_type_name(f), l2p_describe(L, idx));
+		l2p_error(c, "expected an integer (%s), got %s", schema_type_name(f->type), l2p_describe(L, idx));
 	int ok;
 	lua_Integer i = lua_tointegerx(L, idx, &ok);
 	if (!ok)
-		l2p_error(c, "%s is not an integer (%s)", lua_tostring(L, idx), l2p_type_name(f));
+		l2p_error(c, "%s is not an integer (%s)", lua_tostring(L, idx), schema_type_name(f->type));
 	struct pbset_num v;
 	if (f->type == PROTOBUF_C_TYPE_UINT64 || f->type == PROTOBUF_C_TYPE_FIXED64) {
 		v.neg = 0; /* negative: the value above 2^63 pb2lua wrapped */
@@ -189,7 +173,7 @@ static void l2p_scalar(struct l2p *c, int idx, const ProtobufCFieldDescriptor *f
 	case PROTOBUF_C_TYPE_FLOAT:
 	case PROTOBUF_C_TYPE_DOUBLE:
 		if (lua_type(L, idx) != LUA_TNUMBER)
-			l2p_error(c, "expected a number (%s), got %s", l2p_type_name(f),
+			l2p_error(c, "expected a number (%s), got %s", schema_type_name(f->type),
 				  l2p_describe(L, idx));
 		pbset_double(f, lua_tonumber(L, idx), p);
 		break;
@@ -201,7 +185,7 @@ static void l2p_scalar(struct l2p *c, int idx, const ProtobufCFieldDescriptor *f
 	case PROTOBUF_C_TYPE_STRING:
 	case PROTOBUF_C_TYPE_BYTES: {
 		if (lua_type(L, idx) != LUA_TSTRING)
-			l2p_error(c, "expected a string (%s), got %s", l2p_type_name(f),
+			l2p_error(c, "expected a string (%s), got %s", schema_type_name(f->type),
 				  l2p_describe(L, idx));
 		const char *s = lua_tolstring(L, idx, &len);
 		if (f->type == PROTOBUF_C_TYPE_STRING)
