@@ -931,6 +931,10 @@ static int arch_injected(size_t written, struct err *e)
 	return 0;
 }
 
+/* The most bytes of holes a sparse member may have for arch_rewrite to copy
+ * it (filled in): 16 MiB. */
+#define ARCH_REWRITE_MAX_HOLES (16u << 20)
+
 static int arch_copy_all(struct arch *a, struct archive *w, struct arch_put *puts, size_t nputs,
 			 struct err *e)
 {
@@ -1022,6 +1026,14 @@ int arch_rewrite(struct arch *a, struct arch_put *puts, size_t nputs, const char
 		 char **note, struct err *e)
 {
 	*note = NULL;
+	/* The copy writes every member out whole (libarchive's writer keeps no
+	 * sparse map), so a sparse member's holes would land beside the archive
+	 * as zeros: refuse one whose holes are more than a few pages. */
+	for (size_t i = 0; i < a->n; i++)
+		if (a->m[i].sparse && a->m[i].size - a->m[i].stored > ARCH_REWRITE_MAX_HOLES)
+			return err_set(e, "%s: %s: a sparse member with %llu bytes of holes: critlua does not "
+				       "rewrite archives holding one (the holes would be written out); nothing changed",
+				       a->path, a->m[i].name, (unsigned long long)(a->m[i].size - a->m[i].stored));
 	struct txn *own = NULL;
 	if (!txn) {
 		char *report = NULL;

@@ -117,6 +117,11 @@ for fmt in gnu pax-0.0 pax-0.1 pax-1.0; do
 		# the whole 20 GiB member is over what a read of it whole may take
 		run "$TMP/out" "$CRITLUA" -e 'crit.archive(arg[1]):load("checkpoint/pages-99.img", "x")' "$ar"
 		[ $rc -eq 1 ] && grep -q "checkpoint/pages-99.img" "$TMP/out" && ok || fail "$label: load of the bomb: exit $rc: $(head -3 "$TMP/out")"
+		# an edit would copy the bomb with its holes filled in: refused, nothing changed
+		sum=$(md5sum <"$ar")
+		run "$TMP/out" "$CRITLUA" rewrite-paths -q "$ar" /=/x
+		if [ $rc -eq 1 ] && grep -q "pages-99.img: a sparse member" "$TMP/out" && [ "$(md5sum <"$ar")" = "$sum" ]; then ok; else
+			fail "$label: rewrite-paths on the bomb: exit $rc: $(head -3 "$TMP/out")"; fi
 	done
 	rm -f "$base" "$base.gz" "$base.zst"
 done
