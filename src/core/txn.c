@@ -214,20 +214,33 @@ static int txn_lock(struct txn *t, double wait_secs, struct err *e)
 			return 0;
 		}
 		int saved = errno;
-		char holder[32] = "";
-		ssize_t got = pread(fd, holder, sizeof holder - 1, 0);
-		holder[got > 0 ? got : 0] = 0;
-		holder[strcspn(holder, "\n")] = 0;
-		close(fd);
-		if (saved != EWOULDBLOCK && saved != EINTR)
+		if (saved != EWOULDBLOCK && saved != EINTR) {
+			close(fd);
 			return err_set(e, "%s: cannot lock %s: %s", t->path, t->lockname, strerror(saved));
-		if (deadline >= 0 && txn_now() >= deadline)
-			return err_set(e,
-				       "%s: another critlua (pid %s) is changing this checkpoint; nothing was "
-				       "changed (wait for it with --wait[=SECONDS])",
-				       t->path, *holder ? holder : "unknown");
-		struct timespec ts = { 0, 20 * 1000 * 1000 };
-		nanosleep(&ts, NULL);
+		}
+		if (deadline < 0 || txn_now() < deadline) {
+			close(fd);
+			struct timespec ts = { 0, 20 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		/* The holder writes its pid just after it takes the lock: a read in
+		 * between finds the file empty, so look again for a moment. */
+		char holder[32] = "";
+		for (int tries = 0; tries < 50 && !*holder; tries++) {
+			if (tries) {
+				struct timespec ts = { 0, 2 * 1000 * 1000 };
+				nanosleep(&ts, NULL);
+			}
+			ssize_t got = pread(fd, holder, sizeof holder - 1, 0);
+			holder[got > 0 ? got : 0] = 0;
+			holder[strcspn(holder, "\n")] = 0;
+		}
+		close(fd);
+		return err_set(e,
+			       "%s: another critlua (pid %s) is changing this checkpoint; nothing was "
+			       "changed (wait for it with --wait[=SECONDS])",
+			       t->path, *holder ? holder : "unknown");
 	}
 }
 
