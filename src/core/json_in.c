@@ -387,6 +387,10 @@ static int ji_unknown(struct ji_cv *c, ProtobufCMessage *m, struct json_object *
 		return ji_fail(c, "expected the base64 of protobuf wire bytes, got %s", ji_type_name(o));
 	if (pbset_base64(c->e, jv_s(o), jv_len(o), &p, &n) < 0)
 		return ji_core_fail(c);
+	if (!n) {
+		free(p);
+		return 0; /* no bytes (p may be NULL, which takes no offset) */
+	}
 	const uint8_t *at = p, *end = p + n;
 	while (at < end) {
 		struct pbw_frame fr;

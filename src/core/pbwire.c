@@ -67,7 +67,7 @@ int pbw_start(struct pbw *w, const ProtobufCMessageDescriptor *d, const uint8_t 
 		return -1;
 	w->d = d;
 	w->p = p;
-	w->end = p + len;
+	w->end = len ? p + len : p; /* an empty message may come as NULL, which takes no offset */
 	w->next = 0;
 	memset(w->seen, 0, sizeof w->seen);
 	return 0;
@@ -202,7 +202,7 @@ int pbw_flat_init(struct pbw_flat *t, const ProtobufCMessageDescriptor *d)
 
 int pbw_flat_read(const struct pbw_flat *t, const uint8_t *p, size_t len, uint64_t *raw, uint64_t *seen)
 {
-	const uint8_t *end = p + len;
+	const uint8_t *end = len ? p + len : p; /* p may be NULL when len is 0 */
 	uint64_t got = 0;
 	while (p < end) {
 		unsigned s = *p < 0x80 ? t->slot[*p] : 0;

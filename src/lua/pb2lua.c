@@ -751,6 +751,9 @@ static int pb2lua_wire_msg(struct pb2lua_ctx *c, const ProtobufCMessageDescripto
 {
 	lua_State *L = c->L;
 	struct pbw w;
+	static const uint8_t none[1];
+	if (!p)
+		p = none; /* an empty message may come as NULL: the walks add offsets to p */
 	if (depth > PB2LUA_MAX_DEPTH || pbw_start(&w, d, p, len) < 0 || !lua_checkstack(L, 8))
 		return -1;
 	const struct pbw_flat *flat = sel ? (sel->flat_ok ? &sel->flat : NULL) : pb2lua_flat_of(c, d);
