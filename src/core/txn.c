@@ -98,23 +98,6 @@ static void txn_unblock_signals(struct txn *t)
 	sigprocmask(SIG_SETMASK, &t->oldmask, NULL);
 }
 
-static const char *txn_kind(mode_t m)
-{
-	if (S_ISDIR(m))
-		return "directory";
-	if (S_ISFIFO(m))
-		return "FIFO";
-	if (S_ISCHR(m))
-		return "character device";
-	if (S_ISBLK(m))
-		return "block device";
-	if (S_ISSOCK(m))
-		return "socket";
-	if (S_ISLNK(m))
-		return "symbolic link";
-	return "special file";
-}
-
 /* Remove the tree name under dirfd without following any symbolic link;
  * `last` (in its top level) is removed after everything else, so that a
  * staged directory keeps its marker until it is all but gone. */
@@ -336,7 +319,7 @@ static int txn_open(struct txn **out, const char *path, struct err *e)
 	}
 	t->is_dir = S_ISDIR(t->st.st_mode);
 	if (!t->is_dir && !S_ISREG(t->st.st_mode)) {
-		err_set(e, "%s: is a %s, not a checkpoint directory or archive", path, txn_kind(t->st.st_mode));
+		err_set(e, "%s: is a %s, not a checkpoint directory or archive", path, file_kind(t->st.st_mode));
 		txn_free(t);
 		return -1;
 	}
@@ -871,31 +854,11 @@ int txn_read_regular(const char *path, uint8_t **out, size_t *len, struct err *e
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		return err_set(e, "is a %s, not an image file", txn_kind(st.st_mode));
+		return err_set(e, "is a %s, not an image file", file_kind(st.st_mode));
 	}
-	size_t cap = (size_t)st.st_size + 1, n = 0;
-	uint8_t *p = xmalloc(cap);
-	for (;;) {
-		if (cap - n < 2)
-			p = xrealloc(p, cap *= 2);
-		ssize_t got = read(fd, p + n, cap - n - 1);
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			int saved = errno;
-			free(p);
-			close(fd);
-			return err_set(e, "cannot read: %s", strerror(saved));
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
-	}
+	int rc = read_fd(fd, (size_t)st.st_size, out, len, e);
 	close(fd);
-	p[n] = 0;
-	*out = p;
-	*len = n;
-	return 0;
+	return rc;
 }
 
 /* ---- one file written into a checkpoint ---- */

@@ -160,11 +160,7 @@ int read_file(const char *path, uint8_t **out, size_t *len, struct err *e)
 	}
 	if (!stream && !S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) {
 		close(fd);
-		return err_set(e, "is a %s, not an image file",
-			       S_ISFIFO(st.st_mode)	 ? "FIFO"
-			       : S_ISBLK(st.st_mode)	 ? "block device"
-			       : S_ISSOCK(st.st_mode) ? "socket"
-						      : "special file");
+		return err_set(e, "is a %s, not an image file", file_kind(st.st_mode));
 	}
 	/* A device such as /dev/zero would be read without end; a terminal ends
 	 * when its user says so. */
@@ -175,8 +171,15 @@ int read_file(const char *path, uint8_t **out, size_t *len, struct err *e)
 	}
 	if (!stream && S_ISCHR(st.st_mode))
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK); /* a terminal: its user types */
-	size_t cap = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 : 65536;
-	size_t n = 0;
+	int rc = read_fd(fd, S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size : 0, out, len, e);
+	if (fd)
+		close(fd);
+	return rc;
+}
+
+int read_fd(int fd, size_t hint, uint8_t **out, size_t *len, struct err *e)
+{
+	size_t cap = hint ? hint + 1 : 65536, n = 0;
 	uint8_t *p = xmalloc(cap);
 	for (;;) {
 		if (cap - n < 2)
@@ -187,20 +190,35 @@ int read_file(const char *path, uint8_t **out, size_t *len, struct err *e)
 				continue;
 			int saved = errno;
 			free(p);
-			if (fd)
-				close(fd);
 			return err_set(e, "cannot read: %s", strerror(saved));
 		}
 		if (got == 0)
 			break;
 		n += (size_t)got;
 	}
-	if (fd)
-		close(fd);
 	p[n] = 0;
 	*out = p;
 	*len = n;
 	return 0;
+}
+
+const char *file_kind(mode_t m)
+{
+	if (S_ISREG(m))
+		return "regular file";
+	if (S_ISDIR(m))
+		return "directory";
+	if (S_ISFIFO(m))
+		return "FIFO";
+	if (S_ISCHR(m))
+		return "character device";
+	if (S_ISBLK(m))
+		return "block device";
+	if (S_ISSOCK(m))
+		return "socket";
+	if (S_ISLNK(m))
+		return "symbolic link";
+	return "special file";
 }
 
 int write_all(int fd, const void *data, size_t len)

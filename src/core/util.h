@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct buf {
 	uint8_t *p;
@@ -42,6 +43,11 @@ int err_prefix(struct err *e, const char *fmt, ...) __attribute__((format(printf
  * ("cannot open: No such file or directory"). *out is malloc'ed (NUL-terminated
  * one past len, for text parsers). */
 int read_file(const char *path, uint8_t **out, size_t *len, struct err *e);
+/* The rest of fd (not closed) into *out, NUL-terminated, as read_file; hint:
+ * the size expected, or 0. */
+int read_fd(int fd, size_t hint, uint8_t **out, size_t *len, struct err *e);
+/* What a file of mode m is, for messages: "FIFO", "block device", ... */
+const char *file_kind(mode_t m);
 
 /* Write data to path atomically: a temporary file in the same directory,
  * flushed and fsync'ed, then renamed over path; path's mode is kept when it
