@@ -375,6 +375,22 @@ static int arch_room(struct arch *a, const struct arch_member *m, struct err *e)
 	return 0;
 }
 
+/* The next stored run of member m from ar: 1, 0 at its end, or -1 with e
+ * naming the member (and m's runs dropped) when the archive is damaged. */
+static int arch_next_block(struct arch *a, struct archive *ar, struct arch_member *m, const void **p,
+			   size_t *n, la_int64_t *off, struct err *e)
+{
+	int r = la.archive_read_data_block(ar, p, n, off);
+	if (r == ARCHIVE_EOF)
+		return 0;
+	if (r < ARCHIVE_WARN) {
+		arch_drop_segs(m);
+		return err_set(e, "%s: %s: damaged or truncated archive: %s", a->path, m->name,
+			       arch_errmsg(ar, "cannot read"));
+	}
+	return 1;
+}
+
 /* Decompress m's data from ar (positioned at it) into the temporary file:
  * only the stored runs, holes left out, and never more than m says it stores,
  * than the bound on $TMPDIR leaves, or than its file system has free. */
@@ -389,13 +405,11 @@ static int arch_expand(struct arch *a, struct archive *ar, struct arch_member *m
 		const void *p;
 		size_t n;
 		la_int64_t off;
-		int r = la.archive_read_data_block(ar, &p, &n, &off);
-		if (r == ARCHIVE_EOF)
-			break;
-		if (r < ARCHIVE_WARN) {
-			arch_drop_segs(m);
-			return err_set(e, "%s: %s: damaged or truncated archive: %s", a->path, m->name,
-				       arch_errmsg(ar, "cannot read"));
+		int r = arch_next_block(a, ar, m, &p, &n, &off, e);
+		if (r <= 0) {
+			if (r == 0)
+				break;
+			return -1;
 		}
 		if (!n)
 			continue;
@@ -436,13 +450,11 @@ static int arch_index_sparse(struct arch *a, struct archive *ar, struct arch_mem
 		const void *p;
 		size_t n;
 		la_int64_t off;
-		int r = la.archive_read_data_block(ar, &p, &n, &off);
-		if (r == ARCHIVE_EOF)
-			break;
-		if (r < ARCHIVE_WARN) {
-			arch_drop_segs(m);
-			return err_set(e, "%s: %s: damaged or truncated archive: %s", a->path, m->name,
-				       arch_errmsg(ar, "cannot read"));
+		int r = arch_next_block(a, ar, m, &p, &n, &off, e);
+		if (r <= 0) {
+			if (r == 0)
+				break;
+			return -1;
 		}
 		if (!n || !same)
 			continue;
