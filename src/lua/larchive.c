@@ -210,13 +210,7 @@ static int larch_rewrite(lua_State *L)
 	struct err e;
 	if (arch_rewrite(a, puts, n, backup, txn, &note, &e) < 0)
 		return larch_fail(L, e.msg);
-	lua_pushboolean(L, 1);
-	if (note) {
-		lua_pushstring(L, note);
-		free(note);
-		return 2;
-	}
-	return 1;
+	return laux_push_done(L, note);
 }
 
 /* ar:info() -> {path=, compression=, format=, size=, tmp_used=, tmp_max=}: tmp_used

@@ -1,6 +1,7 @@
 /* laux.c: the helpers every part of the `crit` module shares (as lauxlib.c
  * is to Lua's own libraries). See laux.h. */
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -53,4 +54,14 @@ int laux_flag(lua_State *L, int idx, const char *name)
 	int v = lua_toboolean(L, -1);
 	lua_pop(L, 1);
 	return v;
+}
+
+int laux_push_done(lua_State *L, char *note)
+{
+	lua_pushboolean(L, 1);
+	if (!note)
+		return 1;
+	lua_pushstring(L, note);
+	free(note);
+	return 2;
 }

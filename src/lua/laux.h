@@ -19,4 +19,8 @@ struct img *laux_imgbox(lua_State *L);
  * to a true value. */
 int laux_flag(lua_State *L, int idx, const char *name);
 
+/* A change's result: true, and the note (malloc'd, freed here) when there
+ * is one. Returns the number of values pushed. */
+int laux_push_done(lua_State *L, char *note);
+
 #endif

@@ -103,13 +103,7 @@ static int ltxn_commit(lua_State *L)
 	struct err e;
 	if (txn_commit(t, &note, &e) < 0)
 		return laux_fail(L, "%s", e.msg);
-	lua_pushboolean(L, 1);
-	if (note) {
-		lua_pushstring(L, note);
-		free(note);
-		return 2;
-	}
-	return 1;
+	return laux_push_done(L, note);
 }
 
 static int ltxn_abort(lua_State *L)
