@@ -274,7 +274,7 @@ end
 ---------------------------------------------------------------------------
 -- Memory: the present pages of the pagemaps fill their pages files
 
-local PE_PARENT, PE_PRESENT = 1, 4
+local PE_PARENT, PE_PRESENT = explore.PE_PARENT, explore.PE_PRESENT
 if not o.skip_pages then
 	local want, by = {}, {} -- pages id -> bytes; -> the pagemaps naming it
 	local parent_needed
@@ -286,12 +286,7 @@ if not o.skip_pages then
 			for i = 2, #img.entries do
 				local e = img.entries[i]
 				local nr = e.nr_pages or e.compat_nr_pages
-				local flags = e.flags
-				if e.in_parent then
-					flags = (flags or 0) | PE_PARENT
-				elseif flags == nil then
-					flags = PE_PRESENT
-				end
+				local flags = explore.pagemap_flags(e)
 				if flags & PE_PRESENT ~= 0 then
 					total = total + nr
 				end

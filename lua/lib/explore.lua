@@ -28,6 +28,17 @@ local MAP_GROWSDOWN = 0x100
 local PE_PARENT, PE_LAZY, PE_PRESENT = 1, 2, 4
 
 M.PAGE_SIZE = PAGE_SIZE
+M.PE_PARENT, M.PE_LAZY, M.PE_PRESENT = PE_PARENT, PE_LAZY, PE_PRESENT
+
+-- The flags of pagemap entry e, with the compatibility rule for older dumps:
+-- in_parent means PE_PARENT, and an entry without flags is present (SPEC §1.4).
+function M.pagemap_flags(e)
+	local flags = e.flags
+	if e.in_parent then
+		return (flags or 0) | PE_PARENT
+	end
+	return flags or PE_PRESENT
+end
 
 -- The shape of each record made here (for the key order of --json).
 local SHAPES = setmetatable({}, { __mode = "k" })
@@ -618,12 +629,7 @@ function M.rss(ck)
 				if nr == nil then
 					nr, compat = e.compat_nr_pages, true
 				end
-				local flags = e.flags
-				if e.in_parent then
-					flags = (flags or 0) | PE_PARENT
-				elseif flags == nil then
-					flags = PE_PRESENT
-				end
+				local flags = M.pagemap_flags(e)
 				r.pages[#r.pages + 1] = {
 					vaddr = e.vaddr, nr_pages = nr, flags = flags,
 					in_parent = flags & PE_PARENT ~= 0,
