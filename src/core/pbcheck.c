@@ -291,7 +291,7 @@ static int pb_explain(const ProtobufCMessageDescriptor *d, const uint8_t *p, siz
 		if (rc == PBW_TAG_CUT || rc == PBW_TAG_LONG)
 			return err_set(e, "at byte %zu%s%s: %s", at + start, *path ? " in " : "", path,
 				       rc == PBW_TAG_CUT ? "the data ends inside a field tag"
-							 : "a field tag is over 10 bytes"),
+							 : "a field tag is over 5 bytes"),
 			       1;
 		uint32_t num = (uint32_t)(fr.tag >> 3);
 		int wt = (int)fr.wt;

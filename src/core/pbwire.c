@@ -107,6 +107,10 @@ static inline __attribute__((always_inline)) int pbw_frame_inline(const uint8_t 
 		*pp = p;
 		return pbw_varint_fault(pp, end, PBW_TAG_CUT, PBW_TAG_LONG);
 	}
+	if (p - *pp > 5) { /* protobuf-c reads a tag of at most 5 bytes */
+		*pp = p;
+		return PBW_TAG_LONG;
+	}
 	fr->wt = (unsigned)(fr->tag & 7);
 	fr->val = p;
 	fr->data = NULL;

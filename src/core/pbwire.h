@@ -91,7 +91,7 @@ struct pbw_frame {
  * others come after the tag, which fr has (tag, wt, val). */
 enum pbw_fault {
 	PBW_TAG_CUT = -1,    /* the data ends inside the tag */
-	PBW_TAG_LONG = -2,   /* the tag is over 10 bytes */
+	PBW_TAG_LONG = -2,   /* the tag is over 5 bytes */
 	PBW_VARINT_CUT = -3, /* the data ends inside a varint: the value, or the length of wire type 2 */
 	PBW_VARINT_LONG = -4, /* that varint is over 10 bytes */
 	PBW_FIXED_CUT = -5,  /* the data ends inside a fixed32 or fixed64 value */
