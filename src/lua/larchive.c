@@ -172,10 +172,7 @@ static int larch_load(lua_State *L)
 	struct err e;
 	if (arch_load_img(a, name, label, img, &e) < 0)
 		return larch_fail(L, e.msg);
-	luapb_push_image(L, img);
-	lua_pushstring(L, label);
-	lua_setfield(L, -2, "path");
-	img_free(img);
+	luapb_push_loaded(L, img, label);
 	return 1;
 }
 

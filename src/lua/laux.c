@@ -34,16 +34,21 @@ static int laux_imgbox_gc(lua_State *L)
 	return 0;
 }
 
-struct img *laux_imgbox(lua_State *L)
+void *laux_box(lua_State *L, size_t size, const char *mt, lua_CFunction gc)
 {
-	struct img *img = lua_newuserdatauv(L, sizeof *img, 0);
-	memset(img, 0, sizeof *img);
-	if (luaL_newmetatable(L, LAUX_IMGBOX_MT)) {
-		lua_pushcfunction(L, laux_imgbox_gc);
+	void *p = lua_newuserdatauv(L, size, 0);
+	memset(p, 0, size);
+	if (luaL_newmetatable(L, mt)) {
+		lua_pushcfunction(L, gc);
 		lua_setfield(L, -2, "__gc");
 	}
 	lua_setmetatable(L, -2);
-	return img;
+	return p;
+}
+
+struct img *laux_imgbox(lua_State *L)
+{
+	return laux_box(L, sizeof(struct img), LAUX_IMGBOX_MT, laux_imgbox_gc);
 }
 
 int laux_flag(lua_State *L, int idx, const char *name)

@@ -10,6 +10,10 @@
  * message names the file, and -d shows the traceback. See docs/LUA-API.md. */
 int laux_fail(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A zeroed userdata of size bytes on the stack whose metatable `mt` (made at
+ * the first call) has gc as __gc: C state that a Lua error cannot leak. */
+void *laux_box(lua_State *L, size_t size, const char *mt, lua_CFunction gc);
+
 /* A zeroed img in a new userdata on the stack, freed (img_free) when it is
  * collected: safe across a Lua error. */
 struct img;

@@ -62,10 +62,7 @@ static int lcrit_load(lua_State *L)
 	struct err e;
 	if (img_load(path, img, &e) < 0)
 		return laux_fail(L, "%s", e.msg);
-	luapb_push_image(L, img);
-	lua_pushstring(L, path);
-	lua_setfield(L, -2, "path");
-	img_free(img);
+	luapb_push_loaded(L, img, path);
 	return 1;
 }
 

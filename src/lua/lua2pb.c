@@ -9,6 +9,7 @@
 
 #include <lauxlib.h>
 
+#include "laux.h"
 #include "luapb.h"
 #include "pbset.h"
 #include "pbwire.h"
@@ -45,14 +46,7 @@ static int l2p_guard_gc(lua_State *L)
 
 static struct l2p_guard *l2p_new_guard(lua_State *L)
 {
-	struct l2p_guard *g = lua_newuserdatauv(L, sizeof *g, 0);
-	memset(g, 0, sizeof *g);
-	if (luaL_newmetatable(L, L2P_GUARD_MT)) {
-		lua_pushcfunction(L, l2p_guard_gc);
-		lua_setfield(L, -2, "__gc");
-	}
-	lua_setmetatable(L, -2);
-	return g;
+	return laux_box(L, sizeof(struct l2p_guard), L2P_GUARD_MT, l2p_guard_gc);
 }
 
 __attribute__((format(printf, 2, 3), noreturn)) static void l2p_error(struct l2p *c,

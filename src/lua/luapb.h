@@ -23,6 +23,9 @@ void luapb_push_message(lua_State *L, const ProtobufCMessage *m);
 void luapb_push_entry(lua_State *L, const struct magic_info *mi, const struct img_entry *en);
 /* Push an image table (metatable LUAPB_IMAGE_MT). */
 void luapb_push_image(lua_State *L, const struct img *img);
+/* Push img as luapb_push_image does, with `path` set to label, and free
+ * img's contents (crit.load, ar:load). */
+void luapb_push_loaded(lua_State *L, struct img *img, const char *label);
 /* Push the image in buf[0..len) like luapb_push_image, but with only the
  * fields the selection at stack index spec names in each entry ({name = true
  * | {sub-selection}}; true selects all), read straight off the wire, for

@@ -327,6 +327,14 @@ static const char *pb2lua_form_name(enum img_form form)
 	return "common";
 }
 
+void luapb_push_loaded(lua_State *L, struct img *img, const char *label)
+{
+	luapb_push_image(L, img);
+	lua_pushstring(L, label);
+	lua_setfield(L, -2, "path");
+	img_free(img);
+}
+
 void luapb_push_image(lua_State *L, const struct img *img)
 {
 	struct pb2lua_ctx c;
