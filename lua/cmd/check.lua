@@ -44,16 +44,33 @@ local function is_raw(name)
 	return crit.raw_kind(name) ~= nil
 end
 
+-- The images there is one of per process (or per file table) are decoded
+-- here in full, then dropped: the checks below read the few fields they need
+-- again through selections (explore's reader), so that memory stays that of
+-- the largest image, not of the whole checkpoint.
+local PER_PROCESS = { core = { tc = { task_state = true, comm = true, cg_set = true } },
+	ids = { files_id = true }, fs = { cwd_id = true, root_id = true },
+	mm = { exe_file_id = true, vmas = { start = true, ["end"] = true, status = true, shmid = true } },
+	fdinfo = { fd = true, type = true, id = true },
+	pagemap = true }
+local function per_process(name)
+	local kind = name:match("^(%a+)%-%d+%.img$")
+	return kind and PER_PROCESS[kind]
+end
+
 local broken, count = {}, 0
 local names = ck:list()
 crit.progress.start("check: decoding", #names, "images")
 for i, name in ipairs(names) do
 	if not is_raw(name) then
 		count = count + 1
+		local loaded = ck.loaded[name]
 		local ok, err = pcall(ck.image, ck, name)
 		if not ok then
 			broken[name] = true
 			problem("%s", tostring(err))
+		elseif not loaded and per_process(name) then
+			ck:forget(name)
 		end
 	end
 	crit.progress.set(i)
@@ -63,9 +80,14 @@ crit.progress.stop()
 -- The checkpoint as the checks see it: a broken image is an absent one (it
 -- is reported above once).
 local view = {}
+local READ_PLAIN = { plain = true }
 function view:image(name)
 	if broken[name] then
 		return nil
+	end
+	local sel = not ck.loaded[name] and per_process(name)
+	if sel then
+		return (ck:select(name, sel, READ_PLAIN))
 	end
 	return (ck:image(name))
 end
@@ -173,22 +195,28 @@ local ppid_of = {}
 for _, p in ipairs(procs) do
 	ppid_of[p.pid] = p.ppid
 end
-local in_loop = {}
+-- Each pid is walked through once (linear in the tree, however deep): a walk
+-- up from a process stops at the root, at a missing parent, or at a pid an
+-- earlier walk already judged, and every pid it passed gets that verdict.
+local judged = {} -- pid -> true once walked
 for _, p in ipairs(procs) do
-	local at, steps = p.pid, 0
-	while at and at ~= 0 and steps <= #procs do
-		at, steps = ppid_of[at], steps + 1
+	local path, on_path, at = {}, {}, p.pid
+	while at and at ~= 0 and not judged[at] and not on_path[at] do
+		path[#path + 1] = at
+		on_path[at] = #path
+		at = ppid_of[at]
 	end
-	if at and at ~= 0 and not in_loop[at] then
-		-- at is on the loop: name its members, and report the loop once
-		local members, q = {}, at
-		repeat
-			members[#members + 1] = tostring(q)
-			in_loop[q] = true
-			q = ppid_of[q]
-		until q == at
+	if on_path[at] then
+		-- this walk closed a loop at `at`: name its members, once
+		local members = {}
+		for k = on_path[at], #path do
+			members[#members + 1] = tostring(path[k])
+		end
 		problem("pstree.img: the parents of %s loop (%s -> %d): none of them reaches the root",
 			table.concat(members, ", "), table.concat(members, " -> "), at)
+	end
+	for _, q in ipairs(path) do
+		judged[q] = true
 	end
 end
 
