@@ -449,6 +449,11 @@ add "x fds" "$ck_label" same critlua="x $W/ck fds" crit="x $W/ck fds" gocrit="x 
 fds_op=$last_op
 add "x mems" "$ck_label" same critlua="x $C/ck mems" crit="x $C/ck mems" gocrit="x $C/ck mem" \
 	gocrit:check="pids:$procs"
+mems_op=$last_op
+# The floor under an x mems written in Lua: the VMAs read as columns by the one
+# reader and a line each made the cheapest way (scripts/bench-mems-floor.lua).
+add "x mems: Lua floor" "read + one line a VMA" "floor:$mems_op" \
+	critlua="@exec $critlua $here/bench-mems-floor.lua $C/ck"
 add "x rss" "$ck_label" same critlua="x $C/ck rss" crit="x $C/ck rss" gocrit="x $C/ck rss" \
 	gocrit:check="pids:$procs"
 add "x sk" "$ck_label" - critlua="x $W/ck sk" gocrit="x $W/ck sk"
@@ -460,7 +465,7 @@ for _, p in ipairs(crit.load(dir .. "/pstree.img").entries) do
 	local ids = crit.load(dir .. "/ids-" .. p.pid .. ".img").entries[1]
 	print("ids-" .. p.pid .. ".img") print("fs-" .. p.pid .. ".img") print("fdinfo-" .. ids.files_id .. ".img")
 end' "$W/ck" >"$W/floor-files"; then
-	add "x fds: floor" "open+read of its $(wc -l <"$W/floor-files") files" "floor:$fds_op" \
+	add "x fds: floor" "C open+read of its $(wc -l <"$W/floor-files") files" "floor:$fds_op" \
 		critlua="@exec $W/bench-floor $W/ck $(tr '\n' ' ' <"$W/floor-files")"
 fi
 # Archives: checkpointctl's views, and critlua's commands that show the same.
@@ -845,7 +850,12 @@ for i in "${!op_name[@]}"; do
 				vsgo="$(ratio "$(stat_of "$t" "$ref" 4)" "${w[critlua]}" "%.1fx") (${tname[$t]})"
 			fi
 		done
-		note="${note:+$note; }C loop reading ${op_name[$ref]}'s images (their ${op_name[$ref]} / this)"
+		note="${note:+$note; }the least work of ${op_name[$ref]} (${op_label[$i]}: their ${op_name[$ref]} / this)"
+		# against the baseline's own operation: a floor above 1.5x of it
+		# shows the target out of reach for that way of doing the work
+		if has base; then
+			note="$note; this / baseline's ${op_name[$ref]}: $(ratio "${w[critlua]}" "$(stat_of base "$ref" 4)" "%.2fx")"
+		fi
 		;;
 	esac
 	cells=("${op_name[$i]}" "${op_label[$i]}")
