@@ -56,31 +56,52 @@ if not ck:image("pstree.img") then
 end
 
 local explore = require "explore"
-local data, notes, render
-if what == "mems" and not args.json then
-	-- the same text as render_mems over mems, without a record per VMA
-	notes = explore.mems_text(ck, function(s)
-		io.stdout:write(s)
-	end)
-	render = function() end
+local function write(s)
+	io.stdout:write(s)
+end
+local notes
+if (what == "fds" or what == "mems" or what == "rss") and not args.cmdline then
+	-- A process at a time: the view keeps no record, so memory is that of
+	-- the largest process, not of the checkpoint; the bytes are those of
+	-- rendering (or encoding) the whole list at once.
+	local put, done = nil, function() end
+	if args.json then
+		local sep = ""
+		write('{"' .. view[3] .. '": [')
+		put = function(r)
+			write(sep .. explore.json(r))
+			sep = ", "
+		end
+	elseif what ~= "mems" then
+		put, done = explore.text_writer(what, write)
+	end
+	if put then
+		notes = select(2, explore[view[1]](ck, put))
+		done()
+	else
+		-- the text of render_mems, without a record per VMA
+		notes = explore.mems_text(ck, write)
+	end
+	if args.json then
+		write('], "notes": ' .. explore.json(notes) .. "}\n")
+	end
 else
+	local data, render
 	data, notes = explore[view[1]](ck)
 	render = explore[view[2]]
-end
-if args.cmdline or args.env then
-	local memory = require "memory"
-	local opts = { cmdline = args.cmdline, env = args.env }
-	memory.annotate_ps(ck, data, notes, opts)
-	render = function(procs, write)
-		memory.render_ps(procs, write, opts)
+	if args.cmdline or args.env then
+		local memory = require "memory"
+		local opts = { cmdline = args.cmdline, env = args.env }
+		memory.annotate_ps(ck, data, notes, opts)
+		render = function(procs, write)
+			memory.render_ps(procs, write, opts)
+		end
 	end
-end
-if args.json then
-	io.stdout:write(explore.json(explore.result(view[3], data, notes)), "\n")
-else
-	render(data, function(s)
-		io.stdout:write(s)
-	end)
+	if args.json then
+		write(explore.json(explore.result(view[3], data, notes)) .. "\n")
+	else
+		render(data, write)
+	end
 end
 for _, n in ipairs(notes) do
 	io.stderr:write("critlua: x ", what, ": ", n, "\n")

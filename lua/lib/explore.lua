@@ -65,7 +65,12 @@ local READS = {
 		prot = true, flags = true, status = true, fd = true } },
 	files = { type = true, id = true, reg = { name = true }, pipe = { pipe_id = true },
 		usk = { ino = true, peer = true, name = true } },
+	pagemap = true,
 }
+-- The kinds there is one image of per process (or per file table): read for
+-- the process at hand and not remembered, so that a view's memory is that of
+-- one process, not of the checkpoint.
+local PER_PROCESS = { core = true, ids = true, fs = true, mm = true, pagemap = true, fdinfo = true }
 -- The socket view reads the files' socket entries whole.
 local SOCKET_READS = setmetatable({ files = false }, { __index = READS })
 -- How each kind is read: plain tables (the views may turn them into their
@@ -109,7 +114,8 @@ local function state(ck, reads)
 	end
 	-- owned: the images read here (plain tables nobody else holds), which the
 	-- views may turn into their records in place rather than copy
-	return { get = get, peek = peek, reads = reads or READS, cache = {}, noted = {}, owned = {} }
+	return { get = get, peek = peek, reads = reads or READS, cache = {}, noted = {},
+		owned = setmetatable({}, { __mode = "k" }) }
 end
 
 -- An image through the checkpoint, remembered here too so that an index built
@@ -122,6 +128,9 @@ local function image(st, name, kind)
 		local sel = st.peek and st.reads[kind]
 		if sel then
 			img = st.peek(name, sel, st.owned, kind) or false
+			if PER_PROCESS[kind] then
+				return img or nil
+			end
 		else
 			img = st.get(name) or false
 		end
@@ -243,6 +252,19 @@ local function file_name(st, notes, ftype, id)
 		return string.format("unix[%d (%d)", u.ino, u.peer) .. (qn ~= "" and " " .. qn or "") .. "]"
 	end
 	return tostring(ftype) .. "." .. string.format("%d", id)
+end
+
+-- Where a view's records go: a list it returns, or, when the caller gives
+-- each, to each(record) one by one (then nothing is kept and the list is nil:
+-- the view's memory is that of one process).
+local function collector(each)
+	if each then
+		return nil, each
+	end
+	local out = {}
+	return out, function(r)
+		out[#out + 1] = r
+	end
 end
 
 ---------------------------------------------------------------------------
@@ -373,14 +395,13 @@ end
 
 -- Per process (pstree order): its fds from fdinfo-<files_id>.img with their
 -- names, and cwd and root from fs-<pid>.img.
-function M.fds(ck)
+function M.fds(ck, each)
 	local st, notes = state(ck), {}
-	local out = {}
+	local out, emit = collector(each)
 	for _, p in ipairs(pstree(st)) do
 		local pid = p.pid
 		local fds = {}
 		local r = shaped("files", { pid = pid, fds = fds })
-		out[#out + 1] = r
 		local ids = first_entry(st, "ids-" .. pid .. ".img", "ids")
 		if not ids then
 			notes[#notes + 1] = missing_note(st, p, "ids-" .. pid .. ".img", "open files")
@@ -407,6 +428,7 @@ function M.fds(ck)
 		elseif ids then -- without ids the note above says it all
 			notes[#notes + 1] = missing_note(st, p, "fs-" .. p.pid .. ".img", "cwd and root")
 		end
+		emit(r)
 	end
 	return out, notes
 end
@@ -499,13 +521,12 @@ local function mm_of(st, notes, p, what)
 end
 
 -- Per process (pstree order): exe path and VMAs.
-function M.mems(ck)
+function M.mems(ck, each)
 	local st, notes = state(ck), {}
 	local number = shm_numberer()
-	local out = {}
+	local out, emit = collector(each)
 	for _, p in ipairs(pstree(st)) do
 		local r = shaped("mem", { pid = p.pid, vmas = {} })
-		out[#out + 1] = r
 		local mm, owned = mm_of(st, notes, p, "memory map")
 		if mm then
 			r.exe_file_id = mm.exe_file_id
@@ -515,6 +536,7 @@ function M.mems(ck)
 				vmas[i] = vma_record(st, notes, v, number, owned)
 			end
 		end
+		emit(r)
 	end
 	return out, notes
 end
@@ -605,13 +627,12 @@ end
 -- Per process (pstree order): VMAs and pagemap entries (after the head), each
 -- with nr_pages (compat_nr_pages in images older than CRIU 4.2), flags as
 -- CRIU reads them, and the VMAs it overlaps.
-function M.rss(ck)
+function M.rss(ck, each)
 	local st, notes = state(ck), {}
 	local number = shm_numberer()
-	local out = {}
+	local out, emit = collector(each)
 	for _, p in ipairs(pstree(st)) do
 		local r = shaped("rss", { pid = p.pid, vmas = {}, pages = {} })
-		out[#out + 1] = r
 		local mm, owned = mm_of(st, notes, p, "resident pages")
 		local pmi = mm and image(st, string.format("pagemap-%d.img", p.pid))
 		if mm and not pmi then
@@ -643,6 +664,7 @@ function M.rss(ck)
 			end
 			overlaps(r.vmas, r.pages, notes, p.pid)
 		end
+		emit(r)
 	end
 	return out, notes
 end
@@ -945,15 +967,18 @@ end
 
 local CWD, ROOT = string.format("\t%7s: ", "cwd"), string.format("\t%7s: ", "root")
 
-function M.render_fds(procs, write)
-	local put, done = flusher(write)
+-- The text of the views made a process at a time (fds, rss): TEXT[view](put)
+-- returns the function that puts one record's lines.
+local TEXT = {}
+
+function TEXT.fds(put)
 	-- "\t%7d: " once per fd number (they repeat in every process)
 	local fd_heads = setmetatable({}, { __index = function(t, fd)
 		local h = string.format("\t%7d: ", fd)
 		t[fd] = h
 		return h
 	end })
-	for _, r in ipairs(procs) do
+	return function(r)
 		put(r.pid .. "\n")
 		for _, f in ipairs(r.fds) do
 			put(fd_heads[f.fd] .. f.name .. "\n")
@@ -963,8 +988,26 @@ function M.render_fds(procs, write)
 			put(ROOT .. r.root .. "\n")
 		end
 	end
-	done()
 end
+
+-- M.text_writer(view, write) -> each(record), done(): the text of render_fds or
+-- render_rss written a record at a time, as a view hands them over (the
+-- view's each): nothing is kept.
+function M.text_writer(view, write)
+	local put, done = flusher(write)
+	return TEXT[view](put), done
+end
+
+local function render_list(view)
+	return function(procs, write)
+		local each, done = M.text_writer(view, write)
+		for _, r in ipairs(procs) do
+			each(r)
+		end
+		done()
+	end
+end
+M.render_fds = render_list("fds")
 
 -- Made once: a view over tens of thousands of VMAs would build them anew each time.
 local PROT_STRINGS, PADS = {}, {}
@@ -1019,10 +1062,9 @@ function M.render_mems(procs, write)
 	done()
 end
 
-function M.render_rss(procs, write)
-	local put, done = flusher(write)
+function TEXT.rss(put)
 	local pad = "\n\t" .. string.rep(" ", 23)
-	for _, r in ipairs(procs) do
+	return function(r)
 		put(string.format("%d\n", r.pid))
 		local last
 		for _, pm in ipairs(r.pages) do
@@ -1043,8 +1085,8 @@ function M.render_rss(procs, write)
 				table.concat(vs) .. "\n")
 		end
 	end
-	done()
 end
+M.render_rss = render_list("rss")
 
 ---------------------------------------------------------------------------
 -- Sockets as a table
