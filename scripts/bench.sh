@@ -47,6 +47,11 @@ plus protobuf-c's packing of the same messages; its row says how many times it
   --keep           keep the temporary directory
   --files N --vmas N --procs N --pages-mib N   input sizes
                    (default 100000, 50000, 1000, 1024)
+  --scale          then the same operations again on inputs ten times smaller
+                   (in WORKDIR/tenth; critlua and the Go peers, no CRIT), and a
+                   table of each critlua operation's time and peak memory at the
+                   two sizes and their ratios (linear: about 10x the time; flat:
+                   memory that does not grow with the input)
   --smoke          tiny inputs, one run, no CRIT (the Go peers run once when
                    they are there): checks that everything works (outputs
                    round-trip, needles found); exit status 1 if not
@@ -76,6 +81,7 @@ fixtures=
 workdir=
 keep=0
 smoke=0
+scale=0
 n_files=100000
 n_vmas=50000
 n_procs=1000
@@ -100,6 +106,7 @@ while [ $# -gt 0 ]; do
 	--procs) n_procs=${2:?}; shift ;;
 	--pages-mib) pages_mib=${2:?}; shift ;;
 	--smoke) smoke=1 ;;
+	--scale) scale=1 ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; die "unknown option '$1'" ;;
 	esac
@@ -595,6 +602,9 @@ for ((r = 1; r <= maxruns; r++)); do
 	echo
 done
 echo "timed in $(awk -v a="$total_t0" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }') s"
+for i in "${!op_name[@]}"; do # what each index in times is (for --scale)
+	echo "$i ${op_name[$i]}"
+done >"$W/ops"
 
 # --- results ---
 stat_of() { # stat_of TOOL OPINDEX COLUMN(4 wall, 5 cpu, 6 rss) -> median
@@ -871,6 +881,47 @@ for i in "${!op_name[@]}"; do
 	row_md "${cells[@]}" >>"$md"
 	unset w c m f
 done
+
+# --- scaling: the same operations on inputs ten times smaller ---
+if [ $scale = 1 ]; then
+	small=$W/tenth
+	tenth() { echo $(($1 / 10 > 2 ? $1 / 10 : 2)); }
+	echo
+	echo "== scaling: the inputs again at a tenth of the size, in $small"
+	peer_args=(--no-peers)
+	[ -n "$peers" ] && peer_args=(--peers "$peers" --peer-runs 1)
+	if bash "$0" --critlua "$critlua" --no-crit "${peer_args[@]}" --critlua-runs "$lruns" \
+		--fixtures "$fixtures" --workdir "$small" --files "$(tenth "$n_files")" --vmas "$(tenth "$n_vmas")" \
+		--procs "$(tenth "$n_procs")" --pages-mib "$(tenth "$pages_mib")" >"$W/scale.log" 2>&1; then
+		echo "(its own table: $W/scale.log)"
+	else
+		echo "the smaller run failed (see $W/scale.log); its rows may be missing"
+		bad=1
+	fi
+	row_txt operation "input (large)" "s small" "s large" "time x" "MB small" "MB large" "memory x"
+	echo "| operation | input (large) | s small | s large | time × | MB small | MB large | memory × |" >>"$md"
+	echo "|---|---|---|---|---|---|---|---|" >>"$md"
+	declare -A seen_name=()
+	for i in "${!op_name[@]}"; do
+		name=${op_name[$i]}
+		k=$((${seen_name[$name]:-0} + 1)) seen_name[$name]=$k
+		[ -n "${op_cmd[critlua,$i]:-}" ] || continue
+		# the k-th operation of that name in the smaller run
+		j=$(awk -v n="$name" -v k="$k" '{ i = $1; $1 = ""; sub(/^ /, "") } $0 == n && ++c == k { print i; exit }' \
+			"$small/ops" 2>/dev/null)
+		[ -n "$j" ] || continue
+		ws=$(awk -v i="$j" '$1 == "critlua" && $2 == i && $7 == 0 { print $4 }' "$small/times" | median)
+		ms=$(awk -v i="$j" '$1 == "critlua" && $2 == i && $6 != "-" { print $6 }' "$small/times" | median)
+		wl=$(stat_of critlua "$i" 4) ml=$(stat_of critlua "$i" 6)
+		cells=("$name" "${op_label[$i]}" "$(fmt_s "$ws")" "$(fmt_s "$wl")" "$(ratio "$wl" "$ws" "%.1fx")"
+			"$(fmt_mb "$ms")" "$(fmt_mb "$ml")" "$(ratio "$ml" "$ms" "%.1fx")")
+		row_txt "${cells[@]}"
+		row_md "${cells[@]}" >>"$md"
+	done
+	echo "time x = the large input's median wall time / the small one's (linear: about 10x);"
+	echo "memory x = the same of peak RSS (flat: about 1x, as far as the process's start-up sets it)."
+fi
+
 echo
 echo "medians of $lruns critlua run(s)$(has base && echo " and as many of the baseline's")$(has crit &&
 	echo ", $runs crit run(s)")$(has gocrit || has cpctl && echo ", $pruns run(s) of each Go peer");" \
