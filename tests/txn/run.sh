@@ -378,7 +378,38 @@ EOF
 			fail "hostile: a failure at the $at: exit $rc, leftovers $(leftovers "$w"): $out"
 		fi
 	done
-	echo "hostile: links out, devices, FIFOs, linked lock and staged copy: nothing outside written, nothing hangs"
+	# a checkpoint that is a mount point, or holds one: the exchange cannot
+	# cross file systems, so a clear error before anything is staged (in a
+	# user and mount namespace of our own, where unshare allows it)
+	if unshare -rm true 2>/dev/null; then
+		for where in top inside; do
+			rm -rf "$w" && mkdir -p "$w"
+			out=$(timeout 60 unshare -rm sh -c '
+				w=$1 ns=$2 where=$3 critlua=$4
+				if [ "$where" = top ]; then
+					mount -t tmpfs none "$w" && cp -a "$ns"/. "$w"/ || exit 9
+				else
+					cp -a "$ns"/. "$w"/ && mkdir "$w/mnt" && mount -t tmpfs none "$w/mnt" || exit 9
+				fi
+				before=$(cd "$w" && ls | xargs -d "\n" sha1sum 2>/dev/null)
+				"$critlua" rewrite-paths -q "$w" /srv/fixture=/opt/fx 2>&1
+				echo "rc=$?"
+				after=$(cd "$w" && ls | xargs -d "\n" sha1sum 2>/dev/null)
+				[ "$before" = "$after" ] && echo unchanged
+				ls -A "$(dirname "$w")" | grep -F ".$(basename "$w").critlua-txn"
+				ls -A "$w" | grep -F ".critlua"
+				exit 0' sh "$w" "$ns" "$where" "$CRITLUA" 2>&1)
+			if echo "$out" | grep -q "rc=1" && echo "$out" | grep -q "is a mount point" &&
+				echo "$out" | grep -q "^unchanged$" && ! echo "$out" | grep -q "critlua-txn"; then
+				ok
+			else
+				fail "hostile: a mount point ($where): $out"
+			fi
+		done
+	else
+		echo "hostile: unshare -rm is not allowed here: the mount-point cases are skipped"
+	fi
+	echo "hostile: links out, devices, FIFOs, linked lock and staged copy, mount points: nothing outside written, nothing hangs"
 }
 
 for p in $PARTS; do
