@@ -103,7 +103,7 @@ function crit.open(dir, opts)
 		crit._recover(dir)
 	end
 	if is_dir then
-		ck = setmetatable({ dir = dir:gsub("(.)/+$", "%1"), loaded = {} }, Checkpoint)
+		ck = setmetatable({ dir = dir:gsub("(.)/+$", "%1"), loaded = {}, stamps = {} }, Checkpoint)
 	else
 		ck = setmetatable({ dir = dir, archive = crit.archive(dir), loaded = {}, saved = {} }, Checkpoint)
 	end
@@ -229,11 +229,16 @@ function Checkpoint:image(name)
 		self.loaded[name] = img
 		return img
 	end
-	if not crit._stat(path) then
+	-- the file's stamp before it is read: ck:save knows then whether another
+	-- writer replaced it since (a change read after the stamp only makes
+	-- ck:save refuse, never lose it)
+	local kind, _, stamp = crit._stat(path)
+	if not kind then
 		return nil, path .. ": no such image in the checkpoint"
 	end
 	img = crit.load(path) -- a FIFO or device: an error naming it, never a wait
 	self.loaded[name] = img
+	self.stamps[name] = stamp
 	return img
 end
 
@@ -248,6 +253,9 @@ end
 -- Forget a loaded image (its changes are not saved).
 function Checkpoint:forget(name)
 	self.loaded[name] = nil
+	if self.stamps then
+		self.stamps[name] = nil
+	end
 end
 
 -- ck:lock([{wait = seconds}]): take the checkpoint's lock (held until
@@ -301,6 +309,15 @@ function Checkpoint:save(opts)
 		if self.archive then
 			return self:_write_archive(pending, opts.backup)
 		end
+		-- Under the lock: an image another writer replaced after this script
+		-- read it would lose that writer's change; refused instead.
+		for _, p in ipairs(pending) do
+			local stamp = self.stamps[p.name]
+			if stamp and select(3, crit._stat(p.path)) ~= stamp then
+				error(p.path .. ": changed on disk since this script read it (another writer?); " ..
+					"nothing was changed: read it again, or take ck:lock() before reading", 0)
+			end
+		end
 		local out = {}
 		for _, p in ipairs(pending) do
 			if opts.backup then
@@ -310,6 +327,9 @@ function Checkpoint:save(opts)
 			out[#out + 1] = p.name
 		end
 		local _, n = txn:commit()
+		for _, name in ipairs(out) do
+			self.stamps[name] = select(3, crit._stat(self:path(name)))
+		end
 		return out, n
 	end)
 	if not ok then

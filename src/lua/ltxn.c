@@ -166,8 +166,10 @@ static int ltxn_read(lua_State *L)
 	return 1;
 }
 
-/* crit._stat(path) -> kind ("file", "directory", "fifo", ...), size |
- * nil, message: without opening it (following a symbolic link) */
+/* crit._stat(path) -> kind ("file", "directory", "fifo", ...), size, stamp |
+ * nil, message: without opening it (following a symbolic link). stamp names
+ * this very file as it is now (device, inode, size, change time): another
+ * writer's commit gives a changed image a new one. */
 static int ltxn_stat(lua_State *L)
 {
 	const char *path = luaL_checkstring(L, 1);
@@ -186,7 +188,9 @@ static int ltxn_stat(lua_State *L)
 						  : "other";
 	lua_pushstring(L, kind);
 	lua_pushinteger(L, (lua_Integer)st.st_size);
-	return 2;
+	lua_pushfstring(L, "%I:%I:%I:%I.%I", (lua_Integer)st.st_dev, (lua_Integer)st.st_ino,
+			(lua_Integer)st.st_size, (lua_Integer)st.st_ctim.tv_sec, (lua_Integer)st.st_ctim.tv_nsec);
+	return 3;
 }
 
 static const luaL_Reg ltxn_methods[] = {

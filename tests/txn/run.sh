@@ -283,6 +283,27 @@ part_race() {
 		fi
 	done
 	echo "race: 10 pairs with --wait=0: every exit 0 had its change, $refused refusal(s) named the holder's pid"
+	# A script that read files.img without ck:lock, then another writer's
+	# commit, then its ck:save: refused, naming the image; the other change stays.
+	rm -rf "$w" && cp -a "$tcp" "$w"
+	cat >"$TMP/race/late.lua" <<'EOF'
+local ck = crit.open(arg[1])
+for _, f in ipairs(ck:image("files.img").entries) do
+	if f.reg then f.reg.name = f.reg.name .. ".late" end
+end
+assert(os.execute(arg[2] .. " rewrite-ports -q " .. arg[1] .. " 47321:8080"))
+local ok, err = pcall(ck.save, ck)
+io.stdout:write(ok and "saved\n" or err .. "\n")
+EOF
+	local out
+	out=$("$CRITLUA" "$TMP/race/late.lua" "$w" "$CRITLUA" 2>&1)
+	if echo "$out" | grep -q "files.img: changed on disk since this script read it" &&
+		"$CRITLUA" rewrite-ports -n "$w" 47321:8080 2>&1 | grep -q "nothing to change" &&
+		! "$CRITLUA" decode -i "$w/files.img" | grep -q '\.late"'; then
+		ok
+	else
+		fail "race: a ck:save after another writer's commit: $out"
+	fi
 }
 
 # ---------------------------------------------------------------------------
