@@ -135,12 +135,14 @@ function Txn:commit()
 	local pending = {}
 	for _, name in ipairs(names) do
 		local path = self.ck:path(name)
-		local bytes = crit.encode(self.ck.loaded[name], path)
-		if self.ck:current(name) ~= bytes then
+		-- a raw file (pages-*.img) changed by ck:patch is staged below
+		local bytes = self.ck.loaded[name] and crit.encode(self.ck.loaded[name], path)
+		if bytes and self.ck:current(name) ~= bytes then
 			pending[#pending + 1] = { name = name, path = path, bytes = bytes }
 		end
 	end
-	if self.opts.dry_run or #pending == 0 then
+	local patched = self.ck:patched()
+	if self.opts.dry_run or #pending + #patched == 0 then
 		return {}
 	end
 	if self.ck.archive then
@@ -171,6 +173,14 @@ function Txn:commit()
 				end
 			end
 		end
+		for _, name in ipairs(patched) do
+			if self.opts.backup and self.ck:has(name .. ".orig") then
+				self:note("%s already exists: kept as the older original", self.ck:path(name .. ".orig"))
+			elseif self.opts.backup then
+				txn:keep(name, name .. ".orig")
+			end
+		end
+		self.ck:_stage_patches(txn)
 		injected_failure(#pending)
 		local _, note = txn:commit()
 		if note then
@@ -189,6 +199,10 @@ function Txn:commit()
 	for _, p in ipairs(pending) do
 		written[#written + 1] = p.name
 	end
+	for _, name in ipairs(patched) do
+		written[#written + 1] = name
+	end
+	self.ck:_saved(written)
 	return written
 end
 
