@@ -100,6 +100,13 @@ function Txn:set(name, msg, key, new, label, show)
 	return true
 end
 
+-- A change made otherwise than by Txn:set (bytes of a raw file, ck:patch),
+-- remembered for the report the same way; name is then written by commit.
+function Txn:record(name, label, old, new, show)
+	self.changes[#self.changes + 1] = { image = name, label = label, old = old, new = new, show = show or M.show }
+	self.changed[name] = true
+end
+
 -- The changes, one line each, in the order they were made.
 function Txn:report(write)
 	for _, c in ipairs(self.changes) do
