@@ -419,7 +419,31 @@ else
 end
 
 ---------------------------------------------------------------------------
--- 3. shared memory: a write into a SysV segment goes to its own pages file and
+-- 3. a container checkpoint archive: rewritten whole, through the same path
+
+if T.exists(sleep .. "/pages-1.img") and os.execute("command -v tar >/dev/null") then
+	local ck = crit.open(sleep)
+	local PID = ck:pids()[1]
+	local env = ck:image("mm-" .. PID .. ".img").entries[1].mm_env_start
+	local a = tmp .. "/arch"
+	os.execute("mkdir -p " .. q(a .. "/checkpoint") .. " && cp -a " .. q(sleep) .. "/. " .. q(a .. "/checkpoint/")
+		.. " && tar -cf " .. q(tmp .. "/ck.tar") .. " -C " .. q(a) .. " checkpoint")
+	local tar = tmp .. "/ck.tar"
+	local orig = T.read(tar)
+	local _, err, code = run("mem " .. q(tar) .. " " .. PID .. " --addr 0x1000 --write 41")
+	T.eq(code, 1, "archive: a refused write: " .. err)
+	T.eq(T.read(tar), orig, "archive: a refused write changes nothing")
+	_, err, code = run("mem " .. q(tar) .. " " .. PID .. " --addr " .. hex(env) .. " --write-string ARCHIVE!")
+	T.eq(code, 0, "archive: write: " .. err)
+	local out = run("mem " .. q(tar) .. " " .. PID .. " --addr " .. hex(env) .. " --len 8 --raw")
+	T.eq(out, "ARCHIVE!", "archive: the write reads back")
+	T.eq(crit.open(tar):read_memory(PID, env + 8, 32), ck:read_memory(PID, env + 8, 32), "archive: the bytes after it")
+else
+	T.skip("archive", "no " .. sleep .. " or no tar")
+end
+
+---------------------------------------------------------------------------
+-- 4. shared memory: a write into a SysV segment goes to its own pages file and
 -- is seen by every process that maps it
 
 local shm = root .. "/shm-ipc"
@@ -454,6 +478,41 @@ else
 			end
 		end
 	end
+end
+
+---------------------------------------------------------------------------
+-- 5. the txn layer: a patch past the end is refused; a pages file that is a
+-- symbolic link is replaced by a regular file, the file it names untouched
+
+if T.exists(sleep .. "/pages-1.img") then
+	local d = copy(sleep, "txn")
+	local before = snapshot(d)
+	local size = #before["pages-1.img"]
+	local t = crit.txn(d)
+	T.raises("past its end", t.stage_patched, t, "pages-1.img", { { size - 1, "xy" } })
+	T.raises("bad patch 1", t.stage_patched, t, "pages-1.img", { { -1, "x" } })
+	t:close()
+	unchanged(d, before, "txn: refused patches")
+	t = crit.txn(d)
+	t:stage_patched("pages-1.img", { { 0, "AB" }, { 1, "C" }, { size - 1, "Z" } })
+	t:commit()
+	t:close()
+	local got = T.read(d .. "/pages-1.img")
+	T.check(got:sub(1, 2) == "AC" and got:sub(-1) == "Z" and got:sub(3, -2) == before["pages-1.img"]:sub(3, -2),
+		"txn: patches applied in order, the rest copied")
+	local outside = tmp .. "/outside-pages.img"
+	os.execute("cp " .. q(sleep .. "/pages-1.img") .. " " .. q(outside) .. " && rm " .. q(d .. "/pages-1.img")
+		.. " && ln -s " .. q(outside) .. " " .. q(d .. "/pages-1.img"))
+	local ck = crit.open(sleep)
+	local PID = ck:pids()[1]
+	local env = ck:image("mm-" .. PID .. ".img").entries[1].mm_env_start
+	local _, err, code = run("mem " .. q(d) .. " " .. PID .. " --addr " .. hex(env) .. " --write-string LINKED")
+	T.eq(code, 0, "a linked pages file: " .. err)
+	T.eq(T.read(outside), T.read(sleep .. "/pages-1.img"), "the file a link names is never written")
+	local p = io.popen("test -L " .. q(d .. "/pages-1.img") .. " && echo link || echo file")
+	T.eq(p:read("l"), "file", "the link is replaced by a regular file")
+	p:close()
+	T.eq(crit.open(d):read_memory(PID, env, 6), "LINKED", "the write is in the new file")
 end
 
 os.execute("rm -rf " .. q(tmp))
