@@ -164,6 +164,7 @@ function Txn:commit()
 		if note then
 			self:note("%s", note)
 		end
+		self.ck:_saved(written)
 		return written
 	end
 	local txn = self.ck._txn
