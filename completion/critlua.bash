@@ -122,6 +122,7 @@ _critlua()
 		*:--proto) COMPREPLY=($(compgen -W 'tcp udp' -- "$cur")) ;;
 		*:--only) COMPREPLY=($(compgen -W 'files unix mounts cgroups' -- "$cur")) ;;
 		*:--pid) _critlua_pids ;;
+		*:--kind) COMPREPLY=($(compgen -W 'heap stack anon file shmem sysvipc vdso vvar vsyscall growsdown aioring packet' -- "$cur")) ;;
 		esac
 		return
 	fi

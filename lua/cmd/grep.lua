@@ -1,5 +1,5 @@
 -- grep: search the memory of a checkpoint's processes for a string or a Lua pattern
--- usage: critlua grep DIR STRING [--pid PID]... [--context N] [--pattern] [--window N] [--page-size N]
+-- usage: critlua grep DIR STRING [--pid PID]... [--prot P] [--kind K] [--range A-B] [--context N] [--pattern] [--window N] [--page-size N]
 -- DIR may also be a container checkpoint archive (.tar, .tar.gz, .tar.zst with
 -- the images under checkpoint/), read in place: see docs/ARCHIVES.md.
 -- One line per match: PID, the address (0x hex), the name of the VMA it is in
@@ -9,6 +9,11 @@
 -- process (pstree order), in address order within its private memory, then
 -- in its shared mappings (SysV shm, shared anonymous memory, memfd).
 --   --pid PID     search only this process (repeatable)
+--   --prot P      only matches in VMAs with these permissions: r-x, rw-, rw-p
+--                 exactly; rw, x: at least these
+--   --kind K      only matches in VMAs of these kinds (comma-separated): heap,
+--                 stack, anon, file, shmem, sysvipc, vdso, vvar, growsdown, ...
+--   --range A-B   only matches starting at an address from A up to B
 --   --context N   bytes of context on each side (default 16)
 --   --pattern     STRING is a Lua pattern (%d, %a, [...], -, *, +, ?);
 --                 matches up to --window bytes long (default 256) are found
@@ -23,8 +28,11 @@
 
 local cli = require "cli"
 local memory = require "memory"
+local memselect = require "memselect"
 
-local args = cli.parse(arg, { "--pid=PID...", "--context=N", "--pattern", "--window=N", "--page-size=N" })
+local args = cli.parse(arg, { "--pid=PID...", "--context=N", "--pattern", "--window=N", "--page-size=N",
+	"--prot=PERMS", "--kind=KINDS", "--range=A-B" })
+local sel = memselect.parse(args, cli.usage_error)
 if #args ~= 2 then
 	cli.usage_error(#args < 2 and "give a checkpoint directory and a string to look for" or "too many arguments")
 end
@@ -77,7 +85,12 @@ local progress = crit.progress
 progress.start("grep", 0)
 for i, pid in ipairs(pids) do
 	progress.label(string.format("grep: process %d (%d of %d)", pid, i, #pids))
+	local selected = 0
 	local ok, n, notes = pcall(ck.search, ck, pid, needle, opts, function(m)
+		if sel and not sel:addr(m.addr, m.vma) then
+			return
+		end
+		selected = selected + 1
 		progress.clear()
 		out:write(string.format("%d\t0x%x\t%s\t\"%s\"\n", m.pid, m.addr,
 			m.name and m.name ~= "" and memory.escape(m.name, true) or (m.vma and "[anon]" or "[no vma]"),
@@ -93,7 +106,7 @@ for i, pid in ipairs(pids) do
 		io.stderr:write("critlua: grep: ", pid, ": ", msg, "\n")
 		failed = true
 	else
-		found = found + n
+		found = found + (sel and selected or n)
 		progress.clear()
 		for _, note in ipairs(notes) do
 			io.stderr:write("critlua: grep: ", note, "\n")

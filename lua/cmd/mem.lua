@@ -1,5 +1,5 @@
--- mem: show what a checkpoint holds of a process's memory, or dump part of it
--- usage: critlua mem DIR PID [--addr ADDR [--len N] [--raw]] [--page-size N]
+-- mem: show what a checkpoint holds of a process's memory, dump part of it, or write into it
+-- usage: critlua mem DIR PID [--prot P] [--kind K] [--range A-B] | --addr ADDR [--len N] [--raw] | --addr ADDR --write HEX|--write-string S [--dry-run] [--wait[=S]] [--page-size N]
 -- DIR may also be a container checkpoint archive (.tar, .tar.gz, .tar.zst with
 -- the images under checkpoint/), read in place: see docs/ARCHIVES.md.
 -- Without --addr: one row per VMA in address order: its range, permissions
@@ -8,22 +8,40 @@
 -- memfd:NAME, [sysv shm ID], [shmem ID], or empty for anonymous memory).
 -- Columns PARENT and LAZY appear when some pages are in the parent checkpoint
 -- (parent/) or were left to a lazy-pages server. A total line ends the table.
+--   --prot P     only VMAs with these permissions: r-x, rw-, rw-p exactly; rw, x:
+--                at least these
+--   --kind K     only VMAs of these kinds (comma-separated): heap, stack, anon,
+--                file, shmem, sysvipc, vdso, vvar, vsyscall, growsdown, aioring,
+--                packet (stack takes growsdown too: a main [stack] is one)
+--   --range A-B  only VMAs overlapping the addresses A up to B
 --   --addr ADDR  dump memory from ADDR (0x hex or decimal) as `hexdump -C`
 --                does, rows of 16 bytes, repeated rows collapsed into `*`
 --   --len N      how many bytes (default 256)
 --   --raw        write the bytes themselves instead of a hexdump
+--   --write HEX  write these bytes (hex digits, spaces allowed) at ADDR
+--   --write-string S  write the bytes of S at ADDR (no NUL added)
+--   --dry-run    say where the bytes would go (file, offset, old and new
+--                bytes) and write nothing
+--   --wait[=S]   wait for another writer of the checkpoint (without limit, or S
+--                seconds; default 10) instead of failing
 --   --page-size N  the page size of the machine that was dumped (4096)
 -- Shared memory (SysV shm, shared anonymous memory, memfd) is read from the
 -- checkpoint's pagemap-shmem-*.img at the place the VMA maps it. An address
 -- the checkpoint does not hold (never touched, or file-backed and unchanged:
 -- CRIU leaves those out), lazy pages, and pages in a missing parent/ are
--- errors (exit 1) that say which. See docs/MEMORY.md.
+-- errors (exit 1) that say which. A write goes into the pages file that
+-- stores the bytes (pages-N.img, the checkpoint's own: pages held only by
+-- the parent checkpoint are an error) and replaces it through the one write
+-- path: all or nothing, even under kill -9 (docs/TRANSACTIONS.md). See
+-- docs/MEMORY.md.
 
 local cli = require "cli"
 local explore = require "explore"
 local memory = require "memory"
+local memselect = require "memselect"
 
-local args = cli.parse(arg, { "--addr=ADDR", "--len=N", "--raw", "--page-size=N" })
+local args = cli.parse(arg, { "--addr=ADDR", "--len=N", "--raw", "--page-size=N", "--write=HEX",
+	"--write-string=S", "-n, --dry-run", "--wait[=SECONDS]", "--prot=PERMS", "--kind=KINDS", "--range=A-B" })
 if #args ~= 2 then
 	cli.usage_error(#args < 2 and "give a checkpoint directory and a pid" or "too many arguments")
 end
@@ -34,6 +52,38 @@ if not pid or pid <= 0 then
 end
 if (args.len or args.raw) and not args.addr then
 	cli.usage_error((args.len and "--len" or "--raw") .. " goes with --addr")
+end
+local writing = args.write or args.write_string
+if args.write and args.write_string then
+	cli.usage_error("give --write or --write-string, not both")
+end
+if writing and not args.addr then
+	cli.usage_error((args.write and "--write" or "--write-string") .. " goes with --addr")
+end
+if writing and (args.len or args.raw) then
+	cli.usage_error((args.len and "--len" or "--raw") .. " does not go with a write: its length is that of the bytes")
+end
+if (args.dry_run or args.wait) and not writing then
+	cli.usage_error((args.dry_run and "--dry-run" or "--wait") .. " goes with --write or --write-string")
+end
+local sel = memselect.parse(args, cli.usage_error)
+if sel and args.addr then
+	cli.usage_error("--prot, --kind and --range select VMAs of the table: they do not go with --addr")
+end
+local bytes
+if args.write then
+	local hex = args.write:gsub("%s", ""):gsub("^0[xX]", "")
+	if hex == "" or #hex % 2 ~= 0 or hex:find("%X") then
+		cli.usage_error("--write: '" .. args.write .. "' is not bytes in hex (an even number of hex digits)")
+	end
+	bytes = hex:gsub("%x%x", function(h)
+		return string.char(tonumber(h, 16))
+	end)
+elseif args.write_string then
+	bytes = args.write_string
+	if bytes == "" then
+		cli.usage_error("--write-string: the string is empty: nothing to write")
+	end
 end
 local addr, len
 if args.addr then
@@ -50,13 +100,50 @@ if args.addr then
 	end
 end
 
-local ck, bad_size = memory.open(dir, args.page_size)
+-- a write takes the checkpoint's lock before anything is read (a dry run only reads)
+local ck, bad_size = memory.open(dir, args.page_size,
+	writing and not args.dry_run and { lock = true, wait = args.wait } or nil)
 if not ck then
 	cli.usage_error(bad_size)
 end
 
 local function fail(msg)
 	error(msg, 0)
+end
+
+---------------------------------------------------------------------------
+-- write
+
+if writing then
+	local pieces, err = ck:memory_location(pid, addr, #bytes)
+	if not pieces then
+		fail(err)
+	end
+	local old = ck:read_memory(pid, addr, #bytes)
+	local out = {}
+	for _, p in ipairs(pieces) do
+		local v = p.vma
+		local from = p.addr - addr + 1
+		out[#out + 1] = string.format("0x%x: %d bytes in VMA %x-%x %s%s: %s at offset 0x%x%s\n", p.addr, p.len,
+			v.start, v["end"], v.perms, v.name ~= "" and " " .. memory.escape(v.name, true) or "", p.file, p.offset,
+			p.shmid and string.format(" (shared segment %d)", p.shmid) or "")
+		out[#out + 1] = string.format("  old: \"%s\"\n  new: \"%s\"\n",
+			old and memory.escape(old:sub(from, from + p.len - 1)) or "?",
+			memory.escape(bytes:sub(from, from + p.len - 1)))
+	end
+	io.stdout:write(table.concat(out))
+	if args.dry_run then
+		io.stdout:write("dry run: nothing written\n")
+		return
+	end
+	assert(ck:write_memory(pid, addr, bytes))
+	local written, note = ck:save()
+	if note then
+		io.stderr:write("critlua: ", note, "\n")
+	end
+	io.stdout:write(string.format("wrote %d bytes at 0x%x of process %d into %s\n", #bytes, addr, pid,
+		table.concat(written, ", ")))
+	return
 end
 
 ---------------------------------------------------------------------------
@@ -161,6 +248,19 @@ local rows, total = ck:memory_summary(pid)
 if not rows then
 	fail(total)
 end
+if sel then
+	local kept = {}
+	total = { size = 0, present_pages = 0, parent_pages = 0, lazy_pages = 0, present_bytes = 0 }
+	for _, r in ipairs(rows) do
+		if sel:vma(r) then
+			kept[#kept + 1] = r
+			for k in pairs(total) do
+				total[k] = total[k] + r[k]
+			end
+		end
+	end
+	rows = kept
+end
 local mem = ck:memory(pid)
 local ps = mem:page_size()
 local comm
@@ -235,8 +335,8 @@ end
 if show_lazy then
 	extra[#extra + 1] = string.format("%d lazy (not in the checkpoint)", total.lazy_pages)
 end
-out[#out + 1] = string.format("total: %d VMAs, %s mapped; %d pages (%s) in the checkpoint%s\n", #rows,
-	explore.human_bytes(total.size), total.present_pages, explore.human_bytes(total.present_bytes),
+out[#out + 1] = string.format("total%s: %d VMAs, %s mapped; %d pages (%s) in the checkpoint%s\n",
+	sel and " (selected)" or "", #rows, explore.human_bytes(total.size), total.present_pages, explore.human_bytes(total.present_bytes),
 	#extra > 0 and "; " .. table.concat(extra, ", ") or "")
 io.stdout:write(table.concat(out))
 

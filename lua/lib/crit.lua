@@ -250,6 +250,70 @@ function Checkpoint:set(name, img)
 	self.loaded[name] = img
 end
 
+-- ck:patch(name, offset, bytes): write bytes at offset into a raw file of the
+-- checkpoint (a pages-*.img), saved by ck:save() with the images. The file is
+-- never changed in place: the save stages a copy with every patch applied
+-- (crit.txn's stage_patched). Patches of one file apply in the order given.
+function Checkpoint:patch(name, offset, bytes)
+	if type(name) ~= "string" or math.type(offset) ~= "integer" or offset < 0 or type(bytes) ~= "string" then
+		error("bad arguments to 'patch' (a file name, an offset >= 0 and a string expected)", 2)
+	end
+	if self.loaded[name] then
+		error(self:path(name) .. ": is a loaded image: change its fields, not its bytes", 2)
+	end
+	local size = self:size(name)
+	if not size then
+		error(self:path(name) .. ": no such file in the checkpoint", 0)
+	end
+	if offset > size or #bytes > size - offset then
+		error(string.format("%s: %d bytes at offset 0x%x are past its end (%d bytes)", self:path(name), #bytes,
+			offset, size), 0)
+	end
+	self.patches = self.patches or {}
+	local list = self.patches[name]
+	if not list then
+		list = {}
+		self.patches[name] = list
+	end
+	list[#list + 1] = { offset, bytes }
+end
+
+-- ck:patched() -> the names of the raw files with patches not yet saved, sorted.
+function Checkpoint:patched()
+	local out = {}
+	for name in pairs(self.patches or {}) do
+		out[#out + 1] = name
+	end
+	table.sort(out)
+	return out
+end
+
+-- ck:on_save(fn): fn(ck, names) after each save that wrote something (a
+-- module keeping open files of the checkpoint drops them there).
+function Checkpoint:on_save(fn)
+	self._on_save = self._on_save or {}
+	self._on_save[#self._on_save + 1] = fn
+end
+
+-- Stage every pending patch in txn (a directory's); returns the names.
+function Checkpoint:_stage_patches(txn)
+	local names = self:patched()
+	for _, name in ipairs(names) do
+		txn:stage_patched(name, self.patches[name])
+	end
+	return names
+end
+
+-- After a commit: the patches are in the files, the hooks told.
+function Checkpoint:_saved(names)
+	self.patches = nil
+	if #names > 0 then
+		for _, fn in ipairs(self._on_save or {}) do
+			fn(self, names)
+		end
+	end
+end
+
 -- Forget a loaded image (its changes are not saved).
 function Checkpoint:forget(name)
 	self.loaded[name] = nil
@@ -326,6 +390,13 @@ function Checkpoint:save(opts)
 			txn:stage(p.name, p.bytes)
 			out[#out + 1] = p.name
 		end
+		for _, name in ipairs(self:patched()) do
+			if opts.backup then
+				txn:keep(name, name .. opts.backup)
+			end
+			out[#out + 1] = name
+		end
+		self:_stage_patches(txn)
 		local _, n = txn:commit()
 		for _, name in ipairs(out) do
 			self.stamps[name] = select(3, crit._stat(self:path(name)))
@@ -341,6 +412,7 @@ function Checkpoint:save(opts)
 	if not ok then
 		error(written, 0)
 	end
+	self:_saved(written)
 	return written, note
 end
 
@@ -361,6 +433,16 @@ end
 -- renamed over it (the old one kept as ARCHIVE..backup when asked). Returns
 -- the names written and a note, if any.
 function Checkpoint:_write_archive(pending, backup)
+	-- a patched raw file is read whole and rewritten: the archive is anyway
+	local patched = self:patched()
+	for _, name in ipairs(patched) do
+		local data = self:current(name)
+		for _, p in ipairs(self.patches[name]) do
+			local off, bytes = p[1], p[2]
+			data = data:sub(1, off) .. bytes .. data:sub(off + #bytes + 1)
+		end
+		pending[#pending + 1] = { name = name, bytes = data }
+	end
 	if #pending == 0 then
 		return {}
 	end

@@ -479,6 +479,9 @@ local function vma_kind(s, flags)
 	end
 	return "anon"
 end
+-- Every kind vma_kind gives, for the filters that name one (mem/grep --kind).
+M.vma_kinds = { "sysvipc", "shmem", "packet", "file", "stack", "vsyscall", "vdso", "growsdown", "vvar", "heap",
+	"aioring", "anon" }
 
 -- A VMA as a plain record. A VMA of an image read here (owned) holds just
 -- the fields a record has and becomes one; any other is copied.

@@ -100,6 +100,13 @@ function Txn:set(name, msg, key, new, label, show)
 	return true
 end
 
+-- A change made otherwise than by Txn:set (bytes of a raw file, ck:patch),
+-- remembered for the report the same way; name is then written by commit.
+function Txn:record(name, label, old, new, show)
+	self.changes[#self.changes + 1] = { image = name, label = label, old = old, new = new, show = show or M.show }
+	self.changed[name] = true
+end
+
 -- The changes, one line each, in the order they were made.
 function Txn:report(write)
 	for _, c in ipairs(self.changes) do
@@ -135,12 +142,14 @@ function Txn:commit()
 	local pending = {}
 	for _, name in ipairs(names) do
 		local path = self.ck:path(name)
-		local bytes = crit.encode(self.ck.loaded[name], path)
-		if self.ck:current(name) ~= bytes then
+		-- a raw file (pages-*.img) changed by ck:patch is staged below
+		local bytes = self.ck.loaded[name] and crit.encode(self.ck.loaded[name], path)
+		if bytes and self.ck:current(name) ~= bytes then
 			pending[#pending + 1] = { name = name, path = path, bytes = bytes }
 		end
 	end
-	if self.opts.dry_run or #pending == 0 then
+	local patched = self.ck:patched()
+	if self.opts.dry_run or #pending + #patched == 0 then
 		return {}
 	end
 	if self.ck.archive then
@@ -155,6 +164,7 @@ function Txn:commit()
 		if note then
 			self:note("%s", note)
 		end
+		self.ck:_saved(written)
 		return written
 	end
 	local txn = self.ck._txn
@@ -171,6 +181,14 @@ function Txn:commit()
 				end
 			end
 		end
+		for _, name in ipairs(patched) do
+			if self.opts.backup and self.ck:has(name .. ".orig") then
+				self:note("%s already exists: kept as the older original", self.ck:path(name .. ".orig"))
+			elseif self.opts.backup then
+				txn:keep(name, name .. ".orig")
+			end
+		end
+		self.ck:_stage_patches(txn)
 		injected_failure(#pending)
 		local _, note = txn:commit()
 		if note then
@@ -189,6 +207,10 @@ function Txn:commit()
 	for _, p in ipairs(pending) do
 		written[#written + 1] = p.name
 	end
+	for _, name in ipairs(patched) do
+		written[#written + 1] = name
+	end
+	self.ck:_saved(written)
 	return written
 end
 

@@ -262,6 +262,13 @@ local function where(sp, addr)
 	return s
 end
 
+-- For the modules over this one (memwrite): the VMA at an address in a list
+-- of ck:vmas(pid), and the few words on what is there.
+M.vma_at = vma_at
+function M.where(vmas, addr)
+	return where({ vmas = vmas }, addr)
+end
+
 local function explain(sp, err)
 	local a = err:match("address 0x(%x+)") or err:match("pages at 0x(%x+)")
 	local w = a and where(sp, tonumber(a, 16))
@@ -1008,10 +1015,11 @@ function M.parse_int(s)
 	return nil
 end
 
--- crit.open(dir), reading memory with pages of the size text (--page-size;
--- nil: the default). Returns the checkpoint, or nil and what is wrong with text.
-function M.open(dir, page_size_text)
-	local ck = crit.open(dir)
+-- crit.open(dir, open_opts), reading memory with pages of the size text
+-- (--page-size; nil: the default). Returns the checkpoint, or nil and what is
+-- wrong with text.
+function M.open(dir, page_size_text, open_opts)
+	local ck = crit.open(dir, open_opts)
 	if page_size_text then
 		local ps = M.parse_int(page_size_text)
 		if not ps or ps < 1 or ps & (ps - 1) ~= 0 then

@@ -343,6 +343,76 @@ int mem_read(struct mem_map *m, uint64_t addr, size_t len, uint8_t *out, struct 
 	return 0;
 }
 
+int64_t mem_pages_size(struct mem_map *m, struct err *e)
+{
+	char name[64];
+	snprintf(name, sizeof name, "pages-%u.img", m->pages_id);
+	if (m->ar) {
+		char *member = member_of(m->sub, name);
+		const struct arch_member *am = arch_find(m->ar, member);
+		free(member);
+		if (!am || am->type != ARCH_FILE)
+			return err_set(e, "%s/%s: cannot open: %s", m->dir, name, strerror(ENOENT));
+		return (int64_t)am->size;
+	}
+	int fd = pages_fd(m, e);
+	struct stat st;
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0)
+		return err_set(e, "%s/%s: %s", m->dir, name, strerror(errno));
+	return (int64_t)st.st_size;
+}
+
+int mem_locate(struct mem_map *m, uint64_t addr, size_t len, struct mem_span **out, size_t *n, struct err *e)
+{
+	*out = NULL;
+	*n = 0;
+	if (len && addr > UINT64_MAX - (len - 1))
+		return err_set(e, "%s/%s: %zu bytes at address 0x%llx run past the end of the address space",
+			       m->dir, m->pagemap, len, (unsigned long long)addr);
+	int64_t fsize = len ? mem_pages_size(m, e) : 0;
+	if (fsize < 0)
+		return -1;
+	struct mem_span *s = NULL;
+	size_t k = 0;
+	while (len) {
+		const struct mem_region *r = mem_find(m, addr);
+		const char *why = NULL;
+		if (!r)
+			why = "is not in the dump (no pagemap entry covers it)";
+		else if (r->flags & PE_PRESENT)
+			why = NULL;
+		else if (r->flags & PE_PARENT)
+			why = "is in pages held only by the parent checkpoint: they can be changed only there";
+		else if (r->flags & PE_LAZY)
+			why = "is in lazy pages: a lazy-pages server held them, they are not in the checkpoint";
+		else
+			why = "is in a pagemap entry with flags 0: its pages are nowhere in the checkpoint";
+		if (why) {
+			free(s);
+			return err_set(e, "%s/%s: address 0x%llx %s", m->dir, m->pagemap, (unsigned long long)addr, why);
+		}
+		uint64_t in = addr - r->vaddr, size = r->nr_pages * m->page_size;
+		size_t piece = size - in < len ? (size_t)(size - in) : len;
+		uint64_t off = r->file_off + in;
+		if (off > (uint64_t)fsize || piece > (uint64_t)fsize - off) {
+			free(s);
+			return err_set(e, "%s/pages-%u.img: the file is shorter than its pagemap says: address 0x%llx "
+					  "is at offset 0x%llx, the file holds 0x%llx bytes",
+				       m->dir, m->pages_id, (unsigned long long)addr, (unsigned long long)off,
+				       (unsigned long long)fsize);
+		}
+		s = xrealloc(s, (k + 1) * sizeof *s);
+		s[k++] = (struct mem_span){ addr, off, piece };
+		addr += piece;
+		len -= piece;
+	}
+	*out = s;
+	*n = k;
+	return 0;
+}
+
 int mem_walk(struct mem_map *m, size_t chunk, mem_chunk_cb cb, void *ctx, struct err *e)
 {
 	if (chunk == 0)

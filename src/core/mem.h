@@ -52,6 +52,20 @@ const struct mem_region *mem_find(const struct mem_map *m, uint64_t addr);
  * address. Returns 0 or -1. */
 int mem_read(struct mem_map *m, uint64_t addr, size_t len, uint8_t *out, struct err *e);
 
+/* Where the len bytes at addr lie in this map's own pages file, for writing
+ * them: spans in address order, each {addr, file offset, len}, one per
+ * pagemap entry crossed (*out malloc'ed). Every byte must be stored here: a
+ * hole, pages held only by the parent checkpoint, lazy pages and entries
+ * with no pages are errors naming the address and the reason, as is a pages
+ * file shorter than its pagemap says. Returns 0 or -1. */
+struct mem_span {
+	uint64_t addr, file_off;
+	size_t len;
+};
+int mem_locate(struct mem_map *m, uint64_t addr, size_t len, struct mem_span **out, size_t *n, struct err *e);
+/* The size of the pages file (stat, or the archive member's), or -1. */
+int64_t mem_pages_size(struct mem_map *m, struct err *e);
+
 /* Stream the present memory in address order, in pieces of at most `chunk`
  * bytes: cb(addr, data, len, ctx) for each; a non-zero return stops the walk
  * and is returned. PE_PARENT regions are read from the parent when it is

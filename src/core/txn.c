@@ -505,10 +505,11 @@ static int txn_has(char **list, size_t n, const char *name)
 	return 0;
 }
 
-int txn_stage(struct txn *t, const char *name, const void *data, size_t len, struct err *e)
+/* The new file name in the staged directory, empty and opened for writing:
+ * the old file's mode and owner (a new one, or one replacing a link or a
+ * special file, gets the umask's). Returns the descriptor, or -1. */
+static int txn_create_staged(struct txn *t, const char *name, struct err *e)
 {
-	if (txn_check_name(t, name, e) < 0 || txn_start(t, e) < 0)
-		return -1;
 	struct stat st;
 	mode_t mode;
 	int keep_owner = 0;
@@ -516,35 +517,155 @@ int txn_stage(struct txn *t, const char *name, const void *data, size_t len, str
 		mode = st.st_mode & 07777;
 		keep_owner = 1;
 	} else {
-		/* new, or a link or special file replaced by a regular file */
 		mode_t um = umask(0);
 		umask(um);
 		mode = 0666 & ~um;
 	}
 	unlinkat(t->sfd, name, 0); /* staged twice: the last one counts */
 	int fd = openat(t->sfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	int rc = 0;
-	if (fd < 0) {
-		rc = -1;
-	} else {
-		if (keep_owner && fchown(fd, st.st_uid, st.st_gid) < 0) {
-			/* not fatal: an unprivileged user cannot give files away */
-		}
-		if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0)
-			rc = -1;
-		if (close(fd) < 0)
-			rc = -1;
+	if (fd < 0)
+		return err_set(e, "%s/%s: cannot write its new copy in %s: %s; nothing was changed", t->path, name,
+			       t->stagename, strerror(errno));
+	if (keep_owner && fchown(fd, st.st_uid, st.st_gid) < 0) {
+		/* not fatal: an unprivileged user cannot give files away */
 	}
+	if (fchmod(fd, mode) < 0) {
+		int saved = errno;
+		close(fd);
+		return err_set(e, "%s/%s: cannot write its new copy in %s: %s; nothing was changed", t->path, name,
+			       t->stagename, strerror(saved));
+	}
+	return fd;
+}
+
+static void txn_add_name(struct txn *t, const char *name)
+{
+	if (!txn_has(t->names, t->nnames, name)) {
+		t->names = xrealloc(t->names, (t->nnames + 1) * sizeof *t->names);
+		t->names[t->nnames++] = xstrdup(name);
+	}
+}
+
+int txn_stage(struct txn *t, const char *name, const void *data, size_t len, struct err *e)
+{
+	if (txn_check_name(t, name, e) < 0 || txn_start(t, e) < 0)
+		return -1;
+	int fd = txn_create_staged(t, name, e);
+	if (fd < 0) {
+		txn_abort(t);
+		return -1;
+	}
+	int rc = 0;
+	if (write_all(fd, data, len) < 0 || fsync(fd) < 0)
+		rc = -1;
+	if (close(fd) < 0)
+		rc = -1;
 	if (rc < 0) {
 		err_set(e, "%s/%s: cannot write its new copy in %s: %s; nothing was changed", t->path, name,
 			t->stagename, strerror(errno));
 		txn_abort(t);
 		return -1;
 	}
-	if (!txn_has(t->names, t->nnames, name)) {
-		t->names = xrealloc(t->names, (t->nnames + 1) * sizeof *t->names);
-		t->names[t->nnames++] = xstrdup(name);
+	txn_add_name(t, name);
+	return 0;
+}
+
+/* All of in (from its start) into out: the file system's own copy when it
+ * has one (copy_file_range: a reflink or a server-side copy, no bytes through
+ * user space), else read and write. */
+static int txn_copy_fd(int in, int out)
+{
+	for (;;) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, 1u << 30, 0);
+		if (n == 0)
+			return 0;
+		if (n > 0)
+			continue;
+		if (errno == EINTR)
+			continue;
+		if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP && errno != EBADF)
+			return -1;
+		break; /* not here: copy it by hand, from where it stopped */
 	}
+	char buf[65536];
+	for (;;) {
+		ssize_t n = read(in, buf, sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || (n > 0 && write_all(out, buf, (size_t)n) < 0))
+			return -1;
+		if (n == 0)
+			return 0;
+	}
+}
+
+int txn_stage_patched(struct txn *t, const char *name, const struct txn_patch *p, size_t np, struct err *e)
+{
+	if (txn_check_name(t, name, e) < 0)
+		return -1;
+	/* the old file is read (through a link: reading is not writing through it),
+	 * never blocking, and must be a regular file long enough for every patch */
+	int in = openat(t->dfd, name, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	if (in < 0)
+		return err_set(e, "%s/%s: cannot open: %s; nothing was changed", t->path, name, strerror(errno));
+	if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(in);
+		return err_set(e, "%s/%s: is not a regular file; nothing was changed", t->path, name);
+	}
+	for (size_t i = 0; i < np; i++)
+		if (p[i].off > (uint64_t)st.st_size || p[i].len > (uint64_t)st.st_size - p[i].off) {
+			close(in);
+			return err_set(e, "%s/%s: a change of %zu bytes at offset 0x%llx is past its end (%lld bytes); "
+					  "nothing was changed",
+				       t->path, name, p[i].len, (unsigned long long)p[i].off, (long long)st.st_size);
+		}
+	if (txn_start(t, e) < 0) {
+		close(in);
+		return -1;
+	}
+	int fd = txn_create_staged(t, name, e);
+	if (fd < 0) {
+		close(in);
+		txn_abort(t);
+		return -1;
+	}
+	int rc = txn_copy_fd(in, fd);
+	close(in);
+	struct stat got;
+	if (rc == 0 && (fstat(fd, &got) < 0 || got.st_size != st.st_size)) {
+		/* the file changed under us (only critlua writes it, under the lock) */
+		errno = EIO;
+		rc = -1;
+	}
+	for (size_t i = 0; rc == 0 && i < np; i++) {
+		const uint8_t *d = p[i].data;
+		size_t left = p[i].len;
+		off_t at = (off_t)p[i].off;
+		while (left) {
+			ssize_t n = pwrite(fd, d, left, at);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				rc = -1;
+				break;
+			}
+			d += n;
+			left -= (size_t)n;
+			at += n;
+		}
+	}
+	if (rc == 0 && fsync(fd) < 0)
+		rc = -1;
+	if (close(fd) < 0)
+		rc = -1;
+	if (rc < 0) {
+		err_set(e, "%s/%s: cannot write its new copy in %s: %s; nothing was changed", t->path, name,
+			t->stagename, strerror(errno ? errno : EIO));
+		txn_abort(t);
+		return -1;
+	}
+	txn_add_name(t, name);
 	return 0;
 }
 
@@ -613,19 +734,7 @@ static int txn_copy(int from, int to, const char *name, const struct stat *st)
 		close(in);
 		return -1;
 	}
-	int rc = 0;
-	char buf[65536];
-	for (;;) {
-		ssize_t n = read(in, buf, sizeof buf);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 || (n > 0 && write_all(out, buf, (size_t)n) < 0)) {
-			rc = -1;
-			break;
-		}
-		if (n == 0)
-			break;
-	}
+	int rc = txn_copy_fd(in, out);
 	if (fchown(out, st->st_uid, st->st_gid) < 0) {
 		/* not fatal */
 	}

@@ -5,6 +5,7 @@
 #define CRITLUA_TXN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util.h"
 
@@ -26,6 +27,16 @@ int txn_begin(struct txn **out, const char *path, double wait_secs, char **repor
  * committed; name is replaced by a regular file whatever it was (a symbolic
  * link is replaced, never followed). */
 int txn_stage(struct txn *t, const char *name, const void *data, size_t len, struct err *e);
+/* Directory checkpoints: name will hold a copy of the file it is now with
+ * the patches applied in order (a pages file of gigabytes is copied by the
+ * file system when it can, never read into memory, never changed in place).
+ * Every patch must lie inside the file. */
+struct txn_patch {
+	uint64_t off;
+	const void *data;
+	size_t len;
+};
+int txn_stage_patched(struct txn *t, const char *name, const struct txn_patch *p, size_t np, struct err *e);
 /* Keep the file name is now under the name `as` as well (a backup). */
 int txn_keep(struct txn *t, const char *name, const char *as, struct err *e);
 

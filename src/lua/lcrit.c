@@ -14,7 +14,7 @@ static void (*const lcrit_parts[])(lua_State *L) = {
 
 /* The stock modules (lua/lib/) that add methods to every checkpoint, loaded
  * the first time a checkpoint misses a method: ck:ps() needs no require. */
-static const char *const lcrit_checkpoint_modules[] = { "explore", "memory" };
+static const char *const lcrit_checkpoint_modules[] = { "explore", "memory", "memwrite" };
 
 const struct embedded_lua *lcrit_embedded_find(const char *name)
 {

@@ -107,6 +107,37 @@ static int l_read(lua_State *L)
 	return 1;
 }
 
+/* m:locate(addr, len) -> { {addr=, offset=, len=}, ... } | nil, message:
+ * where those bytes lie in the pages file (pages-<pages_id>.img), every one
+ * stored there (mem_locate) */
+static int l_locate(lua_State *L)
+{
+	struct mem_map *m = check_mem(L);
+	lua_Integer addr = luaL_checkinteger(L, 2), len = luaL_checkinteger(L, 3);
+	luaL_argcheck(L, len >= 0 && len <= (1 << 30), 3, "length must be between 0 and 1 GiB");
+	struct mem_span *s;
+	size_t n;
+	struct err e;
+	if (mem_locate(m, (uint64_t)addr, (size_t)len, &s, &n, &e) < 0) {
+		luaL_pushfail(L);
+		lua_pushstring(L, e.msg);
+		return 2;
+	}
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		lua_createtable(L, 0, 3);
+		lua_pushinteger(L, (lua_Integer)s[i].addr);
+		lua_setfield(L, -2, "addr");
+		lua_pushinteger(L, (lua_Integer)s[i].file_off);
+		lua_setfield(L, -2, "offset");
+		lua_pushinteger(L, (lua_Integer)s[i].len);
+		lua_setfield(L, -2, "len");
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	free(s);
+	return 1;
+}
+
 /* m:regions() -> { {vaddr=, nr_pages=, size=, flags=, present=, parent=, lazy=}, ... } */
 static int l_regions(lua_State *L)
 {
@@ -235,7 +266,7 @@ static int l_pages_id(lua_State *L)
 static const luaL_Reg mem_methods[] = {
 	{ "read", l_read },   { "regions", l_regions },	    { "chunks", l_chunks },
 	{ "find", l_find },   { "page_size", l_page_size }, { "pages_id", l_pages_id },
-	{ "close", l_close }, { NULL, NULL },
+	{ "close", l_close }, { "locate", l_locate }, { NULL, NULL },
 };
 
 static const luaL_Reg mem_funcs[] = {

@@ -83,6 +83,38 @@ static int ltxn_stage(lua_State *L)
 	return 0;
 }
 
+/* txn:stage_patched(name, { {offset, bytes}, ... }): the file `name` will
+ * hold a copy of itself with those bytes written at those offsets, in order
+ * (txn_stage_patched: never read whole, never changed in place) */
+static int ltxn_stage_patched(lua_State *L)
+{
+	struct txn *t = ltxn_check(L, 1);
+	const char *name = luaL_checkstring(L, 2);
+	luaL_checktype(L, 3, LUA_TTABLE);
+	lua_settop(L, 3);
+	size_t np = (size_t)lua_rawlen(L, 3);
+	/* a userdata, so that an error below frees it with the Lua state */
+	struct txn_patch *p = lua_newuserdatauv(L, (np ? np : 1) * sizeof *p, 0);
+	for (size_t i = 0; i < np; i++) {
+		lua_rawgeti(L, 3, (lua_Integer)i + 1);
+		if (!lua_istable(L, -1))
+			return luaL_error(L, "bad patch %d: a table {offset, bytes} expected", (int)i + 1);
+		lua_rawgeti(L, -1, 1);
+		lua_rawgeti(L, -2, 2);
+		int isnum;
+		lua_Integer off = lua_tointegerx(L, -2, &isnum);
+		if (!isnum || off < 0 || lua_type(L, -1) != LUA_TSTRING)
+			return luaL_error(L, "bad patch %d: {offset >= 0, bytes} expected", (int)i + 1);
+		p[i].off = (uint64_t)off;
+		p[i].data = lua_tolstring(L, -1, &p[i].len); /* kept alive by the table at 3 */
+		lua_pop(L, 3);
+	}
+	struct err e;
+	if (txn_stage_patched(t, name, p, np, &e) < 0)
+		return laux_fail(L, "%s", e.msg);
+	return 0;
+}
+
 /* txn:keep(name, as): the file `name` as it is now is kept as `as` too */
 static int ltxn_keep(lua_State *L)
 {
@@ -194,7 +226,7 @@ static int ltxn_stat(lua_State *L)
 }
 
 static const luaL_Reg ltxn_methods[] = {
-	{ "stage", ltxn_stage }, { "keep", ltxn_keep }, { "commit", ltxn_commit }, { "abort", ltxn_abort },
+	{ "stage", ltxn_stage }, { "stage_patched", ltxn_stage_patched }, { "keep", ltxn_keep }, { "commit", ltxn_commit }, { "abort", ltxn_abort },
 	{ "close", ltxn_close }, { "path", ltxn_path }, { NULL, NULL },
 };
 

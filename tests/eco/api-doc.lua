@@ -5,6 +5,7 @@
 local crit = require "crit"
 require "explore"
 require "memory"
+require "memwrite"
 local dir = arg[1]
 local text = {}
 for _, name in ipairs(crit.dir(dir)) do

@@ -49,11 +49,11 @@ cd "$TMP" || exit 1
 # commands: every one critlua help lists, and only those (no modules)
 cmds=$("$CRITLUA" help | sed -n '/^Commands:/,/^$/{s/^  \([^ ][^ ]*\) .*/\1/p}' | sort | tr '\n' ' ')
 cmds=${cmds% }
-for c in check decode encode grep help info mem rewrite-ip rewrite-paths rewrite-ports show stats x; do
+for c in check decode encode grep help info mem rewrite-ip rewrite-paths rewrite-ports rewrite-string show stats x; do
 	[[ " $cmds " == *" $c "* ]] || { echo "FAIL: critlua help does not list $c"; fail=1; }
 done
 expect "$(printf '%s\n' $cmds cmds dump other | sort | tr '\n' ' ' | sed 's/ $//')" ""
-expect "rewrite-ip rewrite-paths rewrite-ports" rew
+expect "rewrite-ip rewrite-paths rewrite-ports rewrite-string" rew
 expect "decode" de
 contains "-e -I --scripts -d --debug -q --quiet -h --help -v --version" -
 expect "check" -q ch
@@ -66,8 +66,8 @@ expect "--nopl --pretty -i -o" decode -
 expect "--nopl --raw" show --
 expect "--cmdline --env --json" x dump ps --
 expect "--quiet --skip-pages -q" check -
-expect "--context --page-size --pattern --pid --window" grep dump x --
-expect "--addr --len --page-size --raw" mem dump 1 --
+expect "--context --kind --page-size --pattern --pid --prot --range --window" grep dump x --
+expect "--addr --dry-run --kind --len --page-size --prot --range --raw --wait --write --write-string" mem dump 1 --
 contains "--backup --dry-run --local-only --peer --peer-only --pid --proto --quiet --wait" rewrite-ports --
 contains "--backup --dry-run --local-only --peer --peer-only --pid --proto --quiet --wait" rewrite-ip --
 expect "--backup --dry-run --only --quiet --wait" rewrite-paths --
@@ -86,7 +86,9 @@ expect "1 42" mem dump ""
 expect "42" grep dump PATH= --pid 4
 expect "tcp udp" rewrite-ports dump 1:2 --proto ""
 expect "cgroups files mounts unix" rewrite-paths dump --only ""
-expect "rewrite-ip rewrite-paths rewrite-ports" help rewrite-
+expect "heap" mem dump 1 --kind he
+expect "42" rewrite-string dump a b --pid 4
+expect "rewrite-ip rewrite-paths rewrite-ports rewrite-string" help rewrite-
 expect "" help decode ""
 expect "" x dump ps ""
 # the real fixtures

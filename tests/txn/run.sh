@@ -62,7 +62,8 @@ leftovers() { # PATH
 # kill: every syscall of the commit, every N
 
 # kill_test LABEL PRISTINE CMD...: the argument CK of CMD is the checkpoint (a
-# fresh copy of PRISTINE for each run). CMD must be
+# fresh copy of PRISTINE for each run); KILL_SYSCALLS, when set, replaces the
+# list of syscalls killed at. CMD must be
 # idempotent (a second run after a complete one changes nothing), so that
 # "applied twice" shows as a difference from the all-after state.
 kill_test() {
@@ -79,7 +80,8 @@ kill_test() {
 	copy
 	local before after
 	before=$(state_of "$work")
-	strace -f -qq -o "$TMP/trace" -e trace="${SYSCALLS// /,}" "${cmd[@]}" >/dev/null 2>"$TMP/err"
+	local calls=${KILL_SYSCALLS:-$SYSCALLS}
+	strace -f -qq -o "$TMP/trace" -e trace="${calls// /,}" "${cmd[@]}" >/dev/null 2>"$TMP/err"
 	local rc=$?
 	after=$(state_of "$work")
 	if [ $rc -ne 0 ] || [ "$before" = "$after" ]; then
@@ -87,7 +89,7 @@ kill_test() {
 		return
 	fi
 	local total=0 good=0 sc n count finished=0 undone=0
-	for sc in $SYSCALLS; do
+	for sc in $calls; do
 		count=$(grep -cE "^[0-9]+ +$sc\(" "$TMP/trace")
 		for ((n = 1; n <= count; n++)); do
 			copy
@@ -171,6 +173,11 @@ EOF
 	tar -cf "$TMP/ck.tar" -C "$TMP/arch" checkpoint
 	kill_test "archive rewrite-paths (.tar)" "$TMP/ck.tar" \
 		"$CRITLUA" rewrite-paths -q CK /srv/fixture=/opt/fx
+	# a memory write: pages-1.img staged as a copy (copy_file_range) patched (pwrite64)
+	KILL_SYSCALLS="$SYSCALLS copy_file_range pwrite64" kill_test "rewrite-string (pages-1.img)" "$ROOT/sleep" \
+		"$CRITLUA" rewrite-string -q CK /usr/local /opt/xyzzz --pid 23744
+	KILL_SYSCALLS="$SYSCALLS copy_file_range pwrite64" kill_test "mem --write-string (pages-1.img)" "$ROOT/sleep" \
+		"$CRITLUA" mem CK 23744 --addr 0x7ffc93e38fa9 --write-string /opt/xyzzz
 }
 
 # ---------------------------------------------------------------------------
