@@ -14,6 +14,7 @@ local MAX_DEPTH = 4      -- nesting printed
 local MAX_LINES = 200    -- lines of one printed value
 local MAX_CHARS = 4000   -- characters of a message printed as JSON
 local MAX_CELL = 30      -- characters of one cell of a table
+local MAX_COLUMNS = 14   -- columns of a table
 local INLINE = 100       -- a table shorter than this prints on one line
 
 local KEYWORDS = {}
@@ -170,9 +171,32 @@ local function block(v, indent, depth, seen, out)
 		out[#out + 1] = "<cycle>"
 		return
 	end
-	seen[v] = true
 	local n, keys = sorted_keys(v)
 	local inner = indent .. "  "
+	if #keys == 0 and n > 0 then
+		local flat, lines, cur = true, {}, nil
+		for i = 1, math.min(n, MAX_ITEMS * 10) do
+			if type(v[i]) == "table" then
+				flat = false
+				break
+			end
+			local item = cut(scalar(v[i]), INLINE) .. ","
+			if cur and #cur + 1 + #item > INLINE then
+				lines[#lines + 1] = cur
+				cur = nil
+			end
+			cur = cur and cur .. " " .. item or inner .. item
+		end
+		if flat then
+			lines[#lines + 1] = cur
+			if n > MAX_ITEMS * 10 then
+				lines[#lines + 1] = inner .. "... " .. (n - MAX_ITEMS * 10) .. " more"
+			end
+			out[#out + 1] = "{\n" .. table.concat(lines, "\n") .. "\n" .. indent .. "}"
+			return
+		end
+	end
+	seen[v] = true
 	local lines = { "{" }
 	local function entry(prefix, val)
 		if #out + #lines > MAX_LINES then
@@ -181,10 +205,10 @@ local function block(v, indent, depth, seen, out)
 		if type(val) == "table" and depth < MAX_DEPTH and not json_of(val) then
 			local sub = {}
 			block(val, inner, depth + 1, seen, sub)
-			lines[#lines + 1] = inner .. prefix .. table.concat(sub, "\n")
+			lines[#lines + 1] = inner .. prefix .. table.concat(sub, "\n") .. ","
 		else
 			local s = inline(val, 10 * INLINE, depth + 1, {}) or (json_of(val) or "{...}")
-			lines[#lines + 1] = inner .. prefix .. cut(s, MAX_CHARS)
+			lines[#lines + 1] = inner .. prefix .. cut(s, MAX_CHARS) .. ","
 		end
 		return true
 	end
@@ -247,7 +271,7 @@ local function record_columns(list)
 	for k in pairs(seen) do
 		names[#names + 1] = k
 	end
-	if scalars == 0 or #names > 16 then
+	if scalars == 0 then
 		return nil
 	end
 	local rank = {}
@@ -264,10 +288,14 @@ local function record_columns(list)
 		end
 		return a < b
 	end)
-	return names
+	local hidden = {}
+	while #names > MAX_COLUMNS do -- the last ones go, named under the table
+		hidden[#hidden + 1] = table.remove(names, MAX_COLUMNS - #LAST)
+	end
+	return names, hidden
 end
 
-local function records_table(list, cols)
+local function records_table(list, cols, hidden)
 	local rows, widths, right = {}, { #"#" }, { true }
 	for c, k in ipairs(cols) do
 		widths[c + 1] = #k
@@ -285,7 +313,11 @@ local function records_table(list, cols)
 			elseif type(v) == "string" then
 				s = v:gsub("[%c]", "?")
 			elseif type(v) == "table" then
-				s = inline(v, MAX_CELL, 1, {}) or "{...}"
+				local count = 0
+				for _ in pairs(v) do
+					count = count + 1
+				end
+				s = inline(v, MAX_CELL, 1, {}) or string.format("{%d items}", count)
 			else
 				s = tostring(v)
 			end
@@ -317,6 +349,9 @@ local function records_table(list, cols)
 	if #list > shown then
 		out[#out + 1] = string.format("... %d more (%d in all)", #list - shown, #list)
 	end
+	if #hidden > 0 then
+		out[#out + 1] = "(not shown: " .. table.concat(hidden, ", ") .. ")"
+	end
 	return table.concat(out, "\n")
 end
 
@@ -335,9 +370,9 @@ function M.format(v)
 		end
 		return j
 	end
-	local cols = record_columns(v)
+	local cols, hidden = record_columns(v)
 	if cols then
-		return records_table(v, cols)
+		return records_table(v, cols, hidden)
 	end
 	local out = {}
 	block(v, "", 1, {}, out)

@@ -46,6 +46,9 @@ end
 f(21)
 {a = 1, b = {1, 2, 3}, c = "x\ny"}
 print(#ck:list() > 0)
+ck:list()
+ck:fds()
+{a = 1, b = {x = 1, z = ("a"):rep(90)}}
 :nosuch
 '
 OUT='2
@@ -60,6 +63,21 @@ sleep
 42
 {a = 1, b = {1, 2, 3}, c = "x\ny"}
 true
+{
+  "core-23744.img", "fdinfo-2.img", "files.img", "fs-23744.img", "ids-23744.img", "inventory.img",
+  "mm-23744.img", "pagemap-23744.img", "pages-1.img", "pstree.img", "seccomp.img", "stats-dump",
+  "timens-0.img",
+}
+#    pid  cwd                     fds        files_id  root
+1  23744  /srv/fixture/tmp/sleep  {3 items}         2  /
+{}
+{
+  a = 1,
+  b = {
+    x = 1,
+    z = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+  },
+}
 '
 ERR="stdin:1: boom
 stdin:1: unexpected symbol near '='
@@ -69,7 +87,7 @@ check directory 1 "$OUT" "$ERR" "$INPUT" -- -i "$FIX/sleep"
 
 # The same over a container checkpoint archive (the images under checkpoint/).
 mkdir -p "$TMP/ar/checkpoint"
-cp "$FIX"/sleep/*.img "$TMP/ar/checkpoint/"
+cp "$FIX"/sleep/* "$TMP/ar/checkpoint/"
 tar -C "$TMP/ar" -cf "$TMP/sleep.tar" checkpoint
 check archive 1 "${OUT/sleep/sleep.tar}" "$ERR" "$INPUT" -- -i "$TMP/sleep.tar"
 
