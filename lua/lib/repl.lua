@@ -753,6 +753,20 @@ function M.main(target)
 			write("(built without readline: no line editing, history or completion)\n")
 		end
 	end
+	-- a chunk or command entered: into the history, and its file
+	local function remember(text)
+		if not editing or not text:match("%S") then
+			return
+		end
+		rl.add_history(text)
+		if history then
+			local ok, msg = rl.history_append(history, HISTORY_MAX)
+			if not ok then
+				report("critlua: history not kept: " .. msg)
+				history = nil
+			end
+		end
+	end
 	local failed, buf = false, nil
 	while true do
 		local prompt = buf and ">> " or "> "
@@ -778,9 +792,7 @@ function M.main(target)
 			break
 		elseif not buf and line:match("^%s*:[%a]") and not line:match("^%s*::") then
 			local cmd = line:match("^%s*:(%a+)%s*$")
-			if editing then
-				rl.add_history(line)
-			end
+			remember(line)
 			if cmd == "q" or cmd == "quit" then
 				break
 			elseif cmd == "help" or cmd == "h" then
@@ -793,16 +805,7 @@ function M.main(target)
 			buf = buf and buf .. "\n" .. line or line
 			local f, msg = compile(buf)
 			if f or msg:sub(-5) ~= "<eof>" then
-				if editing and buf:match("%S") then
-					rl.add_history(buf)
-					if history then
-						local ok, hmsg = rl.history_append(history, HISTORY_MAX)
-						if not ok then
-							report("critlua: history not kept: " .. hmsg)
-							history = nil
-						end
-					end
-				end
+				remember(buf)
 				buf = nil
 				if not f then
 					report(msg)
