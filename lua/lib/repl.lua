@@ -644,6 +644,13 @@ function M.complete(word, before)
 			return {}
 		end
 		names = names_of(v, sep == ":")
+		if word:sub(1, 1) ~= "_" then -- private (ck:_write_archive) unless asked for
+			for k in pairs(names) do
+				if k:sub(1, 1) == "_" then
+					names[k] = nil
+				end
+			end
+		end
 	else
 		for k in pairs(_G) do
 			if is_identifier(k) then
