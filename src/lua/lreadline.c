@@ -93,6 +93,10 @@ static int lrl_getc(FILE *f)
 	for (;;) {
 		if (lrl_sigint) {
 			lrl_sigint = 0;
+			/* a "Display all N possibilities?" question or its pager:
+			 * answered no, the line kept */
+			if (RL_ISSTATE(RL_STATE_COMPLETING))
+				return 'n';
 			lrl_cancelled = 1;
 			rl_point = rl_end;
 			rl_insert_text("^C");
@@ -101,8 +105,10 @@ static int lrl_getc(FILE *f)
 		}
 		unsigned char c;
 		ssize_t n = read(fileno(f), &c, 1);
-		if (n == 1)
+		if (n == 1) {
+			lrl_cancelled = 0; /* the newline went elsewhere: the line goes on */
 			return c;
+		}
 		if (n == 0 || errno != EINTR)
 			return EOF;
 	}
