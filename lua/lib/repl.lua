@@ -625,9 +625,72 @@ end
 
 local COMMANDS = { "help", "q", "quit" }
 
+-- Does s end inside a quoted string (or a comment)?
+local function in_string(s)
+	local i, quote = 1, nil
+	while i <= #s do
+		local c = s:sub(i, i)
+		if quote then
+			if c == "\\" then
+				i = i + 1
+			elseif c == quote then
+				quote = nil
+			end
+		elseif c == '"' or c == "'" then
+			quote = c
+		elseif s:sub(i, i + 1) == "--" then
+			return true
+		end
+		i = i + 1
+	end
+	return quote ~= nil
+end
+
+-- The checkpoint methods whose first argument is the name of one of its files.
+local NAME_METHODS = { image = true, read = true, size = true, has = true, path = true,
+	current = true, set = true, forget = true, select = true }
+
+-- Inside the string of ck:image("..." or ck.images["...": the checkpoint's
+-- file names. The word readline replaces is only the end of the name (a "."
+-- or "-" breaks words), so what the string already holds before it is cut off
+-- the names. nil when the line does not end in such a string.
+local function image_names(word, before)
+	local expr, typed = before:match("^(.*)%s*:%s*[%a_][%w_]*%s*%(%s*[\"']([^\"']*)$")
+	local method = before:match(":%s*([%a_][%w_]*)%s*%(%s*[\"'][^\"']*$")
+	if not (expr and NAME_METHODS[method]) then
+		expr, typed = before:match("^(.*)%s*%.%s*images%s*%[%s*[\"']([^\"']*)$")
+	end
+	if not expr then
+		return nil
+	end
+	local v, ok = evaluate(trailing_expression(expr) or "")
+	if not ok or getmetatable(v) ~= crit.Checkpoint then
+		return nil
+	end
+	local lok, names = pcall(v.list, v)
+	if not lok then
+		return {}
+	end
+	local out, partial = {}, typed .. word
+	for _, name in ipairs(names) do
+		if name:sub(1, #partial) == partial then
+			out[#out + 1] = name:sub(#typed + 1)
+		end
+	end
+	return out
+end
+
 -- complete(word, before) -> the words that may replace `word`, the
--- identifier being typed; before: the line up to it.
+-- identifier being typed (or the end of a file name in ck:image("...");
+-- before: the line up to it.
 function M.complete(word, before)
+	local files = image_names(word, before)
+	if files then
+		return files
+	end
+	if in_string(before) then -- no names inside a string
+		return {}
+	end
 	local names = {}
 	local sep = before:sub(-1)
 	if sep == ":" and before:match("^%s*:$") then

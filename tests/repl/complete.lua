@@ -37,6 +37,20 @@ check("_wr", "ck:", "_write_archive")
 check("", "crit.json.", "array array_mt decode encode null")
 s = "text"
 check("re", "s:", "rep reverse")
+-- the checkpoint's file names in ck:image("..." and ck.images["...": the end
+-- of the name after the last "." or "-" (where readline's word starts)
+check("pst", 'ck:image("', "pstree.img")
+check("img", 'ck:image("pstree.', "img")
+check("23744", "x = ck:image('core-", "23744.img")
+check("1", 'ck:read( "pages-', "1.img")
+check("mm", 'x:y(), ck:size("', "mm-23744.img")
+has("", 'ck.images["', "core-23744.img pstree.img stats-dump")
+check("", 'ck:image("nope', "")
+-- nothing else inside a string or a comment
+check("i", 'ck:list("', "")
+check("", 'crit.load("', "")
+check("cr", 'print("a\\"b") -- ', "")
+check("pg", 'print("a", ck:image("pstree.img").entries[1].', "pgid")
 -- nothing for what cannot be evaluated without running code
 check("", 'ck:image("nope").', "")
 check("", "(1 + 2).", "")

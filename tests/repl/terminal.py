@@ -74,6 +74,11 @@ def completion_of_globals_keys_methods():
     s.expect(r"tc\.comm$")
     s.send("\r")
     s.expect(r"\nsleep\n> $")
+    s.send("\x15")
+    s.send('#ck:image("pst\t')       # a file of the checkpoint, in the string
+    s.expect(r'ck:image\("pstree\.img"$')  # readline closes the string of a single match
+    s.send(').entries\r')
+    s.expect(r"\n1\n> $")
     s.send(":he\t")                  # the REPL's commands
     s.expect(r":help$")
     s.send("\r")
