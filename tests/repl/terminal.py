@@ -10,7 +10,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ptydrive  # noqa: E402
@@ -213,9 +212,16 @@ def ctrl_c():
     line(s, "=2 + 2")
     s.expect(r"\n4\n> $")
     line(s, "while true do end")
-    time.sleep(0.3)
-    s.send("\x03")                   # stops running code
-    s.expect(r"interrupted!\n> $")
+    s.expect(r"\n")                  # accepted: running
+    for _ in range(20):              # Ctrl-C stops running code (again, should the
+        s.send("\x03")               # first come before the loop started)
+        try:
+            s.expect(r"interrupted!\n> $", timeout=0.5)
+            break
+        except AssertionError:
+            pass
+    else:
+        raise AssertionError("Ctrl-C did not stop 'while true do end'")
     line(s, ":q")
     assert s.wait() == 0, ":q: exit status %s" % s.status
     s.close()
