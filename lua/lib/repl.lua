@@ -76,6 +76,12 @@ local function scalar(v)
 	return tostring(v)
 end
 
+-- An object that says what it is (the checkpoint: "crit.checkpoint: DIR").
+local function has_tostring(v)
+	local mt = getmetatable(v)
+	return type(mt) == "table" and rawget(mt, "__tostring") ~= nil
+end
+
 -- Keys of a table in printing order: 1..n, then the others by type and name.
 local function sorted_keys(t)
 	local n = #t
@@ -107,8 +113,8 @@ end
 
 -- A table in one line (nil when it exceeds `room` characters).
 local function inline(v, room, depth, seen)
-	if type(v) ~= "table" then
-		return scalar(v)
+	if type(v) ~= "table" or has_tostring(v) then
+		return type(v) == "string" and scalar(v) or tostring(v)
 	end
 	local j = json_of(v)
 	if j then
@@ -369,6 +375,9 @@ function M.format(v)
 				"... (%d more characters; print(crit.json.encode(v)) prints it all)", #j - MAX_CHARS)
 		end
 		return j
+	end
+	if has_tostring(v) then
+		return tostring(v)
 	end
 	local cols, hidden = record_columns(v)
 	if cols then

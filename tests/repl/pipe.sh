@@ -49,6 +49,7 @@ print(#ck:list() > 0)
 ck:list()
 ck:fds()
 {a = 1, b = {x = 1, z = ("a"):rep(90)}}
+{ck, 1}
 :nosuch
 '
 OUT='2
@@ -78,17 +79,19 @@ true
     z = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
   },
 }
+{crit.checkpoint: CKDIR, 1}
 '
 ERR="stdin:1: boom
 stdin:1: unexpected symbol near '='
 unknown command ':nosuch' (:help lists them)
 "
-check directory 1 "$OUT" "$ERR" "$INPUT" -- -i "$FIX/sleep"
+check directory 1 "${OUT/CKDIR/$FIX/sleep}" "$ERR" "$INPUT" -- -i "$FIX/sleep"
 
 # The same over a container checkpoint archive (the images under checkpoint/).
 mkdir -p "$TMP/ar/checkpoint"
 cp "$FIX"/sleep/* "$TMP/ar/checkpoint/"
 tar -C "$TMP/ar" -cf "$TMP/sleep.tar" checkpoint
+OUT=${OUT/CKDIR/$TMP/sleep.tar}
 check archive 1 "${OUT/sleep/sleep.tar}" "$ERR" "$INPUT" -- -i "$TMP/sleep.tar"
 
 # Input without an error: status 0; nothing on stderr; -e runs first, in the same state.
