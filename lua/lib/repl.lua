@@ -71,7 +71,7 @@ end
 local function scalar(v)
 	local t = type(v)
 	if t == "string" then
-		return string.format("%q", v):gsub("\\\n", "\\n")
+		return (string.format("%q", v):gsub("\\\n", "\\n"))
 	end
 	return tostring(v)
 end
