@@ -5,8 +5,10 @@ over several lines, the printing of ck:ps(), Ctrl-C and Ctrl-D. Each check
 waits for what the terminal must show, so a broken feature fails it (or its
 10-second wait). Exit 0 when all pass, 1 otherwise, 77 (skipped) when critlua
 was built without readline."""
+import atexit
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -17,6 +19,7 @@ import ptydrive  # noqa: E402
 CRITLUA, FIXTURES = sys.argv[1], sys.argv[2]
 SLEEP = os.path.join(FIXTURES, "sleep")
 TMP = tempfile.mkdtemp(prefix="critlua-repl-")
+atexit.register(shutil.rmtree, TMP, ignore_errors=True)
 HIST = os.path.join(TMP, "history")
 
 built = subprocess.run([CRITLUA, "-e", "print(require('critlua').readline.available)"],
