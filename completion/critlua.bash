@@ -61,7 +61,7 @@ _critlua()
 	COMPREPLY=()
 
 	# critlua's own options, up to the command
-	local i=1 cmd= w
+	local i=1 cmd= w interactive=
 	while ((i < COMP_CWORD)); do
 		w=${COMP_WORDS[i]}
 		case $w in
@@ -70,18 +70,24 @@ _critlua()
 			((i += 2)) ;;
 		-I?*) _critlua_cmd+=("$w"); ((i++)) ;;
 		-e) ((i += 2)); cmd=-e; break ;;
+		-i | --interactive) interactive=1; ((i++)) ;;
 		--) ((i++)); break ;;
 		-*) ((i++)) ;;
 		*) break ;;
 		esac
 	done
+	# -i [DIR|ARCHIVE]: one checkpoint, a directory or a .tar[.gz|.zst]
+	if [[ -n $interactive && $cmd != -e && $cur != -* ]]; then
+		((i >= COMP_CWORD)) && _critlua_files '*.tar*'
+		return
+	fi
 	if ((i >= COMP_CWORD)) && [[ $cmd != -e ]]; then
 		case $prev in
 		-I | --scripts) _critlua_dirs; return ;;
 		-e) return ;;
 		esac
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W '-e -I --scripts -d --debug -q --quiet -h --help -v --version' -- "$cur"))
+			COMPREPLY=($(compgen -W '-e -i --interactive -I --scripts -d --debug -q --quiet -h --help -v --version' -- "$cur"))
 		else
 			COMPREPLY=($(compgen -W "$(_critlua_commands)" -- "$cur"))
 			_critlua_files '*.lua'

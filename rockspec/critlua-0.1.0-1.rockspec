@@ -2,7 +2,8 @@
 -- built with CMake. From a clone: luarocks make rockspec/critlua-0.1.0-1.rockspec
 -- Needs Debian's liblua5.4-dev, libprotobuf-c-dev, protobuf-c-compiler,
 -- libprotobuf-dev, protobuf-compiler, libjson-c-dev, libarchive-dev, cmake and pkg-config
--- (scripts/setup.sh installs them).
+-- (scripts/setup.sh installs them); libreadline-dev, when present, gives critlua -i
+-- line editing (the program only, never crit.so).
 rockspec_format = "3.0"
 package = "critlua"
 version = "0.1.0-1"

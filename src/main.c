@@ -15,6 +15,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "lcrit.h"
+#include "lreadline.h"
 #include "progress.h"
 
 #define MAIN_EXIT_ERROR 1
@@ -27,6 +28,7 @@ struct main_opts {
 	int nexprs;
 	int debug;
 	int quiet; /* -q: no progress line */
+	int interactive; /* -i: the REPL (lua/lib/repl.lua) */
 };
 
 static struct main_opts opts;
@@ -35,6 +37,7 @@ static void main_usage_hint(void)
 {
 	fputs("usage: critlua [OPTIONS] COMMAND|SCRIPT [ARGS...]\n"
 	      "       critlua [OPTIONS] -e CODE [ARGS...]\n"
+	      "       critlua [OPTIONS] -i [DIR|ARCHIVE]\n"
 	      "'critlua --help' tells more; 'critlua help' lists the commands.\n",
 	      stderr);
 }
@@ -155,6 +158,8 @@ static void main_push_host(lua_State *L)
 	lua_setfield(L, -2, "embedded");
 	lua_pushboolean(L, opts.debug);
 	lua_setfield(L, -2, "debug");
+	lreadline_push(L); /* the terminal, for the REPL */
+	lua_setfield(L, -2, "readline");
 }
 
 /* Runs unprotected inside main_setup's pcall: libraries, crit, searchers. */
@@ -206,6 +211,27 @@ static int main_call(lua_State *L, int nargs)
 	int rc = lua_pcall(L, nargs, 0, base);
 	lua_remove(L, base);
 	return rc == LUA_OK ? 0 : main_report(L);
+}
+
+/* -i: the REPL over the checkpoint, if one is given; its result is the exit
+ * status (1 when input that was not a terminal had an error). */
+static int main_repl(lua_State *L, const char *target)
+{
+	if (luaL_loadstring(L, "return require('repl').main(...)") != LUA_OK)
+		return main_report(L);
+	lua_pushcfunction(L, main_msghandler);
+	lua_insert(L, -2);
+	if (target)
+		lua_pushstring(L, target);
+	else
+		lua_pushnil(L);
+	int rc = lua_pcall(L, 1, 1, -3);
+	lua_remove(L, -2);
+	if (rc != LUA_OK)
+		return main_report(L);
+	int status = (int)lua_tointeger(L, -1);
+	lua_pop(L, 1);
+	return status;
 }
 
 static void main_set_host_script(lua_State *L, const char *name, const char *path)
@@ -336,6 +362,8 @@ int main(int argc, char **argv)
 			main_add(&opts.dirs, &opts.ndirs, a + 10);
 		} else if (strncmp(a, "-I", 2) == 0) {
 			main_add(&opts.dirs, &opts.ndirs, a + 2);
+		} else if (strcmp(a, "-i") == 0 || strcmp(a, "--interactive") == 0) {
+			opts.interactive = 1;
 		} else if (strcmp(a, "-d") == 0 || strcmp(a, "--debug") == 0) {
 			opts.debug = 1;
 		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
@@ -356,7 +384,10 @@ int main(int argc, char **argv)
 	     d = strtok_r(NULL, ":", &save))
 		main_add(&opts.dirs, &opts.ndirs, d);
 
-	if (!help && !opts.nexprs && i == argc) {
+	if (opts.interactive && argc - i > 1)
+		return main_bad_usage("-i takes one checkpoint (a directory or an archive), not '%s'",
+				      argv[i + 1]);
+	if (!help && !opts.nexprs && !opts.interactive && i == argc) {
 		fputs("critlua: no command, script or -e given\n", stderr);
 		main_usage_hint();
 		return MAIN_EXIT_USAGE;
@@ -379,7 +410,7 @@ int main(int argc, char **argv)
 		status = main_load_script(L, "help");
 		if (status == 0)
 			status = main_call(L, main_push_args(L, argv, i, i - 1));
-	} else if (opts.nexprs) {
+	} else if (opts.nexprs || opts.interactive) {
 		int script = i - 1; /* arg[0] is the last critlua option; ARGS from 1 */
 		for (int k = 0; k < opts.nexprs && status == 0; k++) {
 			if (luaL_loadbuffer(L, opts.exprs[k], strlen(opts.exprs[k]), "=(command line)") !=
@@ -388,6 +419,9 @@ int main(int argc, char **argv)
 			else
 				status = main_call(L, main_push_args(L, argv, argc, script));
 		}
+		/* -e chunks first, in the same state, as lua -e CODE -i does */
+		if (status == 0 && opts.interactive)
+			status = main_repl(L, i < argc ? argv[i] : NULL);
 	} else {
 		status = main_load_script(L, argv[i]);
 		if (status == 0)

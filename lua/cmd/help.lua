@@ -38,11 +38,14 @@ end
 io.stdout:write([[
 usage: critlua [OPTIONS] COMMAND|SCRIPT [ARGS...]
        critlua [OPTIONS] -e CODE [ARGS...]
+       critlua [OPTIONS] -i [DIR|ARCHIVE]
 
 Read, change and write CRIU checkpoint images from Lua.
 
 Options:
   -e CODE           run CODE (arguments in arg[1], ... and in ...)
+  -i, --interactive an interactive Lua session, the checkpoint DIR|ARCHIVE opened as
+                    ck: line editing, history, TAB completion; :help there (after -e)
   -I, --scripts DIR look for commands and modules in DIR first (repeatable)
   -d, --debug       show a Lua traceback with errors
   -q, --quiet       no progress line on the terminal during long runs

@@ -55,7 +55,10 @@ done
 expect "$(printf '%s\n' $cmds cmds dump other | sort | tr '\n' ' ' | sed 's/ $//')" ""
 expect "rewrite-ip rewrite-paths rewrite-ports rewrite-string" rew
 expect "decode" de
-contains "-e -I --scripts -d --debug -q --quiet -h --help -v --version" -
+contains "-e -i --interactive -I --scripts -d --debug -q --quiet -h --help -v --version" -
+expect "cmds dump other" -i ""   # -i DIR|ARCHIVE: a directory or an archive
+expect "dump" -q --interactive du
+expect "" -i dump ""
 expect "check" -q ch
 expect "cmds" -I c
 contains "hello decode" -I cmds ""

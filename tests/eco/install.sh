@@ -76,7 +76,8 @@ if command -v man >/dev/null; then
 			grep -qF -- "$o" <<<"$text" || bad "man page: $c's option $o is missing"
 		done
 	done
-	for o in -e -I --scripts -d --debug -q --quiet -h --help -v --version CRITLUA_PATH CRITLUA_PROGRESS_DELAY; do
+	for o in -e -i --interactive -I --scripts -d --debug -q --quiet -h --help -v --version CRITLUA_PATH \
+		CRITLUA_PROGRESS_DELAY CRITLUA_HISTORY; do
 		grep -qF -- "$o" <<<"$text" || bad "man page: $o is missing"
 	done
 elif command -v groff >/dev/null; then
