@@ -4,6 +4,7 @@
 -- file mappings (NT_FILE) and the memory the checkpoint stores. See docs/MEMORY.md.
 
 local crit = require "crit"
+local memdiff = require "memdiff"
 
 local M = {}
 
@@ -82,6 +83,13 @@ function M.coredump(ck, pid, path)
 	if not mem then
 		error("cannot write a core file: " .. why, 0)
 	end
+	-- every stored page is copied, but pages outside the VMAs are not read:
+	-- a pagemap pointing past its pages file is refused before anything is written
+	local pm = string.format("pagemap-%d.img", pid)
+	local complete, missing = memdiff.check_pages_file(ck, mem, pm)
+	if not complete then
+		error("cannot write a core file: " .. missing:gsub("^pages not compared: ", ""), 0)
+	end
 	local threads = { (thread(ck, pid, pid)) }
 	local main = select(2, core_of(ck, pid))
 	for _, tid in ipairs(entry.threads or {}) do
@@ -100,10 +108,18 @@ function M.coredump(ck, pid, path)
 		psargs = argv and table.concat(argv, " ") or comm, page_size = mem:page_size(), auxv = auxv,
 		threads = threads, vmas = {},
 	}
+	local checked = {}
 	for i, v in ipairs(vmas) do
 		local r = { start = v.start, ["end"] = v["end"], prot = v.prot, pgoff = v.pgoff }
 		if v.shmid then
 			r.mem, r.base, r.zero_holes = ck:shmem(v.shmid), v.pgoff, true
+			if r.mem and not checked[v.shmid] then
+				checked[v.shmid] = true
+				local ok, why = memdiff.check_pages_file(ck, r.mem, string.format("pagemap-shmem-%d.img", v.shmid))
+				if not ok then
+					error("cannot write a core file: " .. why:gsub("^pages not compared: ", ""), 0)
+				end
+			end
 		else
 			r.mem, r.base = mem, v.start
 			r.zero_holes = v.kind ~= "file" and not NOT_ZERO[v.kind]

@@ -101,12 +101,13 @@ local function new_counts()
 	return { compared = 0, changed = 0, changed_ranges = 0, added = 0, removed = 0, moved = 0, uncompared = 0 }
 end
 
--- Raises unless the pages file of memory object m of ck holds every page its
+-- memdiff.check_pages_file(ck, m, pagemap_name): raises unless the pages file
+-- of memory object m of ck holds every page its
 -- pagemap says it does: pages only on one side are never read, and a pagemap
 -- pointing past its pages file is broken input all the same. An absent pages
 -- file (a dump kept without its memory) gives false and a note: the VMAs are
 -- still compared.
-local function check_pages_file(ck, m, pagemap)
+function M.check_pages_file(ck, m, pagemap)
 	local want = 0
 	for _, r in ipairs(m:regions()) do
 		if r.present then
@@ -249,8 +250,8 @@ function M.memory_diff(cka, ckb, opts)
 			local mb, why_b = ckb:memory(pid_b)
 			local oka, okb
 			if ma and mb then
-				oka, why_a = check_pages_file(cka, ma, string.format("pagemap-%d.img", pid))
-				okb, why_b = check_pages_file(ckb, mb, string.format("pagemap-%d.img", pid_b))
+				oka, why_a = M.check_pages_file(cka, ma, string.format("pagemap-%d.img", pid))
+				okb, why_b = M.check_pages_file(ckb, mb, string.format("pagemap-%d.img", pid_b))
 			end
 			if ma and mb and not (oka and okb) then
 				rec.note = why_a or why_b
@@ -281,8 +282,8 @@ function M.memory_diff(cka, ckb, opts)
 			else
 				local ma, mb = assert(cka:shmem(id)), assert(ckb:shmem(id))
 				local pm = string.format("pagemap-shmem-%d.img", id)
-				local oka, why_a = check_pages_file(cka, ma, pm)
-				local okb, why_b = check_pages_file(ckb, mb, pm)
+				local oka, why_a = M.check_pages_file(cka, ma, pm)
+				local okb, why_b = M.check_pages_file(ckb, mb, pm)
 				if oka and okb then
 					rec.pages, rec.counts = diff_pages(ma, mb, opts.chunk, ps)
 				else
