@@ -162,6 +162,14 @@ if T.exists(sleep .. "/pages-1.img") then
 	gout = gdb(core, "x/2xg 0x558aa96aa000")
 	T.check(gout:find("0x558aa96aa000:%s+0x0000000000000000%s+0x0000000000000000"), "sleep: zeros in the heap: %s", gout)
 
+	-- from a container archive of the same images: the same core
+	local ar = tmp .. "/ar"
+	os.execute("mkdir -p " .. q(ar .. "/checkpoint") .. " && cp " .. q(sleep) .. "/* " .. q(ar .. "/checkpoint")
+		.. " && tar cf " .. q(tmp .. "/sleep.tar") .. " -C " .. q(ar) .. " checkpoint")
+	local core3 = tmp .. "/ar.core"
+	out, err, code = run(string.format("coredump %s %d -o %s", q(tmp .. "/sleep.tar"), PID, q(core3)))
+	T.check(code == 0 and T.read(core3) == T.read(core), "an archive: the same core: %d %s", code, err)
+
 	-- the heap in parent/: the same core; parent/ missing: the heap left out
 	local pm = "pagemap-" .. PID .. ".img"
 	local function incremental(name, parent)

@@ -228,6 +228,12 @@ if T.exists(sleep .. "/pages-1.img") then
 	T.check(code == 1 and out:find(string.format("pages %x-%x: moved present -> parent (4 pages, same bytes)", HEAP,
 		HEAP + 4 * PS), 1, true) and out:find("31 pages compared, 0 pages changed", 1, true),
 		"heap from parent/: %d %s %s", code, out, err)
+	-- an archive of the same images against the incremental copy: the same answer
+	local ar = tmp .. "/ar"
+	os.execute("mkdir -p " .. q(ar .. "/checkpoint") .. " && cp " .. q(sleep) .. "/* " .. q(ar .. "/checkpoint")
+		.. " && tar cf " .. q(tmp .. "/sleep.tar") .. " -C " .. q(ar) .. " checkpoint")
+	local out2 = run(string.format("diff --memory %s %s", q(tmp .. "/sleep.tar"), q(inc)))
+	T.eq(out2, out, "an archive against the incremental copy")
 	-- a patched parent: the change is found through parent/
 	local pp = copy(sleep, "patched-parent")
 	patch(pp .. "/pages-1.img", heap_off + 2 * PS + 7)
