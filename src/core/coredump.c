@@ -412,6 +412,15 @@ int coredump_write(const struct cd_proc *p, const char *path, struct err *e)
 		return err_set(e, "process %u: no thread to write", p->pid);
 	if (p->page_size == 0 || (p->page_size & (p->page_size - 1)))
 		return err_set(e, "page size %zu is not a power of two", p->page_size);
+	/* A device or FIFO is never replaced by a regular file (root could
+	 * otherwise rename over /dev/null); a symbolic link: its target is. */
+	struct stat st, lst;
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		return err_set(e, "%s: is a %s, not a regular file: give the path of the core file to write", path,
+			       file_kind(st.st_mode));
+	char *real = NULL;
+	if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode) && (real = realpath(path, NULL)))
+		path = real;
 	char *copy = xstrdup(path);
 	const char *dir = dirname(copy);
 	size_t tn = strlen(dir) + 32;
@@ -422,6 +431,7 @@ int coredump_write(const struct cd_proc *p, const char *path, struct err *e)
 	if (fd < 0) {
 		err_set(e, "%s: cannot create a temporary file beside it: %s", path, strerror(errno));
 		free(tmp);
+		free(real);
 		return -1;
 	}
 	int rc = write_core(fd, p, e);
@@ -437,5 +447,6 @@ int coredump_write(const struct cd_proc *p, const char *path, struct err *e)
 			err_prefix(e, "%s", path);
 	}
 	free(tmp);
+	free(real);
 	return rc;
 }

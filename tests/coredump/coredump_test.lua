@@ -238,11 +238,49 @@ if T.exists(sleep .. "/pages-1.img") then
 	c.entries[1].mtype = "AARCH64"
 	crit.save(c)
 	refused("aarch64", arm, PID, "is an AARCH64 process")
+	-- a device is never replaced; a symbolic link's target is
+	out, err, code = run(string.format("coredump %s %d -o /dev/null", q(sleep), PID))
+	local _, _, is_chr = T.run("test -c /dev/null")
+	T.check(code == 1 and err:find("/dev/null: is a character device, not a regular file", 1, true) and is_chr == 0,
+		"-o /dev/null refused: %d %s", code, err)
+	out, err, code = run(string.format("coredump %s %d -o %s", q(sleep), PID, q(tmp .. "/no/such/dir/core")))
+	T.check(code == 1 and err:find("cannot create a temporary file beside it", 1, true), "no such directory: %d %s",
+		code, err)
+	T.write(tmp .. "/linked.core", "old")
+	os.execute("ln -s linked.core " .. q(tmp .. "/link.core"))
+	out, err, code = run(string.format("coredump %s %d -o %s", q(sleep), PID, q(tmp .. "/link.core")))
+	local _, _, still_link = T.run("test -L " .. q(tmp .. "/link.core"))
+	T.check(code == 0 and still_link == 0 and T.read(tmp .. "/linked.core") == T.read(core),
+		"a symbolic link: its target written: %d %s", code, err)
 	out, err, code = run(string.format("coredump %s %d", q(sleep), PID))
 	T.check(code == 2 and err:find("-o FILE", 1, true), "no -o: %d %s", code, err)
 else
 	T.skip("sleep cases", "no sleep fixture with pages under " .. root)
 end
+-- 3. More than 65534 segments: e_phnum PN_XNUM, the count in section 0's sh_info
+do
+	local vmas = {}
+	for i = 1, 70000 do
+		vmas[i] = { start = 0x10000000 + (i - 1) * 2 * PS, ["end"] = 0x10000000 + (i - 1) * 2 * PS + PS, prot = 1 }
+	end
+	local regs = {}
+	for i = 1, 27 do
+		regs[i] = i
+	end
+	local core = tmp .. "/xnum.core"
+	local ok, err = crit.coredump({ pid = 7, comm = "x", threads = { { tid = 7, regs = regs } }, vmas = vmas }, core)
+	local d = ok and T.read(core) or ""
+	local phnum = #d > 64 and string.unpack("<I2", d, 57)
+	local shoff = #d > 64 and string.unpack("<I8", d, 41)
+	local shnum = #d > 64 and string.unpack("<I2", d, 61)
+	local info = shoff and #d >= shoff + 64 and string.unpack("<I4", d, shoff + 45)
+	T.check(ok and phnum == 0xffff and shnum == 1 and info == 70001, "PN_XNUM: %s %s %s %s", tostring(err),
+		tostring(phnum), tostring(shnum), tostring(info))
+	local gout = gdb(core, "info registers rip")
+	T.check(gout:find("rip%s+0x11%s"), "PN_XNUM: gdb reads the registers: %s", gout)
+	os.remove(core)
+end
+
 local zombie = root .. "/zombie"
 if T.exists(zombie .. "/core-27234.img") then
 	local out, err, code = run(string.format("coredump %s 27234 -o %s", q(zombie), q(tmp .. "/z.core")))
