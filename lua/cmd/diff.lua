@@ -1,5 +1,5 @@
 -- diff: what differs between two images or two checkpoints (directories or archives)
--- usage: critlua diff [--json] [-q|--brief] [--no-summary] [--memory [--pid PID]...] A B
+-- usage: critlua diff [--json] [-q|--brief] [--no-summary] [--memory [--pid PID]... [--page-size N]] A B
 -- A and B are two image files, or two checkpoints: directories or container
 -- checkpoint archives (.tar, .tar.gz, .tar.zst), in any mix. Prints, per
 -- image, each field that differs by its path, counting entries from 1 as
@@ -18,7 +18,8 @@
 --               that moved between present / parent / lazy, parent/ chains
 --               followed on both sides; then the shared memory segments.
 --               --pid PID (repeatable) narrows it to those processes;
---               --pid PA:PB compares process PA of A with process PB of B.
+--               --pid PA:PB compares process PA of A with process PB of B;
+--               --page-size N: the dumped machine's page size (4096).
 --               See docs/MEMORY.md.
 -- Exit status, as diff(1): 0 when equal, 1 when different, 2 on error or
 -- bad usage (unlike the other commands, whose errors exit with 1).
@@ -26,12 +27,12 @@
 local cli = require "cli"
 local crit = require "crit"
 
-local o = cli.parse(arg, { "--json", "-q, --brief", "--no-summary", "--memory", "--pid=PID..." })
+local o = cli.parse(arg, { "--json", "-q, --brief", "--no-summary", "--memory", "--pid=PID...", "--page-size=N" })
 if #o ~= 2 then
 	cli.usage_error("give two images or two checkpoints")
 end
-if o.pid and not o.memory then
-	cli.usage_error("--pid goes with --memory")
+if (o.pid or o.page_size) and not o.memory then
+	cli.usage_error((o.pid and "--pid" or "--page-size") .. " goes with --memory")
 end
 
 local fixup = require "fixup"
@@ -625,7 +626,12 @@ local function run()
 			pids = pids or {}
 			pids[#pids + 1] = { x, y }
 		end
-		local res = crit.open(a):memory_diff(crit.open(b), { pids = pids })
+		local memory = require "memory"
+		local cka, bad = memory.open(a, o.page_size)
+		if not cka then
+			cli.usage_error(bad)
+		end
+		local res = cka:memory_diff(memory.open(b, o.page_size), { pids = pids })
 		res.memory = true
 		return res
 	end
