@@ -145,6 +145,45 @@ for _, name in ipairs(fixtures()) do
 end
 T.check(patched > 0, "no fixture with pages under %s", root)
 
+-- Shared segments: a page patched in a pagemap-shmem-ID.img's pages file is
+-- named by its offset in the segment
+local shm_patched = 0
+for _, name in ipairs(fixtures()) do
+	local dir = root .. "/" .. name
+	local ck = crit.open(dir)
+	for _, f in ipairs(ck:list()) do
+		local id = f:match("^pagemap%-shmem%-(%d+)%.img$")
+		if id and shm_patched == 0 then
+			local es, pid_, size = entries_of(dir, f)
+			local pfile = string.format("pages-%d.img", pid_)
+			if size > 0 and ck:size(pfile) == size then
+				local page
+				for _, e in ipairs(es) do
+					if e.off and e.nr > 0 then
+						page = { addr = e.vaddr, off = e.off }
+					end
+				end
+				local d = copy(dir, name .. "-shm")
+				patch(d .. "/" .. pfile, page.off + 5)
+				local out, err, code = run(string.format("diff --memory %s %s", q(dir), q(d)))
+				local lines = {}
+				for l in out:gmatch("[^\n]+") do
+					if l:find(": pages ", 1, true) or l:find(": vma ", 1, true) or l:find(": offsets ", 1, true) then
+						lines[#lines + 1] = l
+					end
+				end
+				T.check(code == 1 and #lines == 1 and lines[1] == string.format("shmem %s: offsets %x-%x: changed (1 page)",
+					id, page.addr, page.addr + PS), "%s: shared segment %s patched at 0x%x: %d %s %s", name, id,
+					page.addr, code, out, err)
+				shm_patched = shm_patched + 1
+			end
+		end
+	end
+end
+if shm_patched == 0 then
+	T.skip("shared segments", "no fixture with a pagemap-shmem-*.img and its pages under " .. root)
+end
+
 ---------------------------------------------------------------------------
 -- 2. Two dumps of the same program; an edited VMA
 
