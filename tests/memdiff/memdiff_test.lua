@@ -280,6 +280,29 @@ if T.exists(sleep .. "/pages-1.img") then
 	out, err, code = run(string.format("diff --memory %s %s", q(sleep), q(inc2)))
 	T.check(code == 1 and out:find(string.format("pages %x-%x: changed (1 page, present -> parent)", HEAP + 2 * PS,
 		HEAP + 3 * PS), 1, true), "patched parent: %d %s %s", code, out, err)
+	-- crit.memdiff itself: the run, a stop, an error in fn, no close under it
+	do
+		local ma, mb = assert(crit.memory(sleep, pm)), assert(crit.memory(pp, pm))
+		local runs = {}
+		local st = assert(crit.memdiff(ma, mb, function(r)
+			runs[#runs + 1] = r
+		end))
+		T.check(#runs == 1 and runs[1].addr == HEAP + 2 * PS and runs[1].npages == 1 and runs[1].a == "present"
+			and runs[1].content == "changed" and st.compared == 31 and st.changed == 1 and not st.stopped,
+			"crit.memdiff: one run")
+		T.check(crit.memdiff(ma, mb, function()
+			return true
+		end).stopped, "crit.memdiff: fn stops it")
+		T.raises("boom", crit.memdiff, ma, mb, function()
+			error("boom", 0)
+		end)
+		T.raises("cannot close", crit.memdiff, ma, mb, function()
+			mb:close()
+		end)
+		ma:close()
+		T.raises("closed memory object", crit.memdiff, ma, mb, function() end)
+		mb:close()
+	end
 	-- a chain of two on one side (inc3 -> inc2 -> patched parent) and one on
 	-- the other (inc -> sleep): parent -> parent, the patched page found
 	local inc3 = incremental("inc3", inc2, inc2)
