@@ -17,6 +17,7 @@
 -- an error, as is a zombie (it has no memory). See docs/MEMORY.md.
 
 local cli = require "cli"
+local crit = require "crit"
 local memory = require "memory"
 
 local args = cli.parse(arg, { "-o, --output=FILE", "--page-size=N" })
@@ -34,4 +35,9 @@ local ck, bad_size = memory.open(args[1], args.page_size)
 if not ck then
 	cli.usage_error(bad_size)
 end
-ck:coredump(pid, args.output)
+crit.progress.start("coredump", 0)
+local ok, err = pcall(ck.coredump, ck, pid, args.output)
+crit.progress.stop()
+if not ok then
+	error(err, 0)
+end

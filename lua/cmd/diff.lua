@@ -631,7 +631,12 @@ local function run()
 		if not cka then
 			cli.usage_error(bad)
 		end
-		local res = cka:memory_diff(memory.open(b, o.page_size), { pids = pids })
+		crit.progress.start("diff --memory", 0)
+		local ok, res = pcall(cka.memory_diff, cka, memory.open(b, o.page_size), { pids = pids })
+		crit.progress.stop()
+		if not ok then
+			error(res, 0)
+		end
 		res.memory = true
 		return res
 	end

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "coredump.h"
+#include "progress.h"
 
 #ifndef NT_FILE
 #define NT_FILE 0x46494c45
@@ -321,6 +322,7 @@ static int copy_segment(int fd, const struct cd_vma *v, const struct seg *s, uin
 					return -1;
 				if (pwrite_all(fd, buf, n, s->off + (at - s->vaddr)) < 0)
 					return err_set(e, "cannot write: %s", strerror(errno));
+				progress_add(n);
 				at += n;
 			}
 		}

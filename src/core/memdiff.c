@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "memdiff.h"
+#include "progress.h"
 
 #define DIFF_CHUNK (1u << 20)
 
@@ -102,6 +103,7 @@ static int compare_span(struct mem_map *a, struct mem_map *b, uint64_t start, ui
 				return -1;
 			return add(R, at, (end - at) / ps, sa, sb, MD_UNCOMPARED, 1);
 		}
+		progress_add(2 * (uint64_t)n);
 		for (size_t off = 0; off < n; off += ps) {
 			int differs = memcmp(ba + off, bb + off, ps) != 0;
 			st->compared++;
