@@ -146,7 +146,7 @@ _critlua()
 		0) _critlua_dirs ;;
 		1) COMPREPLY=($(compgen -W 'ps fds mems rss sk' -- "$cur")) ;;
 		esac ;;
-	mem)
+	mem | coredump)
 		case $n in
 		0) _critlua_dirs ;;
 		1) _critlua_pids ;;

@@ -508,6 +508,12 @@ if [ $have_grep = 1 ]; then
 		done
 	fi
 fi
+# The memory diff and the core file over the big pages file: streaming, their peak RSS stays
+# flat (issue 17: under 64 MB). The core is written into $W/out, once per run.
+if "$critlua" coredump --help >/dev/null 2>&1; then
+	add "diff --memory" "$big_label, against itself" - critlua="diff --memory $C/mem $C/mem"
+	add "coredump" "$big_label" - critlua="coredump $C/mem $pages_pid -o $W/out/bench.core"
+fi
 # A process's memory dump: checkpointctl memparse --pid prints all of it as a hexdump;
 # critlua's mem --addr dumps one range at a time, so it is run once per range of
 # contiguous pages the checkpoint holds for the process (the first of the 1 000).

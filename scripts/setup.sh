@@ -2,12 +2,13 @@
 # setup.sh: install the Debian packages critlua needs to build and run its tests.
 # Quick no-op when they are all present; uses sudo when not run as root.
 # lua5.4, man-db and bsdextrautils (col) are for the install test (tests/eco/);
-# libreadline-dev for critlua -i (line editing), python3 for its terminal test (tests/repl/).
+# libreadline-dev for critlua -i (line editing), python3 for its terminal test (tests/repl/);
+# gdb opens the core files of tests/coredump/.
 set -eu
 
 PACKAGES="cmake make pkg-config gcc libc6-dev liblua5.4-dev libprotobuf-c-dev \
 protobuf-c-compiler libprotobuf-dev protobuf-compiler libjson-c-dev libarchive-dev zstd \
-lua5.4 man-db bsdextrautils strace libreadline-dev python3"
+lua5.4 man-db bsdextrautils strace libreadline-dev python3 gdb"
 # `setup.sh --fuzz` also installs clang and its libFuzzer runtime (fuzz/).
 if [ "${1:-}" = "--fuzz" ]; then
 	PACKAGES="$PACKAGES clang libclang-rt-dev"

@@ -1,5 +1,5 @@
 -- diff: what differs between two images or two checkpoints (directories or archives)
--- usage: critlua diff [--json] [-q|--brief] [--no-summary] A B
+-- usage: critlua diff [--json] [-q|--brief] [--no-summary] [--memory [--pid PID]... [--page-size N]] A B
 -- A and B are two image files, or two checkpoints: directories or container
 -- checkpoint archives (.tar, .tar.gz, .tar.zst), in any mix. Prints, per
 -- image, each field that differs by its path, counting entries from 1 as
@@ -12,15 +12,27 @@
 -- sockets that changed follows (--no-summary leaves it out).
 --   --json      one JSON document: {"equal":, "images": [...], "summary": {...}}
 --   -q, --brief only say whether they differ
+--   --memory    compare the processes' memory instead of the images (two
+--               checkpoints): per process (by pid) the VMAs added, removed or
+--               changed, the pages changed (address ranges, counts) and those
+--               that moved between present / parent / lazy, parent/ chains
+--               followed on both sides; then the shared memory segments.
+--               --pid PID (repeatable) narrows it to those processes;
+--               --pid PA:PB compares process PA of A with process PB of B;
+--               --page-size N: the dumped machine's page size (4096).
+--               See docs/MEMORY.md.
 -- Exit status, as diff(1): 0 when equal, 1 when different, 2 on error or
 -- bad usage (unlike the other commands, whose errors exit with 1).
 
 local cli = require "cli"
 local crit = require "crit"
 
-local o = cli.parse(arg, { "--json", "-q, --brief", "--no-summary" })
+local o = cli.parse(arg, { "--json", "-q, --brief", "--no-summary", "--memory", "--pid=PID...", "--page-size=N" })
 if #o ~= 2 then
 	cli.usage_error("give two images or two checkpoints")
+end
+if (o.pid or o.page_size) and not o.memory then
+	cli.usage_error((o.pid and "--pid" or "--page-size") .. " goes with --memory")
 end
 
 local fixup = require "fixup"
@@ -603,6 +615,31 @@ end
 
 local function run()
 	local a, b = o[1], o[2]
+	if o.memory then
+		local pids
+		for _, t in ipairs(o.pid or {}) do
+			local x, y = t:match("^(%d+):(%d+)$")
+			x, y = math.tointeger(tonumber(x or t)), math.tointeger(tonumber(y or t))
+			if not x or not y or x <= 0 or y <= 0 then
+				cli.usage_error("--pid: '" .. t .. "' is not a pid (or PID_A:PID_B)")
+			end
+			pids = pids or {}
+			pids[#pids + 1] = { x, y }
+		end
+		local memory = require "memory"
+		local cka, bad = memory.open(a, o.page_size)
+		if not cka then
+			cli.usage_error(bad)
+		end
+		crit.progress.start("diff --memory", 0)
+		local ok, res = pcall(cka.memory_diff, cka, memory.open(b, o.page_size), { pids = pids })
+		crit.progress.stop()
+		if not ok then
+			error(res, 0)
+		end
+		res.memory = true
+		return res
+	end
 	local res = { a = a, b = b, only_a = {}, only_b = {}, images = {} }
 	for _, p in ipairs({ a, b }) do
 		local f, msg = io.open(p, "rb")
@@ -685,6 +722,11 @@ if o.brief then
 	if not res.equal then
 		io.stdout:write(string.format("%s and %s differ\n", res.a, res.b))
 	end
+elseif res.memory then
+	local md = require "memdiff"
+	md[o.json and "render_json" or "render_text"](res, function(s)
+		io.stdout:write(s)
+	end)
 elseif o.json then
 	render_json(res, function(s)
 		io.stdout:write(s)

@@ -3,9 +3,10 @@
 -- reference (DOCDIR/*.md: LUA-API.md and the pages it sends to), and every
 -- crit.NAME / ck:NAME the reference names exists.
 local crit = require "crit"
-require "explore"
-require "memory"
-require "memwrite"
+-- every stock module that adds checkpoint methods (explore, memory, ...)
+for _, m in ipairs(crit.checkpoint_modules) do
+	require(m)
+end
 local dir = arg[1]
 local text = {}
 for _, name in ipairs(crit.dir(dir)) do
