@@ -70,7 +70,7 @@ def completion_of_globals_keys_methods():
     s.expect(r"\.json\.encode$")
     s.send("\x15")                   # Ctrl-U: clear the line
     s.send("ck:mem\t\t")             # checkpoint methods after ':' (two: list them)
-    s.expect(r"memory\s+memory_location\s+memory_map\s+memory_summary\s+mems\s")
+    s.expect(r"memory\s+memory_diff\s+memory_location\s+memory_map\s+memory_summary\s+mems\s")
     s.send("\x15")
     s.send("ck:image('core-23744.img').entries[1].tc.com\t")  # a nested message
     s.expect(r"tc\.comm$")
