@@ -39,8 +39,8 @@ WANT['critlua mem tests/fixtures/sleep 23744']='line 558aa968a000-558aa96ab000  
 WANT['critlua grep tests/fixtures/sleep PATH=']='has \x00sleep\x001000\x00PATH=/usr/local/bin:/'
 WANT['cp -r tests/fixtures/tcp /tmp/dump && chmod -R u+w /tmp/dump']='empty'
 WANT['critlua rewrite-ports /tmp/dump 47321:8080 --backup']='line 3 change(s) written to files.img (originals kept as *.orig)'
-WANT['critlua rewrite-ip /tmp/dump 127.0.0.1=10.0.0.5']='line files.img: entries[15].isk.dst_addr: 127.0.0.1 -> 10.0.0.5
-line 6 change(s) written to files.img'
+WANT['critlua rewrite-ip /tmp/dump 127.0.0.1=10.0.0.5 --json']='has "path": "entries[15].isk.dst_addr"
+has "holders": [{"fd": 3, "pid": 24280}]'
 WANT['critlua check /tmp/dump --skip-pages']='line /tmp/dump: no problems (23 images, 2 processes)'
 WANT["critlua -e 'for _, p in ipairs(crit.open(arg[1]):ps()) do print(p.pid, p.comm) end' tests/fixtures/pipes"]='line 23947\tbash
 line 23954\tpipes'

@@ -27,7 +27,7 @@ local explore = require "explore"
 local o, selection = fixup.socket_args(arg, "OLD=NEW address pair")
 
 -- key: the address as fixup.addr_bytes gives it (IPv4-mapped ones as IPv4)
-local map, used, names = {}, {}, {}
+local map, used, names, map_old = {}, {}, {}, {}
 for i = 2, #o do
 	local old, new = o[i]:match("^([^=]*)=([^=]*)$")
 	if not old then
@@ -49,7 +49,7 @@ for i = 2, #o do
 	if map[key] then
 		cli.usage_error(string.format("address %s is given twice", old))
 	end
-	map[key], names[key] = nw, old
+	map[key], names[key], map_old[key] = nw, old, ow
 end
 
 local MAPPED = 0xffff0000 -- the third word of ::ffff:a.b.c.d
@@ -70,7 +70,8 @@ local function show(words)
 	return words and explore.ip_string(words) or "(none)"
 end
 
-local txn = fixup.open(o[1], { dry_run = o.dry_run, backup = o.backup, quiet = o.quiet, wait = o.wait })
+local txn = fixup.open(o[1], { dry_run = o.dry_run, backup = o.backup, quiet = o.quiet, wait = o.wait,
+	json = o.json, allow_none = o.allow_none })
 fixup.rewrite_inet(txn, {
 	src = "src_addr", dst = "dst_addr", raw = true, show = show,
 	map = function(words)
@@ -87,9 +88,26 @@ fixup.rewrite_inet(txn, {
 	end,
 }, selection)
 
+local keys = {}
 for key in pairs(map) do
+	keys[#keys + 1] = key
+end
+table.sort(keys)
+for _, key in ipairs(keys) do
+	local function match(v)
+		return #v > 0 and fixup.addr_bytes(v) == key
+	end
 	if not used[key] then
-		txn:note("no selected socket uses address %s", names[key])
+		txn:none("%s", fixup.why_none(txn, "address " .. names[key], match))
+	else
+		-- where the old address is still written: sockets left as they were,
+		-- and the processes' command lines and environments (as text)
+		local text = explore.ip_string(map_old[key])
+		txn:residual({ value = "address " .. names[key], fields = { inet_sk_entry = { "src_addr", "dst_addr" } },
+			match = match, show = show,
+			mem = function(s)
+				return fixup.holds_word(s, text, #key == 4 and "[%d.]" or "[%x:.]")
+			end })
 	end
 end
 txn:finish("rewrite-ip")

@@ -24,7 +24,8 @@
 local cli = require "cli"
 local fixup = require "fixup"
 
-local o = cli.parse(arg, { "-n, --dry-run", "--backup", "--wait[=SECONDS]", "--only=KIND", "-q, --quiet" })
+local o = cli.parse(arg, { "-n, --dry-run", "--backup", "--wait[=SECONDS]", "--only=KIND", "-q, --quiet", "--json",
+	"--allow-none" })
 if #o < 2 then
 	cli.usage_error("give a checkpoint directory and at least one OLD=NEW path pair")
 end
@@ -100,7 +101,8 @@ local function moved(value)
 	return nil
 end
 
-local txn = fixup.open(o[1], { dry_run = o.dry_run, backup = o.backup, quiet = o.quiet, wait = o.wait })
+local txn = fixup.open(o[1], { dry_run = o.dry_run, backup = o.backup, quiet = o.quiet, wait = o.wait,
+	json = o.json, allow_none = o.allow_none })
 
 local fields, types = {}, {}
 for k in pairs(kinds) do
@@ -183,9 +185,67 @@ for _, name in ipairs(fixup.images_holding(txn.ck, types)) do
 	end)
 end
 
+-- Whether value is the path old or below it (as moved matches), and whether
+-- it only begins with the same letters (/srv/apple for /srv/app).
+local function under(value, old)
+	if type(value) ~= "string" or value:sub(1, #old) ~= old then
+		return false, false
+	end
+	local c = value:sub(#old + 1, #old + 1)
+	return old == "/" or c == "" or c == "/" or c == "\0", true
+end
+
+-- Why pair p matched nothing: the paths of the kinds --only left out, or
+-- ones that merely begin with the same letters.
+local function why_none(p)
+	local other, letters = {}, nil
+	local all = {}
+	for _, list in pairs(KINDS) do
+		for t in pairs(list) do
+			all[t] = true
+		end
+	end
+	for _, name in ipairs(fixup.images_holding(txn.ck, all)) do
+		fixup.walk(txn:image(name), function(msg, t)
+			for k, list in pairs(KINDS) do
+				for _, f in ipairs(list[t] or {}) do
+					local yes, begins = under(msg[f], p.old)
+					if yes and not kinds[k] then
+						other[k] = true
+					elseif begins and not yes then
+						letters = letters or msg[f]:gsub("%z+$", "")
+					end
+				end
+			end
+		end)
+	end
+	local list = {}
+	for k in pairs(other) do
+		list[#list + 1] = k
+	end
+	table.sort(list)
+	if #list > 0 then
+		return string.format("no path of the kinds chosen is %s or below it; paths of kind %s are " ..
+			"(--only leaves them out)", p.old, table.concat(list, ", "))
+	elseif letters then
+		return string.format("no path is %s or below it (%s only begins with the same letters)", p.old, letters)
+	end
+	return string.format("no path of the checkpoint is %s or below it", p.old)
+end
+
 for _, p in ipairs(pairs_) do
 	if not p.used then
-		txn:note("no path starts with %s", p.old)
+		txn:none("%s", why_none(p))
+	else
+		-- where the old path is still written: other fields of the images (of
+		-- kinds not chosen, or not paths of a kind), command lines, environments
+		txn:residual({ value = p.old, fields = true,
+			match = function(v)
+				return type(v) == "string" and fixup.holds_word(v, p.old, "[%w._%-]") and not v:find(p.new, 1, true)
+			end,
+			mem = function(str)
+				return fixup.holds_word(str, p.old, "[%w._%-]")
+			end })
 	end
 end
 txn:finish("rewrite-paths")

@@ -45,7 +45,8 @@ for i = 2, #o do
 	map[old] = new
 end
 
-local txn = fixup.open(o[1], { dry_run = o.dry_run, backup = o.backup, quiet = o.quiet, wait = o.wait })
+local txn = fixup.open(o[1], { dry_run = o.dry_run, backup = o.backup, quiet = o.quiet, wait = o.wait,
+	json = o.json, allow_none = o.allow_none })
 fixup.rewrite_inet(txn, {
 	src = "src_port", dst = "dst_port",
 	map = function(p)
@@ -56,9 +57,26 @@ fixup.rewrite_inet(txn, {
 	end,
 }, selection)
 
+local olds = {}
 for old in pairs(map) do
+	olds[#olds + 1] = old
+end
+table.sort(olds)
+for _, old in ipairs(olds) do
 	if not used[old] then
-		txn:note("no selected socket uses port %d", old)
+		txn:none("%s", fixup.why_none(txn, "port " .. old, function(v)
+			return v == old
+		end))
+	else
+		-- where the old port is still written: sockets left as they were, and
+		-- the processes' command lines and environments
+		txn:residual({ value = "port " .. old, fields = { inet_sk_entry = { "src_port", "dst_port" } },
+			match = function(v)
+				return v == old
+			end,
+			mem = function(s)
+				return fixup.holds_word(s, tostring(old), "%d")
+			end })
 	end
 end
 txn:finish("rewrite-ports")

@@ -90,6 +90,8 @@ local function check_pid(ck, pid)
 	error(string.format("%s: pid %d is not in the checkpoint (its processes: %s)", ck.dir, pid, list), 0)
 end
 
+M.check_pid = check_pid -- for the fixups' --pid: one message for a pid not there
+
 -- The checkpoint's processes (pids), in pstree order.
 function M.pids(ck)
 	local pst = ck:image("pstree.img")
