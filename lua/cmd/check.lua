@@ -14,6 +14,8 @@
 --   --skip-pages  do not compare pagemaps with the pages files (a checkpoint
 --                 copied without its pages-*.img, or with pages elsewhere)
 --   -q, --quiet   print nothing when the checkpoint is clean
+-- Exit status: 0 no problems; 1 problems found (one line each on stdout) or an
+-- error; 2 a usage mistake.
 
 local cli = require "cli"
 local fixup = require "fixup"

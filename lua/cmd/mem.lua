@@ -18,6 +18,7 @@
 -- the checkpoint does not hold (never touched, or file-backed and unchanged:
 -- CRIU leaves those out), lazy pages, and pages in a missing parent/ are
 -- errors (exit 1) that say which. See docs/MEMORY.md.
+-- Exit status: 0 done; 1 an error (what it is on stderr); 2 a usage mistake.
 
 local cli = require "cli"
 local explore = require "explore"

@@ -1,5 +1,5 @@
 -- rewrite-paths: move a path prefix in a checkpoint before restoring it
--- usage: critlua rewrite-paths DIR OLD=NEW... [--only KIND,...] [--dry-run] [--backup] [--wait[=SECONDS]] [--quiet]
+-- usage: critlua rewrite-paths DIR OLD=NEW... [--only KIND,...] [--dry-run] [--backup] [--wait[=SECONDS]] [--quiet] [--json] [--allow-none]
 -- DIR may also be a container checkpoint archive (.tar, .tar.gz, .tar.zst): a
 -- new archive is written beside it and renamed over it (--backup keeps the
 -- old one as ARCHIVE.orig); see docs/ARCHIVES.md.
@@ -15,10 +15,24 @@
 --   mounts   mount points, mount roots and sources
 --   cgroups  cgroup paths of processes and the dumped cgroup directories
 -- All kinds by default.
---   --dry-run  print the changes (image: field: old -> new), write nothing
+--   --dry-run  print the changes, write nothing
 --   --backup   keep each replaced image as NAME.orig
 --   --wait[=S]     wait for another writer of the checkpoint (without limit, or S
 --                  seconds; default 10) instead of failing
+--   --json         the report as one JSON document on stdout: {command, dry_run,
+--                  changes: [{image, path, field, old, new, object: {kind, id,
+--                  name, holders: [{pid, fd} or {pid, as: cwd|root|exe|map}],
+--                  local, peer, text}, line}], written, residual, notes}
+--   --allow-none   changing nothing is no error (exit 0)
+--   -q, --quiet    no report and no notes; errors are still said
+-- Each change is one line: OBJECT: FIELD OLD -> NEW (IMAGE: PATH), the object as
+-- a person knows it ("pid 24277 fd 8 tcp 127.0.0.1:47321→127.0.0.1:54254").
+-- Notes on stderr say where an old value still appears once the change is made
+-- (a socket left as it was, a process's command line or environment, another
+-- image's field): the restored program may read it again.
+-- Exit status: 0 changes made (or shown by --dry-run); 1 an error, nothing
+-- changed: also when nothing matched (the reason is said; --allow-none makes it
+-- 0) and for a --pid that is no process of the checkpoint; 2 a usage mistake.
 -- All changed images are replaced together or not at all (docs/FIXUPS.md).
 
 local cli = require "cli"

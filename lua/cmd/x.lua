@@ -22,6 +22,8 @@
 --         describes the records. Addresses are integers (unsigned 64-bit).
 -- Scripts get the same data as Lua tables: require "explore", then
 -- crit.open(DIR):ps() (and :fds(), :mems(), :rss(), :sockets(), :stats()).
+-- Exit status: 0 done; 1 an error (the message on stderr, nothing half
+-- written); 2 a usage mistake.
 
 local cli = require "cli"
 

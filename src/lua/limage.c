@@ -595,19 +595,25 @@ static int lcrit_raw_kind(lua_State *L)
 	return 1;
 }
 
-/* crit._raw(path) -> text: the image in wire form, for show --raw. Raises
- * when the file cannot be read. */
+/* crit._raw(path) -> text [, damage]: the image in wire form, for show --raw,
+ * and the first damage found in it (file, entry, offset), if any. Raises when
+ * the file cannot be read. */
 static int lcrit_raw(lua_State *L)
 {
 	const char *path = luaL_checkstring(L, 1);
 	struct buf b = { 0 };
 	struct err e;
-	if (rawdump_image(path, &b, &e) < 0) {
+	int rc = rawdump_image(path, &b, &e);
+	if (rc < 0) {
 		buf_free(&b);
 		return laux_fail(L, "%s", e.msg);
 	}
 	lua_pushlstring(L, (const char *)b.p, b.len);
 	buf_free(&b);
+	if (rc > 0) {
+		lua_pushstring(L, e.msg);
+		return 2;
+	}
 	return 1;
 }
 
