@@ -55,7 +55,14 @@ for i, name in ipairs(names) do
 		local ok, err = pcall(ck.image, ck, name)
 		if not ok then
 			broken[name] = true
-			problem("%s", tostring(err))
+			-- every file is named the same way: relative to the checkpoint
+			-- (the summary line names the checkpoint once)
+			err = tostring(err)
+			local path = ck:path(name)
+			if err:sub(1, #path) == path then
+				err = name .. err:sub(#path + 1)
+			end
+			problem("%s", err)
 		end
 	end
 	crit.progress.set(i)
@@ -116,12 +123,12 @@ end
 local files_img = view:image("files.img")
 for i, f in ipairs(files_img and files_img.entries or {}) do
 	local field = LEGACY[f.type] and LEGACY[f.type][2]
-	add_file(f.id, f.type, field and f[field], string.format("files.img entries[%d]", i))
+	add_file(f.id, f.type, field and f[field], string.format("files.img: entries[%d]", i))
 end
 for ftype, lg in pairs(LEGACY) do
 	local img = lg[1] and view:image(lg[1])
 	for i, e in ipairs(img and img.entries or {}) do
-		add_file(e.id, ftype, e, string.format("%s entries[%d]", lg[1], i))
+		add_file(e.id, ftype, e, string.format("%s: entries[%d]", lg[1], i))
 	end
 end
 
@@ -137,6 +144,9 @@ end
 local function want_file(id, types, what)
 	local have = files[id]
 	if not have then
+		if broken["files.img"] then
+			return nil -- said once: files.img does not decode
+		end
 		problem("%s: file %d does not exist (not in files.img)", what, id)
 		return nil
 	end
@@ -402,7 +412,7 @@ for _, s in ipairs(socks) do
 	end
 end
 for _, name in ipairs(ck:list()) do
-	if name:match("^tcp%-stream%-%x+%.img$") and not streams[name] then
+	if name:match("^tcp%-stream%-%x+%.img$") and not streams[name] and not broken["files.img"] then
 		note("%s: no established TCP socket has inode %d", name, tonumber(name:match("%-(%x+)%.img$"), 16))
 	end
 end
@@ -417,7 +427,7 @@ for _, name in ipairs(ck:list()) do
 		local here = {}
 		for i, m in ipairs(img.entries) do
 			here[m.mnt_id] = { m = m, i = i }
-			mounts[m.mnt_id] = { m = m, where = string.format("%s entries[%d]", name, i) }
+			mounts[m.mnt_id] = { m = m, where = string.format("%s: entries[%d]", name, i) }
 		end
 		local roots = {}
 		for i, m in ipairs(img.entries) do

@@ -491,6 +491,7 @@ end
 -- present_pages, parent_pages, lazy_pages, present_bytes}; rows with vma = nil
 -- for dumped pages outside every VMA; and the totals.
 function M.memory_summary(ck, pid)
+	pid = check_pid(ck, pid) -- a bad pid is the caller's line, not regions'
 	local regions, why = M.regions(ck, pid)
 	if not regions then
 		return nil, why
