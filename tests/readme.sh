@@ -29,8 +29,8 @@ bad() {
 # tests/fixtures/expected/*/at-dump), not copies of critlua's output.
 declare -A WANT
 WANT['critlua x tests/fixtures/pipes ps']='golden tests/fixtures/expected/pipes/x-ps.txt'
-WANT['critlua x tests/fixtures/tcp sk']='line 24277   3  INET    STREAM  TCP    LISTEN  127.0.0.1:47321  0.0.0.0:*          16384  131072
-line 24280   4  INET6   STREAM  TCP    ESTAB   [::1]:51736      [::1]:47322      3939840  131072'
+WANT['critlua x tests/fixtures/tcp sk']='line 24277   3  INET    STREAM  TCP    LISTEN       0       8  127.0.0.1:47321  0.0.0.0:*          16384  131072
+line 24280   4  INET6   STREAM  TCP    ESTAB      500       0  [::1]:51736      [::1]:47322      3939840  131072'
 WANT['critlua x tests/fixtures/sleep ps --cmdline']='line   23744  23744  23744   sleep 1000'
 WANT['critlua show tests/fixtures/sleep/core-23744.img']='golden tests/fixtures/expected/sleep/core-23744.img.pretty.json'
 WANT['critlua stats tests/fixtures/sleep']='line Dump statistics (stats-dump):
