@@ -1,12 +1,13 @@
 #!/bin/sh
 # setup.sh: install the Debian packages critlua needs to build and run its tests.
 # Quick no-op when they are all present; uses sudo when not run as root.
-# lua5.4, man-db and bsdextrautils (col) are for the install test (tests/eco/).
+# lua5.4, man-db and bsdextrautils (col) are for the install test (tests/eco/); jq for
+# tests/numbering (jq paths over decode's JSON).
 set -eu
 
 PACKAGES="cmake make pkg-config gcc libc6-dev liblua5.4-dev libprotobuf-c-dev \
 protobuf-c-compiler libprotobuf-dev protobuf-compiler libjson-c-dev libarchive-dev zstd \
-lua5.4 man-db bsdextrautils strace"
+lua5.4 man-db bsdextrautils strace jq"
 # `setup.sh --fuzz` also installs clang and its libFuzzer runtime (fuzz/).
 if [ "${1:-}" = "--fuzz" ]; then
 	PACKAGES="$PACKAGES clang libclang-rt-dev"

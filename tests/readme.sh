@@ -39,7 +39,7 @@ WANT['critlua mem tests/fixtures/sleep 23744']='line 558aa968a000-558aa96ab000  
 WANT['critlua grep tests/fixtures/sleep PATH=']='has \x00sleep\x001000\x00PATH=/usr/local/bin:/'
 WANT['cp -r tests/fixtures/tcp /tmp/dump && chmod -R u+w /tmp/dump']='empty'
 WANT['critlua rewrite-ports /tmp/dump 47321:8080 --backup']='line 3 change(s) written to files.img (originals kept as *.orig)'
-WANT['critlua rewrite-ip /tmp/dump 127.0.0.1=10.0.0.5 --json']='has "path": "entries[15].isk.dst_addr"
+WANT['critlua rewrite-ip /tmp/dump 127.0.0.1=10.0.0.5 --json']='has "path": "entries[14].isk.dst_addr"
 has "holders": [{"fd": 3, "pid": 24280}]'
 WANT['critlua check /tmp/dump --skip-pages']='line /tmp/dump: no problems (23 images, 2 processes)'
 WANT["critlua -e 'for _, p in ipairs(crit.open(arg[1]):ps()) do print(p.pid, p.comm) end' tests/fixtures/pipes"]='line 23947\tbash
@@ -51,7 +51,7 @@ line checkpoint:    15.5 KiB in 23 files (memory pages 0 B)'
 WANT['critlua x /tmp/checkpoint.tar.zst ps']='golden tests/fixtures/expected/tcp/x-ps.txt'
 WANT['critlua rewrite-ports /tmp/checkpoint.tar.zst 47321:8080 --backup']='line 3 change(s) written to files.img (originals kept as *.orig)'
 WANT['critlua diff /tmp/checkpoint.tar.zst.orig /tmp/checkpoint.tar.zst']='line   sockets: 24280 fd 3 (INET STREAM): peer "127.0.0.1:47321" -> "127.0.0.1:8080"'
-WANT['critlua diff tests/fixtures/tcp/files.img /tmp/dump/files.img --json']='has {"path": "entries[15].isk.dst_port", "old": 47321, "new": 8080, "old_text": "47321", "new_text": "8080"}'
+WANT['critlua diff tests/fixtures/tcp/files.img /tmp/dump/files.img --json']='has {"path": "entries[14].isk.dst_port", "old": 47321, "new": 8080, "old_text": "47321", "new_text": "8080"}'
 
 # want_check LINE_NR EXAMPLE OUTPUT_FILE: the table's checks of one example; 1 if it has none.
 want_check() {

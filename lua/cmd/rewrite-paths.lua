@@ -158,7 +158,7 @@ end
 -- rebuilt, moved, and made relative to the parent's new path again.
 local function cg_dirs(name, dirs, old_parent, new_parent, label)
 	for i, d in ipairs(dirs or {}) do
-		local l = string.format("%s[%d]", label, i)
+		local l = string.format("%s[%d]", label, i - 1)
 		local old_full = join(old_parent, d.dir_name)
 		local new_full = moved(old_full) or join(new_parent, d.dir_name)
 		local rel

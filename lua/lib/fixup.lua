@@ -99,13 +99,15 @@ local function same(a, b)
 	return a == b
 end
 
--- The label of entry i of an image, and back: the one place that numbers them.
+-- The label of entry i (the Lua index) of an image, and back: the one place
+-- that numbers them. Labels count from 0, as jq paths over decode's JSON and
+-- every message of critlua do: img.entries[i] is "entries[i-1]".
 function M.entry_label(i)
-	return string.format("entries[%d]", i)
+	return string.format("entries[%d]", i - 1)
 end
 local function entry_of_label(label)
 	local i = label:match("^entries%[(%d+)%]")
-	return i and tonumber(i)
+	return i and tonumber(i) + 1
 end
 
 -- What a person knows the entry at `label` of image `name` by (holders.lua),
@@ -287,6 +289,8 @@ function Txn:commit()
 	return written
 end
 
+M.RESIDUAL_LINES = 20
+
 -- The usual end of a fixup script: the commit, then the report of the changes
 -- (text, or --json's document) and a line saying what happened, and on stderr
 -- the notes and where the old values still appear (residual_search). Nothing
@@ -310,8 +314,19 @@ function Txn:finish(what)
 		for _, note in ipairs(self.notes) do
 			io.stderr:write("note: ", note, "\n")
 		end
+		-- up to RESIDUAL_LINES places per value; --json lists them all
+		local shown, more = {}, {}
 		for _, r in ipairs(self.residuals) do
-			io.stderr:write("note: ", r.line, "\n")
+			shown[r.value] = (shown[r.value] or 0) + 1
+			if shown[r.value] <= M.RESIDUAL_LINES then
+				io.stderr:write("note: ", r.line, "\n")
+			else
+				more[r.value] = (more[r.value] or 0) + 1
+			end
+		end
+		for value, k in pairs(more) do
+			io.stderr:write(string.format("note: %s still appears in %d more place(s) (--json lists them all)\n",
+				value, k))
 		end
 		if n > 0 then
 			for _, why in ipairs(self.unmatched) do
@@ -515,7 +530,7 @@ local function walk_msg(msg, typename, label, visit)
 		if v ~= nil then
 			if f.repeated then
 				for i, x in ipairs(v) do
-					walk_msg(x, f.type, string.format("%s.%s[%d]", label, f.name, i), visit)
+					walk_msg(x, f.type, string.format("%s.%s[%d]", label, f.name, i - 1), visit)
 				end
 			else
 				walk_msg(v, f.type, label .. "." .. f.name, visit)
@@ -525,7 +540,7 @@ local function walk_msg(msg, typename, label, visit)
 end
 
 -- visit(msg, typename, label) for every message of the image, nested ones
--- too, depth first in field order; label is its path ("entries[3].reg").
+-- too, depth first in field order; label is its path ("entries[3].reg", from 0).
 function M.walk(img, visit)
 	for i, e in ipairs(img.entries) do
 		local t = crit.typeof(e)

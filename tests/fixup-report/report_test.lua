@@ -166,7 +166,7 @@ if tcp then
 	-- residual: --local-only leaves the client's peer port; the note names it
 	out, err, code = critlua("rewrite-ports " .. q(tcp) .. " 47321:9090 --local-only -n")
 	T.check(code == 0 and err:find("note: port 47321 still appears in pid 24280 fd 3 tcp " ..
-		"127.0.0.1:54254→127.0.0.1:47321: dst_port 47321 (files.img: entries[15].isk.dst_port)", 1, true),
+		"127.0.0.1:54254→127.0.0.1:47321: dst_port 47321 (files.img: entries[14].isk.dst_port)", 1, true),
 		"residual in files.img: %s", err)
 	local _, jerr, _ = critlua("rewrite-ports " .. q(tcp) .. " 47321:9090 --local-only -n -q")
 	T.check(not jerr:find("note:", 1, true), "-q silences the notes: %s", jerr)
@@ -174,7 +174,7 @@ if tcp then
 	local ok, doc = pcall(crit.json.decode, jout)
 	local hit = false
 	for _, r in ipairs(ok and doc.residual or {}) do
-		hit = hit or (r.where == "image" and r.path == "entries[15].isk.dst_port" and r.object.holders[1].pid == 24280)
+		hit = hit or (r.where == "image" and r.path == "entries[14].isk.dst_port" and r.object.holders[1].pid == 24280)
 	end
 	T.check(hit, "--json: the residual reference in files.img: %s", jout)
 	-- the command lines: `tcp READY 47321` holds the old port
