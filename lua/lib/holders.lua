@@ -121,8 +121,20 @@ function M.object(idx, name, img, i)
 	return nil
 end
 
+-- A name as it is, unless it holds control bytes (a unix socket name's NULs):
+-- then quoted and escaped.
+local function name_text(name)
+	if type(name) == "string" and name:find("%c") then
+		return crit.json.encode(name)
+	end
+	return name
+end
+
 -- An object as the head of a change line: "pid 6509 fd 7 tcp A→B".
 function M.text(obj)
+	if obj.kind == "mount" then -- held by no fd: the mount itself
+		return string.format("mount %d %s", obj.id or -1, name_text(obj.name) or "")
+	end
 	-- by process: "pid 7 fd 1, fd 2; pid 9 exe, map"
 	local parts, by_pid = {}, {}
 	for _, h in ipairs(obj.holders or {}) do
@@ -139,15 +151,8 @@ function M.text(obj)
 		parts[i] = string.format("pid %d %s", p.pid, table.concat(p.list, ", "))
 	end
 	local who = #parts > 0 and table.concat(parts, "; ")
-		or (obj.id and string.format("%s %d (held by no process)", obj.kind == "mount" and "mount" or "file id",
-			obj.id)) or ""
-	if obj.kind == "mount" then
-		return string.format("mount %d %s", obj.id or -1, obj.name and crit.json.encode(obj.name) or "")
-	end
-	local name = obj.name
-	if type(name) == "string" and name:find("%c") then
-		name = crit.json.encode(name)
-	end
+		or (obj.id and string.format("file id %d (held by no process)", obj.id)) or "(held by no process)"
+	local name = name_text(obj.name)
 	return who .. " " .. obj.kind .. (name and name ~= "" and " " .. name or "")
 end
 
