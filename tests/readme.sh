@@ -29,8 +29,8 @@ bad() {
 # tests/fixtures/expected/*/at-dump), not copies of critlua's output.
 declare -A WANT
 WANT['critlua x tests/fixtures/pipes ps']='golden tests/fixtures/expected/pipes/x-ps.txt'
-WANT['critlua x tests/fixtures/tcp sk']='line 24277   3  INET    STREAM  TCP    LISTEN  127.0.0.1:47321  0.0.0.0:*          16384  131072
-line 24280   4  INET6   STREAM  TCP    ESTAB   [::1]:51736      [::1]:47322      3939840  131072'
+WANT['critlua x tests/fixtures/tcp sk']='line 24277   3  INET    STREAM  TCP    LISTEN       0       8  127.0.0.1:47321  0.0.0.0:*          16384  131072
+line 24280   4  INET6   STREAM  TCP    ESTAB      500       0  [::1]:51736      [::1]:47322      3939840  131072'
 WANT['critlua x tests/fixtures/sleep ps --cmdline']='line   23744  23744  23744   sleep 1000'
 WANT['critlua show tests/fixtures/sleep/core-23744.img']='golden tests/fixtures/expected/sleep/core-23744.img.pretty.json'
 WANT['critlua stats tests/fixtures/sleep']='line Dump statistics (stats-dump):
@@ -39,8 +39,8 @@ WANT['critlua mem tests/fixtures/sleep 23744']='line 558aa968a000-558aa96ab000  
 WANT['critlua grep tests/fixtures/sleep PATH=']='has \x00sleep\x001000\x00PATH=/usr/local/bin:/'
 WANT['cp -r tests/fixtures/tcp /tmp/dump && chmod -R u+w /tmp/dump']='empty'
 WANT['critlua rewrite-ports /tmp/dump 47321:8080 --backup']='line 3 change(s) written to files.img (originals kept as *.orig)'
-WANT['critlua rewrite-ip /tmp/dump 127.0.0.1=10.0.0.5']='line files.img: entries[15].isk.dst_addr: 127.0.0.1 -> 10.0.0.5
-line 6 change(s) written to files.img'
+WANT['critlua rewrite-ip /tmp/dump 127.0.0.1=10.0.0.5 --json']='has "path": "entries[14].isk.dst_addr"
+has "holders": [{"fd": 3, "pid": 24280}]'
 WANT['critlua check /tmp/dump --skip-pages']='line /tmp/dump: no problems (23 images, 2 processes)'
 WANT["critlua -e 'for _, p in ipairs(crit.open(arg[1]):ps()) do print(p.pid, p.comm) end' tests/fixtures/pipes"]='line 23947\tbash
 line 23954\tpipes'
@@ -51,7 +51,7 @@ line checkpoint:    15.5 KiB in 23 files (memory pages 0 B)'
 WANT['critlua x /tmp/checkpoint.tar.zst ps']='golden tests/fixtures/expected/tcp/x-ps.txt'
 WANT['critlua rewrite-ports /tmp/checkpoint.tar.zst 47321:8080 --backup']='line 3 change(s) written to files.img (originals kept as *.orig)'
 WANT['critlua diff /tmp/checkpoint.tar.zst.orig /tmp/checkpoint.tar.zst']='line   sockets: 24280 fd 3 (INET STREAM): peer "127.0.0.1:47321" -> "127.0.0.1:8080"'
-WANT['critlua diff tests/fixtures/tcp/files.img /tmp/dump/files.img --json']='has {"path": "entries[15].isk.dst_port", "old": 47321, "new": 8080, "old_text": "47321", "new_text": "8080"}'
+WANT['critlua diff tests/fixtures/tcp/files.img /tmp/dump/files.img --json']='has {"path": "entries[14].isk.dst_port", "old": 47321, "new": 8080, "old_text": "47321", "new_text": "8080"}'
 
 # want_check LINE_NR EXAMPLE OUTPUT_FILE: the table's checks of one example; 1 if it has none.
 want_check() {

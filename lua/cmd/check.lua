@@ -14,6 +14,8 @@
 --   --skip-pages  do not compare pagemaps with the pages files (a checkpoint
 --                 copied without its pages-*.img, or with pages elsewhere)
 --   -q, --quiet   print nothing when the checkpoint is clean
+-- Exit status: 0 no problems; 1 problems found (one line each on stdout) or an
+-- error; 2 a usage mistake.
 
 local cli = require "cli"
 local fixup = require "fixup"
@@ -68,7 +70,14 @@ for i, name in ipairs(names) do
 		local ok, err = pcall(ck.image, ck, name)
 		if not ok then
 			broken[name] = true
-			problem("%s", tostring(err))
+			-- every file is named the same way: relative to the checkpoint
+			-- (the summary line names the checkpoint once)
+			err = tostring(err)
+			local path = ck:path(name)
+			if err:sub(1, #path) == path then
+				err = name .. err:sub(#path + 1)
+			end
+			problem("%s", err)
 		elseif not loaded and per_process(name) then
 			ck:forget(name)
 		end
@@ -136,12 +145,12 @@ end
 local files_img = view:image("files.img")
 for i, f in ipairs(files_img and files_img.entries or {}) do
 	local field = LEGACY[f.type] and LEGACY[f.type][2]
-	add_file(f.id, f.type, field and f[field], string.format("files.img entries[%d]", i))
+	add_file(f.id, f.type, field and f[field], string.format("files.img: entries[%d]", i - 1))
 end
 for ftype, lg in pairs(LEGACY) do
 	local img = lg[1] and view:image(lg[1])
 	for i, e in ipairs(img and img.entries or {}) do
-		add_file(e.id, ftype, e, string.format("%s entries[%d]", lg[1], i))
+		add_file(e.id, ftype, e, string.format("%s: entries[%d]", lg[1], i - 1))
 	end
 end
 
@@ -157,6 +166,9 @@ end
 local function want_file(id, types, what)
 	local have = files[id]
 	if not have then
+		if broken["files.img"] then
+			return nil -- said once: files.img does not decode
+		end
 		problem("%s: file %d does not exist (not in files.img)", what, id)
 		return nil
 	end
@@ -183,7 +195,7 @@ local seen_pid, procs = {}, {}
 local pstree = view:image("pstree.img")
 for i, p in ipairs(pstree and pstree.entries or {}) do
 	if seen_pid[p.pid] then
-		problem("pstree.img: entries[%d]: pid %d appears twice", i, p.pid)
+		problem("pstree.img: entries[%d]: pid %d appears twice", i - 1, p.pid)
 	end
 	seen_pid[p.pid] = true
 	procs[#procs + 1] = p
@@ -270,8 +282,8 @@ for _, p in ipairs(procs) do
 		end
 		for i, v in ipairs(mm.vmas or {}) do
 			if v.status & VMA_FILE ~= 0 then
-				want_file(v.shmid, { "REG", "MEMFD" }, string.format("mm-%d.img: entries[1].vmas[%d] (%x-%x)",
-					pid, i, v.start, v["end"]))
+				want_file(v.shmid, { "REG", "MEMFD" }, string.format("mm-%d.img: entries[0].vmas[%d] (%x-%x)",
+					pid, i - 1, v.start, v["end"]))
 			end
 		end
 	end
@@ -285,9 +297,9 @@ for _, name in ipairs(ck:list()) do
 		end
 		local fds = {}
 		for i, fd in ipairs(img.entries) do
-			local what = string.format("%s: entries[%d] (fd %d)", name, i, fd.fd)
+			local what = string.format("%s: entries[%d] (fd %d)", name, i - 1, fd.fd)
 			if fds[fd.fd] then
-				problem("%s: fd %d is also entries[%d]", what, fd.fd, fds[fd.fd])
+				problem("%s: fd %d is also entries[%d]", what, fd.fd, fds[fd.fd] - 1)
 			end
 			fds[fd.fd] = i
 			if not files_img and not LEGACY[fd.type] then
@@ -322,7 +334,7 @@ if not o.skip_pages then
 					parent_needed = parent_needed or name
 				end
 				if last_end and math.ult(e.vaddr, last_end) then
-					problem("%s: entries[%d]: pages at %x overlap or precede the entry before", name, i, e.vaddr)
+					problem("%s: entries[%d]: pages at %x overlap or precede the entry before", name, i - 1, e.vaddr)
 				end
 				last_end = e.vaddr + nr * explore.PAGE_SIZE
 			end
@@ -385,7 +397,7 @@ for i, s in ipairs(socks) do
 end
 for _, s in ipairs(socks) do
 	local e = s.e
-	local where = string.format("%s %s", s.image, s.label)
+	local where = string.format("%s: %s", s.image, s.label)
 	if e.proto == fixup.TCP and e.state == TCP_ESTABLISHED then
 		local name = string.format("tcp-stream-%x.img", e.ino)
 		streams[name] = true
@@ -428,7 +440,7 @@ for _, s in ipairs(socks) do
 	end
 end
 for _, name in ipairs(ck:list()) do
-	if name:match("^tcp%-stream%-%x+%.img$") and not streams[name] then
+	if name:match("^tcp%-stream%-%x+%.img$") and not streams[name] and not broken["files.img"] then
 		note("%s: no established TCP socket has inode %d", name, tonumber(name:match("%-(%x+)%.img$"), 16))
 	end
 end
@@ -443,15 +455,15 @@ for _, name in ipairs(ck:list()) do
 		local here = {}
 		for i, m in ipairs(img.entries) do
 			here[m.mnt_id] = { m = m, i = i }
-			mounts[m.mnt_id] = { m = m, where = string.format("%s entries[%d]", name, i) }
+			mounts[m.mnt_id] = { m = m, where = string.format("%s: entries[%d]", name, i - 1) }
 		end
 		local roots = {}
 		for i, m in ipairs(img.entries) do
 			local parent = here[m.parent_mnt_id]
 			if not parent or parent.m == m then
-				roots[#roots + 1] = i
+				roots[#roots + 1] = i - 1
 			elseif not fixup.path_under(m.mountpoint, parent.m.mountpoint) then
-				problem("%s: entries[%d]: mount %d at %s is not under its parent mount %d at %s", name, i,
+				problem("%s: entries[%d]: mount %d at %s is not under its parent mount %d at %s", name, i - 1,
 					m.mnt_id, m.mountpoint, parent.m.mnt_id, parent.m.mountpoint)
 			end
 		end
@@ -488,8 +500,8 @@ if cgroup then
 		sets[s.id] = true
 		for k, m in ipairs(s.ctls or {}) do
 			if m.cgns_prefix and m.cgns_prefix > #m.path then
-				problem("cgroup.img: entries[1].sets[%d].ctls[%d]: cgns_prefix %d is longer than its path %s",
-					i, k, m.cgns_prefix, m.path)
+				problem("cgroup.img: entries[0].sets[%d].ctls[%d]: cgns_prefix %d is longer than its path %s",
+					i - 1, k - 1, m.cgns_prefix, m.path)
 			end
 		end
 	end
@@ -504,7 +516,7 @@ end
 
 local remaps = view:image("remap-fpath.img")
 for i, r in ipairs(remaps and remaps.entries or {}) do
-	local what = string.format("remap-fpath.img: entries[%d]", i)
+	local what = string.format("remap-fpath.img: entries[%d]", i - 1)
 	want_file(r.orig_id, { "REG" }, what .. ": orig_id")
 	local t, id = r.remap_type, r.remap_id
 	if not t then -- before remap_type, a high bit of remap_id said "ghost"

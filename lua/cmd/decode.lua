@@ -11,6 +11,8 @@
 -- is written as the escape \udcXX (Python's "surrogateescape"); fields a
 -- newer CRIU wrote that the schema does not know travel under the key
 -- "(unknown)" as the base64 of their protobuf wire bytes.
+-- Exit status: 0 done; 1 an error (the message on stderr, nothing half
+-- written); 2 a usage mistake.
 
 local cli = require "cli"
 

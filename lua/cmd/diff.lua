@@ -2,8 +2,8 @@
 -- usage: critlua diff [--json] [-q|--brief] [--no-summary] [--memory [--pid PID]... [--page-size N]] A B
 -- A and B are two image files, or two checkpoints: directories or container
 -- checkpoint archives (.tar, .tar.gz, .tar.zst), in any mix. Prints, per
--- image, each field that differs by its path, counting entries from 1 as
--- the Lua API and the fixups do:
+-- image, each field that differs by its path, counting entries from 0 as jq
+-- over decode's JSON does (as every command and the Lua API's messages do):
 --   files.img: entries[3].isk.src_port: 8080 -> 9090
 -- entries only on one side (matched by their id, pid or fd when every entry
 -- has a distinct one, else by position), images only on one side, and raw
@@ -134,7 +134,7 @@ function compare_value(a, b, f, path, out)
 	if f and f.type == "message" and ta == "table" and tb == "table" then
 		if f.label == "repeated" then
 			for i = 1, math.max(#a, #b) do
-				local p = string.format("%s[%d]", path, i)
+				local p = string.format("%s[%d]", path, i - 1)
 				if a[i] == nil then
 					leaf(out, p, nil, b[i], f)
 					out[#out].added = true
@@ -168,7 +168,7 @@ function compare_value(a, b, f, path, out)
 				return tostring(x) < tostring(y)
 			end)
 			for _, k in ipairs(keys) do
-				local p = math.type(k) == "integer" and string.format("%s[%d]", path, k) or path .. "." .. tostring(k)
+				local p = math.type(k) == "integer" and string.format("%s[%d]", path, k - 1) or path .. "." .. tostring(k)
 				if type(a[k]) == "table" and crit.typeof(a[k]) and type(b[k]) == "table" then
 					compare_message(a[k], b[k], crit.typeof(a[k]), p, out)
 				else
@@ -235,7 +235,7 @@ local function compare_images(ia, ib)
 	local key = entry_key(ea, eb)
 	local function cmp(i, j)
 		local a, b = ea[i], eb[j]
-		local p = string.format("entries[%d]", i)
+		local p = string.format("entries[%d]", i - 1)
 		if entry_type(a) ~= entry_type(b) then
 			leaf(res.changes, p, a, b)
 		else
@@ -254,12 +254,12 @@ local function compare_images(ia, ib)
 			if j then
 				cmp(i, j)
 			else
-				res.removed[#res.removed + 1] = { index = i, key = key, value = e[key] }
+				res.removed[#res.removed + 1] = { index = i - 1, key = key, value = e[key] }
 			end
 		end
 		for j, e in ipairs(eb) do
 			if not in_a[e[key]] then
-				res.added[#res.added + 1] = { index = j, key = key, value = e[key] }
+				res.added[#res.added + 1] = { index = j - 1, key = key, value = e[key] }
 			end
 		end
 	else
@@ -267,10 +267,10 @@ local function compare_images(ia, ib)
 			cmp(i, i)
 		end
 		for i = #eb + 1, #ea do
-			res.removed[#res.removed + 1] = { index = i }
+			res.removed[#res.removed + 1] = { index = i - 1 }
 		end
 		for j = #ea + 1, #eb do
-			res.added[#res.added + 1] = { index = j }
+			res.added[#res.added + 1] = { index = j - 1 }
 		end
 	end
 	return res

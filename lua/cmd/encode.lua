@@ -11,6 +11,8 @@
 -- Strict where CRIT is lax: an unknown key, a missing required field, a
 -- value of the wrong type or out of range, or a --nopl placeholder is an
 -- error naming its path (entries[3].vmas[2].prot), and nothing is written.
+-- Exit status: 0 done; 1 an error (the message on stderr, nothing half
+-- written); 2 a usage mistake.
 
 local cli = require "cli"
 

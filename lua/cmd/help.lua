@@ -5,6 +5,7 @@
 -- CRITLUA_PATH environment variable (colon-separated); those come first.
 -- A script describes itself in the comment lines it opens with: the first
 -- says "-- NAME: what it does", another "-- usage: critlua NAME ...".
+-- Exit status: 0; 2 when NAME is no command or script, or a usage mistake.
 
 local cli = require "cli"
 

@@ -3,6 +3,8 @@
 -- Prints {"magic": NAME, "count": N} as CRIT's `crit info` does. N is the
 -- number of entries `decode` prints, except for PAGEMAP, whose head entry
 -- is not counted (CRIT miscounts payload images; this does not).
+-- Exit status: 0 done; 1 an error (the message on stderr, nothing half
+-- written); 2 a usage mistake.
 
 local cli = require "cli"
 

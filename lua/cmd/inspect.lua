@@ -7,6 +7,8 @@
 -- checkpoint (all images, the memory pages, the root file system diff) and
 -- the number of processes. A plain CRIU image directory shows what it has.
 --   --json   the same as one JSON document
+-- Exit status: 0 done; 1 an error (the message on stderr, nothing half
+-- written); 2 a usage mistake.
 
 local cli = require "cli"
 local crit = require "crit"

@@ -34,6 +34,7 @@
 -- the parent checkpoint are an error) and replaces it through the one write
 -- path: all or nothing, even under kill -9 (docs/TRANSACTIONS.md). See
 -- docs/MEMORY.md.
+-- Exit status: 0 done; 1 an error (what it is on stderr); 2 a usage mistake.
 
 local cli = require "cli"
 local explore = require "explore"

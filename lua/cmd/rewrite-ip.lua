@@ -1,5 +1,5 @@
 -- rewrite-ip: change the IP addresses of sockets in a checkpoint before restoring it
--- usage: critlua rewrite-ip DIR OLD=NEW... [--dry-run] [--backup] [--wait[=SECONDS]] [--local-only|--peer|--peer-only] [--proto tcp|udp] [--pid PID] [--quiet]
+-- usage: critlua rewrite-ip DIR OLD=NEW... [--dry-run] [--backup] [--wait[=SECONDS]] [--local-only|--peer|--peer-only] [--proto tcp|udp] [--pid PID] [--quiet] [--json] [--allow-none]
 -- DIR may also be a container checkpoint archive (.tar, .tar.gz, .tar.zst): a
 -- new archive is written beside it and renamed over it (--backup keeps the
 -- old one as ARCHIVE.orig); see docs/ARCHIVES.md.
@@ -13,11 +13,26 @@
 --   --peer         also change peer addresses where the peer is outside
 --   --peer-only    change peer addresses (outside peers) only: a remote host moved
 --   --proto P      only tcp or udp sockets
---   --pid PID      only the sockets PID has open (peers inside still follow)
---   --dry-run      print the changes (image: field: old -> new), write nothing
+--   --pid PID      only the sockets PID has open (peers inside still follow);
+--                  a PID that is no process of the checkpoint is an error
+--   --dry-run      print the changes, write nothing
 --   --backup       keep each replaced image as NAME.orig
 --   --wait[=S]     wait for another writer of the checkpoint (without limit, or S
 --                  seconds; default 10) instead of failing
+--   --json         the report as one JSON document on stdout: {command, dry_run,
+--                  changes: [{image, path, field, old, new, object: {kind, id,
+--                  name, holders: [{pid, fd} or {pid, as: cwd|root|exe|map}],
+--                  local, peer, text}, line}], written, residual, notes}
+--   --allow-none   changing nothing is no error (exit 0)
+--   -q, --quiet    no report and no notes; errors are still said
+-- Each change is one line: OBJECT: FIELD OLD -> NEW (IMAGE: PATH), the object as
+-- a person knows it ("pid 24277 fd 8 tcp 127.0.0.1:47321→127.0.0.1:54254").
+-- Notes on stderr say where an old value still appears once the change is made
+-- (a socket left as it was, a process's command line or environment, another
+-- image's field): the restored program may read it again.
+-- Exit status: 0 changes made (or shown by --dry-run); 1 an error, nothing
+-- changed: also when nothing matched (the reason is said; --allow-none makes it
+-- 0) and for a --pid that is no process of the checkpoint; 2 a usage mistake.
 -- All changed images are replaced together or not at all (docs/FIXUPS.md).
 
 local cli = require "cli"
@@ -27,7 +42,7 @@ local explore = require "explore"
 local o, selection = fixup.socket_args(arg, "OLD=NEW address pair")
 
 -- key: the address as fixup.addr_bytes gives it (IPv4-mapped ones as IPv4)
-local map, used, names = {}, {}, {}
+local map, used, names, map_old = {}, {}, {}, {}
 for i = 2, #o do
 	local old, new = o[i]:match("^([^=]*)=([^=]*)$")
 	if not old then
@@ -49,7 +64,7 @@ for i = 2, #o do
 	if map[key] then
 		cli.usage_error(string.format("address %s is given twice", old))
 	end
-	map[key], names[key] = nw, old
+	map[key], names[key], map_old[key] = nw, old, ow
 end
 
 local MAPPED = 0xffff0000 -- the third word of ::ffff:a.b.c.d
@@ -70,7 +85,8 @@ local function show(words)
 	return words and explore.ip_string(words) or "(none)"
 end
 
-local txn = fixup.open(o[1], { dry_run = o.dry_run, backup = o.backup, quiet = o.quiet, wait = o.wait })
+local txn = fixup.open(o[1], { dry_run = o.dry_run, backup = o.backup, quiet = o.quiet, wait = o.wait,
+	json = o.json, allow_none = o.allow_none })
 fixup.rewrite_inet(txn, {
 	src = "src_addr", dst = "dst_addr", raw = true, show = show,
 	map = function(words)
@@ -87,9 +103,26 @@ fixup.rewrite_inet(txn, {
 	end,
 }, selection)
 
+local keys = {}
 for key in pairs(map) do
+	keys[#keys + 1] = key
+end
+table.sort(keys)
+for _, key in ipairs(keys) do
+	local function match(v)
+		return #v > 0 and fixup.addr_bytes(v) == key
+	end
 	if not used[key] then
-		txn:note("no selected socket uses address %s", names[key])
+		txn:none("%s", fixup.why_none(txn, "address " .. names[key], match))
+	else
+		-- where the old address is still written: sockets left as they were,
+		-- and the processes' command lines and environments (as text)
+		local text = explore.ip_string(map_old[key])
+		txn:residual({ value = "address " .. names[key], fields = { inet_sk_entry = { "src_addr", "dst_addr" } },
+			match = match, show = show,
+			mem = function(s)
+				return fixup.holds_word(s, text, #key == 4 and "[%d.]" or "[%x:.]")
+			end })
 	end
 end
 txn:finish("rewrite-ip")

@@ -1,5 +1,5 @@
 -- rewrite-paths: move a path prefix in a checkpoint before restoring it
--- usage: critlua rewrite-paths DIR OLD=NEW... [--only KIND,...] [--dry-run] [--backup] [--wait[=SECONDS]] [--quiet]
+-- usage: critlua rewrite-paths DIR OLD=NEW... [--only KIND,...] [--dry-run] [--backup] [--wait[=SECONDS]] [--quiet] [--json] [--allow-none]
 -- DIR may also be a container checkpoint archive (.tar, .tar.gz, .tar.zst): a
 -- new archive is written beside it and renamed over it (--backup keeps the
 -- old one as ARCHIVE.orig); see docs/ARCHIVES.md.
@@ -15,16 +15,31 @@
 --   mounts   mount points, mount roots and sources
 --   cgroups  cgroup paths of processes and the dumped cgroup directories
 -- All kinds by default.
---   --dry-run  print the changes (image: field: old -> new), write nothing
+--   --dry-run  print the changes, write nothing
 --   --backup   keep each replaced image as NAME.orig
 --   --wait[=S]     wait for another writer of the checkpoint (without limit, or S
 --                  seconds; default 10) instead of failing
+--   --json         the report as one JSON document on stdout: {command, dry_run,
+--                  changes: [{image, path, field, old, new, object: {kind, id,
+--                  name, holders: [{pid, fd} or {pid, as: cwd|root|exe|map}],
+--                  local, peer, text}, line}], written, residual, notes}
+--   --allow-none   changing nothing is no error (exit 0)
+--   -q, --quiet    no report and no notes; errors are still said
+-- Each change is one line: OBJECT: FIELD OLD -> NEW (IMAGE: PATH), the object as
+-- a person knows it ("pid 24277 fd 8 tcp 127.0.0.1:47321→127.0.0.1:54254").
+-- Notes on stderr say where an old value still appears once the change is made
+-- (a socket left as it was, a process's command line or environment, another
+-- image's field): the restored program may read it again.
+-- Exit status: 0 changes made (or shown by --dry-run); 1 an error, nothing
+-- changed: also when nothing matched (the reason is said; --allow-none makes it
+-- 0) and for a --pid that is no process of the checkpoint; 2 a usage mistake.
 -- All changed images are replaced together or not at all (docs/FIXUPS.md).
 
 local cli = require "cli"
 local fixup = require "fixup"
 
-local o = cli.parse(arg, { "-n, --dry-run", "--backup", "--wait[=SECONDS]", "--only=KIND", "-q, --quiet" })
+local o = cli.parse(arg, { "-n, --dry-run", "--backup", "--wait[=SECONDS]", "--only=KIND", "-q, --quiet", "--json",
+	"--allow-none" })
 if #o < 2 then
 	cli.usage_error("give a checkpoint directory and at least one OLD=NEW path pair")
 end
@@ -100,7 +115,8 @@ local function moved(value)
 	return nil
 end
 
-local txn = fixup.open(o[1], { dry_run = o.dry_run, backup = o.backup, quiet = o.quiet, wait = o.wait })
+local txn = fixup.open(o[1], { dry_run = o.dry_run, backup = o.backup, quiet = o.quiet, wait = o.wait,
+	json = o.json, allow_none = o.allow_none })
 
 local fields, types = {}, {}
 for k in pairs(kinds) do
@@ -142,7 +158,7 @@ end
 -- rebuilt, moved, and made relative to the parent's new path again.
 local function cg_dirs(name, dirs, old_parent, new_parent, label)
 	for i, d in ipairs(dirs or {}) do
-		local l = string.format("%s[%d]", label, i)
+		local l = string.format("%s[%d]", label, i - 1)
 		local old_full = join(old_parent, d.dir_name)
 		local new_full = moved(old_full) or join(new_parent, d.dir_name)
 		local rel
@@ -183,9 +199,67 @@ for _, name in ipairs(fixup.images_holding(txn.ck, types)) do
 	end)
 end
 
+-- Whether value is the path old or below it (as moved matches), and whether
+-- it only begins with the same letters (/srv/apple for /srv/app).
+local function under(value, old)
+	if type(value) ~= "string" or value:sub(1, #old) ~= old then
+		return false, false
+	end
+	local c = value:sub(#old + 1, #old + 1)
+	return old == "/" or c == "" or c == "/" or c == "\0", true
+end
+
+-- Why pair p matched nothing: the paths of the kinds --only left out, or
+-- ones that merely begin with the same letters.
+local function why_none(p)
+	local other, letters = {}, nil
+	local all = {}
+	for _, list in pairs(KINDS) do
+		for t in pairs(list) do
+			all[t] = true
+		end
+	end
+	for _, name in ipairs(fixup.images_holding(txn.ck, all)) do
+		fixup.walk(txn:image(name), function(msg, t)
+			for k, list in pairs(KINDS) do
+				for _, f in ipairs(list[t] or {}) do
+					local yes, begins = under(msg[f], p.old)
+					if yes and not kinds[k] then
+						other[k] = true
+					elseif begins and not yes then
+						letters = letters or msg[f]:gsub("%z+$", "")
+					end
+				end
+			end
+		end)
+	end
+	local list = {}
+	for k in pairs(other) do
+		list[#list + 1] = k
+	end
+	table.sort(list)
+	if #list > 0 then
+		return string.format("no path of the kinds chosen is %s or below it; paths of kind %s are " ..
+			"(--only leaves them out)", p.old, table.concat(list, ", "))
+	elseif letters then
+		return string.format("no path is %s or below it (%s only begins with the same letters)", p.old, letters)
+	end
+	return string.format("no path of the checkpoint is %s or below it", p.old)
+end
+
 for _, p in ipairs(pairs_) do
 	if not p.used then
-		txn:note("no path starts with %s", p.old)
+		txn:none("%s", why_none(p))
+	else
+		-- where the old path is still written: other fields of the images (of
+		-- kinds not chosen, or not paths of a kind), command lines, environments
+		txn:residual({ value = p.old, fields = true,
+			match = function(v)
+				return type(v) == "string" and fixup.holds_word(v, p.old, "[%w._%-]") and not v:find(p.new, 1, true)
+			end,
+			mem = function(str)
+				return fixup.holds_word(str, p.old, "[%w._%-]")
+			end })
 	end
 end
 txn:finish("rewrite-paths")

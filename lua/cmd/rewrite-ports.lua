@@ -1,5 +1,5 @@
 -- rewrite-ports: change TCP/UDP ports in a checkpoint before restoring it
--- usage: critlua rewrite-ports DIR OLD:NEW... [--dry-run] [--backup] [--wait[=SECONDS]] [--local-only|--peer|--peer-only] [--proto tcp|udp] [--pid PID] [--quiet]
+-- usage: critlua rewrite-ports DIR OLD:NEW... [--dry-run] [--backup] [--wait[=SECONDS]] [--local-only|--peer|--peer-only] [--proto tcp|udp] [--pid PID] [--quiet] [--json] [--allow-none]
 -- DIR may also be a container checkpoint archive (.tar, .tar.gz, .tar.zst): a
 -- new archive is written beside it and renamed over it (--backup keeps the
 -- old one as ARCHIVE.orig); see docs/ARCHIVES.md.
@@ -12,11 +12,26 @@
 --   --peer         also change peer ports where the peer is outside
 --   --peer-only    change peer ports (outside peers) only: a remote service moved
 --   --proto P      only tcp or udp sockets
---   --pid PID      only the sockets PID has open (peers inside still follow)
---   --dry-run      print the changes (image: field: old -> new), write nothing
+--   --pid PID      only the sockets PID has open (peers inside still follow);
+--                  a PID that is no process of the checkpoint is an error
+--   --dry-run      print the changes, write nothing
 --   --backup       keep each replaced image as NAME.orig
 --   --wait[=S]     wait for another writer of the checkpoint (without limit, or S
 --                  seconds; default 10) instead of failing
+--   --json         the report as one JSON document on stdout: {command, dry_run,
+--                  changes: [{image, path, field, old, new, object: {kind, id,
+--                  name, holders: [{pid, fd} or {pid, as: cwd|root|exe|map}],
+--                  local, peer, text}, line}], written, residual, notes}
+--   --allow-none   changing nothing is no error (exit 0)
+--   -q, --quiet    no report and no notes; errors are still said
+-- Each change is one line: OBJECT: FIELD OLD -> NEW (IMAGE: PATH), the object as
+-- a person knows it ("pid 24277 fd 8 tcp 127.0.0.1:47321→127.0.0.1:54254").
+-- Notes on stderr say where an old value still appears once the change is made
+-- (a socket left as it was, a process's command line or environment, another
+-- image's field): the restored program may read it again.
+-- Exit status: 0 changes made (or shown by --dry-run); 1 an error, nothing
+-- changed: also when nothing matched (the reason is said; --allow-none makes it
+-- 0) and for a --pid that is no process of the checkpoint; 2 a usage mistake.
 -- All changed images are replaced together or not at all (docs/FIXUPS.md).
 
 local cli = require "cli"
@@ -45,7 +60,8 @@ for i = 2, #o do
 	map[old] = new
 end
 
-local txn = fixup.open(o[1], { dry_run = o.dry_run, backup = o.backup, quiet = o.quiet, wait = o.wait })
+local txn = fixup.open(o[1], { dry_run = o.dry_run, backup = o.backup, quiet = o.quiet, wait = o.wait,
+	json = o.json, allow_none = o.allow_none })
 fixup.rewrite_inet(txn, {
 	src = "src_port", dst = "dst_port",
 	map = function(p)
@@ -56,9 +72,26 @@ fixup.rewrite_inet(txn, {
 	end,
 }, selection)
 
+local olds = {}
 for old in pairs(map) do
+	olds[#olds + 1] = old
+end
+table.sort(olds)
+for _, old in ipairs(olds) do
 	if not used[old] then
-		txn:note("no selected socket uses port %d", old)
+		txn:none("%s", fixup.why_none(txn, "port " .. old, function(v)
+			return v == old
+		end))
+	else
+		-- where the old port is still written: sockets left as they were, and
+		-- the processes' command lines and environments
+		txn:residual({ value = "port " .. old, fields = { inet_sk_entry = { "src_port", "dst_port" } },
+			match = function(v)
+				return v == old
+			end,
+			mem = function(s)
+				return fixup.holds_word(s, tostring(old), "%d")
+			end })
 	end
 end
 txn:finish("rewrite-ports")

@@ -1,5 +1,5 @@
 -- rewrite-string: replace a string by another of the same length in a process's memory
--- usage: critlua rewrite-string DIR OLD NEW --pid PID [--prot P] [--kind K] [--range A-B] [--dry-run] [--backup] [--wait[=SECONDS]] [--quiet] [--page-size N]
+-- usage: critlua rewrite-string DIR OLD NEW --pid PID [--prot P] [--kind K] [--range A-B] [--dry-run] [--backup] [--wait[=SECONDS]] [--quiet] [--json] [--allow-none] [--page-size N]
 -- Every occurrence of the bytes OLD in the memory of process PID (its private
 -- memory and the shared segments it maps, as `critlua grep` finds them) becomes
 -- NEW, in the pages files that store them. Overlapping occurrences: the first
@@ -15,20 +15,23 @@
 --   --backup       keep each replaced file as NAME.orig
 --   --wait[=S]     wait for another writer of the checkpoint (without limit, or S
 --                  seconds; default 10) instead of failing
---   --quiet        no report of the changes
+--   --quiet        no report of the changes, no notes
+--   --json         the report as JSON (as the other fixups)
+--   --allow-none   no occurrence is no error (exit 0)
 --   --page-size N  the page size of the machine that was dumped (4096)
 -- An occurrence the checkpoint cannot change (pages held only by the parent
 -- checkpoint) is an error: nothing is changed. All the changed files are
--- replaced together or not at all (docs/FIXUPS.md). Exit status: 0 done (also
--- when nothing matched: a note on stderr), 1 an error (nothing was changed), 2
--- a usage mistake.
+-- replaced together or not at all (docs/FIXUPS.md). Exit status: 0 done; 1
+-- an error, nothing changed: also when nothing matched (the reason is said;
+-- --allow-none makes that exit 0); 2 a usage mistake.
 
 local cli = require "cli"
 local fixup = require "fixup"
 local memory = require "memory"
 local memselect = require "memselect"
 
-local o = cli.parse(arg, { "-n, --dry-run", "--backup", "--wait[=SECONDS]", "-q, --quiet", "--pid=PID",
+local o = cli.parse(arg, { "-n, --dry-run", "--backup", "--wait[=SECONDS]", "-q, --quiet", "--json", "--allow-none",
+	"--pid=PID",
 	"--page-size=N", "--prot=PERMS", "--kind=KINDS", "--range=A-B" })
 if #o ~= 3 then
 	cli.usage_error(#o < 3 and "give a checkpoint directory, the string to replace and its replacement"
@@ -55,7 +58,8 @@ if old == new then
 end
 local sel = memselect.parse(o, cli.usage_error)
 
-local txn = fixup.open(o[1], { dry_run = o.dry_run, backup = o.backup, quiet = o.quiet, wait = o.wait })
+local txn = fixup.open(o[1], { dry_run = o.dry_run, backup = o.backup, quiet = o.quiet, wait = o.wait,
+	json = o.json, allow_none = o.allow_none })
 local ck = txn.ck
 if o.page_size then
 	local ps = memory.parse_int(o.page_size)

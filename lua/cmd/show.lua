@@ -6,6 +6,8 @@
 -- --raw   print the messages in wire form (field numbers, wire types,
 --         values; field names where the schema knows them), for images
 --         whose magic or fields critlua does not know.
+-- Exit status: 0 done; 1 an error (the message on stderr; --raw too: what
+-- it printed before a damaged message stays on stdout); 2 a usage mistake.
 
 local cli = require "cli"
 
@@ -15,7 +17,14 @@ if #args ~= 1 then
 end
 
 if args.raw then
-	io.stdout:write(crit._raw(args[1]))
+	-- the wire form of a damaged image too (the damage shown in place), and
+	-- then the damage as the error: on stderr, exit 1
+	local text, damage = crit._raw(args[1])
+	io.stdout:write(text)
+	if damage then
+		io.stdout:flush()
+		error(damage, 0)
+	end
 	return
 end
 

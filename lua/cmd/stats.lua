@@ -16,6 +16,8 @@
 --   shpages_skipped_parent, shpages_written; restore: pages_compared,
 --   pages_skipped_cow, pages_restored, forking_time, restore_time (fields
 --   CRIU did not write are absent). See docs/EXPLORE.md.
+-- Exit status: 0 done; 1 an error (the message on stderr, nothing half
+-- written); 2 a usage mistake.
 
 local cli = require "cli"
 local explore = require "explore"

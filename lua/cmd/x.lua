@@ -13,15 +13,18 @@
 --   mems  per process its exe and VMAs: range, rwx, backing file or kind
 --   rss   per process its pagemap entries with the VMAs they fall in
 --   sk    one line per socket per process: PID, FD, FAMILY, TYPE, PROTO,
---         STATE (as ss names it), LOCAL and PEER (address:port; for unix
---         sockets the name, @abstract or *, then the inode), SNDBUF, RCVBUF
---         (bytes)
+--         STATE (as ss names it), RECV-Q and SEND-Q (as ss shows them, from
+--         the saved TCP streams and unix socket queues; - where CRIU saves
+--         none), LOCAL and PEER (address:port; for unix sockets the name,
+--         @abstract or *, then the inode), SNDBUF, RCVBUF (bytes)
 --   --json  the same data as one JSON object on one line:
 --         {"processes": [...], "notes": [...]} for ps, fds, mems and rss,
 --         {"sockets": [...], "notes": [...]} for sk; docs/EXPLORE.md
 --         describes the records. Addresses are integers (unsigned 64-bit).
 -- Scripts get the same data as Lua tables: require "explore", then
 -- crit.open(DIR):ps() (and :fds(), :mems(), :rss(), :sockets(), :stats()).
+-- Exit status: 0 done; 1 an error (the message on stderr, nothing half
+-- written); 2 a usage mistake.
 
 local cli = require "cli"
 

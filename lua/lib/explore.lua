@@ -810,7 +810,39 @@ local function inet_record(st, p, fd, e)
 	})
 	r["local"] = addr_port(e.family, src, e.src_port, e.ifname)
 	r.peer = addr_port(e.family, dst, e.dst_port)
+	if e.proto == 6 then
+		-- TCP, as ss shows it: a listener's accept queue (never in a
+		-- checkpoint) and backlog; a connection's unread and unacknowledged
+		-- bytes, saved in tcp-stream-INO.img
+		if e.state == 10 then
+			r.recv_q, r.send_q = 0, e.backlog
+		else
+			local ts = first_entry(st, string.format("tcp-stream-%x.img", e.ino), "tcp")
+			if ts then
+				r.recv_q, r.send_q = ts.inq_len, ts.outq_len
+			end
+		end
+	end
 	return r
+end
+
+-- The receive queues CRIU saves (sk-queues.img, unix sockets): by socket id,
+-- {bytes =, first =, packets =}.
+local function sk_queues(st)
+	if st.sk_queues == nil then
+		local q = {}
+		local img = image(st, "sk-queues.img")
+		for _, p in ipairs(img and img.entries or {}) do
+			local t = q[p.id_for]
+			if not t then
+				t = { bytes = 0, first = p.length, packets = 0 }
+				q[p.id_for] = t
+			end
+			t.bytes, t.packets = t.bytes + p.length, t.packets + 1
+		end
+		st.sk_queues = img and q or false
+	end
+	return st.sk_queues or nil
 end
 
 local function unix_record(st, notes, p, fd, e)
@@ -838,6 +870,19 @@ local function unix_record(st, notes, p, fd, e)
 	end
 	r["local"] = (r.name or "*") .. " " .. e.ino
 	r.peer = (r.peer_name or "*") .. " " .. e.peer
+	-- as ss shows it: a listener's pending connections (none saved) and
+	-- backlog; else the bytes queued to be read (of a datagram socket, the
+	-- first datagram's, as FIONREAD gives), from sk-queues.img. What it has
+	-- sent and the peer has not read (ss's Send-Q) is in the peer's queue.
+	if e.state == 10 then
+		r.recv_q, r.send_q = 0, e.backlog
+	else
+		local q = sk_queues(st)
+		if q then
+			local t = q[fd.id]
+			r.recv_q = t and (e.type == 2 and t.first or t.bytes) or 0
+		end
+	end
 	return r
 end
 
@@ -1096,7 +1141,8 @@ M.render_rss = render_list("rss")
 
 local SK_COLUMNS = {
 	{ "PID", "pid", true }, { "FD", "fd", true }, { "FAMILY", "family" }, { "TYPE", "type" },
-	{ "PROTO", "proto" }, { "STATE", "state" }, { "LOCAL", "local" }, { "PEER", "peer" },
+	{ "PROTO", "proto" }, { "STATE", "state" }, { "RECV-Q", "recv_q", true }, { "SEND-Q", "send_q", true },
+	{ "LOCAL", "local" }, { "PEER", "peer" },
 	{ "SNDBUF", "sndbuf", true }, { "RCVBUF", "rcvbuf", true },
 }
 
@@ -1243,7 +1289,7 @@ local ORDERS = {
 		"file_backed", "path", "file_type", "shared", "regular" },
 	rss = { "pid", "pages_id", "vmas", "pages" },
 	page = { "vaddr", "nr_pages", "flags", "present", "lazy", "in_parent", "vmas" },
-	socket = { "pid", "fd", "id", "ino", "family", "type", "proto", "state", "local", "peer",
+	socket = { "pid", "fd", "id", "ino", "family", "type", "proto", "state", "recv_q", "send_q", "local", "peer",
 		"src_addr", "src_port", "dst_addr", "dst_port", "name", "peer_ino", "peer_name",
 		"ethertype", "ifindex", "ifname", "portid", "dst_portid", "dst_group", "groups",
 		"backlog", "v6only", "shutdown", "sndbuf", "rcvbuf" },

@@ -45,16 +45,17 @@ local Txn = {}
 Txn.__index = Txn
 
 -- fixup.open(dir, opts) -> transaction. opts: dry_run (report only), backup
--- (keep each replaced image as NAME.orig), quiet (no report of the changes),
--- wait (for another writer: seconds, true = no limit; default 10 s). The
--- checkpoint's lock is taken here, before any image is read, and held to the
--- end (a dry run only reads: it takes none).
+-- (keep each replaced image as NAME.orig), quiet (no report, no notes: errors
+-- only), json (the report as one JSON document on stdout), allow_none (changing
+-- nothing is no error), wait (for another writer: seconds, true = no limit;
+-- default 10 s). The checkpoint's lock is taken here, before any image is read,
+-- and held to the end (a dry run only reads: it takes none).
 function M.open(dir, opts)
 	opts = opts or {}
 	local ck = crit.open(dir, { lock = not opts.dry_run, wait = opts.wait })
 	return setmetatable({
-		ck = ck, dir = ck.dir, opts = opts or {},
-		changes = {}, changed = {}, notes = {},
+		ck = ck, dir = ck.dir, opts = opts,
+		changes = {}, changed = {}, notes = {}, unmatched = {}, residuals = {}, touched = {},
 	}, Txn)
 end
 
@@ -65,6 +66,20 @@ end
 
 function Txn:note(fmt, ...)
 	self.notes[#self.notes + 1] = string.format(fmt, ...)
+end
+
+-- Why something asked for matched nothing ("no socket uses port 1111"): a note
+-- when other things changed; the reason of the error when nothing did.
+function Txn:none(fmt, ...)
+	self.unmatched[#self.unmatched + 1] = string.format(fmt, ...)
+end
+
+-- A pid given by --pid: raises unless it is a process of the checkpoint (the
+-- message of memory.lua, as grep gives it).
+function Txn:check_pid(pid)
+	if pid then
+		require("memory").check_pid(self.ck, pid)
+	end
 end
 
 -- Two field values are the same: scalars, or sequences of scalars (repeated
@@ -84,19 +99,43 @@ local function same(a, b)
 	return a == b
 end
 
+-- The label of entry i (the Lua index) of an image, and back: the one place
+-- that numbers them. Labels count from 0, as jq paths over decode's JSON and
+-- every message of critlua do: img.entries[i] is "entries[i-1]".
+function M.entry_label(i)
+	return string.format("entries[%d]", i - 1)
+end
+local function entry_of_label(label)
+	local i = label:match("^entries%[(%d+)%]")
+	return i and tonumber(i) + 1
+end
+
+-- What a person knows the entry at `label` of image `name` by (holders.lua),
+-- from the index built before the first change: the old names.
+function Txn:object(name, label)
+	if not self.index then
+		self.index = require("holders").index(self.ck)
+	end
+	local i = entry_of_label(label)
+	return i and require("holders").object(self.index, name, self.ck.loaded[name], i) or nil
+end
+
 -- Set msg[key] = new in image `name`, remembered for the report as
--- "name: label: old -> new" (show formats the values). Returns whether it
--- changed anything.
+-- "object: key old -> new (name: label)" (show formats the values). Returns
+-- whether it changed anything.
 function Txn:set(name, msg, key, new, label, show)
 	local old = msg[key]
 	if same(old, new) then
 		return false
 	end
+	local object = self:object(name, label)
 	msg[key] = new
 	self.changes[#self.changes + 1] = {
-		image = name, label = label, old = old, new = new, show = show or M.show,
+		image = name, label = label, field = key, old = old, new = new, show = show or M.show, object = object,
 	}
 	self.changed[name] = true
+	self.touched[msg] = self.touched[msg] or {}
+	self.touched[msg][key] = true
 	return true
 end
 
@@ -107,11 +146,69 @@ function Txn:record(name, label, old, new, show)
 	self.changed[name] = true
 end
 
+-- One change (or residual hit) as a line: "pid 7 fd 3 tcp A→B: src_port 1 -> 2
+-- (files.img: entries[6].isk.src_port)"; the image and path lead when no
+-- object is known.
+local function change_line(c)
+	local holders = require "holders"
+	local vals = c.old ~= nil and string.format("%s -> %s", c.show(c.old), c.show(c.new)) or c.show(c.new)
+	if c.object then
+		return string.format("%s: %s %s (%s: %s)", holders.text(c.object), c.field, vals, c.image, c.label)
+	end
+	return string.format("%s: %s: %s", c.image, c.label, vals)
+end
+
 -- The changes, one line each, in the order they were made.
 function Txn:report(write)
 	for _, c in ipairs(self.changes) do
-		write(string.format("%s: %s: %s -> %s\n", c.image, c.label, c.show(c.old), c.show(c.new)))
+		write(change_line(c) .. "\n")
 	end
+end
+
+-- A value for the JSON report: what show writes for values it formats its own
+-- way (addresses), else the value itself.
+local function json_value(c, v)
+	if c.show ~= M.show and v ~= nil then
+		return c.show(v)
+	end
+	return v
+end
+
+local function json_object(obj)
+	if not obj then
+		return nil
+	end
+	local hs = {}
+	for i, h in ipairs(obj.holders or {}) do
+		hs[i] = { pid = h.pid, fd = h.fd, as = h.as }
+	end
+	return { kind = obj.kind, id = obj.id, name = obj.name, holders = crit.json.array(hs),
+		["local"] = obj["local"], peer = obj.peer, text = require("holders").text(obj) }
+end
+
+-- The --json report: every change with its image, field path, old and new
+-- values and object; the residual references; the notes.
+function Txn:json_report(what, written)
+	local changes, residual = {}, {}
+	for i, c in ipairs(self.changes) do
+		changes[i] = { image = c.image, path = c.label, field = c.field, old = json_value(c, c.old),
+			new = json_value(c, c.new), object = json_object(c.object), line = change_line(c) }
+	end
+	for i, r in ipairs(self.residuals) do
+		residual[i] = { value = r.value, where = r.where, pid = r.pid, index = r.index, text = r.text,
+			image = r.image, path = r.label, object = json_object(r.object), line = r.line }
+	end
+	local notes = {}
+	for _, n in ipairs(self.notes) do
+		notes[#notes + 1] = n
+	end
+	for _, n in ipairs(self.unmatched) do
+		notes[#notes + 1] = n
+	end
+	return crit.json.encode({
+		command = what, dry_run = self.opts.dry_run and true or false, changes = crit.json.array(changes),
+		written = crit.json.array(written), residual = crit.json.array(residual), notes = crit.json.array(notes),
+	})
 end
 
 -- For tests: CRITLUA_FIXUP_FAIL_AFTER=N makes the commit fail after N images
@@ -214,29 +311,200 @@ function Txn:commit()
 	return written
 end
 
--- The usual end of a fixup script: the commit, then the report of the
--- changes (unless quiet) and one line saying what happened; notes on stderr.
+M.RESIDUAL_LINES = 20
+
+-- The usual end of a fixup script: the commit, then the report of the changes
+-- (text, or --json's document) and a line saying what happened, and on stderr
+-- the notes and where the old values still appear (residual_search). Nothing
+-- changed is an error naming why (the reasons given to none), unless
+-- allow_none. quiet silences the report and the notes, not the errors.
 function Txn:finish(what)
+	local o = self.opts
+	local n = #self.changes
+	if n > 0 then
+		self:residual_scan() -- on the tables as changed, before the write
+	end
 	local written = self:commit()
-	if not self.opts.quiet or self.opts.dry_run then
+	if o.json then
+		io.stdout:write(self:json_report(what, written), "\n")
+	elseif not o.quiet or o.dry_run then
 		self:report(function(s)
 			io.stdout:write(s)
 		end)
 	end
-	for _, n in ipairs(self.notes) do
-		io.stderr:write("note: ", n, "\n")
+	if not o.quiet then
+		for _, note in ipairs(self.notes) do
+			io.stderr:write("note: ", note, "\n")
+		end
+		-- up to RESIDUAL_LINES places per value; --json lists them all
+		local shown, more = {}, {}
+		for _, r in ipairs(self.residuals) do
+			shown[r.value] = (shown[r.value] or 0) + 1
+			if shown[r.value] <= M.RESIDUAL_LINES then
+				io.stderr:write("note: ", r.line, "\n")
+			else
+				more[r.value] = (more[r.value] or 0) + 1
+			end
+		end
+		for value, k in pairs(more) do
+			io.stderr:write(string.format("note: %s still appears in %d more place(s) (--json lists them all)\n",
+				value, k))
+		end
+		if n > 0 then
+			for _, why in ipairs(self.unmatched) do
+				io.stderr:write("note: ", why, "\n")
+			end
+		end
 	end
-	local n = #self.changes
 	if n == 0 then
-		io.stderr:write(what, ": nothing to change\n")
-	elseif self.opts.dry_run then
+		local why = #self.unmatched > 0 and table.concat(self.unmatched, "; ") or "nothing matched"
+		if not o.allow_none then
+			io.stdout:flush()
+			error(string.format("%s: nothing to change: %s (--allow-none accepts that)", what, why), 0)
+		end
+		if not o.quiet then
+			io.stderr:write(what, ": nothing to change: ", why, "\n")
+		end
+	elseif o.json then
+		return written
+	elseif o.dry_run then
 		io.stdout:write(string.format("dry run: %d change(s) in %d image(s); nothing written\n",
 			n, self:count_images()))
-	elseif not self.opts.quiet then
+	elseif not o.quiet then
 		io.stdout:write(string.format("%d change(s) written to %s%s\n", n, table.concat(written, ", "),
-			self.opts.backup and " (originals kept as *.orig)" or ""))
+			o.backup and " (originals kept as *.orig)" or ""))
 	end
 	return written
+end
+
+-- Where an old value may still be once the fixup is done. spec: value (as
+-- people write it: "47321", "/srv/app"), mem(s) -> whether the string s of a
+-- command line or environment holds it, fields = {typename = {key, ...}} (the
+-- image fields to look at; true: every string and bytes field) and match(v) ->
+-- whether such a field's value holds it. Fields this transaction changed are
+-- not looked at. finish searches and writes what it finds as notes.
+function Txn:residual(spec)
+	self.residual_specs = self.residual_specs or {}
+	self.residual_specs[#self.residual_specs + 1] = spec
+end
+
+-- The string and bytes fields of each message type.
+local text_fields
+local function strings_of(typename)
+	if not text_fields then
+		text_fields = {}
+		for _, m in ipairs(crit.schema().messages) do
+			local list = {}
+			for _, f in ipairs(m.fields) do
+				if f.type == "string" or f.type == "bytes" then
+					list[#list + 1] = f.name
+				end
+			end
+			text_fields[m.name] = list
+		end
+	end
+	return text_fields[typename]
+end
+
+function Txn:residual_scan()
+	local specs = self.residual_specs
+	if not specs or (self.opts.quiet and not self.opts.json) then
+		return
+	end
+	local ck = self.ck
+	local found = self.residuals
+	-- the images: the fields the specs name, in the images that can hold them
+	local types, all_text = {}, false
+	for _, sp in ipairs(specs) do
+		if sp.fields == true then
+			all_text = true
+		else
+			for t in pairs(sp.fields or {}) do
+				types[t] = true
+			end
+		end
+	end
+	if all_text then
+		strings_of("")
+		for t, list in pairs(text_fields) do
+			if #list > 0 then
+				types[t] = true
+			end
+		end
+	end
+	for _, name in ipairs(M.images_holding(ck, types)) do
+		local ok, img = pcall(ck.image, ck, name)
+		if ok and img and img.entries then
+			M.walk(img, function(msg, t, label)
+				for _, sp in ipairs(specs) do
+					local keys = sp.fields == true and strings_of(t) or (sp.fields or {})[t]
+					for _, k in ipairs(keys or {}) do
+						local v = msg[k]
+						if v ~= nil and not (self.touched[msg] and self.touched[msg][k]) and sp.match(v) then
+							local r = { value = sp.value, where = "image", image = name, label = label .. "." .. k,
+								field = k, new = v, show = sp.show or M.show, object = self:object(name, label) }
+							r.line = sp.value .. " still appears in " .. change_line(r)
+							found[#found + 1] = r
+						end
+					end
+				end
+			end)
+		end
+	end
+	-- the command lines and environments, read from the processes' memory
+	local memory = require "memory"
+	local unread, why = {}, nil
+	local any_mem = false
+	for _, sp in ipairs(specs) do
+		any_mem = any_mem or sp.mem ~= nil
+	end
+	if not any_mem then
+		return
+	end
+	for _, pid in ipairs(memory.pids(ck)) do
+		for _, area in ipairs({ { memory.cmdline, "argv" }, { memory.environ, "environ" } }) do
+			local ok, list, err = pcall(area[1], ck, pid)
+			if ok and list then
+				for i, str in ipairs(list) do
+					for _, sp in ipairs(specs) do
+						if sp.mem and sp.mem(str) then
+							local r = { value = sp.value, where = area[2], pid = pid, index = i - 1, text = str }
+							r.line = string.format("%s still appears in pid %d %s[%d] %s", sp.value, pid, area[2],
+								i - 1, M.show(str))
+							found[#found + 1] = r
+						end
+					end
+				end
+			else
+				if unread[#unread] ~= pid then
+					unread[#unread + 1] = pid
+				end
+				why = why or tostring(ok and err or list)
+			end
+		end
+		memory.close_memory(ck, pid)
+	end
+	if #unread > 0 then
+		self:note("the command line or environment of pid %s was not searched for the old value(s): %s",
+			table.concat(unread, ", "), why)
+	end
+end
+
+-- Whether text s holds word w where it is a whole word: not inside a longer
+-- one made of the characters of `word` (a Lua character class).
+function M.holds_word(s, w, word)
+	local from = 1
+	while true do
+		local i, j = s:find(w, from, true)
+		if not i then
+			return false
+		end
+		local before, after = s:sub(i - 1, i - 1), s:sub(j + 1, j + 1)
+		if (i == 1 or not before:find(word)) and (after == "" or not after:find(word)) then
+			return true
+		end
+		from = i + 1
+	end
 end
 
 function Txn:count_images()
@@ -284,7 +552,7 @@ local function walk_msg(msg, typename, label, visit)
 		if v ~= nil then
 			if f.repeated then
 				for i, x in ipairs(v) do
-					walk_msg(x, f.type, string.format("%s.%s[%d]", label, f.name, i), visit)
+					walk_msg(x, f.type, string.format("%s.%s[%d]", label, f.name, i - 1), visit)
 				end
 			else
 				walk_msg(v, f.type, label .. "." .. f.name, visit)
@@ -294,12 +562,12 @@ local function walk_msg(msg, typename, label, visit)
 end
 
 -- visit(msg, typename, label) for every message of the image, nested ones
--- too, depth first in field order; label is its path ("entries[3].reg").
+-- too, depth first in field order; label is its path ("entries[3].reg", from 0).
 function M.walk(img, visit)
 	for i, e in ipairs(img.entries) do
 		local t = crit.typeof(e)
 		if t then
-			walk_msg(e, t, string.format("entries[%d]", i), visit)
+			walk_msg(e, t, M.entry_label(i), visit)
 		end
 	end
 end
@@ -485,14 +753,14 @@ function M.inet_sockets(ck)
 	local files = ck:image("files.img")
 	for i, f in ipairs(files and files.entries or {}) do
 		if f.isk then
-			local s = { image = "files.img", label = string.format("entries[%d].isk", i), e = f.isk, pids = {} }
+			local s = { image = "files.img", label = M.entry_label(i) .. ".isk", e = f.isk, pids = {} }
 			socks[#socks + 1] = s
 			by_id[f.id] = by_id[f.id] or s
 		end
 	end
 	local legacy = ck:image("inetsk.img")
 	for i, e in ipairs(legacy and legacy.entries or {}) do
-		local s = { image = "inetsk.img", label = string.format("entries[%d]", i), e = e, pids = {} }
+		local s = { image = "inetsk.img", label = M.entry_label(i), e = e, pids = {} }
 		socks[#socks + 1] = s
 		by_id[e.id] = by_id[e.id] or s
 	end
@@ -566,7 +834,7 @@ end
 function M.socket_args(argv, pairs_what)
 	local cli = require "cli"
 	local o = cli.parse(argv, { "-n, --dry-run", "--backup", "--wait[=SECONDS]", "--local-only", "--peer",
-		"--peer-only", "--proto=P", "--pid=PID", "-q, --quiet" })
+		"--peer-only", "--proto=P", "--pid=PID", "-q, --quiet", "--json", "--allow-none" })
 	if #o < 2 then
 		cli.usage_error("give a checkpoint directory and at least one " .. pairs_what)
 	end
@@ -600,8 +868,14 @@ end
 -- selected. --peer-only changes no local side. Returns the number of fields
 -- changed.
 function M.rewrite_inet(txn, spec, opts)
-	local socks = {}
-	for _, s in ipairs(M.inet_sockets(txn.ck)) do
+	txn:check_pid(opts.pid)
+	local socks, all = {}, M.inet_sockets(txn.ck)
+	-- the values as they were, for why_none
+	for _, s in ipairs(all) do
+		s.old_src, s.old_dst = s.e[spec.src], s.e[spec.dst]
+	end
+	txn.inet = { all = all, spec = spec, opts = opts }
+	for _, s in ipairs(all) do
 		if (spec.raw or s.e.type ~= SOCK_RAW) and (not opts.proto or s.e.proto == opts.proto) then
 			socks[#socks + 1] = s
 		end
@@ -648,6 +922,111 @@ function M.rewrite_inet(txn, spec, opts)
 			"their peer; those connections will not match at restore ('check' lists them)", broken)
 	end
 	return n
+end
+
+-- Why no socket had `what` (a port or address, as people write it) changed
+-- where rewrite_inet looked: the first of these that is so, over every inet
+-- socket of the checkpoint as it was. match(v) -> whether the value v (of
+-- spec.src or spec.dst) is it.
+function M.why_none(txn, what, match)
+	local spec, opts, all = txn.inet.spec, txn.inet.opts, txn.inet.all
+	local SOCK_RAW_ = SOCK_RAW
+	local function pids_of(list)
+		local set, out = {}, {}
+		for _, s in ipairs(list) do
+			for pid in pairs(s.pids) do
+				set[pid] = true
+			end
+		end
+		for pid in pairs(set) do
+			out[#out + 1] = pid
+		end
+		table.sort(out)
+		return #out > 0 and table.concat(out, ", ") or "none"
+	end
+	local users = {}
+	for _, s in ipairs(all) do
+		if (s.old_src ~= nil and match(s.old_src)) or (s.connected and s.old_dst ~= nil and match(s.old_dst)) then
+			users[#users + 1] = s
+		end
+	end
+	if #users == 0 then
+		return string.format("no socket of the checkpoint uses %s (as local or peer side)", what)
+	end
+	local function keep(list, pred)
+		local out = {}
+		for _, s in ipairs(list) do
+			if pred(s) then
+				out[#out + 1] = s
+			end
+		end
+		return out
+	end
+	local left = keep(users, function(s)
+		return spec.raw or s.e.type ~= SOCK_RAW_
+	end)
+	if #left == 0 then
+		return string.format("only raw sockets use %s (their port is a protocol number: rewrite-ip only)", what)
+	end
+	if opts.proto then
+		local before = left
+		left = keep(left, function(s)
+			return s.e.proto == opts.proto
+		end)
+		if #left == 0 then
+			local names = { [M.TCP] = "tcp", [M.UDP] = "udp" }
+			local other = {}
+			for _, s in ipairs(before) do
+				other[names[s.e.proto] or tostring(s.e.proto)] = true
+			end
+			local list = {}
+			for k in pairs(other) do
+				list[#list + 1] = k
+			end
+			table.sort(list)
+			return string.format("%s is used by %s sockets only, not by %s ones (--proto)", what,
+				table.concat(list, " and "), names[opts.proto])
+		end
+	end
+	if opts.pid then
+		local before = left
+		left = keep(left, function(s)
+			return s.pids[opts.pid]
+		end)
+		if #left == 0 then
+			return string.format("no socket of pid %d uses %s (the sockets using it are those of pid %s)",
+				opts.pid, what, pids_of(before))
+		end
+	end
+	local as_local = keep(left, function(s)
+		return s.old_src ~= nil and match(s.old_src)
+	end)
+	local as_peer = keep(left, function(s)
+		return s.connected and s.old_dst ~= nil and match(s.old_dst)
+	end)
+	local peer_inside = keep(as_peer, function(s)
+		return M.peer_of(all, s) ~= nil
+	end)
+	if opts.peer_only then
+		local side = spec.src:match("port") and "port" or "address"
+		if #as_peer == 0 then
+			return string.format("%s is only a local %s here (of pid %s); --peer-only changes peer sides only",
+				what, side, pids_of(as_local))
+		end
+		return string.format("%s is %sthe peer side of connections inside the checkpoint (pid %s), which " ..
+			"--peer-only leaves alone (without it they follow their peer's local side)", what,
+			#as_local > 0 and string.format("a local %s (pid %s) and ", side, pids_of(as_local)) or "only ",
+			pids_of(as_peer))
+	end
+	if #as_local == 0 and #peer_inside < #as_peer then
+		return string.format("%s is only the peer side of connections to outside the checkpoint (pid %s): " ..
+			"--peer or --peer-only changes those", what, pids_of(as_peer))
+	end
+	if #as_local == 0 and opts.pid then
+		return string.format("%s is only the peer side of pid %d's connections to other processes of the " ..
+			"checkpoint: it changes with their local side (--pid %d leaves that out)", what, opts.pid, opts.pid)
+	end
+	return string.format("no selected socket has %s where it would change", what)
 end
 
 M.same = same

@@ -90,6 +90,8 @@ local function check_pid(ck, pid)
 	error(string.format("%s: pid %d is not in the checkpoint (its processes: %s)", ck.dir, pid, list), 0)
 end
 
+M.check_pid = check_pid -- for the fixups' --pid: one message for a pid not there
+
 -- The checkpoint's processes (pids), in pstree order.
 function M.pids(ck)
 	local pst = ck:image("pstree.img")
@@ -496,6 +498,7 @@ end
 -- present_pages, parent_pages, lazy_pages, present_bytes}; rows with vma = nil
 -- for dumped pages outside every VMA; and the totals.
 function M.memory_summary(ck, pid)
+	pid = check_pid(ck, pid) -- a bad pid is the caller's line, not regions'
 	local regions, why = M.regions(ck, pid)
 	if not regions then
 		return nil, why

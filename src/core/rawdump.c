@@ -84,8 +84,16 @@ static void rawdump_bytes(struct buf *b, const uint8_t *p, size_t len)
 		buf_printf(b, "... (%zu bytes)", len);
 }
 
+/* The first damage found in a message, for the error (the text shows it in place too). */
+static void rawdump_damage(struct err *prob, int *bad, const char *what, size_t at)
+{
+	if (!*bad)
+		err_set(prob, "%s at byte %zu of its message", what, at);
+	*bad = 1;
+}
+
 static void rawdump_message(struct buf *b, const ProtobufCMessageDescriptor *d, const uint8_t *p,
-			    size_t len, int depth)
+			    size_t len, int depth, struct err *prob, int *bad)
 {
 	const uint8_t *at = p, *end = p + len;
 	while (at < end) {
@@ -95,6 +103,7 @@ static void rawdump_message(struct buf *b, const ProtobufCMessageDescriptor *d, 
 		rawdump_indent(b, depth);
 		if (rc == PBW_TAG_CUT || rc == PBW_TAG_LONG) {
 			buf_printf(b, "(malformed tag at byte %zu)\n", start);
+			rawdump_damage(prob, bad, "a malformed tag", start);
 			return;
 		}
 		uint32_t num = (uint32_t)(fr.tag >> 3);
@@ -110,6 +119,7 @@ static void rawdump_message(struct buf *b, const ProtobufCMessageDescriptor *d, 
 		case 0:
 			if (rc < 0) {
 				buf_adds(b, ": (truncated varint)\n");
+				rawdump_damage(prob, bad, "a truncated varint", start);
 				return;
 			}
 			buf_adds(b, ": varint ");
@@ -127,6 +137,7 @@ static void rawdump_message(struct buf *b, const ProtobufCMessageDescriptor *d, 
 		case 5:
 			if (rc < 0) {
 				buf_adds(b, ": (truncated fixed value)\n");
+				rawdump_damage(prob, bad, "a truncated fixed value", start);
 				return;
 			}
 			buf_adds(b, fr.wt == 1 ? ": fixed64 " : ": fixed32 ");
@@ -137,6 +148,7 @@ static void rawdump_message(struct buf *b, const ProtobufCMessageDescriptor *d, 
 		case 2: {
 			if (rc < 0) {
 				buf_adds(b, ": (length runs past the end)\n");
+				rawdump_damage(prob, bad, "a length that runs past the end", start);
 				return;
 			}
 			size_t n = (size_t)fr.raw;
@@ -147,7 +159,7 @@ static void rawdump_message(struct buf *b, const ProtobufCMessageDescriptor *d, 
 				buf_adds(b, ": message, ");
 				rawdump_u64(b, n);
 				buf_adds(b, " bytes {\n");
-				rawdump_message(b, sub, fr.data, n, depth + 1);
+				rawdump_message(b, sub, fr.data, n, depth + 1, prob, bad);
 				rawdump_indent(b, depth);
 				buf_adds(b, "}\n");
 			} else {
@@ -161,6 +173,7 @@ static void rawdump_message(struct buf *b, const ProtobufCMessageDescriptor *d, 
 		}
 		default:
 			buf_printf(b, ": wire type %u, which protobuf images do not use\n", fr.wt);
+			rawdump_damage(prob, bad, "a wire type protobuf images do not use", start);
 			return;
 		}
 	}
@@ -176,6 +189,8 @@ int rawdump_image(const char *path, struct buf *out, struct err *e)
 	}
 	struct buf b = { 0 };
 	size_t off = 0;
+	struct err prob;
+	int bad = 0, damaged = 0;
 	const char *raw = img_raw_kind(path, p, len);
 	if (raw) {
 		buf_printf(&b, "%s: %s\n", path, raw);
@@ -204,7 +219,7 @@ int rawdump_image(const char *path, struct buf *out, struct err *e)
 			uint8_t *m = xmalloc(n ? n : 1);
 			protobuf_c_message_pack(en.msg, m);
 			buf_printf(&b, "entry %zu, %zu bytes, %s:\n", i, n, en.msg->descriptor->name);
-			rawdump_message(&b, en.msg->descriptor, m, n, 1);
+			rawdump_message(&b, en.msg->descriptor, m, n, 1, &prob, &bad);
 			if (en.has_extra)
 				buf_printf(&b, "  payload: %zu bytes\n", en.extra_len);
 			for (size_t k = 0; k < en.n_items; k++)
@@ -212,31 +227,46 @@ int rawdump_image(const char *path, struct buf *out, struct err *e)
 			free(m);
 			img_entry_free(&en);
 		}
-		if (rc < 0)
-			buf_printf(&b, "%s\n", e->msg);
+		if (rc < 0) { /* said as the error, not in the text */
+			err_prefix(e, "%s", path);
+			damaged = 1;
+		}
 		off = len;
 	}
 	for (size_t i = 0; off < len; i++) {
 		if (len - off < 4) {
-			buf_printf(&b, "offset 0x%zx: %zu trailing bytes, too few for a size word\n", off,
-				   len - off);
+			if (!damaged)
+				err_set(e, "%s: offset 0x%zx: %zu trailing bytes, too few for a size word", path, off,
+					len - off);
+			damaged = 1;
 			break;
 		}
 		uint32_t size = get_u32(p + off);
 		if (size > len - off - 4) {
-			buf_printf(&b, "offset 0x%zx: size word %u runs past the end (%zu bytes left): "
-				       "the rest is not size-framed\n",
-				   off, size, len - off - 4);
+			if (!damaged)
+				err_set(e, "%s: offset 0x%zx: size word %u runs past the end (%zu bytes left): "
+					   "the rest is not size-framed",
+					path, off, size, len - off - 4);
+			damaged = 1;
 			break;
 		}
 		const ProtobufCMessageDescriptor *d = mi ? img_entry_desc(mi, i, NULL) : NULL;
 		buf_printf(&b, "entry %zu at offset 0x%zx, %u bytes%s%s:\n", i, off, size, d ? ", " : "",
 			   d ? d->name : "");
-		rawdump_message(&b, d, p + off + 4, size, 1);
+		bad = 0;
+		rawdump_message(&b, d, p + off + 4, size, 1, &prob, &bad);
+		if (bad && !damaged) {
+			err_set(e, "%s: entry %zu at offset 0x%zx: %s", path, i, off, prob.msg);
+			damaged = 1;
+		}
 		off += 4 + size;
+	}
+	if (bad && !damaged) { /* a payload image's message */
+		err_set(e, "%s: %s", path, prob.msg);
+		damaged = 1;
 	}
 	free(p);
 	buf_add(out, b.p, b.len);
 	buf_free(&b);
-	return 0;
+	return damaged;
 }

@@ -6,7 +6,9 @@
 #include "util.h"
 
 /* Append the wire form of the image at path to out. -1 with e set when the
- * file cannot be read; what is wrong inside the file is told in the text. */
+ * file cannot be read; 1 with e set to the first damage found (naming the
+ * file, entry and offset) when it is damaged: the text, which shows the damage
+ * in place, is appended all the same; 0 when it is whole. */
 int rawdump_image(const char *path, struct buf *out, struct err *e);
 
 #endif

@@ -1,7 +1,6 @@
 /* limage.c: the image part of `crit` — loading, saving, decoding and encoding
  * images as typed tables, building entries, schema reflection, the selective
  * reads of the views. */
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,35 +22,15 @@
 #include "textcodec.h"
 #include "txn.h"
 
-/* Writer errors count entries from 0 (entries[0].vmas[2]); a Lua script
- * counts from 1, so every [N] of the leading path is shifted by one. */
+/* A writer's error, after prefix ("encode", a file name): its path counts
+ * from 0 (entries[0].vmas[2]), as every message of critlua does (one
+ * numbering: jq's over decode's JSON; docs/LUA-API.md). */
 static void lcrit_push_lua_path_error(lua_State *L, const char *prefix, const char *msg)
 {
-	luaL_Buffer b;
-	luaL_buffinit(L, &b);
-	if (prefix) {
-		luaL_addstring(&b, prefix);
-		luaL_addstring(&b, ": ");
-	}
-	const char *p = msg;
-	int in_path = strncmp(msg, "entries[", 8) == 0;
-	while (*p) {
-		if (in_path && (*p == ':' || *p == ' '))
-			in_path = 0;
-		if (in_path && *p == '[' && isdigit((unsigned char)p[1])) {
-			char *end;
-			unsigned long long v = strtoull(p + 1, &end, 10);
-			if (*end == ']') {
-				char num[32];
-				snprintf(num, sizeof num, "[%llu]", v + 1);
-				luaL_addstring(&b, num);
-				p = end + 1;
-				continue;
-			}
-		}
-		luaL_addchar(&b, *p++);
-	}
-	luaL_pushresult(&b);
+	if (prefix)
+		lua_pushfstring(L, "%s: %s", prefix, msg);
+	else
+		lua_pushstring(L, msg);
 }
 
 /* crit.load(path) -> image table */
@@ -229,7 +208,7 @@ static int lcrit_save(lua_State *L)
 	if (rc < 0 && strncmp(e.msg, path, strlen(path)) != 0)
 		err_prefix(&e, "%s", path);
 	if (rc < 0) {
-		/* e is "path: entries[0]...": shift the indices after the file name */
+		/* e is "path: entries[0]...": the path once */
 		size_t pl = strlen(path);
 		if (strncmp(e.msg, path, pl) == 0 && strncmp(e.msg + pl, ": ", 2) == 0)
 			lcrit_push_lua_path_error(L, path, e.msg + pl + 2);
@@ -592,19 +571,25 @@ static int lcrit_raw_kind(lua_State *L)
 	return 1;
 }
 
-/* crit._raw(path) -> text: the image in wire form, for show --raw. Raises
- * when the file cannot be read. */
+/* crit._raw(path) -> text [, damage]: the image in wire form, for show --raw,
+ * and the first damage found in it (file, entry, offset), if any. Raises when
+ * the file cannot be read. */
 static int lcrit_raw(lua_State *L)
 {
 	const char *path = luaL_checkstring(L, 1);
 	struct buf b = { 0 };
 	struct err e;
-	if (rawdump_image(path, &b, &e) < 0) {
+	int rc = rawdump_image(path, &b, &e);
+	if (rc < 0) {
 		buf_free(&b);
 		return laux_fail(L, "%s", e.msg);
 	}
 	lua_pushlstring(L, (const char *)b.p, b.len);
 	buf_free(&b);
+	if (rc > 0) {
+		lua_pushstring(L, e.msg);
+		return 2;
+	}
 	return 1;
 }
 

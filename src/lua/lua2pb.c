@@ -1,6 +1,7 @@
 /* lua2pb.c: typed or plain Lua tables -> protobuf-c messages and images.
  * Every value is checked against the descriptor; an error names the path of
- * the bad value in Lua's terms (entries[2].vmas[7].prot, counting from 1). */
+ * the bad value counting from 0, as jq over decode's JSON does and every
+ * command says (entries[1].vmas[6].prot is img.entries[2].vmas[7].prot). */
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -263,7 +264,7 @@ static void l2p_field(struct l2p *c, int idx, const ProtobufCFieldDescriptor *f,
 	char *arr = xcalloc(n, sz);
 	*(void **)(base + f->offset) = arr;
 	for (size_t k = 0; k < n; k++) {
-		size_t old = l2p_push_index(c, (lua_Integer)k + 1);
+		size_t old = l2p_push_index(c, (lua_Integer)k);
 		lua_rawgeti(L, idx, (lua_Integer)k + 1);
 		if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
 			/* counted in only once allocated: free_unpacked follows the pointers */
@@ -478,7 +479,7 @@ static void l2p_payload(struct l2p *c, int idx, const struct magic_info *mi, str
 		en->extra_len = n * 2;
 		en->has_extra = 1;
 		for (size_t k = 0; k < n; k++) {
-			size_t old = l2p_push_index(c, (lua_Integer)k + 1);
+			size_t old = l2p_push_index(c, (lua_Integer)k);
 			lua_rawgeti(L, idx, (lua_Integer)k + 1);
 			int ok;
 			lua_Integer v = lua_tointegerx(L, -1, &ok);
@@ -502,7 +503,7 @@ static void l2p_payload(struct l2p *c, int idx, const struct magic_info *mi, str
 			l2p_error(c, "no ipc_msg message type in the compiled schema");
 		en->items = xcalloc(n ? n : 1, sizeof *en->items);
 		for (size_t k = 0; k < n; k++) {
-			size_t old = l2p_push_index(c, (lua_Integer)k + 1);
+			size_t old = l2p_push_index(c, (lua_Integer)k);
 			lua_rawgeti(L, idx, (lua_Integer)k + 1);
 			if (lua_type(L, -1) != LUA_TTABLE || luapb_typeof(L, -1))
 				l2p_error(c, "expected a table {msg = ipc_msg, data = string}, got %s",
@@ -607,7 +608,7 @@ void luapb_to_image(lua_State *L, int idx, struct img *out, const char *what)
 	int ei = lua_gettop(L);
 	size_t n = l2p_sequence(&c, ei);
 	for (size_t k = 0; k < n; k++) {
-		size_t o2 = l2p_push_index(&c, (lua_Integer)k + 1);
+		size_t o2 = l2p_push_index(&c, (lua_Integer)k);
 		lua_rawgeti(L, ei, (lua_Integer)k + 1);
 		int en_idx = lua_gettop(L);
 		struct img_entry *en = img_add_entry(&g->img);
@@ -661,7 +662,7 @@ static void l2p_new_msg(struct l2p *c, int idx, const ProtobufCMessageDescriptor
 				size_t n = l2p_sequence(c, v);
 				lua_createtable(L, (int)(n > INT32_MAX ? INT32_MAX : n), 0);
 				for (size_t k = 0; k < n; k++) {
-					size_t o2 = l2p_push_index(c, (lua_Integer)k + 1);
+					size_t o2 = l2p_push_index(c, (lua_Integer)k);
 					lua_rawgeti(L, v, (lua_Integer)k + 1);
 					l2p_new_value(c, lua_gettop(L), f, depth);
 					lua_rawseti(L, -3, (lua_Integer)k + 1);

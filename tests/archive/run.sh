@@ -165,7 +165,9 @@ if [ -n "$edit_fx" ]; then
 		# diff lists exactly the rewritten fields
 		"$CRITLUA" diff --no-summary "$TMP/orig.$comp" "$ar" >"$TMP/diffout" 2>&1
 		rc=$?
-		grep '^files.img: ' "$TMP/report" >"$TMP/want"
+		# the report's change lines, "OBJECT: FIELD OLD -> NEW (IMAGE: PATH)", in
+		# diff's form "IMAGE: PATH: OLD -> NEW" (issue 19 put the object first)
+		sed -n 's/^.*: [a-z_0-9]* \(.* -> .*\) (\(files\.img\): \([^ ]*\))$/\2: \3: \1/p' "$TMP/report" >"$TMP/want"
 		if [ $rc -eq 1 ] && [ -s "$TMP/want" ] && cmp -s "$TMP/want" "$TMP/diffout"; then
 			ok
 		else

@@ -73,7 +73,7 @@ expect "--context --kind --page-size --pattern --pid --prot --range --window" gr
 expect "--addr --dry-run --kind --len --page-size --prot --range --raw --wait --write --write-string" mem dump 1 --
 contains "--backup --dry-run --local-only --peer --peer-only --pid --proto --quiet --wait" rewrite-ports --
 contains "--backup --dry-run --local-only --peer --peer-only --pid --proto --quiet --wait" rewrite-ip --
-expect "--backup --dry-run --only --quiet --wait" rewrite-paths --
+expect "--allow-none --backup --dry-run --json --only --quiet --wait" rewrite-paths --
 expect "--json" stats dump --
 # x views; dirs for checkpoints; image files; pids; option values
 expect "fds mems ps rss sk" x dump ""

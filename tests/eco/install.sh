@@ -55,7 +55,7 @@ cmp -s "$TMP/ps" "$FX/expected/sleep/x-ps.txt" 2>/dev/null || grep -q '23744  23
 critlua show "$FX/sleep/core-23744.img" | grep -q '"magic": "CORE"' || bad "show"
 critlua check --skip-pages "$FX/tcp" >/dev/null || bad "check tcp: exit $?"
 cp -r "$FX/tcp" "$TMP/tcp" && chmod -R u+w "$TMP/tcp"
-critlua rewrite-ports "$TMP/tcp" 47321:8080 --dry-run | grep -q 'src_port: 47321 -> 8080' || bad "rewrite-ports --dry-run"
+critlua rewrite-ports "$TMP/tcp" 47321:8080 --dry-run | grep -q 'pid 24277 fd 3 tcp 127.0.0.1:47321 (listening): src_port 47321 -> 8080' || bad "rewrite-ports --dry-run"
 # the installed fixup files run as scripts too, and a script directory adds commands
 critlua "$P/share/critlua/scripts/check.lua" --skip-pages "$FX/tcp" >/dev/null || bad "the installed check.lua"
 mkdir "$TMP/mine" && printf -- '-- hi: say hi\n-- usage: critlua hi\nprint("hi " .. crit.version)\n' >"$TMP/mine/hi.lua"

@@ -63,9 +63,9 @@ T.eq(J.encode({ magic = "SK_QUEUES", entries = { { id_for = 1, length = 3, extra
 	"payload as MIME base64")
 
 -- ---- errors name the path ----
-T.raises("entries[1]: no field 'bogus' in pstree_entry", J.encode,
+T.raises("entries[0]: no field 'bogus' in pstree_entry", J.encode,
 	{ magic = "PSTREE", entries = { { pid = 1, ppid = 0, pgid = 1, sid = 1, bogus = 1 } } })
-T.raises("entries[1].pid: expected an integer (uint32), got a string", J.encode,
+T.raises("entries[0].pid: expected an integer (uint32), got a string", J.encode,
 	{ magic = "PSTREE", entries = { { pid = "1" } } })
 T.raises("f: cannot encode a function value", J.encode, { f = print })
 local cycle = {}
@@ -100,7 +100,7 @@ do
 		"typed tables inside a plain one")
 	local p = crit.new("pstree_entry", { pid = 7, ppid = 1, pgid = 7, sid = 7 })
 	T.eq(J.encode(p), '{"pid": 7, "ppid": 1, "pgid": 7, "sid": 7}', "crit.new table")
-	T.raises("json.encode: a: entries[1]: no field 'bogus' in pstree_entry", J.encode,
+	T.raises("json.encode: a: entries[0]: no field 'bogus' in pstree_entry", J.encode,
 		{ a = { magic = "PSTREE", entries = { { bogus = 1 } } } })
 	T.raises("a pstree_entry has no payload (extra) here", J.encode,
 		crit.new("pstree_entry", { pid = 7, ppid = 1, pgid = 7, sid = 7, extra = "x" }))

@@ -399,7 +399,9 @@ else
 	local go = run("grep " .. q(rs) .. " /opt/xyzzz --pid " .. PID .. " --context 0")
 	T.eq(select(2, go:gsub("\n", "")), orig_hits, "every occurrence replaced")
 	_, err, code = run("rewrite-string " .. q(rs) .. " /usr/local /opt/xyzzz --pid " .. PID)
-	T.check(code == 0 and err:find("nothing to change", 1, true), "rewrite-string again: nothing to change: %s", err)
+	T.check(code == 1 and err:find("nothing to change", 1, true), "rewrite-string again: nothing to change, exit 1: %s", err)
+	_, err, code = run("rewrite-string " .. q(rs) .. " /usr/local /opt/xyzzz --allow-none --pid " .. PID)
+	T.check(code == 0 and err:find("nothing to change", 1, true), "rewrite-string --allow-none again: exit 0: %s", err)
 	-- in a parent-only page: refused, nothing changed
 	-- a word of the parent-only entry, made unique enough by its length
 	local heap_bytes = assert(ck:read_memory(PID, hp, PS))
