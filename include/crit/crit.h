@@ -24,12 +24,15 @@
  * Different objects may be used from different threads at once; one object
  * (an image, a checkpoint, a memory map, a transaction) must not be used by
  * two threads at the same time. The schema tables and the dlopen of
- * libarchive are set up once, under pthread_once. Allocation failure is the
+ * libarchive are set up once, under pthread_once. The library prints
+ * nothing, except crit_image_save into a checkpoint directory: a line on
+ * stderr when it finishes or undoes a change a killed writer left, or has
+ * a note on its commit (as critlua does). Allocation failure is the
  * one exception to "never exits": like critlua, the library prints "out of
  * memory" and ends the process (exit status 1).
  *
  * Stability: libcrit.so.0. Functions are only added within SONAME 0;
- * struct crit_error and struct crit_process keep their layout. */
+ * crit_error, crit_process and crit_region keep their layout. */
 #ifndef CRIT_CRIT_H
 #define CRIT_CRIT_H
 
@@ -113,8 +116,9 @@ CRIT_API int crit_image_remove(crit_image *img, size_t i, crit_error *err);
  * lengths checked: err names the entry and field). *out is malloc'ed. */
 CRIT_API int crit_image_encode(const crit_image *img, uint8_t **out, size_t *len, crit_error *err);
 /* Encode and write to path atomically (the old file stays on failure). In
- * a checkpoint directory this takes the checkpoint's lock (the write path
- * of crit_txn_*), so it fails while another writer holds it. */
+ * a checkpoint directory (one holding inventory.img) this goes through the
+ * write path of crit_txn_*, taking the checkpoint's lock (waiting up to 10 s
+ * for another writer). */
 CRIT_API int crit_image_save(const crit_image *img, const char *path, crit_error *err);
 
 /* --- CRIT's JSON ------------------------------------------------------- */
@@ -213,7 +217,8 @@ typedef struct crit_txn crit_txn;
  * at once), finish or undo what a killed writer left, and open the
  * checkpoint under the lock (crit_txn_checkpoint). */
 CRIT_API int crit_txn_begin(const char *path, double wait_secs, crit_txn **out, crit_error *err);
-/* The checkpoint as it is under the lock; owned by the transaction. */
+/* The checkpoint as it is under the lock; owned by the transaction, and
+ * replaced by a fresh one at each commit (call this again after one). */
 CRIT_API crit_checkpoint *crit_txn_checkpoint(crit_txn *txn);
 /* What the lock found and did ("finished an interrupted change ..."), or NULL. */
 CRIT_API const char *crit_txn_report(const crit_txn *txn);

@@ -616,6 +616,18 @@ static void change_port(const char *path, int archive)
 		      !socket_on(now, 47323),
 	      "the commit shows");
 	crit_image_free(now);
+	/* raw bytes as a new file: listed after the commit, and refused as an image */
+	CHECK(crit_txn_stage(t, "extra.img", "hello", 5, &err) == 0 && crit_txn_commit(t, &err) == 0,
+	      "stage raw bytes: %s", err.message);
+	size_t n;
+	const char *const *names = crit_checkpoint_images(crit_txn_checkpoint(t), &n, &err);
+	int listed = 0;
+	for (size_t i = 0; names && i < n; i++)
+		listed |= strcmp(names[i], "extra.img") == 0;
+	CHECK(listed, "extra.img not listed after its commit");
+	CHECK(crit_checkpoint_image(crit_txn_checkpoint(t), "extra.img", &now, &err) == -1 &&
+		      has(err.message, "extra.img"),
+	      "extra.img decoded: %s", err.message);
 	/* an image that cannot be written is refused at staging, naming the file */
 	crit_image *bad;
 	crit_image_new("FILES", &bad, &err);
