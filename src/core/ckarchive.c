@@ -4,6 +4,7 @@
  * within bounds, and the atomic rewrite. See ckarchive.h and docs/ARCHIVES.md. */
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -49,28 +50,34 @@ static struct {
 #undef X
 } la;
 
+/* Loaded once, for every thread (libcrit's callers may open archives from several). */
+static pthread_once_t la_once = PTHREAD_ONCE_INIT;
+static int la_loaded; /* 1: loaded, -1: failed */
+static char la_why[256];
+
+static void arch_load_once(void)
+{
+	void *h = dlopen(ARCH_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		h = dlopen("libarchive.so", RTLD_NOW | RTLD_LOCAL);
+	la_loaded = h ? 1 : -1;
+	if (!h)
+		snprintf(la_why, sizeof la_why, "%s", dlerror());
+#define X(f)                                                                                   \
+	if (la_loaded > 0 && !(*(void **)&la.f = dlsym(h, #f))) {                               \
+		snprintf(la_why, sizeof la_why, "%s has no %s", ARCH_SONAME, #f);                \
+		la_loaded = -1;                                                                \
+	}
+	ARCH_FUNCS(X)
+#undef X
+}
+
 static int arch_load_lib(struct err *e)
 {
-	static int loaded; /* 1: loaded, -1: failed */
-	static char why[256];
-	if (!loaded) {
-		void *h = dlopen(ARCH_SONAME, RTLD_NOW | RTLD_LOCAL);
-		if (!h)
-			h = dlopen("libarchive.so", RTLD_NOW | RTLD_LOCAL);
-		loaded = h ? 1 : -1;
-		if (!h)
-			snprintf(why, sizeof why, "%s", dlerror());
-#define X(f)                                                                                   \
-	if (loaded > 0 && !(*(void **)&la.f = dlsym(h, #f))) {                                  \
-		snprintf(why, sizeof why, "%s has no %s", ARCH_SONAME, #f);                      \
-		loaded = -1;                                                                   \
-	}
-		ARCH_FUNCS(X)
-#undef X
-	}
-	if (loaded < 0)
+	pthread_once(&la_once, arch_load_once);
+	if (la_loaded < 0)
 		return err_set(e, "reading archives needs libarchive (%s, Debian's libarchive13): %s",
-			       ARCH_SONAME, why);
+			       ARCH_SONAME, la_why);
 	return 0;
 }
 
@@ -295,10 +302,8 @@ static int arch_src_close(struct archive *ar, void *cd)
 static struct archive *arch_reader(int fd)
 {
 	struct archive *ar = la.archive_read_new();
-	if (!ar) {
-		fputs("critlua: out of memory\n", stderr);
-		abort();
-	}
+	if (!ar)
+		xoom();
 	la.archive_read_support_filter_all(ar);
 	la.archive_read_support_format_tar(ar);
 	la.archive_read_support_format_gnutar(ar);

@@ -2,6 +2,7 @@
  * protobuf-c descriptors, accepting every form CRIT and go-criu write and
  * refusing (with the path of the value) whatever would make a wrong image. */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -474,38 +475,61 @@ struct ji_json_names {
 	char **names; /* by field index; NULL where the name has no '_' */
 };
 
+/* Made once for every message of the schema, then only read: threads
+ * (libcrit's callers) share it. */
+static struct ji_json_names *ji_names_tab;
+static size_t ji_names_ntab;
+static pthread_once_t ji_names_once = PTHREAD_ONCE_INIT;
+
+static char **ji_names_of(const ProtobufCMessageDescriptor *d)
+{
+	char **names = xcalloc(d->n_fields ? d->n_fields : 1, sizeof(char *));
+	for (unsigned i = 0; i < d->n_fields; i++)
+		names[i] = ji_json_name(d->fields[i].name);
+	return names;
+}
+
+static void ji_names_build(void)
+{
+	size_t used = 0;
+	while (schema_messages[used])
+		used++;
+	for (ji_names_ntab = 64; ji_names_ntab < used * 2;)
+		ji_names_ntab *= 2;
+	ji_names_tab = xcalloc(ji_names_ntab, sizeof *ji_names_tab);
+	for (size_t k = 0; k < used; k++) {
+		const ProtobufCMessageDescriptor *d = schema_messages[k];
+		size_t h = ((uintptr_t)d >> 4) & (ji_names_ntab - 1);
+		while (ji_names_tab[h].d && ji_names_tab[h].d != d)
+			h = (h + 1) & (ji_names_ntab - 1);
+		if (ji_names_tab[h].d)
+			continue;
+		ji_names_tab[h].d = d;
+		ji_names_tab[h].names = ji_names_of(d);
+	}
+}
+
 static const ProtobufCFieldDescriptor *ji_field_by_json_name(const ProtobufCMessageDescriptor *d,
 							     const char *key)
 {
-	static struct ji_json_names *tab;
-	static size_t ntab, used;
 	if (!strpbrk(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"))
 		return NULL; /* no camelCase hump: it cannot differ from a proto name */
-	if (!tab) {
-		for (ntab = 64; schema_messages[used]; used++)
-			;
-		while (ntab < used * 2)
-			ntab *= 2;
-		tab = xcalloc(ntab, sizeof *tab);
-	}
-	size_t h = ((uintptr_t)d >> 4) & (ntab - 1);
-	while (tab[h].d && tab[h].d != d)
-		h = (h + 1) & (ntab - 1);
-	if (!tab[h].d) {
-		/* messages outside schema_messages (tests) could fill the table: refuse then */
-		static size_t filled;
-		if (filled + 1 >= ntab)
-			return NULL;
-		filled++;
-		tab[h].d = d;
-		tab[h].names = xcalloc(d->n_fields ? d->n_fields : 1, sizeof(char *));
+	pthread_once(&ji_names_once, ji_names_build);
+	size_t h = ((uintptr_t)d >> 4) & (ji_names_ntab - 1);
+	while (ji_names_tab[h].d && ji_names_tab[h].d != d)
+		h = (h + 1) & (ji_names_ntab - 1);
+	/* a message outside the schema (tests): its names made for this look-up only */
+	char **names = ji_names_tab[h].d ? ji_names_tab[h].names : ji_names_of(d);
+	const ProtobufCFieldDescriptor *found = NULL;
+	for (unsigned i = 0; i < d->n_fields && !found; i++)
+		if (names[i] && strcmp(names[i], key) == 0)
+			found = &d->fields[i];
+	if (!ji_names_tab[h].d) {
 		for (unsigned i = 0; i < d->n_fields; i++)
-			tab[h].names[i] = ji_json_name(d->fields[i].name);
+			free(names[i]);
+		free(names);
 	}
-	for (unsigned i = 0; i < d->n_fields; i++)
-		if (tab[h].names[i] && strcmp(tab[h].names[i], key) == 0)
-			return &d->fields[i];
-	return NULL;
+	return found;
 }
 
 /* A message of type d from object o; is_entry: the key "extra" is the

@@ -1,5 +1,6 @@
 /* magic.c: every image type of CRIU 4.2 (magic.tsv): its magic, head form,
  * message types, payload rule and file names. The one place that knows them. */
+#include <pthread.h>
 #include <string.h>
 
 #include "image.h"
@@ -77,16 +78,24 @@ struct magic_info magic_table[] = {
 	{ NULL, 0, FORM_COMMON, NULL, NULL, PL_NONE, NULL, NULL, NULL },
 };
 
-/* Descriptors are looked up by name once; the table is otherwise constant. */
-static const struct magic_info *magic_resolve(const struct magic_info *mi)
+/* Descriptors are looked up by name once, for every row at the first use,
+ * so that threads reading the table never see it change; it is otherwise
+ * constant. */
+static pthread_once_t magic_once = PTHREAD_ONCE_INIT;
+
+static void magic_resolve_all(void)
 {
-	struct magic_info *m = (struct magic_info *)mi; /* points into magic_table, which is writable */
-	if (m && !m->desc) {
+	for (struct magic_info *m = magic_table; m->name; m++) {
 		m->desc = schema_message(m->message);
 		if (m->message2)
 			m->desc2 = schema_message(m->message2);
 	}
-	return m;
+}
+
+static const struct magic_info *magic_resolve(const struct magic_info *mi)
+{
+	pthread_once(&magic_once, magic_resolve_all);
+	return mi;
 }
 
 const struct magic_info *magic_by_value(uint32_t magic)

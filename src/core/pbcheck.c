@@ -236,11 +236,12 @@ static int pb_on_cycle(const ProtobufCMessageDescriptor *d, const ProtobufCMessa
 
 int pb_is_recursive(const ProtobufCMessageDescriptor *d)
 {
-	static struct {
+	/* per thread: libcrit's callers may decode in several at once */
+	static _Thread_local struct {
 		const ProtobufCMessageDescriptor *d;
 		int rec;
 	} cache[512];
-	static unsigned n;
+	static _Thread_local unsigned n;
 	for (unsigned i = 0; i < n; i++)
 		if (cache[i].d == d)
 			return cache[i].rec;

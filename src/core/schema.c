@@ -1,10 +1,12 @@
 /* schema.c: look-ups over the generated schema tables, and the (criu) name
  * maps, read by json_out.c (numbers to names) and json_in.c (back). */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "schema.h"
+#include "util.h"
 
 /* Per message descriptor, an array of option pointers indexed like d->fields.
  * An open-addressing table keyed by descriptor pointer; built on first use. */
@@ -15,6 +17,8 @@ struct opt_slot {
 
 static struct opt_slot *slots;
 static size_t nslots; /* power of two */
+/* Built once, before any look-up reads it: readers in several threads (libcrit's callers) share it. */
+static pthread_once_t slots_once = PTHREAD_ONCE_INIT;
 
 static size_t schema_hash_ptr(const void *p)
 {
@@ -45,9 +49,7 @@ static void schema_build_index(void)
 		rows++;
 	for (nslots = 16; nslots < rows * 2; nslots *= 2)
 		;
-	slots = calloc(nslots, sizeof *slots);
-	if (!slots)
-		abort();
+	slots = xcalloc(nslots, sizeof *slots);
 	for (size_t r = 0; r < rows; r++) {
 		const ProtobufCMessageDescriptor *d = schema_message(schema_opt_rows[r].message);
 		if (!d)
@@ -58,9 +60,7 @@ static void schema_build_index(void)
 			continue;
 		struct opt_slot *s = schema_slot_for(d, 1);
 		if (!s->by_field) {
-			s->by_field = calloc(d->n_fields, sizeof *s->by_field);
-			if (!s->by_field)
-				abort();
+			s->by_field = xcalloc(d->n_fields ? d->n_fields : 1, sizeof *s->by_field);
 		}
 		s->by_field[fd - d->fields] = &schema_opt_rows[r].opts;
 	}
@@ -68,8 +68,7 @@ static void schema_build_index(void)
 
 const struct field_opts *schema_field_opts(const ProtobufCMessageDescriptor *d, unsigned index)
 {
-	if (!slots)
-		schema_build_index();
+	pthread_once(&slots_once, schema_build_index);
 	const struct opt_slot *s = schema_slot_for(d, 0);
 	return s && index < d->n_fields ? s->by_field[index] : NULL;
 }

@@ -12,7 +12,7 @@
 
 /* Out of memory: a clear message and exit status 1, as for any other error
  * (abort's 134 would look like a crash). */
-static void oom(void)
+void xoom(void)
 {
 	fputs("critlua: out of memory\n", stderr);
 	exit(1);
@@ -22,7 +22,7 @@ void *xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
 	if (!p)
-		oom();
+		xoom();
 	return p;
 }
 
@@ -30,7 +30,7 @@ void *xcalloc(size_t n, size_t size)
 {
 	void *p = calloc(n ? n : 1, size ? size : 1);
 	if (!p)
-		oom();
+		xoom();
 	return p;
 }
 
@@ -38,7 +38,7 @@ void *xrealloc(void *p, size_t n)
 {
 	p = realloc(p, n ? n : 1);
 	if (!p)
-		oom();
+		xoom();
 	return p;
 }
 
@@ -55,7 +55,7 @@ void buf_reserve(struct buf *b, size_t more)
 	size_t cap = b->cap ? b->cap : 256;
 	while (cap - b->len < more) {
 		if (cap > SIZE_MAX / 2)
-			oom();
+			xoom();
 		cap *= 2;
 	}
 	b->p = xrealloc(b->p, cap);

@@ -30,6 +30,8 @@ void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
+/* What they do when memory runs out: "critlua: out of memory", exit status 1. */
+void xoom(void) __attribute__((noreturn));
 
 /* An error message under construction; the caller adds the file name. */
 struct err {

@@ -5,6 +5,8 @@
 
 #include <lauxlib.h>
 
+#include <crit/crit.h>
+
 #include "json_in.h"
 #include "jread.h"
 #include "laux.h"
@@ -109,9 +111,9 @@ static int lji_encode_file(lua_State *L)
 {
 	const char *in = luaL_optstring(L, 1, "-");
 	const char *out = luaL_optstring(L, 2, "-");
-	struct err e;
-	if (json_encode_file(in, out, &e) < 0) {
-		lua_pushstring(L, e.msg);
+	crit_error e; /* through libcrit's public API, as any C program would */
+	if (crit_json_encode_file(in, out, &e) < 0) {
+		lua_pushstring(L, e.message);
 		return lua_error(L);
 	}
 	lua_pushboolean(L, 1);

@@ -7,6 +7,8 @@
 
 #include <lauxlib.h>
 
+#include <crit/crit.h>
+
 #include "json_out.h"
 #include "laux.h"
 #include "lparts.h"
@@ -511,10 +513,10 @@ static int ljo_decode_file(lua_State *L)
 	if (!lua_isnoneornil(L, 3))
 		luaL_checktype(L, 3, LUA_TTABLE);
 	int pretty = laux_flag(L, 3, "pretty"), nopl = laux_flag(L, 3, "nopl");
-	struct err e;
-	if (jw_image_file(in, out, pretty, nopl, &e) < 0) {
+	crit_error e; /* through libcrit's public API, as any C program would */
+	if (crit_json_decode_file(in, out, pretty, nopl, &e) < 0) {
 		lua_pushnil(L);
-		lua_pushstring(L, e.msg);
+		lua_pushstring(L, e.message);
 		return 2;
 	}
 	lua_pushboolean(L, 1);

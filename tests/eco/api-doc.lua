@@ -44,7 +44,9 @@ for path in text:gmatch("%f[%w_]crit%.([%a_][%w_.]*)") do
 	for part in path:gmatch("[^.]+") do
 		v = type(v) == "table" and v[part] or nil
 	end
-	if v == nil and path ~= "so" and path ~= "lua" and not path:match("%.$") then -- crit.so, crit.lua: files
+	-- crit.so, crit.lua, crit.h, crit.c (libcrit's, docs/C-API.md): files
+	local file = path == "so" or path == "lua" or path == "h" or path == "c"
+	if v == nil and not file and not path:match("%.$") then
 		fail("the reference names crit.%s, which does not exist", path)
 	end
 end
