@@ -63,12 +63,12 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < n; i++) {
 		InetSkEntry *s = ((FileEntry *)crit_image_entry(files, i))->isk;
 		if (src[i]) {
-			printf("files.img: entries[%zu].isk.src_port: %u -> %u\n", i + 1, s->src_port, new);
+			printf("files.img: entries[%zu].isk.src_port: %u -> %u\n", i, s->src_port, new);
 			s->src_port = new;
 			changed++;
 		}
 		if (dst[i]) {
-			printf("files.img: entries[%zu].isk.dst_port: %u -> %u\n", i + 1, s->dst_port, new);
+			printf("files.img: entries[%zu].isk.dst_port: %u -> %u\n", i, s->dst_port, new);
 			s->dst_port = new;
 			changed++;
 		}

@@ -47,9 +47,14 @@ for bin in ./ps ./ps-static; do
 done
 for bin in ./rewrite-port ./rewrite-port-static; do
 	rm -rf a b && cp -r "$fix/tcp" a && cp -r "$fix/tcp" b
-	"$critlua" rewrite-ports a 47321:8080 >want.txt 2>&1
+	# the same changes as rewrite-ports' --json report (image, path from 0 as
+	# jq has it, old, new), and the same count written
+	"$critlua" rewrite-ports --json a 47321:8080 | "$critlua" -e '
+		local r = crit.json.decode(io.read("a"))
+		for _, c in ipairs(r.changes) do print(string.format("%s: %s: %s -> %s", c.image, c.path, c.old, c.new)) end
+		print(#r.changes .. " change(s) written to files.img")' >want.txt 2>&1
 	"$bin" b 47321 8080 >got.txt 2>&1 || failed "$bin: exit $?"
-	cmp -s want.txt got.txt || { failed "$bin: its change lines are not rewrite-ports'"; diff want.txt got.txt; }
+	cmp -s want.txt got.txt || { failed "$bin: its changes are not rewrite-ports'"; diff want.txt got.txt; }
 	"$critlua" diff a b >diff.txt 2>&1 || { failed "$bin: critlua diff finds a difference"; cat diff.txt; }
 	"$critlua" diff --no-summary "$fix/tcp" b >diff.txt 2>&1
 	[ $? = 1 ] && [ "$(grep -c 'isk\.\(src\|dst\)_port: 47321 -> 8080' diff.txt)" = 3 ] ||
