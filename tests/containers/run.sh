@@ -61,9 +61,12 @@ echo "(00.000012) Version: 4.1 (gitid 0)" >"$TMP/cd/dump.log"
 echo '["/tmp/old.log"]' >"$TMP/crio/deleted.files"
 
 # containerd_archive DIR OUT: containerd's members, in the order it writes them
+# (containerd copies CRIU's stats-dump beside them too)
 containerd_archive() {
-	tar --format=pax -cf "$2" -C "$1" --transform='s,^\.,checkpoint,' . \
-		-C "$TMP/cd" config.dump container.log dump.log rootfs-diff.tar spec.dump status status.dump
+	local stats=()
+	[ -f "$1/stats-dump" ] && stats=(-C "$1" stats-dump)
+	tar --format=pax --hard-dereference -cf "$2" -C "$1" --transform='s,^\.,checkpoint,' . \
+		-C "$TMP/cd" config.dump container.log dump.log rootfs-diff.tar spec.dump "${stats[@]}" -C "$TMP/cd" status status.dump
 }
 # crio_archive DIR OUT: CRI-O's members, named ./...
 crio_archive() {
@@ -139,7 +142,11 @@ want "inspect containerd" "$out" "^archive: .*(none, POSIX pax" "^container: *co
 	"^id: *8f3b2c1d0e9a" "^image: *registry.example.org/critlua/counter:2.1$" "^pod: *counters$" "^namespace: *default$" \
 	"^runtime: *io.containerd.runc.v2$" "^created: *2025-06-02T08:14:05.123456789Z$" \
 	"^checkpointed: *2025-06-02T09:30:41.987654321Z$" "^command: */counter --interval 1s$" "^hostname: *counters$" \
-	"^processes: *[0-9]" "^metadata: *config.dump, container.log, dump.log, rootfs-diff.tar, spec.dump, status, status.dump$"
+	"^processes: *[0-9]" "^rootfs diff: *10.0 KiB$" \
+	"^metadata: *config.dump, container.log, dump.log, rootfs-diff.tar, spec.dump,\( stats-dump,\)\? status, status.dump$"
+if [ -f "$ROOT/$fx/stats-dump" ]; then
+	want "inspect containerd (stats-dump)" "$out" "^frozen: *[0-9.]* ms$" "^pages written: *[0-9]*$" "stats-dump, status"
+fi
 out=$("$CRITLUA" inspect "$TMP/crio.tar" 2>&1)
 want "inspect CRI-O" "$out" "^container: *web$" "^engine: *CRI-O$" "^pod: *frontend-7d9f$" "^namespace: *shop$" \
 	"^runtime: *runc$" "^command: *nginx -g daemon off;$" "^metadata: *config.dump, deleted.files, rootfs-diff.tar, spec.dump$"
