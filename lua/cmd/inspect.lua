@@ -187,6 +187,7 @@ if want_network then
 	end
 	local none = info.container and info.container.engine == "containerd"
 			and "none recorded (containerd stores no network state in its checkpoints)"
+		or c.meta_size("network.status") and "none recorded in network.status"
 		or "none recorded (no network.status)"
 	table_out("network", { "NETWORK", "INTERFACE", "ADDRESSES", "GATEWAYS", "MAC" }, rows, none)
 end
