@@ -8,7 +8,8 @@
 -- images, the memory pages, the root file system diff) and the number of
 -- processes. A plain CRIU image directory shows what it has.
 --   --mounts   the container's mounts (spec.dump): destination, type,
---              source, options
+--              source, whether CRIU dumped it (when the checkpoint has
+--              mountpoints-*.img), options
 --   --network  its network (network.status as Podman's netavark and CNI
 --              back-ends write it; CRI-O's IP annotations): network,
 --              interface, addresses, gateways, MAC
@@ -170,12 +171,18 @@ local function table_out(heading, header, rows, none)
 end
 
 if want_mounts then
-	local rows = {}
+	local rows, checked = {}, info.mounts[1] and info.mounts[1].in_checkpoint ~= nil
 	for _, m in ipairs(info.mounts) do
-		rows[#rows + 1] = { m.destination or "-", m.type or "-", m.source or "-",
-			#m.options > 0 and table.concat(m.options, ",") or "-" }
+		local r = { m.destination or "-", m.type or "-", m.source or "-" }
+		if checked then
+			r[#r + 1] = m.in_checkpoint and "yes" or "no"
+		end
+		r[#r + 1] = #m.options > 0 and table.concat(m.options, ",") or "-"
+		rows[#rows + 1] = r
 	end
-	table_out("mounts", { "DESTINATION", "TYPE", "SOURCE", "OPTIONS" }, rows,
+	local header = checked and { "DESTINATION", "TYPE", "SOURCE", "DUMPED", "OPTIONS" }
+		or { "DESTINATION", "TYPE", "SOURCE", "OPTIONS" }
+	table_out("mounts", header, rows,
 		c.meta_size("spec.dump") and "no mounts in spec.dump" or "no spec.dump: the mounts are not known")
 end
 if want_network then

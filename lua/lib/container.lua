@@ -177,9 +177,10 @@ function M.describe(c)
 	return info
 end
 
--- M.mounts(c) -> {{destination, type, source, options = {...}}}: the OCI
--- spec's mounts (spec.dump), in its order; fields that are not strings are
--- left out.
+-- M.mounts(c) -> {{destination, type, source, options = {...},
+-- in_checkpoint}}: the OCI spec's mounts (spec.dump), in its order; fields
+-- that are not strings are left out. in_checkpoint (only when the checkpoint
+-- has mountpoints-*.img): whether CRIU dumped a mount at that destination.
 function M.mounts(c)
 	local spec = c.spec or M.json_file(c, "spec.dump") or {}
 	local out = crit.json.array({})
@@ -198,6 +199,26 @@ function M.mounts(c)
 			end
 			out[#out + 1] = { destination = str(m.destination), type = str(m.type), source = str(m.source),
 				options = opts }
+		end
+	end
+	-- Checked against CRIU's own record of the mounts (mountpoints-*.img):
+	-- a spec mount CRIU did not dump is one restore will not bring back.
+	local seen, any = {}, false
+	for _, name in ipairs(c.ck:list()) do
+		if name:match("^mountpoints%-%d+%.img$") then
+			any = true
+			for _, e in ipairs(c.ck:image(name).entries) do
+				if type(e.mountpoint) == "string" then
+					local mp = e.mountpoint:gsub("^%./", "/"):gsub("(.)/+$", "%1")
+					seen[mp] = true
+				end
+			end
+		end
+	end
+	if any then
+		for _, m in ipairs(out) do
+			local d = m.destination and m.destination:gsub("(.)/+$", "%1")
+			m.in_checkpoint = d ~= nil and seen[d] == true
 		end
 	end
 	return out

@@ -131,7 +131,11 @@ for fx in "${FIXTURES[@]}"; do
 done
 
 # --- inspect: the engines' metadata, mounts and network ---
+# (on a checkpoint without mountpoints-*.img: the mount table has no DUMPED column)
 fx=${FIXTURES[0]}
+for f in "${FIXTURES[@]}"; do
+	if ! ls "$ROOT/$f"/mountpoints-*.img >/dev/null 2>&1; then fx=$f; break; fi
+done
 containerd_archive "$ROOT/$fx" "$TMP/cd.tar"
 crio_archive "$ROOT/$fx" "$TMP/crio.tar"
 podman_archive "$ROOT/$fx" "$TMP/netavark.tar.zst" "$HERE/network/netavark.json"
@@ -175,6 +179,24 @@ want "inspect --mounts --json" "$json" \
 [ "$(grep -o '"destination"' <<<"$json" | wc -l)" -eq 12 ] && ok || fail "inspect --mounts --json: 12 mounts expected"
 out=$("$CRITLUA" inspect --mounts "$TMP/netavark.tar.zst" 2>&1)
 [ "$out" = "no mounts in spec.dump" ] && ok || fail "inspect --mounts without mounts: $out"
+
+# mounts against CRIU's mountpoints-*.img: DUMPED says whether CRIU has a mount there
+if [ -d "$ROOT/ns-mnt" ]; then
+	rm -rf "$TMP/mnt" && mkdir -p "$TMP/mnt" && cp -r "$ROOT/ns-mnt" "$TMP/mnt/checkpoint"
+	cat >"$TMP/mnt/spec.dump" <<'SPEC'
+{"ociVersion": "1.2.0", "mounts": [
+ {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec"]},
+ {"destination": "/etc/hosts", "type": "bind", "source": "/var/lib/x/etc-hosts", "options": ["rbind", "ro"]},
+ {"destination": "/dev/shm/", "type": "tmpfs", "source": "shm"}]}
+SPEC
+	out=$("$CRITLUA" inspect --mounts "$TMP/mnt" 2>&1)
+	want "inspect --mounts (DUMPED)" "$out" "^DESTINATION  *TYPE  *SOURCE  *DUMPED  *OPTIONS$" \
+		"^/dev/pts  *devpts  *devpts  *yes  *nosuid,noexec$" "^/etc/hosts  *bind  */var/lib/x/etc-hosts  *no  *rbind,ro$" \
+		"^/dev/shm/  *tmpfs  *shm  *yes  *-$"
+	json=$("$CRITLUA" inspect --mounts --json "$TMP/mnt" 2>&1)
+	want "inspect --mounts --json (DUMPED)" "$json" '"destination": "/dev/pts", "in_checkpoint": true' \
+		'"destination": "/etc/hosts", "in_checkpoint": false'
+fi
 
 # network: netavark's form (two networks, two addresses on one interface)
 out=$("$CRITLUA" inspect --network "$TMP/netavark.tar.zst" 2>&1)
