@@ -1,205 +1,205 @@
--- inspect: a container checkpoint's engine metadata and sizes
--- usage: critlua inspect [--json] ARCHIVE|DIR
--- For a container checkpoint archive (.tar, .tar.gz, .tar.zst) as Podman
--- and CRI-O write it, or such a directory (checkpoint/ beside config.dump):
--- the container's name, id, image, runtime, engine, creation and checkpoint
--- times and command (from config.dump and spec.dump), the size of the
--- checkpoint (all images, the memory pages, the root file system diff) and
--- the number of processes. A plain CRIU image directory shows what it has.
---   --json   the same as one JSON document
+-- inspect: a container checkpoint's engine metadata, sizes, mounts and network
+-- usage: critlua inspect [--mounts] [--network] [--all] [--json] ARCHIVE|DIR
+-- For a container checkpoint archive (.tar, .tar.gz, .tar.zst) as Podman,
+-- CRI-O and containerd write it, or such a directory (checkpoint/ beside
+-- config.dump): the container's name, id, image, runtime, engine (Podman,
+-- CRI-O or containerd), pod and namespace, creation and checkpoint times and
+-- command (from config.dump and spec.dump), the size of the checkpoint (all
+-- images, the memory pages, the root file system diff) and the number of
+-- processes. A plain CRIU image directory shows what it has.
+--   --mounts   the container's mounts (spec.dump): destination, type,
+--              source, whether CRIU dumped it (when the checkpoint has
+--              mountpoints-*.img), options
+--   --network  its network (network.status as Podman's netavark and CNI
+--              back-ends write it; CRI-O's IP annotations): network,
+--              interface, addresses, gateways, MAC
+--   --all      the summary, the mounts and the network at once
+--   --json     the same as one JSON document
 -- Exit status: 0 done; 1 an error (the message on stderr, nothing half
 -- written); 2 a usage mistake.
 
 local cli = require "cli"
 local crit = require "crit"
 local explore = require "explore"
+local container = require "container"
 
-local o = cli.parse(arg, { "--json" })
+local o = cli.parse(arg, { "--json", "--mounts", "--network", "--all" })
 if #o ~= 1 then
 	cli.usage_error("give one checkpoint archive or directory")
 end
 local path = o[1]
+local want_summary = o.all or not (o.mounts or o.network)
+local want_mounts = o.all or o.mounts
+local want_network = o.all or o.network
 
--- The checkpoint, and a reader of the files beside its images.
-local ck, meta, top_names
-if crit.is_dir(path) and crit.is_dir(path .. "/checkpoint") then
-	ck = crit.open(path .. "/checkpoint")
-	meta = function(name)
-		local f = io.open(path .. "/" .. name, "rb")
-		if not f then
-			return nil
+local c = container.open(path)
+local ck = c.ck
+local info = container.describe(c)
+
+local function summary()
+	local s = {}
+	info.size = s
+	s.images, s.pages, s.files = 0, 0, 0
+	for _, name in ipairs(ck:list()) do
+		local n = ck:size(name) or 0
+		s.images = s.images + n
+		s.files = s.files + 1
+		if name:match("^pages%-") then
+			s.pages = s.pages + n
 		end
-		local s = f:read("a")
-		f:close()
-		return s
 	end
-	top_names = crit.dir(path)
-else
-	ck = crit.open(path)
+	s.rootfs_diff = c.meta_size("rootfs-diff.tar")
 	if ck.archive then
-		meta = function(name)
-			return ck.archive:read(name)
+		local ai = ck.archive:info()
+		info.archive = { compression = ai.compression, format = ai.format, size = ai.size }
+	end
+	local pst = ck:image("pstree.img")
+	if pst then
+		local threads = 0
+		for _, e in ipairs(pst.entries) do
+			threads = threads + math.max(1, #(e.threads or {}))
 		end
-		top_names = {}
-		for _, m in ipairs(ck.archive:members()) do
-			if not m.name:find("/", 1, true) and m.type == "file" then
-				top_names[#top_names + 1] = m.name
-			end
-		end
-		table.sort(top_names)
-	else
-		meta = function()
-			return nil
-		end
-		top_names = {}
+		info.processes, info.threads = #pst.entries, threads
+	end
+	-- The dump statistics the engine keeps beside the images (or CRIU's own).
+	local sd = c.meta("stats-dump")
+	local stats_ok, stats = false, nil
+	if sd then
+		stats_ok, stats = pcall(crit.decode, sd, "stats-dump")
+	elseif ck:has("stats-dump") then
+		stats_ok, stats = pcall(ck.image, ck, "stats-dump")
+	end
+	if stats_ok and stats and stats.entries[1] and stats.entries[1].dump then
+		local d = stats.entries[1].dump
+		info.dump = { frozen_time_us = d.frozen_time, pages_written = d.pages_written, memdump_time_us = d.memdump_time }
 	end
 end
 
-local function json_file(name)
-	local text = meta(name)
-	if not text then
-		return nil
-	end
-	local ok, v = pcall(crit.json.decode, text)
-	if not ok then
-		error((ck.archive and path .. ":" .. name or path .. "/" .. name) .. ": " .. tostring(v), 0)
-	end
-	return type(v) == "table" and v or nil -- metadata is an object; anything else says nothing
+if want_summary then
+	summary()
 end
-
-local config = json_file("config.dump") or {}
-local spec = json_file("spec.dump") or {}
-local function str(v)
-	return type(v) == "string" and v ~= "" and v or nil
+if want_mounts then
+	info.mounts = container.mounts(c)
 end
-
-local info = { path = path, container = {}, size = {}, metadata = {} }
-local c = info.container
-c.name = str(config.name)
-c.id = str(config.id)
-c.image = str(config.rootfsImageName)
-c.runtime = str(config.runtime) or str(config.ociRuntime)
-c.created = str(config.createdTime)
-c.checkpointed = str(config.checkpointedTime)
-local ann = type(spec.annotations) == "table" and spec.annotations or {}
-local manager = str(ann["io.container.manager"])
-if manager == "libpod" then
-	c.engine = "Podman"
-elseif manager then
-	c.engine = manager
-else
-	for k in pairs(ann) do
-		if type(k) == "string" and k:match("^io%.kubernetes%.cri%-o%.") then
-			c.engine = "CRI-O"
-			break
-		end
-	end
-end
-if not c.name and str(ann["io.kubernetes.cri-o.ContainerName"]) then
-	c.name = ann["io.kubernetes.cri-o.ContainerName"]
-end
-if type(spec.process) == "table" and type(spec.process.args) == "table" then
-	local args = {}
-	for _, a in ipairs(spec.process.args) do
-		if type(a) == "string" or type(a) == "number" then
-			args[#args + 1] = tostring(a)
-		end
-	end
-	if #args > 0 then
-		c.command = table.concat(args, " ")
-	end
-end
-c.hostname = str(spec.hostname)
-
-for _, name in ipairs(top_names) do
-	if name ~= "checkpoint" then
-		info.metadata[#info.metadata + 1] = name
-	end
-end
-
--- Sizes: every file of the checkpoint, the pages among them, the rootfs diff.
-local s = info.size
-s.images, s.pages, s.files = 0, 0, 0
-for _, name in ipairs(ck:list()) do
-	local n = ck:size(name) or 0
-	s.images = s.images + n
-	s.files = s.files + 1
-	if name:match("^pages%-") then
-		s.pages = s.pages + n
-	end
-end
-local diff = meta("rootfs-diff.tar")
-if ck.archive then
-	s.rootfs_diff = ck.archive:size("rootfs-diff.tar")
-else
-	s.rootfs_diff = diff and #diff or nil
-end
-if ck.archive then
-	local ai = ck.archive:info()
-	info.archive = { compression = ai.compression, format = ai.format, size = ai.size }
-end
-
-local pst = ck:image("pstree.img")
-if pst then
-	local threads = 0
-	for _, e in ipairs(pst.entries) do
-		threads = threads + math.max(1, #(e.threads or {}))
-	end
-	info.processes, info.threads = #pst.entries, threads
-end
-
--- The dump statistics Podman keeps beside the images (or CRIU's own).
-local sd = meta("stats-dump")
-local stats_ok, stats = false, nil
-if sd then
-	stats_ok, stats = pcall(crit.decode, sd, "stats-dump")
-elseif ck:has("stats-dump") then
-	stats_ok, stats = pcall(ck.image, ck, "stats-dump")
-end
-if stats_ok and stats and stats.entries[1] and stats.entries[1].dump then
-	local d = stats.entries[1].dump
-	info.dump = { frozen_time_us = d.frozen_time, pages_written = d.pages_written, memdump_time_us = d.memdump_time }
+if want_network then
+	info.network = container.network(c)
 end
 
 if o.json then
+	if not want_summary then
+		info.metadata = nil
+		info.container = nil
+	end
 	io.stdout:write(explore.json(info), "\n")
 	return
 end
 
-local rows = {}
-local function row(k, v)
-	if v ~= nil then
-		rows[#rows + 1] = { k, tostring(v) }
+local out = {}
+local function put(s)
+	out[#out + 1] = s
+end
+
+if want_summary then
+	local ci, s = info.container, info.size
+	local rows = {}
+	local function row(k, v)
+		if v ~= nil then
+			rows[#rows + 1] = { k, tostring(v) }
+		end
+	end
+	local hb = explore.human_bytes
+	if info.archive then
+		row("archive", string.format("%s (%s, %s, %s)", path, info.archive.compression, info.archive.format,
+			hb(info.archive.size)))
+	else
+		row("directory", path)
+	end
+	row("container", ci.name)
+	row("id", ci.id)
+	row("image", ci.image)
+	row("engine", ci.engine)
+	row("pod", ci.pod)
+	row("namespace", ci.namespace)
+	row("runtime", ci.runtime)
+	row("created", ci.created)
+	row("checkpointed", ci.checkpointed)
+	row("command", ci.command)
+	row("hostname", ci.hostname)
+	row("processes", info.processes and string.format("%d (%d threads)", info.processes, info.threads))
+	row("checkpoint", string.format("%s in %d files (memory pages %s)", hb(s.images), s.files, hb(s.pages)))
+	row("rootfs diff", s.rootfs_diff and hb(s.rootfs_diff))
+	if info.dump then
+		row("frozen", info.dump.frozen_time_us and explore.human_time(info.dump.frozen_time_us))
+		row("pages written", info.dump.pages_written)
+	end
+	row("metadata", #info.metadata > 0 and table.concat(info.metadata, ", ") or nil)
+	local w = 0
+	for _, r in ipairs(rows) do
+		w = math.max(w, #r[1])
+	end
+	for _, r in ipairs(rows) do
+		put(r[1] .. ":" .. string.rep(" ", w - #r[1]) .. " " .. r[2])
 	end
 end
-local hb = explore.human_bytes
-if info.archive then
-	row("archive", string.format("%s (%s, %s, %s)", path, info.archive.compression, info.archive.format,
-		hb(info.archive.size)))
-else
-	row("directory", path)
+
+-- A table with a header, columns as wide as their widest cell, indented
+-- under a heading when other sections share the output.
+local function table_out(heading, header, rows, none)
+	local indent = ""
+	if o.all or (want_mounts and want_network) then
+		if #out > 0 then
+			put("")
+		end
+		put(heading .. ":")
+		indent = "  "
+	end
+	if #rows == 0 then
+		put(indent .. none)
+		return
+	end
+	local w = {}
+	for _, r in ipairs({ header, table.unpack(rows) }) do
+		for i, v in ipairs(r) do
+			w[i] = math.max(w[i] or 0, #v)
+		end
+	end
+	for _, r in ipairs({ header, table.unpack(rows) }) do
+		local cells = {}
+		for i, v in ipairs(r) do
+			cells[i] = i < #r and v .. string.rep(" ", w[i] - #v) or v
+		end
+		put(indent .. table.concat(cells, "  "))
+	end
 end
-row("container", c.name)
-row("id", c.id)
-row("image", c.image)
-row("engine", c.engine)
-row("runtime", c.runtime)
-row("created", c.created)
-row("checkpointed", c.checkpointed)
-row("command", c.command)
-row("hostname", c.hostname)
-row("processes", info.processes and string.format("%d (%d threads)", info.processes, info.threads))
-row("checkpoint", string.format("%s in %d files (memory pages %s)", hb(s.images), s.files, hb(s.pages)))
-row("rootfs diff", s.rootfs_diff and hb(s.rootfs_diff))
-if info.dump then
-	row("frozen", info.dump.frozen_time_us and explore.human_time(info.dump.frozen_time_us))
-	row("pages written", info.dump.pages_written)
+
+if want_mounts then
+	local rows, checked = {}, info.mounts[1] and info.mounts[1].in_checkpoint ~= nil
+	for _, m in ipairs(info.mounts) do
+		local r = { m.destination or "-", m.type or "-", m.source or "-" }
+		if checked then
+			r[#r + 1] = m.in_checkpoint and "yes" or "no"
+		end
+		r[#r + 1] = #m.options > 0 and table.concat(m.options, ",") or "-"
+		rows[#rows + 1] = r
+	end
+	local header = checked and { "DESTINATION", "TYPE", "SOURCE", "DUMPED", "OPTIONS" }
+		or { "DESTINATION", "TYPE", "SOURCE", "OPTIONS" }
+	table_out("mounts", header, rows,
+		c.meta_size("spec.dump") and "no mounts in spec.dump" or "no spec.dump: the mounts are not known")
 end
-row("metadata", #info.metadata > 0 and table.concat(info.metadata, ", ") or nil)
-local w = 0
-for _, r in ipairs(rows) do
-	w = math.max(w, #r[1])
+if want_network then
+	local rows = {}
+	for _, n in ipairs(info.network) do
+		rows[#rows + 1] = { n.network or "-", n.interface or "-",
+			#n.addresses > 0 and table.concat(n.addresses, ",") or "-",
+			#n.gateways > 0 and table.concat(n.gateways, ",") or "-", n.mac or "-" }
+	end
+	local none = info.container and info.container.engine == "containerd"
+			and "none recorded (containerd stores no network state in its checkpoints)"
+		or c.meta_size("network.status") and "none recorded in network.status"
+		or "none recorded (no network.status)"
+	table_out("network", { "NETWORK", "INTERFACE", "ADDRESSES", "GATEWAYS", "MAC" }, rows, none)
 end
-for _, r in ipairs(rows) do
-	io.stdout:write(string.format("%-" .. (w + 1) .. "s %s\n", r[1] .. ":", r[2]))
+if #out > 0 then
+	io.stdout:write(table.concat(out, "\n"), "\n")
 end

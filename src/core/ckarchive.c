@@ -170,7 +170,8 @@ static int arch_tmpfile(struct err *e)
 int arch_is_read_name(const char *name)
 {
 	static const char *const meta[] = { "config.dump", "spec.dump", "network.status", "stats-dump",
-					    "rootfs-diff.tar", "checkpoint", "checkpoint/stats-dump",
+					    "rootfs-diff.tar", "status", "status.dump", "checkpoint",
+					    "checkpoint/stats-dump",
 					    "checkpoint/stats-restore" };
 	for (size_t i = 0; i < sizeof meta / sizeof *meta; i++)
 		if (strcmp(name, meta[i]) == 0)
@@ -679,7 +680,7 @@ int arch_open(struct arch *a, const char *path, struct err *e)
 	}
 	if (!arch_has_prefix(a, ARCH_CKPT_DIR)) {
 		err_set(e, "%s: no checkpoint/ directory in the archive: not a container checkpoint "
-			   "(Podman and CRI-O put CRIU's images under checkpoint/)",
+			   "(Podman, CRI-O and containerd put CRIU's images under checkpoint/)",
 			path);
 		goto fail;
 	}

@@ -1,7 +1,9 @@
 /* larchive.c: Lua bindings of ckarchive.c — crit.archive(path) and its
  * methods, used by lua/lib/crit.lua's checkpoint object. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <lauxlib.h>
 
@@ -244,8 +246,28 @@ static const luaL_Reg larch_methods[] = {
 	{ "info", larch_info },	      { "close", larch_gc },	    { NULL, NULL },
 };
 
+/* crit._lstat(path) -> kind ("file", "directory", "symlink", "other"), size,
+ * mtime (seconds) | nil, message: the entry itself, a symbolic link not
+ * followed — for `critlua list`, which must not walk out of the folders it
+ * is given. */
+static int larch_lstat(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return laux_fail(L, "%s: %s", path, strerror(errno));
+	lua_pushstring(L, S_ISREG(st.st_mode)	 ? "file"
+			  : S_ISDIR(st.st_mode) ? "directory"
+			  : S_ISLNK(st.st_mode) ? "symlink"
+						: "other");
+	lua_pushinteger(L, (lua_Integer)st.st_size);
+	lua_pushinteger(L, (lua_Integer)st.st_mtim.tv_sec);
+	return 3;
+}
+
 static const luaL_Reg larch_funcs[] = {
 	{ "archive", larch_open },
+	{ "_lstat", larch_lstat },
 	{ NULL, NULL },
 };
 
