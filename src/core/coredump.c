@@ -7,7 +7,6 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -423,16 +422,10 @@ int coredump_write(const struct cd_proc *p, const char *path, struct err *e)
 	char *real = NULL;
 	if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode) && (real = realpath(path, NULL)))
 		path = real;
-	char *copy = xstrdup(path);
-	const char *dir = dirname(copy);
-	size_t tn = strlen(dir) + 32;
-	char *tmp = xmalloc(tn);
-	snprintf(tmp, tn, "%s/.critlua-XXXXXX", dir);
-	free(copy);
-	int fd = mkstemp(tmp);
+	char *tmp;
+	int fd = tmp_beside(path, &tmp, e);
 	if (fd < 0) {
-		err_set(e, "%s: cannot create a temporary file beside it: %s", path, strerror(errno));
-		free(tmp);
+		err_prefix(e, "%s", path);
 		free(real);
 		return -1;
 	}

@@ -300,6 +300,23 @@ int write_file_atomic(const char *path, const void *data, size_t len, struct err
 	return rc;
 }
 
+int tmp_beside(const char *path, char **tmp, struct err *e)
+{
+	char *copy = xstrdup(path);
+	const char *dir = dirname(copy);
+	size_t tn = strlen(dir) + 32;
+	*tmp = xmalloc(tn);
+	snprintf(*tmp, tn, "%s/.critlua-XXXXXX", dir);
+	free(copy);
+	int fd = mkstemp(*tmp);
+	if (fd < 0) {
+		err_set(e, "cannot create a temporary file beside it: %s", strerror(errno));
+		free(*tmp);
+		*tmp = NULL;
+	}
+	return fd;
+}
+
 /* The atomic part: a temporary file beside path, written, flushed, given
  * path's mode (and owner where allowed), then renamed over it. */
 static int write_file_replace(const char *path, const void *data, size_t len, const struct stat *old,
@@ -309,18 +326,10 @@ static int write_file_replace(const char *path, const void *data, size_t len, co
 	int exists = old != NULL;
 	if (exists)
 		st = *old;
-	char *copy = xstrdup(path);
-	const char *dir = dirname(copy);
-	size_t tn = strlen(dir) + 32;
-	char *tmp = xmalloc(tn);
-	snprintf(tmp, tn, "%s/.critlua-XXXXXX", dir);
-	free(copy);
-	int fd = mkstemp(tmp);
-	if (fd < 0) {
-		err_set(e, "cannot create a temporary file beside it: %s", strerror(errno));
-		free(tmp);
+	char *tmp;
+	int fd = tmp_beside(path, &tmp, e);
+	if (fd < 0)
 		return -1;
-	}
 	mode_t mode = 0644;
 	if (exists) {
 		mode = st.st_mode & 07777;

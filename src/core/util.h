@@ -59,6 +59,11 @@ const char *file_kind(mode_t m);
 int write_file_atomic(const char *path, const void *data, size_t len, struct err *e);
 /* All of data to fd, across short writes and EINTR; -1 with errno set. */
 int write_all(int fd, const void *data, size_t len);
+/* A new hidden temporary file in the directory of path (DIR/.critlua-XXXXXX),
+ * for a write that renames it over path at the end: its descriptor, and its
+ * name in *tmp (malloc'd); -1 with e set ("cannot create a temporary file
+ * beside it: ..."). */
+int tmp_beside(const char *path, char **tmp, struct err *e);
 
 static inline uint32_t get_u32(const uint8_t *p)
 {
