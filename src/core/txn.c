@@ -166,6 +166,14 @@ static int txn_lock(struct txn *t, double wait_secs, struct err *e)
 			close(fd);
 			return err_set(e, "%s: its lock file %s is not a regular file", t->path, t->lockname);
 		}
+		/* critlua's lock file has one name. Another name is another file's (a
+		 * hard link planted beside the checkpoint, found by fuzz-txn): writing
+		 * the pid into it would truncate a file outside the checkpoint. */
+		if (a.st_nlink > 1) {
+			close(fd);
+			return err_set(e, "%s: its lock file %s is a hard link to another file (%lu names), not critlua's",
+				       t->path, t->lockname, (unsigned long)a.st_nlink);
+		}
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
 			/* the previous holder removes the file as it lets go: a lock on a
 			 * name no longer there locks nothing */

@@ -357,6 +357,14 @@ EOF
 	check_victim "a linked lock file"
 	[ $rc -eq 1 ] && echo "$out" | grep -q "lock" && ok || fail "hostile: a linked lock file: exit $rc: $out"
 	rm -f "$h/.ck.critlua-lock"
+	# the lock file a hard link to a file outside (found by fuzz-txn): refused,
+	# never truncated to take the pid
+	ln "$victim" "$h/.ck.critlua-lock"
+	out=$(timeout 20 "$CRITLUA" rewrite-paths -q "$w" /srv/fixture=/opt/fx 2>&1)
+	rc=$?
+	check_victim "a hard-linked lock file"
+	[ $rc -eq 1 ] && echo "$out" | grep -q "hard link" && ok || fail "hostile: a hard-linked lock file: exit $rc: $out"
+	rm -f "$h/.ck.critlua-lock"
 	mkdir -p "$h/outside/dir" && echo keep >"$h/outside/dir/keep"
 	ln -s "$h/outside/dir" "$h/.ck.critlua-txn"
 	out=$(timeout 20 "$CRITLUA" rewrite-paths -q "$w" /srv/fixture=/opt/fx 2>&1)
