@@ -802,10 +802,11 @@ static int txn_commit_dir(struct txn *t, char **note, struct err *e)
 static int txn_commit_file(struct txn *t, char **note, struct err *e)
 {
 	int rc = 0;
+	char *bk = NULL; /* the backup this commit made, removed again if it fails */
 	if (fsync(t->sfd) < 0)
 		rc = err_set(e, "%s: cannot write %s: %s; nothing was changed", t->path, t->stagename, strerror(errno));
 	if (rc == 0 && t->keep_suffix) {
-		char *bk = txn_fmt("%s%s", t->base, t->keep_suffix);
+		bk = txn_fmt("%s%s", t->base, t->keep_suffix);
 		if (linkat(t->pfd, t->base, t->pfd, bk, 0) < 0) {
 			if (errno == EEXIST)
 				*note = txn_fmt("%s%s already exists: kept as the older original", t->path,
@@ -813,8 +814,9 @@ static int txn_commit_file(struct txn *t, char **note, struct err *e)
 			else
 				rc = err_set(e, "%s: cannot keep it as %s: %s; nothing was changed", t->path, bk,
 					     strerror(errno));
+			free(bk);
+			bk = NULL;
 		}
-		free(bk);
 	}
 	if (rc == 0 && txn_injected("stage"))
 		rc = err_set(e, "%s: failure injected by CRITLUA_TXN_FAIL=stage; nothing was changed", t->path);
@@ -822,11 +824,17 @@ static int txn_commit_file(struct txn *t, char **note, struct err *e)
 		rc = err_set(e, "%s: cannot rename %s over it: %s; nothing was changed", t->path, t->stagename,
 			     strerror(errno));
 	if (rc < 0) {
+		/* "nothing was changed": not even a backup left beside it (fuzz-txn
+		 * found one left by a commit that failed after making it) */
+		if (bk)
+			unlinkat(t->pfd, bk, 0);
+		free(bk);
 		free(*note);
 		*note = NULL;
 		txn_abort(t);
 		return -1;
 	}
+	free(bk);
 	txn_fsync_dir(t->pfd);
 	t->staging = 0;
 	txn_clear(t);

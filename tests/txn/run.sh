@@ -386,6 +386,20 @@ EOF
 			fail "hostile: a failure at the $at: exit $rc, leftovers $(leftovers "$w"): $out"
 		fi
 	done
+	# an archive edit failing after its backup was made (found by fuzz-txn): the
+	# backup goes too, nothing is left beside the archive
+	mkdir -p "$h/arch/checkpoint" && cp -a "$ns"/. "$h/arch/checkpoint/"
+	tar -cf "$h/ck.tar" -C "$h/arch" checkpoint
+	local asum
+	asum=$(sha1sum <"$h/ck.tar")
+	out=$(CRITLUA_TXN_FAIL=stage timeout 20 "$CRITLUA" rewrite-paths -q "$h/ck.tar" /srv/fixture=/opt/fx --backup 2>&1)
+	rc=$?
+	if [ $rc -eq 1 ] && [ "$(sha1sum <"$h/ck.tar")" = "$asum" ] && [ ! -e "$h/ck.tar.orig" ] &&
+		[ -z "$(leftovers "$h/ck.tar")" ]; then
+		ok
+	else
+		fail "hostile: an archive edit failing after its backup: exit $rc, $(ls -A "$h" | tr '\n' ' '): $out"
+	fi
 	echo "hostile: links out, devices, FIFOs, linked lock and staged copy: nothing outside written, nothing hangs"
 }
 
