@@ -166,6 +166,14 @@ static int txn_lock(struct txn *t, double wait_secs, struct err *e)
 			close(fd);
 			return err_set(e, "%s: its lock file %s is not a regular file", t->path, t->lockname);
 		}
+		/* critlua's lock file has one name. Another name is another file's (a
+		 * hard link planted beside the checkpoint, found by fuzz-txn): writing
+		 * the pid into it would truncate a file outside the checkpoint. */
+		if (a.st_nlink > 1) {
+			close(fd);
+			return err_set(e, "%s: its lock file %s is a hard link to another file (%lu names), not critlua's",
+				       t->path, t->lockname, (unsigned long)a.st_nlink);
+		}
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
 			/* the previous holder removes the file as it lets go: a lock on a
 			 * name no longer there locks nothing */
@@ -903,10 +911,11 @@ static int txn_commit_dir(struct txn *t, char **note, struct err *e)
 static int txn_commit_file(struct txn *t, char **note, struct err *e)
 {
 	int rc = 0;
+	char *bk = NULL; /* the backup this commit made, removed again if it fails */
 	if (fsync(t->sfd) < 0)
 		rc = err_set(e, "%s: cannot write %s: %s; nothing was changed", t->path, t->stagename, strerror(errno));
 	if (rc == 0 && t->keep_suffix) {
-		char *bk = txn_fmt("%s%s", t->base, t->keep_suffix);
+		bk = txn_fmt("%s%s", t->base, t->keep_suffix);
 		if (linkat(t->pfd, t->base, t->pfd, bk, 0) < 0) {
 			if (errno == EEXIST)
 				*note = txn_fmt("%s%s already exists: kept as the older original", t->path,
@@ -914,8 +923,9 @@ static int txn_commit_file(struct txn *t, char **note, struct err *e)
 			else
 				rc = err_set(e, "%s: cannot keep it as %s: %s; nothing was changed", t->path, bk,
 					     strerror(errno));
+			free(bk);
+			bk = NULL;
 		}
-		free(bk);
 	}
 	if (rc == 0 && txn_injected("stage"))
 		rc = err_set(e, "%s: failure injected by CRITLUA_TXN_FAIL=stage; nothing was changed", t->path);
@@ -923,11 +933,17 @@ static int txn_commit_file(struct txn *t, char **note, struct err *e)
 		rc = err_set(e, "%s: cannot rename %s over it: %s; nothing was changed", t->path, t->stagename,
 			     strerror(errno));
 	if (rc < 0) {
+		/* "nothing was changed": not even a backup left beside it (fuzz-txn
+		 * found one left by a commit that failed after making it) */
+		if (bk)
+			unlinkat(t->pfd, bk, 0);
+		free(bk);
 		free(*note);
 		*note = NULL;
 		txn_abort(t);
 		return -1;
 	}
+	free(bk);
 	txn_fsync_dir(t->pfd);
 	t->staging = 0;
 	txn_clear(t);

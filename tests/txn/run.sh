@@ -386,6 +386,14 @@ EOF
 	check_victim "a linked lock file"
 	[ $rc -eq 1 ] && echo "$out" | grep -q "lock" && ok || fail "hostile: a linked lock file: exit $rc: $out"
 	rm -f "$h/.ck.critlua-lock"
+	# the lock file a hard link to a file outside (found by fuzz-txn): refused,
+	# never truncated to take the pid
+	ln "$victim" "$h/.ck.critlua-lock"
+	out=$(timeout 20 "$CRITLUA" rewrite-paths -q "$w" /srv/fixture=/opt/fx 2>&1)
+	rc=$?
+	check_victim "a hard-linked lock file"
+	[ $rc -eq 1 ] && echo "$out" | grep -q "hard link" && ok || fail "hostile: a hard-linked lock file: exit $rc: $out"
+	rm -f "$h/.ck.critlua-lock"
 	mkdir -p "$h/outside/dir" && echo keep >"$h/outside/dir/keep"
 	ln -s "$h/outside/dir" "$h/.ck.critlua-txn"
 	out=$(timeout 20 "$CRITLUA" rewrite-paths -q "$w" /srv/fixture=/opt/fx 2>&1)
@@ -407,6 +415,20 @@ EOF
 			fail "hostile: a failure at the $at: exit $rc, leftovers $(leftovers "$w"): $out"
 		fi
 	done
+	# an archive edit failing after its backup was made (found by fuzz-txn): the
+	# backup goes too, nothing is left beside the archive
+	mkdir -p "$h/arch/checkpoint" && cp -a "$ns"/. "$h/arch/checkpoint/"
+	tar -cf "$h/ck.tar" -C "$h/arch" checkpoint
+	local asum
+	asum=$(sha1sum <"$h/ck.tar")
+	out=$(CRITLUA_TXN_FAIL=stage timeout 20 "$CRITLUA" rewrite-paths -q "$h/ck.tar" /srv/fixture=/opt/fx --backup 2>&1)
+	rc=$?
+	if [ $rc -eq 1 ] && [ "$(sha1sum <"$h/ck.tar")" = "$asum" ] && [ ! -e "$h/ck.tar.orig" ] &&
+		[ -z "$(leftovers "$h/ck.tar")" ]; then
+		ok
+	else
+		fail "hostile: an archive edit failing after its backup: exit $rc, $(ls -A "$h" | tr '\n' ' '): $out"
+	fi
 	# a checkpoint that is a mount point, or holds one: the exchange cannot
 	# cross file systems, so a clear error before anything is staged (in a
 	# user and mount namespace of our own, where unshare allows it)
