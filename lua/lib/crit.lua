@@ -105,7 +105,11 @@ function crit.open(dir, opts)
 	if is_dir then
 		ck = setmetatable({ dir = dir:gsub("(.)/+$", "%1"), loaded = {}, stamps = {} }, Checkpoint)
 	else
-		ck = setmetatable({ dir = dir, archive = crit.archive(dir), loaded = {}, saved = {} }, Checkpoint)
+		-- the archive's stamp before anything is read from it: a save refuses
+		-- to replace an archive another writer replaced since (as for images)
+		local stamp = select(3, crit._stat(dir))
+		ck = setmetatable({ dir = dir, archive = crit.archive(dir), loaded = {}, saved = {}, stamp = stamp },
+			Checkpoint)
 	end
 	ck._txn = txn
 	ck.images = setmetatable({}, {
@@ -274,6 +278,9 @@ function Checkpoint:patch(name, offset, bytes)
 	if not list then
 		list = {}
 		self.patches[name] = list
+		if self.stamps then -- as for an image: another writer's change since is refused at the save
+			self.stamps[name] = self.stamps[name] or select(3, crit._stat(self:path(name)))
+		end
 	end
 	list[#list + 1] = { offset, bytes }
 end
@@ -375,10 +382,14 @@ function Checkpoint:save(opts)
 		end
 		-- Under the lock: an image another writer replaced after this script
 		-- read it would lose that writer's change; refused instead.
+		local check = self:patched()
 		for _, p in ipairs(pending) do
-			local stamp = self.stamps[p.name]
-			if stamp and select(3, crit._stat(p.path)) ~= stamp then
-				error(p.path .. ": changed on disk since this script read it (another writer?); " ..
+			check[#check + 1] = p.name
+		end
+		for _, name in ipairs(check) do
+			local stamp, path = self.stamps[name], self:path(name)
+			if stamp and select(3, crit._stat(path)) ~= stamp then
+				error(path .. ": changed on disk since this script read it (another writer?); " ..
 					"nothing was changed: read it again, or take ck:lock() before reading", 0)
 			end
 		end
@@ -451,7 +462,12 @@ function Checkpoint:_write_archive(pending, backup)
 		puts[ARCHIVE_DIR .. p.name] = p.bytes
 		written[#written + 1] = p.name
 	end
+	if self.stamp and select(3, crit._stat(self.dir)) ~= self.stamp then
+		error(self.dir .. ": changed on disk since this script read it (another writer?); " ..
+			"nothing was changed: open it again, or take ck:lock() before reading", 0)
+	end
 	local _, note = self.archive:rewrite(puts, backup, self._txn)
+	self.stamp = select(3, crit._stat(self.dir))
 	for _, p in ipairs(pending) do
 		self.saved[p.name] = p.bytes
 	end

@@ -312,6 +312,34 @@ EOF
 	else
 		fail "race: a ck:save after another writer's commit: $out"
 	fi
+	# The same for a memory write (a patch of pages-1.img) and for an archive.
+	local sleep="$ROOT/sleep"
+	if [ -d "$sleep" ]; then
+		rm -rf "$w" && cp -a "$sleep" "$w"
+		cat >"$TMP/race/late-mem.lua" <<'EOF'
+local ck = crit.open(arg[1])
+assert(ck:write_memory(23744, 0x7ffc93e38f99, "ZZ"))
+assert(os.execute(arg[2] .. " mem " .. arg[1] .. " 23744 --addr 0x7ffc93e38f99 --write-string YY >/dev/null"))
+local ok, err = pcall(ck.save, ck)
+io.stdout:write(ok and "saved\n" or err .. "\n")
+EOF
+		out=$("$CRITLUA" "$TMP/race/late-mem.lua" "$w" "$CRITLUA" 2>&1)
+		if echo "$out" | grep -q "pages-1.img: changed on disk since this script read it" &&
+			"$CRITLUA" mem "$w" 23744 --addr 0x7ffc93e38f99 --len 2 --raw | grep -q "^YY$"; then
+			ok
+		else
+			fail "race: a memory write saved after another writer's: $out"
+		fi
+	fi
+	rm -rf "$TMP/race/arch" && mkdir -p "$TMP/race/arch/checkpoint" && cp -a "$tcp"/. "$TMP/race/arch/checkpoint/"
+	tar -cf "$TMP/race/ck.tar" -C "$TMP/race/arch" checkpoint
+	out=$("$CRITLUA" "$TMP/race/late.lua" "$TMP/race/ck.tar" "$CRITLUA" 2>&1)
+	if echo "$out" | grep -q "ck.tar: changed on disk since this script read it" &&
+		"$CRITLUA" rewrite-ports -n "$TMP/race/ck.tar" 47321:8080 2>&1 | grep -q "nothing to change"; then
+		ok
+	else
+		fail "race: an archive saved after another writer's: $out"
+	fi
 }
 
 # ---------------------------------------------------------------------------
