@@ -63,7 +63,7 @@ local function write(s)
 	io.stdout:write(s)
 end
 local notes
-if (what == "fds" or what == "mems" or what == "rss") and not args.cmdline then
+if what == "fds" or what == "mems" or what == "rss" then
 	-- A process at a time: the view keeps no record, so memory is that of
 	-- the largest process, not of the checkpoint; the bytes are those of
 	-- rendering (or encoding) the whole list at once.
