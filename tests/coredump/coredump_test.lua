@@ -8,14 +8,11 @@
 local T = require "testlib"
 
 local root = T.fixtures_root("coredump_test.lua")
-local critlua = T.critlua()
 local q = T.sh_quote
 local PS = 4096
 local tmp = T.tmpdir()
 
-local function run(args)
-	return T.run(q(critlua) .. " " .. args)
-end
+local run = T.run_critlua
 
 local function have_gdb()
 	local _, _, code = T.run("gdb --version")
@@ -31,17 +28,10 @@ local function gdb(core, ...)
 end
 
 local function copy(src, name)
-	local d = tmp .. "/" .. name
-	assert(os.execute("cp -r " .. q(src) .. " " .. q(d)))
-	return d
+	return T.copy_dir(src, tmp .. "/" .. name)
 end
 
-local function abs(path)
-	local p = io.popen("cd " .. q(path) .. " && pwd")
-	local a = p:read("l")
-	p:close()
-	return a
-end
+local abs = T.abspath
 
 local function size_of(path)
 	local f = io.open(path, "rb")

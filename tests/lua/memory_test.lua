@@ -9,18 +9,13 @@ local explore = require "explore"
 local memory = require "memory"
 
 local root = T.fixtures_root("memory_test.lua")
-local critlua = T.critlua()
 local q = T.sh_quote
 local PS = 4096
 local tmp = T.tmpdir()
 
-local function run(args)
-	return T.run(q(critlua) .. " " .. args)
-end
+local run = T.run_critlua
 
-local function hex(n)
-	return string.format("0x%x", n)
-end
+local hex = T.hex
 
 local function is_dir(path)
 	return (pcall(crit.dir, path))

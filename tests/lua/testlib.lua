@@ -140,6 +140,29 @@ function T.run(cmdline)
 	return out, err, ok and 0 or code
 end
 
+-- Run the critlua binary of this test with a shell-quoted argument string.
+function T.run_critlua(args)
+	return T.run(T.sh_quote(T.critlua()) .. " " .. args)
+end
+
+-- A fresh copy of directory src at dest (dest replaced first); returns dest.
+function T.copy_dir(src, dest)
+	assert(os.execute("rm -rf " .. T.sh_quote(dest) .. " && cp -a " .. T.sh_quote(src) .. " " .. T.sh_quote(dest)))
+	return dest
+end
+
+-- The absolute path of an existing directory.
+function T.abspath(path)
+	local p = io.popen("cd " .. T.sh_quote(path) .. " && pwd")
+	local a = p:read("l")
+	p:close()
+	return a
+end
+
+function T.hex(n)
+	return string.format("0x%x", n)
+end
+
 -- ---- JSON (numbers are kept as their text, in a T.Num box) ----
 
 T.Num = {}

@@ -8,27 +8,17 @@
 local T = require "testlib"
 
 local root = T.fixtures_root("memdiff_test.lua")
-local critlua = T.critlua()
 local q = T.sh_quote
 local PS = 4096
 local tmp = T.tmpdir()
 
-local function run(args)
-	return T.run(q(critlua) .. " " .. args)
-end
+local run = T.run_critlua
 
 local function copy(src, name)
-	local d = tmp .. "/" .. name
-	assert(os.execute("cp -r " .. q(src) .. " " .. q(d)))
-	return d
+	return T.copy_dir(src, tmp .. "/" .. name)
 end
 
-local function abs(path)
-	local p = io.popen("cd " .. q(path) .. " && pwd")
-	local a = p:read("l")
-	p:close()
-	return a
-end
+local abs = T.abspath
 
 -- The pagemap entries of dir/pagemap with their offsets in the pages file,
 -- read here by SPEC §1.4's rules (flags absent: present; in_parent: parent).

@@ -10,23 +10,16 @@
 local T = require "testlib"
 
 local root = T.fixtures_root("memwrite_test.lua")
-local critlua = T.critlua()
 local q = T.sh_quote
 local tmp = T.tmpdir()
 local PS = 4096
 
-local function run(args)
-	return T.run(q(critlua) .. " " .. args)
-end
+local run = T.run_critlua
 
-local function hex(n)
-	return string.format("0x%x", n)
-end
+local hex = T.hex
 
 local function copy(src, name)
-	local d = tmp .. "/" .. name
-	os.execute("rm -rf " .. q(d) .. " && cp -a " .. q(src) .. " " .. q(d))
-	return d
+	return T.copy_dir(src, tmp .. "/" .. name)
 end
 
 -- name -> bytes of every regular file of a checkpoint directory (not parent/)
