@@ -7,10 +7,12 @@
 -- thread), and a live one its mm, ids, fs and pagemap (zombies and dead tasks
 -- have none); every fd, cwd, root, exe and mapped file names an existing file
 -- entry of the right type; each pagemap's present pages fill its pages file
--- exactly; unix socket peers exist; connected TCP sockets inside the
--- checkpoint pair up and no two listeners share an address; mounts sit under
--- their parents and files under their mounts; the process tree has no loop;
--- cgroup sets, remaps and ghost files exist. Notes (not problems) go to stderr.
+-- exactly (a pagemap the memory reader refuses, as a newer CRIU's with
+-- compressed pages, is a problem and its pages file is not measured); unix
+-- socket peers exist; connected TCP sockets inside the checkpoint pair up and
+-- no two listeners share an address; mounts sit under their parents and files
+-- under their mounts; the process tree has no loop; cgroup sets, remaps and
+-- ghost files exist. Notes (not problems) go to stderr.
 --   --skip-pages  do not compare pagemaps with the pages files (a checkpoint
 --                 copied without its pages-*.img, or with pages elsewhere)
 --   -q, --quiet   print nothing when the checkpoint is clean
