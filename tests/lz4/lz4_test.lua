@@ -201,6 +201,10 @@ for _, layout in ipairs({ "flat", "regions", "blocks", "padded" }) do
 			T.check(code == 1, "%s: mem --write: status %d", label, code)
 			refusal(err, file, label .. ": mem --write")
 
+			_, err, code = run("rewrite-string " .. q(d) .. " sleep sleeq --pid " .. PID)
+			T.check(code == 1, "%s: rewrite-string: status %d", label, code)
+			refusal(err, file, label .. ": rewrite-string")
+
 			local out
 			out, err, code = run("check " .. q(d))
 			T.check(code == 1 and out:find("1 problem", 1, true) and not out:find("bytes, but", 1, true),
