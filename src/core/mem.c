@@ -11,6 +11,7 @@
 #include "ckarchive.h"
 #include "image.h"
 #include "mem.h"
+#include "pgcomp.h"
 #include "progress.h"
 
 #define WALK_CHUNK (4u << 20)
@@ -23,14 +24,11 @@ static char *path_join(const char *dir, const char *name)
 	return p;
 }
 
+/* Fields or flags CRIU 4.2 does not know mean a newer CRIU wrote the images
+ * (compressed pages, most likely): refused, by pgcomp.c, which names them. */
 static int refuse_unknown(const ProtobufCMessage *m, const char *file, size_t entry, struct err *e)
 {
-	if (!m->n_unknown_fields)
-		return 0;
-	return err_set(e, "%s: entry %zu has %u field(s) unknown to CRIU 4.2's schema (field %u): "
-			  "written by a newer CRIU (compressed pages?); refusing to read memory "
-			  "rather than misread it",
-		       file, entry, m->n_unknown_fields, m->unknown_fields[0].tag);
+	return pgcomp_refuse_unknown(m, file, entry, e);
 }
 
 /* The archive member of a checkpoint's file: sub ("checkpoint/", maybe with
@@ -135,15 +133,10 @@ static int mem_map_open_src(struct mem_map *m, const struct arch *ar, const char
 		if (!has_nr)
 			r->nr_pages = pb_get_u64(pe, "compat_nr_pages", NULL);
 		r->flags = (uint32_t)pb_get_u64(pe, "flags", &has_flags);
-		if (r->flags & ~(PE_PARENT | PE_LAZY | PE_PRESENT)) {
-			/* A newer CRIU's flag (PE_PAYLOAD_ALIGNED 8 comes with compressed pages):
-			 * the pages file would be misread. */
-			rc = err_set(e, "%s: entry %zu: flags 0x%x has bits unknown to CRIU 4.2's PE_PARENT, "
-					"PE_LAZY and PE_PRESENT (written by a newer CRIU: compressed pages?); "
-					"refusing to read memory rather than misread it",
-				     path, i, r->flags);
+		/* A newer CRIU's flag (PE_PAYLOAD_ALIGNED 8 comes with compressed pages):
+		 * the pages file would be misread. */
+		if ((rc = pgcomp_refuse_flags(r->flags, path, i, e)) < 0)
 			goto out;
-		}
 		if (pb_get_u64(pe, "in_parent", NULL))
 			r->flags |= PE_PARENT;
 		else if (!has_flags)
