@@ -4,6 +4,7 @@
  * times in 2026 (docs/MEMORY.md, "Compressed pages: not read yet"). */
 #include <string.h>
 
+#include "pbwire.h"
 #include "pgcomp.h"
 
 /* Both the pagemap and the inventory refusals end with this: why, where the
@@ -25,21 +26,13 @@ static const char *wire_name(ProtobufCWireType t)
 }
 
 /* The value of a varint unknown field; 0 with *ok unset when it is not one
- * (or runs past 10 bytes). */
+ * or is cut (the one wire reader decides). */
 static uint64_t varint_of(const ProtobufCMessageUnknownField *u, int *ok)
 {
+	const uint8_t *p = u->data;
 	uint64_t v = 0;
-	*ok = 0;
-	if (u->wire_type != PROTOBUF_C_WIRE_TYPE_VARINT)
-		return 0;
-	for (size_t i = 0; i < u->len && i < 10; i++) {
-		v |= (uint64_t)(u->data[i] & 0x7f) << (7 * i);
-		if (!(u->data[i] & 0x80)) {
-			*ok = 1;
-			return v;
-		}
-	}
-	return 0;
+	*ok = u->wire_type == PROTOBUF_C_WIRE_TYPE_VARINT && pbw_varint(&p, u->data + u->len, &v) == 0;
+	return *ok ? v : 0;
 }
 
 /* The fields criu-dev added for compressed pages, by message: the inventory's
