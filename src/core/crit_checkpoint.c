@@ -395,10 +395,13 @@ int crit_memory_search(crit_memory *m, const void *needle, size_t len, crit_matc
 
 struct crit_txn {
 	struct txn *txn;
-	crit_checkpoint *ck;
+	char *path;         /* as given */
+	int is_arch;
+	crit_checkpoint *ck; /* NULL after a commit until read again (crit_txn_ck) */
 	char *report, *note;
 	struct arch_put *puts; /* an archive's staged members (data owned) */
 	size_t nputs;
+	char *backup; /* an archive's crit_txn_keep suffix */
 };
 
 static void crit_txn_drop_puts(crit_txn *t)
@@ -410,6 +413,18 @@ static void crit_txn_drop_puts(crit_txn *t)
 	free(t->puts);
 	t->puts = NULL;
 	t->nputs = 0;
+	free(t->backup);
+	t->backup = NULL;
+}
+
+/* The checkpoint under the lock, read again after a commit on first use:
+ * a commit that is made is reported made, even when memory then runs out
+ * reading the checkpoint again. */
+static crit_checkpoint *crit_txn_ck(crit_txn *t, crit_error *err)
+{
+	if (!t->ck && crit_ck_open(t->path, &t->ck, err) < 0)
+		return NULL;
+	return t->ck;
 }
 
 int crit_txn_begin(const char *path, double wait_secs, crit_txn **out, crit_error *err)
@@ -418,10 +433,13 @@ int crit_txn_begin(const char *path, double wait_secs, crit_txn **out, crit_erro
 	if (!path || !*path)
 		return crit_failf(err, "crit_txn_begin: no path");
 	crit_txn *t = calloc(1, sizeof *t);
-	if (!t)
+	if (!t || !(t->path = strdup(path))) {
+		free(t);
 		return crit_failf(err, "%s: out of memory", path);
+	}
 	struct err e;
 	if (txn_begin(&t->txn, path, wait_secs, &t->report, &e) < 0) {
+		free(t->path);
 		free(t);
 		return crit_fail(err, &e);
 	}
@@ -429,13 +447,14 @@ int crit_txn_begin(const char *path, double wait_secs, crit_txn **out, crit_erro
 		crit_txn_end(t);
 		return -1;
 	}
+	t->is_arch = t->ck->arch != NULL;
 	*out = t;
 	return 0;
 }
 
 crit_checkpoint *crit_txn_checkpoint(crit_txn *t)
 {
-	return t->ck;
+	return crit_txn_ck(t, NULL);
 }
 
 const char *crit_txn_report(const crit_txn *t)
@@ -448,14 +467,28 @@ const char *crit_txn_note(const crit_txn *t)
 	return t->note;
 }
 
+/* A name of a file directly in the checkpoint (errors name the argument). */
+static int crit_txn_name_ok(const crit_txn *t, const char *name, crit_error *err)
+{
+	if (!name || !*name || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return crit_failf(err, "%s: '%s' is not the name of a file of the checkpoint", t->path,
+				  name ? name : "(null)");
+	return 0;
+}
+
 int crit_txn_stage(crit_txn *t, const char *name, const void *data, size_t len, crit_error *err)
 {
 	struct err e;
-	if (!name || !*name || strchr(name, '/'))
-		return crit_failf(err, "%s: '%s' is not the name of a file of the checkpoint", t->ck->path,
-				  name ? name : "(null)");
-	if (!t->ck->arch)
+	if (crit_txn_name_ok(t, name, err) < 0)
+		return -1;
+	if (!data && len)
+		return crit_failf(err, "%s/%s: no data", t->path, name);
+	if (!data)
+		data = "";
+	if (!t->is_arch)
 		return txn_stage(t->txn, name, data, len, &e) < 0 ? crit_fail(err, &e) : 0;
+	if (!crit_txn_ck(t, err)) /* the archive is read at the commit */
+		return -1;
 	/* an archive is rewritten whole at the commit: keep the members till then */
 	size_t n = strlen(ARCH_CKPT_DIR) + strlen(name) + 1;
 	char *member = malloc(n);
@@ -481,13 +514,15 @@ int crit_txn_stage(crit_txn *t, const char *name, const void *data, size_t len, 
 oom: /* nothing staged: what was staged before stays */
 	free(member);
 	free(copy);
-	return crit_failf(err, "%s:" ARCH_CKPT_DIR "%s: out of memory", t->ck->path, name);
+	return crit_failf(err, "%s:" ARCH_CKPT_DIR "%s: out of memory", t->path, name);
 }
 
 int crit_txn_stage_image(crit_txn *t, const char *name, const crit_image *img, crit_error *err)
 {
 	uint8_t *data;
 	size_t len;
+	if (!img)
+		return crit_failf(err, "%s/%s: no image", t->path, name ? name : "?");
 	if (crit_image_encode(img, &data, &len, err) < 0) {
 		if (err) { /* name the file the image was meant for */
 			struct err e;
@@ -502,26 +537,53 @@ int crit_txn_stage_image(crit_txn *t, const char *name, const crit_image *img, c
 	return rc;
 }
 
+int crit_txn_keep(crit_txn *t, const char *name, const char *as, crit_error *err)
+{
+	struct err e;
+	if (t->is_arch) {
+		if (name)
+			return crit_failf(err, "%s: an archive is kept whole: name must be NULL, and as the "
+					       "suffix of the copy (\".orig\")",
+					  t->path);
+		if (!as || !*as || strchr(as, '/'))
+			return crit_failf(err, "%s: '%s' is not a suffix for the kept archive (one without '/')",
+					  t->path, as ? as : "(null)");
+		char *copy = strdup(as);
+		if (!copy)
+			return crit_failf(err, "%s: out of memory", t->path);
+		free(t->backup);
+		t->backup = copy;
+		return 0;
+	}
+	if (crit_txn_name_ok(t, name, err) < 0 || crit_txn_name_ok(t, as, err) < 0)
+		return -1;
+	if (strcmp(name, as) == 0)
+		return crit_failf(err, "%s/%s: kept under its own name", t->path, name);
+	return txn_keep(t->txn, name, as, &e) < 0 ? crit_fail(err, &e) : 0;
+}
+
 int crit_txn_commit(crit_txn *t, crit_error *err)
 {
 	struct err e;
 	free(t->note);
 	t->note = NULL;
-	int rc;
-	if (t->ck->arch) {
-		rc = t->nputs ? arch_rewrite(t->ck->arch, t->puts, t->nputs, NULL, t->txn, &t->note, &e) : 0;
+	int rc = 0;
+	if (t->is_arch) {
+		if (t->nputs && !crit_txn_ck(t, err)) {
+			crit_txn_drop_puts(t);
+			return -1;
+		}
+		if (t->nputs)
+			rc = arch_rewrite(t->ck->arch, t->puts, t->nputs, t->backup, t->txn, &t->note, &e);
 		crit_txn_drop_puts(t);
 	} else {
 		rc = txn_commit(t->txn, &t->note, &e);
 	}
 	if (rc < 0)
 		return crit_fail(err, &e);
-	/* what the checkpoint said before is stale now: read it again */
-	crit_checkpoint *fresh;
-	if (crit_ck_open(t->ck->path, &fresh, err) < 0)
-		return -1;
+	/* what the checkpoint said before is stale now: read again on next use */
 	crit_checkpoint_close(t->ck);
-	t->ck = fresh;
+	t->ck = NULL;
 	return 0;
 }
 
@@ -538,6 +600,7 @@ void crit_txn_end(crit_txn *t)
 	crit_txn_drop_puts(t);
 	txn_end(t->txn);
 	crit_checkpoint_close(t->ck);
+	free(t->path);
 	free(t->report);
 	free(t->note);
 	free(t);
