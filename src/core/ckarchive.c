@@ -32,7 +32,7 @@
 	X(archive_entry_set_perm) X(archive_entry_set_size) X(archive_entry_set_uid) \
 	X(archive_entry_size) X(archive_entry_size_is_set) X(archive_entry_sparse_clear) \
 	X(archive_entry_sparse_count) X(archive_entry_sparse_reset) X(archive_entry_sparse_next) \
-	X(archive_entry_symlink) X(archive_error_string) \
+	X(archive_entry_symlink) X(archive_errno) X(archive_error_string) \
 	X(archive_filter_bytes) X(archive_filter_code) X(archive_filter_count) \
 	X(archive_filter_name) X(archive_format) X(archive_format_name) \
 	X(archive_read_data) X(archive_read_data_block) X(archive_read_data_skip) X(archive_read_free) \
@@ -50,8 +50,10 @@ static struct {
 #undef X
 } la;
 
-/* Loaded once, for every thread (libcrit's callers may open archives from several). */
-static pthread_once_t la_once = PTHREAD_ONCE_INIT;
+/* Loaded once, for every thread (libcrit's callers may open archives from
+ * several), under a lock rather than pthread_once: a load that failed (out
+ * of memory in dlopen) is tried again by the next archive opened. */
+static pthread_mutex_t la_lock = PTHREAD_MUTEX_INITIALIZER;
 static int la_loaded; /* 1: loaded, -1: failed */
 static char la_why[256];
 
@@ -74,11 +76,14 @@ static void arch_load_once(void)
 
 static int arch_load_lib(struct err *e)
 {
-	pthread_once(&la_once, arch_load_once);
-	if (la_loaded < 0)
-		return err_set(e, "reading archives needs libarchive (%s, Debian's libarchive13): %s",
-			       ARCH_SONAME, la_why);
-	return 0;
+	pthread_mutex_lock(&la_lock);
+	if (la_loaded <= 0)
+		arch_load_once();
+	int rc = la_loaded > 0 ? 0
+			       : err_set(e, "reading archives needs libarchive (%s, Debian's libarchive13): %s",
+					 ARCH_SONAME, la_why);
+	pthread_mutex_unlock(&la_lock);
+	return rc;
 }
 
 #define ARCH_BLOCK 65536
@@ -94,6 +99,8 @@ static int arch_load_lib(struct err *e)
 
 static const char *arch_errmsg(struct archive *ar, const char *fallback)
 {
+	if (la.archive_errno(ar) == ENOMEM) /* libarchive says "Can't allocate ...": say it plainly */
+		return "out of memory";
 	const char *s = la.archive_error_string(ar);
 	return s && *s ? s : fallback;
 }
@@ -631,7 +638,9 @@ int arch_open(struct arch *a, const char *path, struct err *e)
 		}
 		if (r < ARCHIVE_WARN) {
 			const char *msg = arch_errmsg(ar, "cannot read");
-			if (a->n == 0 && strstr(msg, "Unrecognized archive format"))
+			if (la.archive_errno(ar) == ENOMEM)
+				rc = err_set(e, "%s: out of memory", path);
+			else if (a->n == 0 && strstr(msg, "Unrecognized archive format"))
 				rc = err_set(e, "%s: neither a checkpoint directory nor a checkpoint archive "
 						"(.tar, .tar.gz, .tar.zst)",
 					     path);

@@ -173,7 +173,13 @@ static ProtobufCMessage *unpack_at(struct img_reader *r, const ProtobufCMessageD
 		err_prefix(e, "%s at offset 0x%zx: %s message of %u bytes", what, at, d->name, size);
 		return NULL;
 	}
-	ProtobufCMessage *m = protobuf_c_message_unpack(d, r->alloc, size, r->buf + at + 4);
+	int oom;
+	ProtobufCMessage *m = pb_unpack(d, r->alloc, size, r->buf + at + 4, &oom);
+	if (!m && oom) {
+		NAME_ITEM();
+		err_set(e, "%s at offset 0x%zx: %s message of %u bytes: out of memory", what, at, d->name, size);
+		return NULL;
+	}
 	if (!m) {
 		pb_explain_unpack_failure(d, r->buf + at + 4, size, e);
 		NAME_ITEM();

@@ -138,9 +138,13 @@ static void jw_open(struct jw *w, char c)
 {
 	jw_item(w);
 	jw_putc(w, c);
+	if (w->out->oom) { /* depth still counts, for jw_close; items is not read again */
+		w->depth++;
+		return;
+	}
 	if (w->depth == w->cap) {
-		unsigned char *items = w->out->oom ? NULL : realloc(w->items, w->cap ? w->cap * 2 : 32);
-		if (!items) { /* depth still counts, for jw_close; items is not read again */
+		unsigned char *items = realloc(w->items, w->cap ? w->cap * 2 : 32);
+		if (!items) {
 			jw_oom(w);
 			w->depth++;
 			return;

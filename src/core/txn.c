@@ -102,7 +102,10 @@ static void txn_unblock_signals(struct txn *t)
 
 /* Remove the tree name under dirfd without following any symbolic link;
  * `last` (in its top level) is removed after everything else, so that a
- * staged directory keeps its marker until it is all but gone. */
+ * staged directory keeps its marker until it is all but gone. The entries
+ * are read with getdents64 into a buffer on the stack, not opendir's on the
+ * heap: undoing a change (and tidying up after one) must not fail for want
+ * of memory. */
 static int txn_rm_tree(int dirfd, const char *name, const char *last)
 {
 	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -113,30 +116,37 @@ static int txn_rm_tree(int dirfd, const char *name, const char *last)
 			return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -1 : 0;
 		return -1;
 	}
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -1;
-	}
 	int rc = 0, has_last = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		const char *n = de->d_name;
-		if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+	_Alignas(struct dirent64) char buf[4096];
+	for (;;) {
+		ssize_t got = getdents64(fd, buf, sizeof buf);
+		if (got < 0 && errno == EINTR)
 			continue;
-		if (last && strcmp(n, last) == 0) {
-			has_last = 1;
-			continue;
+		if (got <= 0) {
+			if (got < 0)
+				rc = -1;
+			break;
 		}
-		if (unlinkat(fd, n, 0) == 0 || errno == ENOENT)
-			continue;
-		if ((errno == EISDIR || errno == EPERM) && txn_rm_tree(fd, n, NULL) == 0)
-			continue;
-		rc = -1;
+		for (ssize_t at = 0; at < got;) {
+			const struct dirent64 *de = (const struct dirent64 *)(buf + at);
+			at += de->d_reclen;
+			const char *n = de->d_name;
+			if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+				continue;
+			if (last && strcmp(n, last) == 0) {
+				has_last = 1;
+				continue;
+			}
+			if (unlinkat(fd, n, 0) == 0 || errno == ENOENT)
+				continue;
+			if ((errno == EISDIR || errno == EPERM) && txn_rm_tree(fd, n, NULL) == 0)
+				continue;
+			rc = -1;
+		}
 	}
 	if (rc == 0 && has_last && unlinkat(fd, last, 0) < 0 && errno != ENOENT)
 		rc = -1;
-	closedir(d);
+	close(fd);
 	if (rc == 0 && unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
 		rc = -1;
 	return rc;
