@@ -25,8 +25,8 @@
  * Threads: the library keeps no mutable global state a caller can see.
  * Different objects may be used from different threads at once; one object
  * (an image, a checkpoint, a memory map, a transaction) must not be used by
- * two threads at the same time. The schema tables and the dlopen of
- * libarchive are set up once, under pthread_once. The library prints
+ * two threads at the same time. The schema tables are set up once, under
+ * pthread_once, and the dlopen of libarchive under a lock. The library prints
  * nothing, except crit_image_save into a checkpoint directory: a line on
  * stderr when it finishes or undoes a change a killed writer left, or has
  * a note on its commit (as critlua does).

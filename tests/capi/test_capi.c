@@ -58,7 +58,7 @@ static int run(const char *cmd)
 }
 
 /* ---- several threads at once, before anything else ran: the lazy set-ups
- * (schema index, magic table, JSON names) must be done once for all ---- */
+ * (schema index, magic table) must be done once for all ---- */
 
 struct job {
 	const char *dir;
