@@ -202,7 +202,10 @@ char *strndup(const char *s, size_t max)
 /* ---- helpers (called disarmed) ---- */
 
 static const char *fixtures, *tmp;
-static char ck_dir[4096], ck_pristine[4096], ck_tar[4096], mem_needle[8];
+static char ck_dir[1024], ck_pristine[1024], ck_tar[1024], mem_needle[8];
+/* the archive a change is made to, alone in its directory (warch) with
+ * what a change leaves beside it, and its pristine copy */
+static char warch[1024], warch_tar[1100], tar_pristine[1024];
 
 static uint64_t fnv(uint64_t h, const void *data, size_t n)
 {
@@ -452,10 +455,10 @@ static int on_match(uint64_t addr, void *ctx)
 }
 
 /* A process's memory: its regions, a read, a search. */
-static int op_memory(crit_error *err, uint64_t *digest)
+static int op_memory_of(const char *path, crit_error *err, uint64_t *digest)
 {
 	crit_checkpoint *ck;
-	if (crit_checkpoint_open(ck_pristine, &ck, err) < 0)
+	if (crit_checkpoint_open(path, &ck, err) < 0)
 		return -1;
 	crit_memory *mem;
 	int rc = crit_memory_open(ck, 23744, 0, &mem, err);
@@ -481,12 +484,22 @@ static int op_memory(crit_error *err, uint64_t *digest)
 	return rc;
 }
 
+static int op_memory(crit_error *err, uint64_t *digest)
+{
+	return op_memory_of(ck_pristine, err, digest);
+}
+
+static int op_memory_archive(crit_error *err, uint64_t *digest)
+{
+	return op_memory_of(ck_tar, err, digest);
+}
+
 /* A change through the write path: an entry of files.img changed, the old
- * files.img kept as files.img.orig, committed. */
-static int op_txn(crit_error *err, uint64_t *digest)
+ * files.img (the old archive) kept as files.img.orig (PATH.orig), committed. */
+static int op_txn_on(const char *path, int archive, crit_error *err, uint64_t *digest)
 {
 	crit_txn *t;
-	if (crit_txn_begin(ck_dir, 0, &t, err) < 0)
+	if (crit_txn_begin(path, 0, &t, err) < 0)
 		return -1;
 	crit_image *files = NULL;
 	int rc = -1;
@@ -498,7 +511,7 @@ static int op_txn(crit_error *err, uint64_t *digest)
 	if (crit_checkpoint_image(ck, "files.img", &files, err) < 0)
 		goto out;
 	((FileEntry *)crit_image_entry(files, 0))->id += 1000;
-	if (crit_txn_keep(t, "files.img", "files.img.orig", err) < 0 ||
+	if (crit_txn_keep(t, archive ? NULL : "files.img", archive ? ".orig" : "files.img.orig", err) < 0 ||
 	    crit_txn_stage_image(t, "files.img", files, err) < 0 || crit_txn_commit(t, err) < 0)
 		goto out;
 	rc = 0;
@@ -509,12 +522,37 @@ out:
 	return rc;
 }
 
+static int op_txn(crit_error *err, uint64_t *digest)
+{
+	return op_txn_on(ck_dir, 0, err, digest);
+}
+
+static int op_txn_archive(crit_error *err, uint64_t *digest)
+{
+	return op_txn_on(warch_tar, 1, err, digest);
+}
+
+/* An image saved into a checkpoint directory: through its transaction. */
+static int op_image_save(crit_error *err, uint64_t *digest)
+{
+	char path[8192];
+	snprintf(path, sizeof path, "%s/files.img", ck_dir);
+	crit_image *img;
+	if (crit_image_open(path, &img, err) < 0)
+		return -1;
+	((FileEntry *)crit_image_entry(img, 0))->id += 1000;
+	int rc = crit_image_save(img, path, err);
+	crit_image_free(img);
+	*digest = 0;
+	return rc;
+}
+
 /* ---- the sweep ---- */
 
 struct op {
 	const char *name;
 	int (*fn)(crit_error *err, uint64_t *digest);
-	int changes; /* op_txn: check and restore the checkpoint after each run */
+	int changes; /* 1: changes ck_dir, 2: warch_tar; checked and put back after each run */
 };
 
 static const char *current_op;
@@ -535,26 +573,62 @@ static int is_oom_message(const char *m)
 	return strstr(m, "out of memory") || strstr(m, "Cannot allocate memory");
 }
 
-static uint64_t pristine_digest, changed_digest;
+static uint64_t pristine_digest[3], changed_digest;
 
-/* After a run of op_txn: unchanged on failure, changed as wanted on success
- * (then put back); nothing left beside the checkpoint either way. */
-static void after_txn(const char *name, long n, int rc)
+/* What a change may touch: the checkpoint directory, or the archive's
+ * directory (the archive, its kept copy, anything left beside it). */
+static uint64_t target_digest(int kind)
 {
-	uint64_t now = dir_digest(ck_dir);
+	return dir_digest(kind == 1 ? ck_dir : warch);
+}
+
+static uint64_t file_digest(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	uint64_t h = 0xcbf29ce484222325ull;
+	char buf[8192];
+	for (size_t r; f && (r = fread(buf, 1, sizeof buf, f)) > 0;)
+		h = fnv(h, buf, r);
+	if (f)
+		fclose(f);
+	return f ? h : 0;
+}
+
+/* A change made to the archive: its members' times are the commit's, so
+ * the new archive is not compared whole; the kept copy is the old one. */
+static int archive_changed(void)
+{
+	char orig[1200];
+	snprintf(orig, sizeof orig, "%s.orig", warch_tar);
+	return file_digest(orig) == file_digest(tar_pristine) && file_digest(warch_tar) != file_digest(tar_pristine);
+}
+
+/* After a run of a change: unchanged on failure, changed as wanted on
+ * success (then put back); nothing left beside the checkpoint either way. */
+static void after_change(const struct op *op, long n, int rc)
+{
+	uint64_t now = target_digest(op->changes);
 	if (rc < 0)
-		CHECK(now == pristine_digest, "%s: N=%ld: a failed change changed the checkpoint", name, n);
+		CHECK(now == pristine_digest[op->changes], "%s: N=%ld: a failed change changed the checkpoint",
+		      op->name, n);
 	else
-		CHECK(now == changed_digest, "%s: N=%ld: the change made is not the one asked for", name, n);
-	DIR *d = opendir(tmp);
-	for (struct dirent *de; d && (de = readdir(d));)
-		CHECK(!strstr(de->d_name, ".critlua-"), "%s: N=%ld: %s left beside the checkpoint", name, n,
-		      de->d_name);
-	if (d)
-		closedir(d);
+		CHECK(op->changes == 2 ? archive_changed() : now == changed_digest,
+		      "%s: N=%ld: the change made is not the one asked for", op->name, n);
+	for (int k = 0; k < 2; k++) {
+		DIR *d = opendir(k ? warch : tmp);
+		for (struct dirent *de; d && (de = readdir(d));)
+			CHECK(!strstr(de->d_name, ".critlua-"), "%s: N=%ld: %s left beside the checkpoint", op->name,
+			      n, de->d_name);
+		if (d)
+			closedir(d);
+	}
 	if (rc == 0) {
 		char cmd[16384];
-		snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -a '%s' '%s'", ck_dir, ck_pristine, ck_dir);
+		if (op->changes == 1)
+			snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -a '%s' '%s'", ck_dir, ck_pristine, ck_dir);
+		else
+			snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir '%s' && cp -a '%s' '%s'", warch, warch,
+				 tar_pristine, warch_tar);
 		CHECK(sh(cmd) == 0, "%s", cmd);
 	}
 }
@@ -580,8 +654,9 @@ static void sweep(const struct op *op)
 	long total = alloc_count;
 	CHECK(rc == 0, "%s: fails without a failed allocation: %s", op->name, err.message);
 	if (op->changes) {
-		changed_digest = dir_digest(ck_dir);
-		after_txn(op->name, 0, rc);
+		changed_digest = target_digest(op->changes);
+		CHECK(changed_digest != pristine_digest[op->changes], "%s: changed nothing", op->name);
+		after_change(op, 0, rc);
 	}
 	long runs = 0, errors = 0;
 	struct timespec t0, t1;
@@ -606,7 +681,7 @@ static void sweep(const struct op *op)
 			CHECK(d == ref, "%s: N=%ld: succeeded with another result", op->name, n);
 		}
 		if (op->changes)
-			after_txn(op->name, n, rc);
+			after_change(op, n, rc);
 		if (!hit)
 			break;
 		if (n > 100 * (total + 10)) {
@@ -632,15 +707,21 @@ int main(int argc, char **argv)
 	snprintf(ck_dir, sizeof ck_dir, "%s/ck", tmp);
 	snprintf(ck_pristine, sizeof ck_pristine, "%s/pristine", tmp);
 	snprintf(ck_tar, sizeof ck_tar, "%s/ck.tar", tmp);
+	snprintf(warch, sizeof warch, "%s/warch", tmp);
+	snprintf(warch_tar, sizeof warch_tar, "%s/ck.tar", warch);
+	snprintf(tar_pristine, sizeof tar_pristine, "%s/pristine.tar", tmp);
 	snprintf(cmd, sizeof cmd,
 		 "rm -rf '%s' && mkdir -p '%s/t/checkpoint' && cp -a '%s/sleep' '%s' && cp -a '%s/sleep' '%s' && "
-		 "cp '%s/sleep'/* '%s/t/checkpoint/' && tar -C '%s/t' -cf '%s' checkpoint && rm -rf '%s/t'",
-		 tmp, tmp, fixtures, ck_dir, fixtures, ck_pristine, fixtures, tmp, tmp, ck_tar, tmp);
+		 "cp '%s/sleep'/* '%s/t/checkpoint/' && tar -C '%s/t' -cf '%s' checkpoint && rm -rf '%s/t' && "
+		 "cp '%s' '%s' && mkdir '%s' && cp '%s' '%s'",
+		 tmp, tmp, fixtures, ck_dir, fixtures, ck_pristine, fixtures, tmp, tmp, ck_tar, tmp, ck_tar,
+		 tar_pristine, warch, ck_tar, warch_tar);
 	if (sh(cmd) < 0) {
 		fprintf(stderr, "test_oom: %s failed\n", cmd);
 		return 1;
 	}
-	pristine_digest = dir_digest(ck_dir);
+	pristine_digest[1] = target_digest(1);
+	pristine_digest[2] = target_digest(2);
 	atexit(exit_check);
 	if (json_c_version_num() < (0 << 16 | 17 << 8) && dl_iterate_phdr(find_code, "libjson-c"))
 		printf("json-c %s: its own allocations are not failed (before 0.17 it does not check them)\n",
@@ -659,7 +740,9 @@ int main(int argc, char **argv)
 		{ "image-open", op_image_open, 0 },  { "image-buffer", op_image_buffer, 0 },
 		{ "json-out", op_json_out, 0 },      { "json-in", op_json_in, 0 },
 		{ "checkpoint", op_ck_dir, 0 },      { "archive", op_ck_archive, 0 },
-		{ "memory", op_memory, 0 },          { "txn", op_txn, 1 },
+		{ "memory", op_memory, 0 },          { "memory-archive", op_memory_archive, 0 },
+		{ "txn", op_txn, 1 },                { "txn-archive", op_txn_archive, 2 },
+		{ "image-save", op_image_save, 1 },
 	};
 	for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
 		sweep(&ops[i]);
