@@ -1087,6 +1087,10 @@ static int arch_copy_all(struct arch *a, struct archive *w, struct arch_put *put
 		if ((rc = arch_injected(written, e)) < 0)
 			break;
 		struct archive_entry *ne = la.archive_entry_new();
+		if (!ne) {
+			rc = err_set(e, "%s: %s: out of memory", a->path, puts[i].name);
+			break;
+		}
 		la.archive_entry_set_pathname(ne, puts[i].name);
 		la.archive_entry_set_filetype(ne, AE_IFREG);
 		la.archive_entry_set_perm(ne, 0600);
