@@ -4,8 +4,10 @@
  * must end in success (with the same result as without a failure) or in an
  * error saying "out of memory" (or strerror's "Cannot allocate memory"),
  * never in an exit, an abort or a crash; a failed change leaves the
- * checkpoint byte-identical; under the sanitizer build LeakSanitizer sees
- * nothing leaked at the end.
+ * checkpoint byte-identical (and nothing beside it); the objects a failed
+ * call was given still work (an image encodes as before, a checkpoint lists
+ * its images and processes, a transaction reads its checkpoint); under the
+ * sanitizer build LeakSanitizer sees nothing leaked at the end.
  *   test_oom FIXTURES_DIR TMPDIR
  *
  * The hook: this program defines malloc, calloc, realloc, free, strdup and
@@ -202,6 +204,7 @@ char *strndup(const char *s, size_t max)
 /* ---- helpers (called disarmed) ---- */
 
 static const char *fixtures, *tmp;
+static const char *current_op; /* the operation swept */
 static char ck_dir[1024], ck_pristine[1024], ck_tar[1024], mem_needle[8];
 /* the archive a change is made to, alone in its directory (warch) with
  * what a change leaves beside it, and its pristine copy */
@@ -322,7 +325,18 @@ static int op_image_buffer(crit_error *err, uint64_t *digest)
 	}
 	fe->type = FD_TYPES__REG; /* type and id are all a file_entry needs */
 	fe->id = 4242;
-	if (crit_image_append(img, &fe->base, err) < 0 || crit_image_remove(img, 0, err) < 0)
+	if (crit_image_append(img, &fe->base, err) < 0) {
+		/* the image is as it was: it encodes to the bytes it came from */
+		armed = 0;
+		uint8_t *again;
+		size_t n;
+		crit_error e2;
+		CHECK(crit_image_encode(img, &again, &n, &e2) == 0 && n == len && memcmp(again, buf, n) == 0,
+		      "image-buffer: a failed append changed the image");
+		free(again);
+		goto out;
+	}
+	if (crit_image_remove(img, 0, err) < 0)
 		goto out;
 	char *json;
 	if (crit_message_to_json(crit_image_entry(img, crit_image_count(img) - 1), 1, &json, NULL, err) < 0)
@@ -406,6 +420,25 @@ static int op_json_in(crit_error *err, uint64_t *digest)
 }
 
 /* A checkpoint directory: its images, processes, and an image of it. */
+/* After a call on ck failed: the checkpoint object still works (disarmed,
+ * the calls from `from` on succeed on the same object). */
+static void checkpoint_still_works(crit_checkpoint *ck, int from)
+{
+	crit_error e2;
+	size_t n;
+	armed = 0;
+	if (from <= 0)
+		CHECK(crit_checkpoint_images(ck, &n, &e2) != NULL, "%s: images after a failure: %s", current_op,
+		      e2.message);
+	if (from <= 1)
+		CHECK(crit_checkpoint_processes(ck, &n, &e2) != NULL && n > 0, "%s: processes after a failure: %s",
+		      current_op, e2.message);
+	crit_image *img;
+	CHECK(crit_checkpoint_image(ck, "fdinfo-2.img", &img, &e2) == 0, "%s: an image after a failure: %s",
+	      current_op, e2.message);
+	crit_image_free(img);
+}
+
 static int op_checkpoint(const char *path, crit_error *err, uint64_t *digest)
 {
 	crit_checkpoint *ck;
@@ -415,20 +448,26 @@ static int op_checkpoint(const char *path, crit_error *err, uint64_t *digest)
 	uint64_t h = 0xcbf29ce484222325ull;
 	size_t n;
 	const char *const *names = crit_checkpoint_images(ck, &n, err);
-	if (!names)
+	if (!names) {
+		checkpoint_still_works(ck, 0);
 		goto out;
+	}
 	for (size_t i = 0; i < n; i++)
 		h = fnv_s(h, names[i]);
 	const crit_process *p = crit_checkpoint_processes(ck, &n, err);
-	if (!p)
+	if (!p) {
+		checkpoint_still_works(ck, 1);
 		goto out;
+	}
 	for (size_t i = 0; i < n; i++) {
 		h = fnv(h, &p[i].pid, sizeof p[i].pid);
 		h = fnv_s(h, p[i].comm);
 	}
 	crit_image *img;
-	if (crit_checkpoint_image(ck, "fdinfo-2.img", &img, err) < 0)
+	if (crit_checkpoint_image(ck, "fdinfo-2.img", &img, err) < 0) {
+		checkpoint_still_works(ck, 2);
 		goto out;
+	}
 	h = fnv(h, &(size_t){ crit_image_count(img) }, sizeof(size_t));
 	crit_image_free(img);
 	rc = 0;
@@ -517,6 +556,16 @@ static int op_txn_on(const char *path, int archive, crit_error *err, uint64_t *d
 	rc = 0;
 out:
 	crit_image_free(files);
+	if (rc < 0) { /* the transaction still works: what is there reads back (disarmed) */
+		armed = 0;
+		crit_txn_abort(t);
+		crit_error e2;
+		crit_image *now = NULL;
+		ck = crit_txn_checkpoint(t);
+		CHECK(ck && crit_checkpoint_image(ck, "files.img", &now, &e2) == 0, "%s: the txn after a failure: %s",
+		      current_op, ck ? e2.message : "no checkpoint");
+		crit_image_free(now);
+	}
 	crit_txn_end(t);
 	*digest = 0; /* the checkpoint after it is compared by the caller */
 	return rc;
@@ -554,8 +603,6 @@ struct op {
 	int (*fn)(crit_error *err, uint64_t *digest);
 	int changes; /* 1: changes ck_dir, 2: warch_tar; checked and put back after each run */
 };
-
-static const char *current_op;
 
 /* exit() inside the library: what it must never do */
 static void exit_check(void)
