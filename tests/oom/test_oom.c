@@ -269,7 +269,8 @@ static uint64_t dir_digest(const char *dir)
 
 /* ---- the operations: 0 and *digest, or -1 with err; nothing left allocated ---- */
 
-/* An image from its file: every entry, its type and payload, and its bytes again. */
+/* An image from its file: every entry, its type and payload, a payload set,
+ * its bytes again; a new empty image of the same kind. */
 static int op_image_open(crit_error *err, uint64_t *digest)
 {
 	char path[4096];
@@ -287,6 +288,13 @@ static int op_image_open(crit_error *err, uint64_t *digest)
 		if (crit_image_payload(img, i, &data, &len) == 1)
 			h = fnv(h, data, len);
 	}
+	/* a payload set again to its own bytes (copied before the old is freed) */
+	const uint8_t *data;
+	size_t len;
+	if (crit_image_payload(img, 0, &data, &len) == 1 && crit_image_set_payload(img, 0, data, len, err) < 0) {
+		crit_image_free(img);
+		return -1;
+	}
 	uint8_t *bytes;
 	size_t n;
 	int rc = crit_image_encode(img, &bytes, &n, err);
@@ -295,6 +303,16 @@ static int op_image_open(crit_error *err, uint64_t *digest)
 		free(bytes);
 	}
 	crit_image_free(img);
+	/* and an empty image of a kind */
+	crit_image *empty;
+	if (rc == 0 && (rc = crit_image_new("TCP_STREAM", &empty, err)) == 0) {
+		rc = crit_image_encode(empty, &bytes, &n, err);
+		if (rc == 0) {
+			h = fnv(h, bytes, n);
+			free(bytes);
+		}
+		crit_image_free(empty);
+	}
 	*digest = h;
 	return rc;
 }
