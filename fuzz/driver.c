@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "util.h"
+#include "xalloc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "txn.h"
+#include "xalloc.h"
 
 #define STAGE ".ck" TXN_STAGE_SUFFIX
 #define LOCK ".ck" TXN_LOCK_SUFFIX

@@ -8,7 +8,9 @@
  *    then fill *err (when err is not NULL) with a message naming the file,
  *    the entry, the offset or the field path, as critlua prints it
  *    ("files.img: entry 3 at offset 0x40: size 52 runs past the end ...").
- *    Nothing in the library exits or aborts on bad input.
+ *    Nothing in the library exits or aborts: not on bad input, and not
+ *    when memory runs out, which is an error like another ("files.img:
+ *    entry 3: out of memory"), the objects given left as they were.
  *  - An object a function returns through an out-parameter is the caller's,
  *    to free with the matching _free/_close/_end; const char * and const
  *    pointer results belong to the object they came from and live as long as
@@ -23,13 +25,11 @@
  * Threads: the library keeps no mutable global state a caller can see.
  * Different objects may be used from different threads at once; one object
  * (an image, a checkpoint, a memory map, a transaction) must not be used by
- * two threads at the same time. The schema tables and the dlopen of
- * libarchive are set up once, under pthread_once. The library prints
+ * two threads at the same time. The schema tables are set up once, under
+ * pthread_once, and the dlopen of libarchive under a lock. The library prints
  * nothing, except crit_image_save into a checkpoint directory: a line on
  * stderr when it finishes or undoes a change a killed writer left, or has
- * a note on its commit (as critlua does). Allocation failure is the
- * one exception to "never exits": like critlua, the library prints "out of
- * memory" and ends the process (exit status 1).
+ * a note on its commit (as critlua does).
  *
  * Stability: libcrit.so.0. Functions are only added within SONAME 0;
  * crit_error, crit_process and crit_region keep their layout. */
@@ -60,7 +60,8 @@ typedef struct crit_error {
 /* The descriptor of a message type of the CRIU schema by its name as in the
  * .proto files ("pstree_entry", "inet_sk_entry"), or NULL. */
 CRIT_API const ProtobufCMessageDescriptor *crit_message_type(const char *name);
-/* A new message of type d with its defaults set (as FOO__INIT), malloc'ed:
+/* A new message of type d with its defaults set (as FOO__INIT), malloc'ed
+ * (NULL for a NULL or non-message d, or when memory runs out):
  * free with crit_message_free, or hand it to crit_image_append. Strings,
  * bytes, repeated arrays and submessages put into it must be malloc'ed too:
  * they are freed with it. */
@@ -218,7 +219,8 @@ typedef struct crit_txn crit_txn;
  * checkpoint under the lock (crit_txn_checkpoint). */
 CRIT_API int crit_txn_begin(const char *path, double wait_secs, crit_txn **out, crit_error *err);
 /* The checkpoint as it is under the lock; owned by the transaction, and
- * replaced by a fresh one at each commit (call this again after one). */
+ * replaced by a fresh one at each commit (call this again after one: it is
+ * read again then, and NULL only when memory runs out doing so). */
 CRIT_API crit_checkpoint *crit_txn_checkpoint(crit_txn *txn);
 /* What the lock found and did ("finished an interrupted change ..."), or NULL. */
 CRIT_API const char *crit_txn_report(const crit_txn *txn);
@@ -229,6 +231,14 @@ CRIT_API int crit_txn_stage(crit_txn *txn, const char *name, const void *data, s
 /* Stage an image (encoded now: an image that cannot be written is refused here). */
 CRIT_API int crit_txn_stage_image(crit_txn *txn, const char *name, const crit_image *img,
 				  crit_error *err);
+/* Keep the file name ("files.img") as it is now under the name as
+ * ("files.img.orig") too, in the same commit: a backup beside the change,
+ * as critlua's --backup makes. A file as already there is replaced; a name
+ * that does not exist keeps nothing (and a file as goes). For an archive (rewritten whole), name
+ * must be NULL and as is a suffix: the old archive is kept as PATH+as (not
+ * replacing one already there: crit_txn_note says so) when a change is
+ * committed. Dropped, like what is staged, by a commit or an abort. */
+CRIT_API int crit_txn_keep(crit_txn *txn, const char *name, const char *as, crit_error *err);
 /* Make every staged change at once, all or nothing, also under kill -9
  * (docs/TRANSACTIONS.md); an archive is rewritten beside itself and renamed
  * over. The lock stays held: more can be staged and committed. */

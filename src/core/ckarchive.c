@@ -32,7 +32,7 @@
 	X(archive_entry_set_perm) X(archive_entry_set_size) X(archive_entry_set_uid) \
 	X(archive_entry_size) X(archive_entry_size_is_set) X(archive_entry_sparse_clear) \
 	X(archive_entry_sparse_count) X(archive_entry_sparse_reset) X(archive_entry_sparse_next) \
-	X(archive_entry_symlink) X(archive_error_string) \
+	X(archive_entry_symlink) X(archive_errno) X(archive_error_string) \
 	X(archive_filter_bytes) X(archive_filter_code) X(archive_filter_count) \
 	X(archive_filter_name) X(archive_format) X(archive_format_name) \
 	X(archive_read_data) X(archive_read_data_block) X(archive_read_data_skip) X(archive_read_free) \
@@ -50,8 +50,10 @@ static struct {
 #undef X
 } la;
 
-/* Loaded once, for every thread (libcrit's callers may open archives from several). */
-static pthread_once_t la_once = PTHREAD_ONCE_INIT;
+/* Loaded once, for every thread (libcrit's callers may open archives from
+ * several), under a lock rather than pthread_once: a load that failed (out
+ * of memory in dlopen) is tried again by the next archive opened. */
+static pthread_mutex_t la_lock = PTHREAD_MUTEX_INITIALIZER;
 static int la_loaded; /* 1: loaded, -1: failed */
 static char la_why[256];
 
@@ -74,11 +76,14 @@ static void arch_load_once(void)
 
 static int arch_load_lib(struct err *e)
 {
-	pthread_once(&la_once, arch_load_once);
-	if (la_loaded < 0)
-		return err_set(e, "reading archives needs libarchive (%s, Debian's libarchive13): %s",
-			       ARCH_SONAME, la_why);
-	return 0;
+	pthread_mutex_lock(&la_lock);
+	if (la_loaded <= 0)
+		arch_load_once();
+	int rc = la_loaded > 0 ? 0
+			       : err_set(e, "reading archives needs libarchive (%s, Debian's libarchive13): %s",
+					 ARCH_SONAME, la_why);
+	pthread_mutex_unlock(&la_lock);
+	return rc;
 }
 
 #define ARCH_BLOCK 65536
@@ -94,18 +99,22 @@ static int arch_load_lib(struct err *e)
 
 static const char *arch_errmsg(struct archive *ar, const char *fallback)
 {
+	if (la.archive_errno(ar) == ENOMEM) /* libarchive says "Can't allocate ...": say it plainly */
+		return "out of memory";
 	const char *s = la.archive_error_string(ar);
 	return s && *s ? s : fallback;
 }
 
-/* "./checkpoint//x/" -> "checkpoint/x" */
+/* "./checkpoint//x/" -> "checkpoint/x"; NULL when memory runs out */
 static char *arch_normalise(const char *name)
 {
 	while (name[0] == '.' && name[1] == '/')
 		name += 2;
 	while (*name == '/')
 		name++;
-	char *s = xstrdup(name), *w = s;
+	char *s = strdup(name), *w = s;
+	if (!s)
+		return NULL;
 	for (const char *p = s; *p; p++) {
 		if (*p == '/' && w > s && w[-1] == '/')
 			continue;
@@ -155,7 +164,9 @@ static int arch_tmpfile(struct err *e)
 	if (fd >= 0)
 		return fd;
 	size_t n = strlen(dir) + 32;
-	char *tmp = xmalloc(n);
+	char *tmp = malloc(n);
+	if (!tmp)
+		return err_oom(e);
 	snprintf(tmp, n, "%s/.critlua-archive-XXXXXX", dir);
 	fd = mkstemp(tmp);
 	if (fd >= 0)
@@ -215,9 +226,11 @@ static int arch_cmp_sorted(const void *x, const void *y)
 	return a->order < b->order ? -1 : a->order > b->order;
 }
 
-static void arch_build_sorted(struct arch *a)
+static int arch_build_sorted(struct arch *a)
 {
-	a->sorted = xcalloc(a->n ? a->n : 1, sizeof *a->sorted);
+	a->sorted = calloc(a->n ? a->n : 1, sizeof *a->sorted);
+	if (!a->sorted)
+		return -1;
 	for (size_t i = 0; i < a->n; i++)
 		a->sorted[i] = &a->m[i];
 	qsort(a->sorted, a->n, sizeof *a->sorted, arch_cmp_sorted);
@@ -229,6 +242,7 @@ static void arch_build_sorted(struct arch *a)
 		a->sorted[w++] = a->sorted[i];
 	}
 	a->nsorted = w;
+	return 0;
 }
 
 static const char *arch_filter_label(int code)
@@ -300,15 +314,19 @@ static int arch_src_close(struct archive *ar, void *cd)
 	return ARCHIVE_OK;
 }
 
+/* NULL when memory runs out */
 static struct archive *arch_reader(int fd)
 {
 	struct archive *ar = la.archive_read_new();
-	if (!ar)
-		xoom();
+	struct arch_src *s = ar ? malloc(sizeof *s) : NULL;
+	if (!s) {
+		if (ar)
+			la.archive_read_free(ar);
+		return NULL;
+	}
 	la.archive_read_support_filter_all(ar);
 	la.archive_read_support_format_tar(ar);
 	la.archive_read_support_format_gnutar(ar);
-	struct arch_src *s = xmalloc(sizeof *s);
 	s->fd = fd;
 	s->pos = 0;
 	/* on failure the first next_header reports it (close frees s either way) */
@@ -316,21 +334,29 @@ static struct archive *arch_reader(int fd)
 	return ar;
 }
 
-/* Append a stored run to m, merged with the last when they continue each other. */
-static void arch_add_seg(struct arch_member *m, size_t *cap, uint64_t lo, uint64_t len, uint64_t fo)
+/* Append a stored run to m, merged with the last when they continue each
+ * other; -1 (nothing added) when memory runs out. */
+static int arch_add_seg(struct arch_member *m, size_t *cap, uint64_t lo, uint64_t len, uint64_t fo)
 {
 	if (!len)
-		return;
+		return 0;
 	if (m->nsegs) {
 		struct arch_seg *l = &m->segs[m->nsegs - 1];
 		if (l->lo + l->len == lo && l->fo + l->len == fo) {
 			l->len += len;
-			return;
+			return 0;
 		}
 	}
-	if (m->nsegs == *cap)
-		m->segs = xrealloc(m->segs, (*cap = *cap ? 2 * *cap : 4) * sizeof *m->segs);
+	if (m->nsegs == *cap) {
+		size_t c = *cap ? 2 * *cap : 4;
+		struct arch_seg *v = realloc(m->segs, c * sizeof *m->segs);
+		if (!v)
+			return -1;
+		m->segs = v;
+		*cap = c;
+	}
 	m->segs[m->nsegs++] = (struct arch_seg){ lo, len, fo };
+	return 0;
 }
 
 static void arch_drop_segs(struct arch_member *m)
@@ -430,7 +456,10 @@ static int arch_expand(struct arch *a, struct archive *ar, struct arch_member *m
 			return err_set(e, "%s: %s: cannot write it to the temporary file in %s: %s", a->path, m->name,
 				       arch_tmpdir(), strerror(en));
 		}
-		arch_add_seg(m, &cap, (uint64_t)off, n, base + done);
+		if (arch_add_seg(m, &cap, (uint64_t)off, n, base + done) < 0) {
+			arch_drop_segs(m);
+			return err_set(e, "%s: %s: out of memory", a->path, m->name);
+		}
 		done += n;
 	}
 	if (!m->sparse && done != m->size) {
@@ -474,8 +503,8 @@ static int arch_index_sparse(struct arch *a, struct archive *ar, struct arch_mem
 			       memcmp(chk, (const uint8_t *)p + at, k) == 0;
 			at += k;
 		}
-		if (same)
-			arch_add_seg(m, &cap, (uint64_t)off, n, fo);
+		if (same && arch_add_seg(m, &cap, (uint64_t)off, n, fo) < 0)
+			same = 0; /* no map of it: expanded when read, as for any surprise */
 		fo += n;
 	}
 	if (same)
@@ -535,11 +564,9 @@ static int arch_index_data(struct arch *a, struct archive *ar, struct arch_membe
 		ssize_t n = pread(a->fd, chk, want, (off_t)data_off);
 		same = n == (ssize_t)want && memcmp(chk, buf, want) == 0;
 	}
-	if (same) {
-		size_t cap = 0;
-		arch_add_seg(m, &cap, 0, m->size, data_off);
-		m->in_place = 1;
-	}
+	size_t cap = 0;
+	if (same && arch_add_seg(m, &cap, 0, m->size, data_off) == 0)
+		m->in_place = 1; /* else (out of memory) expanded when read */
 	if (la.archive_read_data_skip(ar) != ARCHIVE_OK)
 		return err_set(e, "%s: %s: %s", a->path, m->name, arch_errmsg(ar, "cannot skip"));
 	return 0;
@@ -563,8 +590,12 @@ int arch_open(struct arch *a, const char *path, struct err *e)
 {
 	memset(a, 0, sizeof *a);
 	a->fd = a->tmpfd = -1;
-	a->path = xstrdup(path);
+	a->path = strdup(path);
 	struct stat st;
+	if (!a->path) {
+		err_set(e, "%s: out of memory", path);
+		goto fail;
+	}
 	if (arch_load_lib(e) < 0) {
 		err_prefix(e, "%s", path);
 		goto fail;
@@ -584,7 +615,13 @@ int arch_open(struct arch *a, const char *path, struct err *e)
 	}
 	struct archive *ar = arch_reader(a->fd);
 	struct archive_entry *en;
-	uint8_t *buf = xmalloc(2 * ARCH_BLOCK);
+	uint8_t *buf = ar ? malloc(2 * ARCH_BLOCK) : NULL;
+	if (!buf) {
+		if (ar)
+			la.archive_read_free(ar);
+		err_set(e, "%s: out of memory", path);
+		goto fail;
+	}
 	uint64_t eager = 0, last_end = 0;
 	size_t cap = 0;
 	int rc = 0, sparse = 0;
@@ -601,7 +638,9 @@ int arch_open(struct arch *a, const char *path, struct err *e)
 		}
 		if (r < ARCHIVE_WARN) {
 			const char *msg = arch_errmsg(ar, "cannot read");
-			if (a->n == 0 && strstr(msg, "Unrecognized archive format"))
+			if (la.archive_errno(ar) == ENOMEM)
+				rc = err_set(e, "%s: out of memory", path);
+			else if (a->n == 0 && strstr(msg, "Unrecognized archive format"))
 				rc = err_set(e, "%s: neither a checkpoint directory nor a checkpoint archive "
 						"(.tar, .tar.gz, .tar.zst)",
 					     path);
@@ -617,12 +656,23 @@ int arch_open(struct arch *a, const char *path, struct err *e)
 					a->filters[a->nfilters++] = code;
 			}
 			const char *label = a->nfilters ? arch_filter_label(a->filters[0]) : "none";
-			a->compression = xstrdup(label ? label : la.archive_filter_name(ar, 0));
+			a->compression = strdup(label ? label : la.archive_filter_name(ar, 0));
 			a->format = la.archive_format(ar);
-			a->format_name = xstrdup(la.archive_format_name(ar) ? la.archive_format_name(ar) : "tar");
+			a->format_name = strdup(la.archive_format_name(ar) ? la.archive_format_name(ar) : "tar");
+			if (!a->compression || !a->format_name) {
+				rc = err_set(e, "%s: out of memory", path);
+				break;
+			}
 		}
-		if (a->n == cap)
-			a->m = xrealloc(a->m, (cap = cap ? 2 * cap : 64) * sizeof *a->m);
+		if (a->n == cap) {
+			struct arch_member *v = realloc(a->m, (cap ? 2 * cap : 64) * sizeof *a->m);
+			if (!v) {
+				rc = err_set(e, "%s: out of memory", path);
+				break;
+			}
+			a->m = v;
+			cap = cap ? 2 * cap : 64;
+		}
 		struct arch_member *m = &a->m[a->n++];
 		memset(m, 0, sizeof *m);
 		m->order = a->n - 1;
@@ -640,9 +690,13 @@ int arch_open(struct arch *a, const char *path, struct err *e)
 		} else if (ft == AE_IFLNK) {
 			m->type = ARCH_SYMLINK;
 			const char *t = la.archive_entry_symlink(en);
-			m->link = xstrdup(t ? t : "");
+			m->link = strdup(t ? t : "");
 		} else {
 			m->type = ARCH_OTHER;
+		}
+		if (!m->name || ((m->type == ARCH_HARDLINK || m->type == ARCH_SYMLINK) && !m->link)) {
+			rc = err_set(e, "%s: out of memory", path);
+			break;
 		}
 		last_end = (uint64_t)la.archive_filter_bytes(ar, 0);
 		if (la.archive_entry_sparse_count(en) > 0)
@@ -665,7 +719,10 @@ int arch_open(struct arch *a, const char *path, struct err *e)
 		err_set(e, "%s: an empty archive: no checkpoint/ directory in it", path);
 		goto fail;
 	}
-	arch_build_sorted(a);
+	if (arch_build_sorted(a) < 0) {
+		err_set(e, "%s: out of memory", path);
+		goto fail;
+	}
 	/* A link where an image should be: refused rather than taken as absent
 	 * (every check would then report it missing) or followed (out of the
 	 * archive, or to another member under a name it does not have). */
@@ -737,11 +794,11 @@ int arch_has_prefix(const struct arch *a, const char *prefix)
 	if (i < a->nsorted && strncmp(a->sorted[i]->name, prefix, n) == 0)
 		return 1;
 	/* the directory's own entry: "checkpoint" for "checkpoint/" */
-	if (n && prefix[n - 1] == '/') {
-		char *dir = xstrdup(prefix);
+	char dir[512]; /* the prefixes asked for are short ("checkpoint/parent/") */
+	if (n && prefix[n - 1] == '/' && n <= sizeof dir) {
+		memcpy(dir, prefix, n - 1);
 		dir[n - 1] = 0;
 		const struct arch_member *m = arch_find(a, dir);
-		free(dir);
 		return m && m->type == ARCH_DIR;
 	}
 	return 0;
@@ -762,7 +819,8 @@ static int arch_materialise(struct arch *a, struct arch_member *m, struct err *e
 		a->rd_greedy = 1;
 	}
 	if (!a->rd) {
-		a->rd = arch_reader(a->fd);
+		if (!(a->rd = arch_reader(a->fd)))
+			return err_set(e, "%s: %s: out of memory", a->path, m->name);
 		a->rd_next = 0;
 	}
 	struct archive *ar = a->rd;
@@ -780,6 +838,10 @@ static int arch_materialise(struct arch *a, struct arch_member *m, struct err *e
 		struct arch_member *pm = &a->m[at];
 		const char *pn = la.archive_entry_pathname(en);
 		char *name = arch_normalise(pn ? pn : "");
+		if (!name) {
+			err_set(e, "%s: %s: out of memory", a->path, m->name);
+			break;
+		}
 		int same = strcmp(name, pm->name) == 0;
 		free(name);
 		if (!same) {
@@ -958,9 +1020,14 @@ static int arch_copy_all(struct arch *a, struct archive *w, struct arch_put *put
 {
 	struct archive *r = arch_reader(a->fd);
 	struct archive_entry *en;
-	uint8_t *buf = xmalloc(ARCH_BLOCK);
+	uint8_t *buf = r ? malloc(ARCH_BLOCK) : NULL;
 	size_t written = 0;
 	int rc = 0;
+	if (!buf) {
+		if (r)
+			la.archive_read_free(r);
+		return err_set(e, "%s: out of memory", a->path);
+	}
 	time_t now = time(NULL);
 	while (rc == 0) {
 		int s = la.archive_read_next_header(r, &en);
@@ -973,6 +1040,10 @@ static int arch_copy_all(struct arch *a, struct archive *w, struct arch_put *put
 		if ((rc = arch_injected(written, e)) < 0)
 			break;
 		char *name = arch_normalise(la.archive_entry_pathname(en) ? la.archive_entry_pathname(en) : "");
+		if (!name) {
+			rc = err_set(e, "%s: out of memory", a->path);
+			break;
+		}
 		struct arch_put *p = la.archive_entry_filetype(en) == AE_IFREG && !la.archive_entry_hardlink(en)
 					     ? arch_put_find(puts, nputs, name)
 					     : NULL;
@@ -1016,6 +1087,10 @@ static int arch_copy_all(struct arch *a, struct archive *w, struct arch_put *put
 		if ((rc = arch_injected(written, e)) < 0)
 			break;
 		struct archive_entry *ne = la.archive_entry_new();
+		if (!ne) {
+			rc = err_set(e, "%s: %s: out of memory", a->path, puts[i].name);
+			break;
+		}
 		la.archive_entry_set_pathname(ne, puts[i].name);
 		la.archive_entry_set_filetype(ne, AE_IFREG);
 		la.archive_entry_set_perm(ne, 0600);
@@ -1070,6 +1145,11 @@ int arch_rewrite(struct arch *a, struct arch_put *puts, size_t nputs, const char
 	}
 	int rc = 0;
 	struct archive *w = la.archive_write_new();
+	if (!w) {
+		txn_abort(txn);
+		txn_end(own);
+		return err_set(e, "%s: out of memory; nothing changed", a->path);
+	}
 	for (int i = 0; rc == 0 && i < a->nfilters; i++)
 		if (la.archive_write_add_filter(w, a->filters[i]) != ARCHIVE_OK)
 			rc = err_set(e, "%s: cannot write %s compression: %s", a->path, a->compression,

@@ -153,6 +153,8 @@ static void note_file(struct buf *b, const struct cd_proc *p)
 	for (size_t i = 0; i < p->nvmas; i++)
 		if (p->vmas[i].path)
 			buf_add(&d, p->vmas[i].path, strlen(p->vmas[i].path) + 1);
+	if (buf_oom(&d))
+		b->oom = 1;
 	note(b, NT_FILE, d.p, d.len);
 	buf_free(&d);
 }
@@ -164,7 +166,11 @@ static void build_notes(struct buf *b, const struct cd_proc *p)
 		note_prstatus(b, p, t);
 		if (i == 0) {
 			note_prpsinfo(b, p);
-			uint8_t *auxv = xmalloc(p->nauxv * 8 + 1);
+			uint8_t *auxv = malloc(p->nauxv * 8 + 1);
+			if (!auxv) {
+				b->oom = 1; /* the notes are incomplete: write_core says so */
+				return;
+			}
 			for (size_t k = 0; k < p->nauxv; k++)
 				put64(auxv + 8 * k, p->auxv[k]);
 			note(b, NT_AUXV, auxv, p->nauxv * 8);
@@ -259,7 +265,9 @@ static uint32_t pflags(uint32_t prot)
 static int layout(const struct cd_proc *p, struct seg **out, size_t *nout, struct err *e)
 {
 	size_t n = 0, cap = 16;
-	struct seg *s = xmalloc(cap * sizeof *s);
+	struct seg *s = malloc(cap * sizeof *s);
+	if (!s)
+		return err_oom(e);
 	for (size_t i = 0; i < p->nvmas; i++) {
 		const struct cd_vma *v = &p->vmas[i];
 		if (v->end <= v->start || (v->start | v->end) % p->page_size)
@@ -277,8 +285,13 @@ static int layout(const struct cd_proc *p, struct seg **out, size_t *nout, struc
 			if (n && s[n - 1].vma == i && s[n - 1].filed == filed) {
 				s[n - 1].memsz += len;
 			} else {
-				if (n == cap)
-					s = xrealloc(s, (cap *= 2) * sizeof *s);
+				if (n == cap) {
+					struct seg *w = realloc(s, cap * 2 * sizeof *s);
+					if (!w)
+						return free(s), err_oom(e);
+					s = w;
+					cap *= 2;
+				}
 				s[n++] = (struct seg){ a, len, 0, pflags(v->prot), filed, i };
 			}
 			a += len;
@@ -351,6 +364,11 @@ static int write_core(int fd, const struct cd_proc *p, struct err *e)
 		return -1;
 	struct buf notes = { 0 };
 	build_notes(&notes, p);
+	if (buf_oom(&notes)) {
+		buf_free(&notes);
+		free(segs);
+		return err_oom(e);
+	}
 	size_t phnum = nseg + 1;
 	int xnum = phnum >= PN_XNUM; /* the count goes in section header 0 */
 	uint64_t phoff = EHDR_SIZE, shoff = xnum ? phoff + phnum * PHDR_SIZE : 0;
@@ -364,7 +382,12 @@ static int write_core(int fd, const struct cd_proc *p, struct err *e)
 	uint64_t total = off;
 
 	size_t hlen = (size_t)note_off;
-	uint8_t *h = xcalloc(1, hlen);
+	uint8_t *h = calloc(1, hlen);
+	if (!h) {
+		buf_free(&notes);
+		free(segs);
+		return err_oom(e);
+	}
 	memcpy(h, ELFMAG, SELFMAG);
 	h[EI_CLASS] = ELFCLASS64;
 	h[EI_DATA] = ELFDATA2LSB;
@@ -392,7 +415,9 @@ static int write_core(int fd, const struct cd_proc *p, struct err *e)
 	if (pwrite_all(fd, h, hlen, 0) < 0 || pwrite_all(fd, notes.p, notes.len, note_off) < 0) {
 		rc = err_set(e, "cannot write: %s", strerror(errno));
 	} else {
-		uint8_t *buf = xmalloc(COPY_CHUNK);
+		uint8_t *buf = malloc(COPY_CHUNK);
+		if (!buf)
+			rc = err_oom(e);
 		for (size_t i = 0; i < nseg && rc == 0; i++)
 			if (segs[i].filed)
 				rc = copy_segment(fd, &p->vmas[segs[i].vma], &segs[i], buf, e);

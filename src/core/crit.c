@@ -51,8 +51,9 @@ ProtobufCMessage *crit_message_new(const ProtobufCMessageDescriptor *d)
 {
 	if (!d || d->magic != PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC)
 		return NULL;
-	ProtobufCMessage *m = xmalloc(d->sizeof_message);
-	d->message_init(m);
+	ProtobufCMessage *m = malloc(d->sizeof_message);
+	if (m)
+		d->message_init(m);
 	return m;
 }
 
@@ -62,13 +63,18 @@ void crit_message_free(ProtobufCMessage *m)
 		protobuf_c_message_free_unpacked(m, NULL);
 }
 
-/* buf's bytes as a NUL-terminated malloc'ed string, handed to the caller */
-static void crit_take(struct buf *b, char **out, size_t *len)
+/* buf's bytes as a NUL-terminated malloc'ed string, handed to the caller;
+ * -1 (b freed) when memory ran out while it was written. */
+static int crit_take(struct buf *b, char **out, size_t *len, crit_error *err)
 {
-	buf_addc(b, 0);
+	if (buf_addc(b, 0) < 0) {
+		buf_free(b);
+		return crit_failf(err, "out of memory");
+	}
 	*out = (char *)b->p;
 	if (len)
 		*len = b->len - 1;
+	return 0;
 }
 
 int crit_message_to_json(const ProtobufCMessage *m, int pretty, char **out, size_t *len, crit_error *err)
@@ -80,15 +86,19 @@ int crit_message_to_json(const ProtobufCMessage *m, int pretty, char **out, size
 	jw_init(&w, &b, 0);
 	jw_message(&w, m, pretty);
 	jw_fini(&w);
-	crit_take(&b, out, len);
-	return 0;
+	return crit_take(&b, out, len, err);
 }
 
 /* ---- images ---- */
 
-crit_image *crit_image_wrap(struct img *img)
+crit_image *crit_image_wrap(struct img *img, crit_error *err)
 {
-	crit_image *ci = xmalloc(sizeof *ci);
+	crit_image *ci = malloc(sizeof *ci);
+	if (!ci) {
+		img_free(img);
+		crit_failf(err, "out of memory");
+		return NULL;
+	}
 	ci->img = *img;
 	return ci;
 }
@@ -107,8 +117,7 @@ int crit_image_open(const char *path, crit_image **out, crit_error *err)
 		return crit_failf(err, "crit_image_open: no path");
 	if (img_load(path, &img, &e) < 0)
 		return crit_fail(err, &e);
-	*out = crit_image_wrap(&img);
-	return 0;
+	return (*out = crit_image_wrap(&img, err)) ? 0 : -1;
 }
 
 int crit_image_from_buffer(const void *buf, size_t len, const char *name, crit_image **out,
@@ -124,8 +133,7 @@ int crit_image_from_buffer(const void *buf, size_t len, const char *name, crit_i
 			err_prefix(&e, "%s", name);
 		return crit_fail(err, &e);
 	}
-	*out = crit_image_wrap(&img);
-	return 0;
+	return (*out = crit_image_wrap(&img, err)) ? 0 : -1;
 }
 
 int crit_image_new(const char *magic, crit_image **out, crit_error *err)
@@ -135,8 +143,7 @@ int crit_image_new(const char *magic, crit_image **out, crit_error *err)
 	if (!mi)
 		return crit_failf(err, "unknown image kind '%s'", magic ? magic : "(null)");
 	struct img img = { .mi = mi, .form = mi->head };
-	*out = crit_image_wrap(&img);
-	return 0;
+	return (*out = crit_image_wrap(&img, err)) ? 0 : -1;
 }
 
 void crit_image_free(crit_image *ci)
@@ -189,7 +196,8 @@ int crit_image_set_payload(crit_image *ci, size_t i, const void *data, size_t le
 	struct img_entry *en = &ci->img.entries[i];
 	uint8_t *copy = NULL;
 	if (len) {
-		copy = xmalloc(len);
+		if (!(copy = malloc(len)))
+			return crit_failf(err, "entry %zu: payload of %zu bytes: out of memory", i, len);
 		memcpy(copy, data, len);
 	}
 	free(en->extra);
@@ -215,7 +223,12 @@ int crit_image_append(crit_image *ci, ProtobufCMessage *msg, crit_error *err)
 		protobuf_c_message_free_unpacked(msg, NULL);
 		return crit_failf(err, "entry %zu: this image's messages are not malloc'ed", img->n);
 	}
-	img_add_entry(img)->msg = msg;
+	struct img_entry *en = img_add_entry(img);
+	if (!en) {
+		protobuf_c_message_free_unpacked(msg, NULL);
+		return crit_failf(err, "entry %zu: out of memory", img->n);
+	}
+	en->msg = msg;
 	return 0;
 }
 
@@ -240,7 +253,10 @@ int crit_image_encode(const crit_image *ci, uint8_t **out, size_t *len, crit_err
 		buf_free(&b);
 		return crit_fail(err, &e);
 	}
-	buf_reserve(&b, 1); /* an empty image is still a malloc'ed pointer */
+	if (buf_reserve(&b, 1) < 0) { /* an empty image is still a malloc'ed pointer */
+		buf_free(&b);
+		return crit_failf(err, "out of memory");
+	}
 	*out = b.p;
 	*len = b.len;
 	return 0;
@@ -265,14 +281,13 @@ int crit_image_save(const crit_image *ci, const char *path, crit_error *err)
 
 int crit_image_to_json(const crit_image *ci, int pretty, char **out, size_t *len, crit_error *err)
 {
-	(void)err; /* an image held whole always has a JSON form */
+	/* an image held whole always has a JSON form: only memory can fail */
 	struct buf b = { 0 };
 	struct jw w;
 	jw_init(&w, &b, pretty);
 	jw_img(&w, &ci->img, pretty);
 	jw_fini(&w);
-	crit_take(&b, out, len);
-	return 0;
+	return crit_take(&b, out, len, err);
 }
 
 int crit_image_from_json(const char *text, size_t len, crit_image **out, crit_error *err)
@@ -284,8 +299,7 @@ int crit_image_from_json(const char *text, size_t len, crit_image **out, crit_er
 		return crit_failf(err, "crit_image_from_json: no text");
 	if (json_to_img(text, len, &img, &e) < 0)
 		return crit_fail(err, &e);
-	*out = crit_image_wrap(&img);
-	return 0;
+	return (*out = crit_image_wrap(&img, err)) ? 0 : -1;
 }
 
 int crit_json_decode_file(const char *in, const char *out, int pretty, int nopl, crit_error *err)

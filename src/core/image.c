@@ -136,7 +136,10 @@ static int take_payload(struct img_reader *r, struct img_entry *out, size_t n, s
 		return err_set(e, "entry %zu at offset 0x%zx: payload of %zu bytes runs past the end "
 				  "of the file (%zu bytes left)",
 			       r->index, entry_off, padded, left);
-	out->extra = xmalloc(n);
+	out->extra = malloc(n ? n : 1);
+	if (!out->extra)
+		return err_set(e, "entry %zu at offset 0x%zx: payload of %zu bytes: out of memory",
+			       r->index, entry_off, n);
 	memcpy(out->extra, r->buf + r->off, n);
 	out->extra_len = n;
 	out->has_extra = 1;
@@ -170,7 +173,13 @@ static ProtobufCMessage *unpack_at(struct img_reader *r, const ProtobufCMessageD
 		err_prefix(e, "%s at offset 0x%zx: %s message of %u bytes", what, at, d->name, size);
 		return NULL;
 	}
-	ProtobufCMessage *m = protobuf_c_message_unpack(d, r->alloc, size, r->buf + at + 4);
+	int oom;
+	ProtobufCMessage *m = pb_unpack(d, r->alloc, size, r->buf + at + 4, &oom);
+	if (!m && oom) {
+		NAME_ITEM();
+		err_set(e, "%s at offset 0x%zx: %s message of %u bytes: out of memory", what, at, d->name, size);
+		return NULL;
+	}
 	if (!m) {
 		pb_explain_unpack_failure(d, r->buf + at + 4, size, e);
 		NAME_ITEM();
@@ -200,7 +209,9 @@ static int read_ipc_msgs(struct img_reader *r, struct img_entry *out, size_t ent
 		return err_set(e, "entry %zu at offset 0x%zx: qnum %zu promises more messages than the "
 				  "%zu bytes left can hold",
 			       r->index, entry_off, n, r->len - r->off);
-	out->items = xcalloc(n, sizeof *out->items);
+	out->items = calloc(n ? n : 1, sizeof *out->items);
+	if (!out->items)
+		return err_set(e, "entry %zu at offset 0x%zx: out of memory", r->index, entry_off);
 	for (size_t i = 0; i < n; i++) {
 		ProtobufCMessage *m = unpack_at(r, d, (long)i, e);
 		if (!m)
@@ -214,7 +225,9 @@ static int read_ipc_msgs(struct img_reader *r, struct img_entry *out, size_t ent
 					  "file (%zu bytes left)",
 				       (snprintf(what, sizeof what, "entry %zu message %zu", r->index, i), what),
 				       r->off, msize, left);
-		out->items[i].data = xmalloc(msize);
+		if (!(out->items[i].data = malloc(msize ? msize : 1)))
+			return err_set(e, "entry %zu message %zu at offset 0x%zx: out of memory", r->index, i,
+				       r->off);
 		memcpy(out->items[i].data, r->buf + r->off, msize);
 		out->items[i].len = msize;
 		r->off += padded;
@@ -299,8 +312,12 @@ fail:
 struct img_entry *img_add_entry(struct img *img)
 {
 	if (img->n == img->cap) {
-		img->cap = img->cap ? img->cap * 2 : 16;
-		img->entries = xrealloc(img->entries, img->cap * sizeof *img->entries);
+		size_t cap = img->cap ? img->cap * 2 : 16;
+		struct img_entry *v = realloc(img->entries, cap * sizeof *img->entries);
+		if (!v)
+			return NULL;
+		img->entries = v;
+		img->cap = cap;
 	}
 	struct img_entry *en = &img->entries[img->n++];
 	memset(en, 0, sizeof *en);
@@ -358,7 +375,13 @@ int img_decode_in(const uint8_t *buf, size_t len, ProtobufCAllocator *alloc, str
 		}
 		if (rc == 0)
 			return 0;
-		*img_add_entry(out) = en;
+		struct img_entry *slot = img_add_entry(out);
+		if (!slot) {
+			entry_free(&en, alloc);
+			img_free(out);
+			return err_set(e, "entry %zu: out of memory", r.index - 1);
+		}
+		*slot = en;
 	}
 }
 
@@ -388,13 +411,13 @@ int img_load(const char *path, struct img *out, struct err *e)
 
 /* ---- writer ---- */
 
-void img_write_head(struct buf *out, const struct magic_info *mi, enum img_form form)
+int img_write_head(struct buf *out, const struct magic_info *mi, enum img_form form)
 {
 	if (form == FORM_COMMON)
 		buf_add_u32(out, IMG_COMMON_MAGIC);
 	else if (form == FORM_SERVICE)
 		buf_add_u32(out, IMG_SERVICE_MAGIC);
-	buf_add_u32(out, mi->magic);
+	return buf_add_u32(out, mi->magic);
 }
 
 static int pack_framed(struct buf *out, const ProtobufCMessage *m, const char *path, struct err *e)
@@ -404,8 +427,8 @@ static int pack_framed(struct buf *out, const ProtobufCMessage *m, const char *p
 	size_t n = protobuf_c_message_get_packed_size(m);
 	if (n > UINT32_MAX)
 		return err_set(e, "%s: message of %zu bytes is too large for an image", path, n);
-	buf_add_u32(out, (uint32_t)n);
-	buf_reserve(out, n);
+	if (buf_add_u32(out, (uint32_t)n) < 0 || buf_reserve(out, n) < 0)
+		return err_set(e, "%s: out of memory", path);
 	out->len += protobuf_c_message_pack(m, out->p + out->len);
 	return 0;
 }
@@ -439,7 +462,8 @@ int img_write_entry(struct buf *out, const struct magic_info *mi, size_t index,
 		    const struct img_entry *first, const struct img_entry *en, struct err *e)
 {
 	size_t start = out->len;
-	if (write_entry(out, mi, index, first, en, e) < 0) {
+	if (write_entry(out, mi, index, first, en, e) < 0 ||
+	    (buf_oom(out) && err_set(e, "entries[%zu]: out of memory", index))) {
 		out->len = start; /* a refused entry leaves nothing behind */
 		return -1;
 	}
@@ -550,7 +574,8 @@ static int write_entry(struct buf *out, const struct magic_info *mi, size_t inde
 
 int img_encode(const struct img *img, struct buf *out, struct err *e)
 {
-	img_write_head(out, img->mi, img->form);
+	if (img_write_head(out, img->mi, img->form) < 0)
+		return err_oom(e);
 	for (size_t i = 0; i < img->n; i++)
 		if (img_write_entry(out, img->mi, i, &img->entries[0], &img->entries[i], e) < 0)
 			return -1;

@@ -118,12 +118,13 @@ int img_decode_named(const char *name, const uint8_t *buf, size_t len, struct im
 int img_load(const char *path, struct img *out, struct err *e); /* errors prefixed with path */
 void img_free(struct img *img);
 void img_entry_free(struct img_entry *en);
-struct img_entry *img_add_entry(struct img *img); /* zeroed, appended */
+struct img_entry *img_add_entry(struct img *img); /* zeroed, appended; NULL: out of memory */
 
 /* Writer: the head for mi in the given form, then entries one by one.
  * img_write_entry checks that every required field is set and that payload
- * lengths agree with the message (e says which entry and field), then packs. */
-void img_write_head(struct buf *out, const struct magic_info *mi, enum img_form form);
+ * lengths agree with the message (e says which entry and field), then packs.
+ * Out of memory is an error too ("entries[3]: out of memory"). */
+int img_write_head(struct buf *out, const struct magic_info *mi, enum img_form form); /* -1: oom */
 int img_write_entry(struct buf *out, const struct magic_info *mi, size_t index,
 		    const struct img_entry *first, const struct img_entry *en, struct err *e);
 int img_encode(const struct img *img, struct buf *out, struct err *e);

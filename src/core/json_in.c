@@ -2,7 +2,6 @@
  * protobuf-c descriptors, accepting every form CRIT and go-criu write and
  * refusing (with the path of the value) whatever would make a wrong image. */
 #include <arpa/inet.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -358,7 +357,8 @@ static int ji_repeated(struct ji_cv *c, ProtobufCMessage *m, const ProtobufCFiel
 			if (ji_ipadd(c, s, jv_len(e0), w, &nw) < 0)
 				return -1;
 			ji_pop(c);
-			*arrp = xmalloc(nw * sizeof *w);
+			if (!(*arrp = malloc(nw * sizeof *w)))
+				return ji_fail(c, "out of memory");
 			memcpy(*arrp, w, nw * sizeof *w);
 			*count = nw;
 			return 0;
@@ -366,8 +366,10 @@ static int ji_repeated(struct ji_cv *c, ProtobufCMessage *m, const ProtobufCFiel
 	}
 	size_t sz = schema_elem_size(fd->type);
 	/* Owned by m from here: protobuf_c_message_free_unpacked frees the first *count. */
-	*arrp = n ? xcalloc(n, sz) : NULL;
+	*arrp = n ? calloc(n, sz) : NULL;
 	*count = 0;
+	if (n && !*arrp)
+		return ji_fail(c, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		ji_push_index(c, i);
 		if (ji_value(c, fd, fo, json_object_array_get_idx(o, i), (char *)*arrp + i * sz) < 0)
@@ -410,13 +412,20 @@ static int ji_unknown(struct ji_cv *c, ProtobufCMessage *m, struct json_object *
 		if (rc < 0)
 			goto bad; /* groups too: protobuf-c cannot keep them */
 		size_t tag_end = (size_t)(fr.val - p), off = (size_t)(at - p);
-		m->unknown_fields = xrealloc(m->unknown_fields,
-					     (m->n_unknown_fields + 1) * sizeof *m->unknown_fields);
+		ProtobufCMessageUnknownField *v =
+			realloc(m->unknown_fields, (m->n_unknown_fields + 1) * sizeof *m->unknown_fields);
+		uint8_t *data = v ? malloc(off - tag_end) : NULL; /* off > tag_end: a value follows */
+		if (v)
+			m->unknown_fields = v;
+		if (!data) {
+			free(p);
+			return ji_fail(c, "out of memory");
+		}
 		ProtobufCMessageUnknownField *u = &m->unknown_fields[m->n_unknown_fields++];
 		u->tag = (uint32_t)num;
 		u->wire_type = (ProtobufCWireType)wt;
 		u->len = off - tag_end;
-		u->data = xmalloc(u->len);
+		u->data = data;
 		memcpy(u->data, p + tag_end, u->len);
 	}
 	free(p);
@@ -449,64 +458,24 @@ static int ji_field(struct ji_cv *c, ProtobufCMessage *m, const ProtobufCFieldDe
 	return 0;
 }
 
-/* protojson's name of a field (go-criu writes these): lowerCamelCase, each
- * '_' dropped and the letter after it upper-cased ("mm_start_code" ->
- * "mmStartCode"). NULL when it is the field's own name. */
-static char *ji_json_name(const char *name)
+/* Whether key is protojson's name of the field name (go-criu writes these):
+ * lowerCamelCase, each '_' dropped and the letter after it upper-cased
+ * ("mm_start_code" -> "mmStartCode"). A name without '_' has no other
+ * name. Compared as it is made: nothing to allocate, nothing to cache. */
+static int ji_is_json_name(const char *name, const char *key)
 {
 	if (!strchr(name, '_'))
-		return NULL;
-	char *j = xmalloc(strlen(name) + 1), *o = j;
+		return 0;
 	for (int up = 0; *name; name++) {
 		if (*name == '_') {
 			up = 1;
 			continue;
 		}
-		*o++ = up && *name >= 'a' && *name <= 'z' ? (char)(*name - 'a' + 'A') : *name;
+		if (*key++ != (up && *name >= 'a' && *name <= 'z' ? (char)(*name - 'a' + 'A') : *name))
+			return 0;
 		up = 0;
 	}
-	*o = 0;
-	return j;
-}
-
-/* The camelCase names of a message's fields, made on first use. */
-struct ji_json_names {
-	const ProtobufCMessageDescriptor *d;
-	char **names; /* by field index; NULL where the name has no '_' */
-};
-
-/* Made once for every message of the schema, then only read: threads
- * (libcrit's callers) share it. */
-static struct ji_json_names *ji_names_tab;
-static size_t ji_names_ntab;
-static pthread_once_t ji_names_once = PTHREAD_ONCE_INIT;
-
-static char **ji_names_of(const ProtobufCMessageDescriptor *d)
-{
-	char **names = xcalloc(d->n_fields ? d->n_fields : 1, sizeof(char *));
-	for (unsigned i = 0; i < d->n_fields; i++)
-		names[i] = ji_json_name(d->fields[i].name);
-	return names;
-}
-
-static void ji_names_build(void)
-{
-	size_t used = 0;
-	while (schema_messages[used])
-		used++;
-	for (ji_names_ntab = 64; ji_names_ntab < used * 2;)
-		ji_names_ntab *= 2;
-	ji_names_tab = xcalloc(ji_names_ntab, sizeof *ji_names_tab);
-	for (size_t k = 0; k < used; k++) {
-		const ProtobufCMessageDescriptor *d = schema_messages[k];
-		size_t h = ((uintptr_t)d >> 4) & (ji_names_ntab - 1);
-		while (ji_names_tab[h].d && ji_names_tab[h].d != d)
-			h = (h + 1) & (ji_names_ntab - 1);
-		if (ji_names_tab[h].d)
-			continue;
-		ji_names_tab[h].d = d;
-		ji_names_tab[h].names = ji_names_of(d);
-	}
+	return *key == 0;
 }
 
 static const ProtobufCFieldDescriptor *ji_field_by_json_name(const ProtobufCMessageDescriptor *d,
@@ -514,22 +483,10 @@ static const ProtobufCFieldDescriptor *ji_field_by_json_name(const ProtobufCMess
 {
 	if (!strpbrk(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"))
 		return NULL; /* no camelCase hump: it cannot differ from a proto name */
-	pthread_once(&ji_names_once, ji_names_build);
-	size_t h = ((uintptr_t)d >> 4) & (ji_names_ntab - 1);
-	while (ji_names_tab[h].d && ji_names_tab[h].d != d)
-		h = (h + 1) & (ji_names_ntab - 1);
-	/* a message outside the schema (tests): its names made for this look-up only */
-	char **names = ji_names_tab[h].d ? ji_names_tab[h].names : ji_names_of(d);
-	const ProtobufCFieldDescriptor *found = NULL;
-	for (unsigned i = 0; i < d->n_fields && !found; i++)
-		if (names[i] && strcmp(names[i], key) == 0)
-			found = &d->fields[i];
-	if (!ji_names_tab[h].d) {
-		for (unsigned i = 0; i < d->n_fields; i++)
-			free(names[i]);
-		free(names);
-	}
-	return found;
+	for (unsigned i = 0; i < d->n_fields; i++)
+		if (ji_is_json_name(d->fields[i].name, key))
+			return &d->fields[i];
+	return NULL;
 }
 
 /* A message of type d from object o; is_entry: the key "extra" is the
@@ -541,12 +498,20 @@ static ProtobufCMessage *ji_message(struct ji_cv *c, const ProtobufCMessageDescr
 		ji_fail(c, "expected an object (message %s), got %s", d->name, ji_type_name(o));
 		return NULL;
 	}
-	ProtobufCMessage *m = xmalloc(d->sizeof_message);
+	ProtobufCMessage *m = malloc(d->sizeof_message);
+	if (!m) {
+		ji_fail(c, "out of memory");
+		return NULL;
+	}
 	protobuf_c_message_init(d, m);
 	unsigned char seen_small[256], *seen = seen_small;
-	if (d->n_fields > sizeof seen_small)
-		seen = xcalloc(d->n_fields, 1);
-	else
+	if (d->n_fields > sizeof seen_small) {
+		if (!(seen = calloc(d->n_fields, 1))) {
+			free(m);
+			ji_fail(c, "out of memory");
+			return NULL;
+		}
+	} else
 		memset(seen, 0, d->n_fields);
 	unsigned next_field = 0;
 	/* json-c keeps the members in the text's order */
@@ -691,7 +656,12 @@ static int ji_tcp_extra(struct ji_cv *c, struct json_object *x, struct img_entry
 		}
 	}
 	/* the image keeps inq then outq; the message's inq_len says where they part */
-	en->extra = xmalloc(n[0] + n[1]);
+	en->extra = malloc(n[0] + n[1] ? n[0] + n[1] : 1);
+	if (!en->extra) {
+		free(d[0]);
+		free(d[1]);
+		return ji_fail(c, "out of memory");
+	}
 	if (n[0])
 		memcpy(en->extra, d[0], n[0]);
 	if (n[1])
@@ -708,7 +678,9 @@ static int ji_sem_extra(struct ji_cv *c, struct json_object *x, struct img_entry
 	if (!jv_is(x, json_type_array))
 		return ji_fail(c, "expected an array of semaphore values, got %s", ji_type_name(x));
 	size_t n = jv_len(x);
-	uint8_t *p = xmalloc(n * 2 + 1);
+	uint8_t *p = malloc(n * 2 + 1);
+	if (!p)
+		return ji_fail(c, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *o = json_object_array_get_idx(x, i);
 		struct pbset_num v;
@@ -756,8 +728,10 @@ static int ji_msg_extra(struct ji_cv *c, struct json_object *x, struct img_entry
 		return ji_fail(c, "an odd number of items (%zu): messages and their texts come in "
 				  "pairs [{message}, base64, ...]",
 			       n);
-	en->items = n ? xcalloc(n / 2, sizeof *en->items) : NULL;
+	en->items = n ? calloc(n / 2, sizeof *en->items) : NULL;
 	en->n_items = 0;
+	if (n && !en->items)
+		return ji_fail(c, "out of memory");
 	for (size_t i = 0; i < n; i += 2) {
 		struct ipc_msg_item *it = &en->items[i / 2];
 		ji_push_index(c, i);
@@ -1179,8 +1153,15 @@ int json_to_img(const char *text, size_t len, struct img *out, struct err *e)
 	}
 	out->mi = r.mi;
 	out->form = r.mi->head;
-	while ((rc = ji_reader_next(&r, out->n ? &out->entries[0] : &en, &en)) > 0)
-		*img_add_entry(out) = en;
+	while ((rc = ji_reader_next(&r, out->n ? &out->entries[0] : &en, &en)) > 0) {
+		struct img_entry *slot = img_add_entry(out);
+		if (!slot) {
+			img_entry_free(&en);
+			rc = err_set(e, "entries[%zu]: out of memory", out->n);
+			break;
+		}
+		*slot = en;
+	}
 	ji_reader_close(&r);
 	if (rc < 0)
 		img_free(out);
@@ -1217,6 +1198,8 @@ int json_encode_file(const char *in_path, const char *out_path, struct err *e)
 	ji_reader_close(&r);
 	img_entry_free(&first);
 	free(text);
+	if (rc == 0 && buf_oom(&out))
+		rc = err_oom(e);
 	if (rc < 0) {
 		buf_free(&out);
 		return err_prefix(e, "%s", in_name);

@@ -42,10 +42,20 @@ void jw_fini(struct jw *w)
 	w->cap = w->depth = 0;
 }
 
+/* Out of memory: the output is marked incomplete (out->oom), and everything
+ * the writer is asked for from then on does nothing; its user checks
+ * buf_oom(out) at the end. */
+static void jw_oom(struct jw *w)
+{
+	w->out->oom = 1;
+}
+
 static const struct field_opts **jw_opts(struct jw *w, const ProtobufCMessageDescriptor *d)
 {
-	if (!w->optcache)
-		w->optcache = xcalloc(JW_OPTCACHE, sizeof *w->optcache);
+	if (!w->optcache && !(w->optcache = calloc(JW_OPTCACHE, sizeof *w->optcache))) {
+		jw_oom(w);
+		return NULL;
+	}
 	struct jw_optcache *c = &w->optcache[((uintptr_t)d >> 4) % JW_OPTCACHE];
 	if (c->d == d)
 		return c->opts;
@@ -56,8 +66,11 @@ static const struct field_opts **jw_opts(struct jw *w, const ProtobufCMessageDes
 		const struct field_opts *o = schema_field_opts(d, i);
 		if (!o)
 			continue;
-		if (!c->opts)
-			c->opts = xcalloc(d->n_fields, sizeof *c->opts);
+		if (!c->opts && !(c->opts = calloc(d->n_fields, sizeof *c->opts))) {
+			c->d = NULL;
+			jw_oom(w);
+			return NULL;
+		}
 		c->opts[i] = o;
 	}
 	return c->opts;
@@ -66,8 +79,8 @@ static const struct field_opts **jw_opts(struct jw *w, const ProtobufCMessageDes
 static inline void jw_put(struct jw *w, const char *s, size_t n)
 {
 	struct buf *b = w->out;
-	if (b->cap - b->len < n)
-		buf_reserve(b, n);
+	if (b->cap - b->len < n && buf_reserve(b, n) < 0)
+		return;
 	memcpy(b->p + b->len, s, n);
 	b->len += n;
 }
@@ -75,15 +88,16 @@ static inline void jw_put(struct jw *w, const char *s, size_t n)
 static inline void jw_putc(struct jw *w, char c)
 {
 	struct buf *b = w->out;
-	if (b->cap == b->len)
-		buf_reserve(b, 1);
+	if (b->cap == b->len && buf_reserve(b, 1) < 0)
+		return;
 	b->p[b->len++] = (uint8_t)c;
 }
 
 static void jw_newline(struct jw *w, int comma)
 {
 	size_t n = (size_t)w->depth * 4 + 2;
-	buf_reserve(w->out, n);
+	if (buf_reserve(w->out, n) < 0)
+		return;
 	uint8_t *o = w->out->p + w->out->len;
 	if (comma)
 		*o++ = ',';
@@ -96,7 +110,7 @@ static void jw_newline(struct jw *w, int comma)
  * member counts as the start of the item; its value then needs nothing. */
 static inline void jw_item(struct jw *w)
 {
-	if (w->depth == 0)
+	if (w->depth == 0 || w->out->oom)
 		return;
 	unsigned char *it = &w->items[w->depth - 1];
 	if (*it == 2) { /* a key was just written */
@@ -112,7 +126,7 @@ static inline void jw_item(struct jw *w)
 
 static void jw_flush(struct jw *w)
 {
-	if (!w->flush_to || w->flush_err)
+	if (!w->flush_to || w->flush_err || w->out->oom)
 		return;
 	if (w->out->len && fwrite(w->out->p, 1, w->out->len, w->flush_to) != w->out->len)
 		w->flush_err = errno ? errno : EIO;
@@ -124,9 +138,19 @@ static void jw_open(struct jw *w, char c)
 {
 	jw_item(w);
 	jw_putc(w, c);
+	if (w->out->oom) { /* depth still counts, for jw_close; items is not read again */
+		w->depth++;
+		return;
+	}
 	if (w->depth == w->cap) {
+		unsigned char *items = realloc(w->items, w->cap ? w->cap * 2 : 32);
+		if (!items) {
+			jw_oom(w);
+			w->depth++;
+			return;
+		}
+		w->items = items;
 		w->cap = w->cap ? w->cap * 2 : 32;
-		w->items = xrealloc(w->items, w->cap);
 	}
 	w->items[w->depth++] = 0;
 }
@@ -134,6 +158,8 @@ static void jw_open(struct jw *w, char c)
 static void jw_close(struct jw *w, char c)
 {
 	w->depth--;
+	if (w->out->oom)
+		return;
 	if (w->indent && w->items[w->depth])
 		jw_newline(w, 0);
 	jw_putc(w, c);
@@ -166,7 +192,8 @@ void jw_key(struct jw *w, const char *k, size_t n)
 	jw_item(w);
 	tc_json_string(w->out, k, n);
 	jw_put(w, ": ", 2);
-	w->items[w->depth - 1] = 2;
+	if (!w->out->oom)
+		w->items[w->depth - 1] = 2;
 }
 
 /* A key known to need no escaping (a schema field name). */
@@ -174,7 +201,8 @@ static inline void jw_key_id(struct jw *w, const char *k)
 {
 	size_t n = strlen(k);
 	jw_item(w);
-	buf_reserve(w->out, n + 4);
+	if (buf_reserve(w->out, n + 4) < 0)
+		return;
 	uint8_t *o = w->out->p + w->out->len;
 	o[0] = '"';
 	memcpy(o + 1, k, n);
@@ -205,14 +233,16 @@ void jw_bool(struct jw *w, int v)
 void jw_int(struct jw *w, int64_t v)
 {
 	jw_item(w);
-	buf_reserve(w->out, 21);
+	if (buf_reserve(w->out, 21) < 0)
+		return;
 	w->out->len += tc_i64((char *)w->out->p + w->out->len, v);
 }
 
 void jw_uint(struct jw *w, uint64_t v)
 {
 	jw_item(w);
-	buf_reserve(w->out, 20);
+	if (buf_reserve(w->out, 20) < 0)
+		return;
 	w->out->len += tc_u64((char *)w->out->p + w->out->len, v);
 }
 
@@ -240,7 +270,8 @@ void jw_base64(struct jw *w, const uint8_t *p, size_t n)
 static void jw_plain_string(struct jw *w, const char *s, size_t n)
 {
 	jw_item(w);
-	buf_reserve(w->out, n + 2);
+	if (buf_reserve(w->out, n + 2) < 0)
+		return;
 	uint8_t *o = w->out->p + w->out->len;
 	o[0] = '"';
 	memcpy(o + 1, s, n);
@@ -354,6 +385,8 @@ static void jw_field_bytes(struct jw *w, const ProtobufCMessageDescriptor *d, un
 	if (o && o->conv && strcmp(o->conv, "unix_name") == 0) {
 		struct buf q = { 0 };
 		tc_qp(&q, p, n);
+		if (buf_oom(&q))
+			jw_oom(w);
 		jw_string(w, (const char *)q.p, q.len);
 		buf_free(&q);
 		return;
@@ -565,6 +598,8 @@ static void jw_unknown(struct jw *w, const ProtobufCMessage *m)
 		buf_add(&raw, v, n);
 		buf_add(&raw, u->data, u->len);
 	}
+	if (buf_oom(&raw))
+		jw_oom(w);
 	jw_key_id(w, JW_UNKNOWN_KEY);
 	jw_base64(w, raw.p, raw.len);
 	buf_free(&raw);
@@ -751,6 +786,8 @@ static int jw_image(struct jw *w, const uint8_t *data, size_t len, const char *n
 	}
 	jw_end_array(w);
 	jw_end_object(w);
+	if (buf_oom(w->out))
+		return err_set(e, "%s: out of memory", name);
 	return 0;
 }
 
@@ -865,6 +902,8 @@ int jw_info_file(const char *path, struct buf *out, const char **magic, size_t *
 	jw_uint(&w, n);
 	jw_end_object(&w);
 	jw_fini(&w);
+	if (buf_oom(out))
+		return err_set(e, "%s: out of memory", name);
 	if (magic)
 		*magic = r.mi->name;
 	if (count)

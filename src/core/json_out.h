@@ -20,7 +20,10 @@
 
 /* The writer: Python's json.dump(obj, f) (indent 0: one line, ", " and ": ")
  * or json.dump(obj, f, indent=4). Containers are opened and closed in order;
- * the writer knows when a separator or a newline is due. */
+ * the writer knows when a separator or a newline is due. When memory runs
+ * out, buf_oom(out) is set and every later call does nothing: its user
+ * checks buf_oom(out) once at the end (jw_image_buf and the file forms
+ * return "out of memory" themselves). */
 struct jw {
 	struct buf *out;
 	int indent; /* 1: indent=4 */

@@ -16,12 +16,19 @@
 
 #define WALK_CHUNK (4u << 20)
 
+/* path_join and member_of: NULL when memory runs out (mem_oom says so) */
 static char *path_join(const char *dir, const char *name)
 {
 	size_t n = strlen(dir) + strlen(name) + 2;
-	char *p = xmalloc(n);
-	snprintf(p, n, "%s/%s", dir, name);
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, "%s/%s", dir, name);
 	return p;
+}
+
+static int mem_oom(struct err *e, const char *dir, const char *name)
+{
+	return err_set(e, "%s/%s: out of memory", dir, name);
 }
 
 /* Fields or flags CRIU 4.2 does not know mean a newer CRIU wrote the images
@@ -36,15 +43,18 @@ static int refuse_unknown(const ProtobufCMessage *m, const char *file, size_t en
 static char *member_of(const char *sub, const char *name)
 {
 	size_t n = strlen(sub) + strlen(name) + 1;
-	char *p = xmalloc(n);
-	snprintf(p, n, "%s%s", sub, name);
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, "%s%s", sub, name);
 	return p;
 }
 
-/* name of the checkpoint: a file of dir, or the member sub+name of ar */
+/* name of the checkpoint: a file of dir, or the member sub+name of ar; -1: out of memory */
 static int src_exists(const struct arch *ar, const char *sub, const char *dir, const char *name)
 {
 	char *path = ar ? member_of(sub, name) : path_join(dir, name);
+	if (!path)
+		return -1;
 	int yes = ar ? arch_find(ar, path) != NULL : access(path, F_OK) == 0;
 	free(path);
 	return yes;
@@ -55,9 +65,12 @@ static int src_load(const struct arch *ar, const char *sub, const char *dir, con
 {
 	char *path = path_join(dir, name);
 	int rc;
+	memset(out, 0, sizeof *out);
+	if (!path)
+		return mem_oom(e, dir, name);
 	if (ar) {
 		char *member = member_of(sub, name);
-		rc = arch_load_img(ar, member, path, out, e);
+		rc = member ? arch_load_img(ar, member, path, out, e) : mem_oom(e, dir, name);
 		free(member);
 	} else {
 		rc = img_load(path, out, e);
@@ -70,8 +83,10 @@ static int check_inventory(const struct arch *ar, const char *sub, const char *d
 {
 	char *path = path_join(dir, "inventory.img");
 	struct img inv;
-	int rc = 0;
-	if (src_exists(ar, sub, dir, "inventory.img")) {
+	int rc = 0, there = path ? src_exists(ar, sub, dir, "inventory.img") : -1;
+	if (there < 0)
+		rc = mem_oom(e, dir, "inventory.img");
+	else if (there) {
 		rc = src_load(ar, sub, dir, "inventory.img", &inv, e);
 		for (size_t i = 0; rc == 0 && i < inv.n; i++)
 			rc = refuse_unknown(inv.entries[i].msg, path, i, e);
@@ -103,6 +118,8 @@ static int mem_map_open_src(struct mem_map *m, const struct arch *ar, const char
 		return -1;
 	char *path = path_join(dir, pagemap_name);
 	struct img pm;
+	if (!path)
+		return mem_oom(e, dir, pagemap_name);
 	if (src_load(ar, sub, dir, pagemap_name, &pm, e) < 0) {
 		free(path);
 		return -1;
@@ -118,7 +135,10 @@ static int mem_map_open_src(struct mem_map *m, const struct arch *ar, const char
 	}
 	m->page_size = page_size;
 	m->pages_id = (uint32_t)pb_get_u64(pm.entries[0].msg, "pages_id", NULL);
-	m->r = xcalloc(pm.n, sizeof *m->r);
+	if (!(m->r = calloc(pm.n, sizeof *m->r))) {
+		rc = mem_oom(e, dir, pagemap_name);
+		goto out;
+	}
 	uint64_t off = 0;
 	for (size_t i = 0; i < pm.n; i++) {
 		const ProtobufCMessage *pe = pm.entries[i].msg;
@@ -160,16 +180,22 @@ static int mem_map_open_src(struct mem_map *m, const struct arch *ar, const char
 				     (unsigned long long)m->r[i - 1].vaddr, (unsigned long long)m->r[i].vaddr);
 			goto out;
 		}
-	m->dir = xstrdup(dir);
-	m->pagemap = xstrdup(pagemap_name);
+	m->dir = strdup(dir);
+	m->pagemap = strdup(pagemap_name);
 	m->ar = ar;
-	m->sub = ar ? xstrdup(sub) : NULL;
+	m->sub = ar ? strdup(sub) : NULL;
+	if (!m->dir || !m->pagemap || (ar && !m->sub))
+		rc = mem_oom(e, dir, pagemap_name);
 out:
 	img_free(&pm);
 	free(path);
 	if (rc < 0) {
 		free(m->r);
+		free(m->dir);
+		free(m->pagemap);
+		free(m->sub);
 		m->r = NULL;
+		m->dir = m->pagemap = m->sub = NULL;
 		m->n = 0;
 	}
 	return rc;
@@ -226,6 +252,8 @@ static int pages_fd(struct mem_map *m, struct err *e)
 	char name[64];
 	snprintf(name, sizeof name, "pages-%u.img", m->pages_id);
 	char *path = path_join(m->dir, name);
+	if (!path)
+		return mem_oom(e, m->dir, name);
 	/* non-blocking, and a regular file: a FIFO named like it must not hang */
 	m->fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	struct stat st;
@@ -245,6 +273,8 @@ static int read_pages_archive(struct mem_map *m, uint64_t off, size_t len, uint8
 	char name[64];
 	snprintf(name, sizeof name, "pages-%u.img", m->pages_id);
 	char *member = member_of(m->sub, name);
+	if (!member)
+		return mem_oom(e, m->dir, name);
 	const struct arch_member *am = arch_find(m->ar, member);
 	free(member);
 	if (!am || am->type != ARCH_FILE)
@@ -283,7 +313,15 @@ static struct mem_map *parent_map(struct mem_map *m, struct err *e)
 		return m->parent;
 	char *pdir = path_join(m->dir, "parent");
 	char *psub = m->ar ? member_of(m->sub, "parent/") : NULL;
+	struct mem_map *p = pdir && (psub || !m->ar) ? calloc(1, sizeof *p) : NULL;
+	if (!p) {
+		free(pdir);
+		free(psub);
+		mem_oom(e, m->dir, "parent");
+		return NULL;
+	}
 	if (m->ar ? !arch_has_prefix(m->ar, psub) : access(pdir, F_OK) != 0) {
+		free(p);
 		free(psub);
 		m->parent_missing = 1;
 		err_set(e, "%s/%s: pages are in the parent checkpoint, and %s is not there", m->dir, m->pagemap,
@@ -291,7 +329,6 @@ static struct mem_map *parent_map(struct mem_map *m, struct err *e)
 		free(pdir);
 		return NULL;
 	}
-	struct mem_map *p = xcalloc(1, sizeof *p);
 	if (mem_map_open_src(p, m->ar, psub, pdir, m->pagemap, m->page_size, e) < 0) {
 		free(p);
 		free(pdir);
@@ -342,6 +379,8 @@ int64_t mem_pages_size(struct mem_map *m, struct err *e)
 	snprintf(name, sizeof name, "pages-%u.img", m->pages_id);
 	if (m->ar) {
 		char *member = member_of(m->sub, name);
+		if (!member)
+			return mem_oom(e, m->dir, name);
 		const struct arch_member *am = arch_find(m->ar, member);
 		free(member);
 		if (!am || am->type != ARCH_FILE)
@@ -396,7 +435,12 @@ int mem_locate(struct mem_map *m, uint64_t addr, size_t len, struct mem_span **o
 				       m->dir, m->pages_id, (unsigned long long)addr, (unsigned long long)off,
 				       (unsigned long long)fsize);
 		}
-		s = xrealloc(s, (k + 1) * sizeof *s);
+		struct mem_span *grown = realloc(s, (k + 1) * sizeof *s);
+		if (!grown) {
+			free(s);
+			return mem_oom(e, m->dir, m->pagemap);
+		}
+		s = grown;
 		s[k++] = (struct mem_span){ addr, off, piece };
 		addr += piece;
 		len -= piece;
@@ -410,7 +454,9 @@ int mem_walk(struct mem_map *m, size_t chunk, mem_chunk_cb cb, void *ctx, struct
 {
 	if (chunk == 0)
 		chunk = WALK_CHUNK;
-	uint8_t *buf = xmalloc(chunk);
+	uint8_t *buf = malloc(chunk);
+	if (!buf)
+		return mem_oom(e, m->dir, m->pagemap);
 	int rc = 0;
 	for (size_t i = 0; i < m->n && rc == 0; i++) {
 		const struct mem_region *r = &m->r[i];
@@ -496,8 +542,8 @@ int mem_search(struct mem_map *m, const uint8_t *needle, size_t nlen, mem_match_
 {
 	if (nlen == 0)
 		return err_set(e, "the search string is empty");
-	struct search s = { needle, nlen, cb, ctx, xmalloc(nlen), 0, 0, xmalloc(2 * nlen) };
-	int rc = mem_walk(m, 0, search_piece, &s, e);
+	struct search s = { needle, nlen, cb, ctx, malloc(nlen), 0, 0, malloc(2 * nlen) };
+	int rc = s.tail && s.seam ? mem_walk(m, 0, search_piece, &s, e) : mem_oom(e, m->dir, m->pagemap);
 	free(s.tail);
 	free(s.seam);
 	return rc;

@@ -139,7 +139,12 @@ int memdiff(struct mem_map *a, struct mem_map *b, size_t chunk, memdiff_cb cb, v
 		chunk = DIFF_CHUNK;
 	chunk = chunk < ps ? ps : chunk / ps * ps;
 	struct runs R = { .cb = cb, .ctx = ctx, .ps = ps };
-	uint8_t *ba = xmalloc(chunk), *bb = xmalloc(chunk);
+	uint8_t *ba = malloc(chunk), *bb = malloc(chunk);
+	if (!ba || !bb) {
+		free(ba);
+		free(bb);
+		return err_set(e, "%s/%s: out of memory", a->dir, a->pagemap);
+	}
 	size_t i = 0, j = 0;
 	uint64_t pos = 0;
 	int rc = 0;

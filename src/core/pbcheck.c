@@ -2,6 +2,7 @@
  * "failed": missing required fields, malformed wire data, and where; reading
  * a field by name. The wire data is walked with pbwire's pbw_frame. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pbcheck.h"
@@ -355,4 +356,39 @@ void pb_explain_unpack_failure(const ProtobufCMessageDescriptor *desc, const uin
 {
 	if (!pb_explain(desc, data, len, 0, "", e))
 		err_set(e, "protobuf-c refused it");
+}
+
+/* ---- unpacking, telling out-of-memory from bad bytes ---- */
+
+struct pb_watch {
+	ProtobufCAllocator *inner; /* NULL: malloc */
+	int failed;
+};
+
+static void *pb_watch_alloc(void *data, size_t size)
+{
+	struct pb_watch *w = data;
+	void *p = w->inner ? w->inner->alloc(w->inner->allocator_data, size) : malloc(size);
+	if (!p)
+		w->failed = 1;
+	return p;
+}
+
+static void pb_watch_free(void *data, void *p)
+{
+	struct pb_watch *w = data;
+	if (w->inner)
+		w->inner->free(w->inner->allocator_data, p);
+	else
+		free(p);
+}
+
+ProtobufCMessage *pb_unpack(const ProtobufCMessageDescriptor *d, ProtobufCAllocator *alloc, size_t len,
+			    const uint8_t *data, int *oom)
+{
+	struct pb_watch w = { alloc, 0 };
+	ProtobufCAllocator a = { pb_watch_alloc, pb_watch_free, &w };
+	ProtobufCMessage *m = protobuf_c_message_unpack(d, &a, len, data);
+	*oom = !m && w.failed;
+	return m;
 }

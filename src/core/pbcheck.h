@@ -43,4 +43,11 @@ int pb_check_depth(const ProtobufCMessageDescriptor *d, const uint8_t *data, siz
 void pb_explain_unpack_failure(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
 			       size_t len, struct err *e);
 
+/* protobuf_c_message_unpack through alloc (NULL: malloc), watching its
+ * allocations: on NULL, *oom says whether one failed (the bytes may be
+ * fine then) rather than the bytes being refused. The message is freed as
+ * one from alloc is. */
+ProtobufCMessage *pb_unpack(const ProtobufCMessageDescriptor *d, ProtobufCAllocator *alloc, size_t len,
+			    const uint8_t *data, int *oom);
+
 #endif

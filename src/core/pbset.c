@@ -271,7 +271,9 @@ static void pbset_char_text(unsigned char ch, char *dst, size_t size)
 /* Strict base64: the alphabet, '=' padding at the end, line breaks anywhere. */
 int pbset_base64(struct err *e, const char *s, size_t n, uint8_t **out, size_t *outlen)
 {
-	uint8_t *o = xmalloc(n / 4 * 3 + 3);
+	uint8_t *o = malloc(n / 4 * 3 + 3);
+	if (!o)
+		return err_oom(e);
 	size_t k = 0, quad = 0, pad = 0;
 	uint32_t acc = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -337,7 +339,9 @@ int pbset_base64(struct err *e, const char *s, size_t n, uint8_t **out, size_t *
 /* Quoted-printable as binascii.b2a_qp writes it: "=XX", soft breaks "=\n". */
 static int pbset_qp(struct err *e, const char *s, size_t n, uint8_t **out, size_t *outlen)
 {
-	uint8_t *o = xmalloc(n + 1);
+	uint8_t *o = malloc(n + 1);
+	if (!o)
+		return err_oom(e);
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)s[i];
@@ -399,19 +403,24 @@ int pbset_string(const char *s, size_t n, void *dst, struct err *e)
 	if (nul)
 		return err_set(e, "a string field cannot hold a NUL character (\\u0000, at byte %zu)",
 			       (size_t)(nul - s));
-	char *p = xmalloc(n + 1);
+	char *p = malloc(n + 1);
+	if (!p)
+		return err_oom(e);
 	memcpy(p, s, n);
 	p[n] = 0;
 	*(char **)dst = p;
 	return 0;
 }
 
-void pbset_bytes(const void *s, size_t n, void *dst)
+int pbset_bytes(const void *s, size_t n, void *dst)
 {
-	ProtobufCBinaryData bd = { n, n ? xmalloc(n) : NULL };
+	ProtobufCBinaryData bd = { n, n ? malloc(n) : NULL };
+	if (n && !bd.data)
+		return -1;
 	if (n)
 		memcpy(bd.data, s, n);
 	memcpy(dst, &bd, sizeof bd);
+	return 0;
 }
 
 void pbset_double(const ProtobufCFieldDescriptor *fd, double d, void *dst)

@@ -30,8 +30,8 @@ int pbset_store_num(const ProtobufCFieldDescriptor *fd, const struct pbset_num *
 int pbset_enum_name(const ProtobufCFieldDescriptor *fd, const char *s, void *dst, struct err *e);
 /* A copy of s[0, n) into string field dst; a NUL in it is an error. */
 int pbset_string(const char *s, size_t n, void *dst, struct err *e);
-/* A copy of s[0, n) into bytes field dst. */
-void pbset_bytes(const void *s, size_t n, void *dst);
+/* A copy of s[0, n) into bytes field dst; -1 (dst untouched) when memory runs out. */
+int pbset_bytes(const void *s, size_t n, void *dst);
 void pbset_double(const ProtobufCFieldDescriptor *fd, double d, void *dst); /* float or double */
 void pbset_bool(int b, void *dst);
 

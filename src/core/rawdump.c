@@ -30,7 +30,8 @@ static int rawdump_is_message(const uint8_t *p, size_t len)
  * image spent nine tenths of its time parsing the formats. */
 static void rawdump_u64(struct buf *b, uint64_t v)
 {
-	buf_reserve(b, 20);
+	if (buf_reserve(b, 20) < 0)
+		return;
 	b->len += tc_u64((char *)b->p + b->len, v);
 }
 
@@ -124,8 +125,7 @@ static void rawdump_message(struct buf *b, const ProtobufCMessageDescriptor *d, 
 			}
 			buf_adds(b, ": varint ");
 			rawdump_u64(b, fr.raw);
-			if ((int64_t)fr.raw < 0) {
-				buf_reserve(b, 24);
+			if ((int64_t)fr.raw < 0 && buf_reserve(b, 24) == 0) {
 				b->p[b->len++] = ' ';
 				b->p[b->len++] = '(';
 				b->len += tc_i64((char *)b->p + b->len, (int64_t)fr.raw);
@@ -141,8 +141,8 @@ static void rawdump_message(struct buf *b, const ProtobufCMessageDescriptor *d, 
 				return;
 			}
 			buf_adds(b, fr.wt == 1 ? ": fixed64 " : ": fixed32 ");
-			buf_reserve(b, 20);
-			b->len += tc_hex_u64((char *)b->p + b->len, fr.raw);
+			if (buf_reserve(b, 20) == 0)
+				b->len += tc_hex_u64((char *)b->p + b->len, fr.raw);
 			buf_addc(b, '\n');
 			break;
 		case 2: {
@@ -216,7 +216,13 @@ int rawdump_image(const char *path, struct buf *out, struct err *e)
 		int rc = img_reader_init(&r, p, len, e);
 		for (size_t i = 0; rc == 0 && (rc = img_reader_next(&r, &en, e)) > 0; i++, rc = 0) {
 			size_t n = protobuf_c_message_get_packed_size(en.msg);
-			uint8_t *m = xmalloc(n ? n : 1);
+			uint8_t *m = malloc(n ? n : 1);
+			if (!m) { /* said at the end: out of memory is no damage */
+				img_entry_free(&en);
+				b.oom = 1;
+				rc = 0;
+				break;
+			}
 			protobuf_c_message_pack(en.msg, m);
 			buf_printf(&b, "entry %zu, %zu bytes, %s:\n", i, n, en.msg->descriptor->name);
 			rawdump_message(&b, en.msg->descriptor, m, n, 1, &prob, &bad);
@@ -266,7 +272,10 @@ int rawdump_image(const char *path, struct buf *out, struct err *e)
 		damaged = 1;
 	}
 	free(p);
-	buf_add(out, b.p, b.len);
+	if (buf_oom(&b) || buf_add(out, b.p, b.len) < 0) {
+		buf_free(&b);
+		return err_set(e, "%s: out of memory", path);
+	}
 	buf_free(&b);
 	return damaged;
 }

@@ -17,7 +17,10 @@ struct opt_slot {
 
 static struct opt_slot *slots;
 static size_t nslots; /* power of two */
-/* Built once, before any look-up reads it: readers in several threads (libcrit's callers) share it. */
+/* Built once, before any look-up reads it: readers in several threads
+ * (libcrit's callers) share it. When memory runs out while it is built,
+ * slots stays NULL and look-ups scan schema_opt_rows instead: slower, the
+ * same answers, and no error to report. */
 static pthread_once_t slots_once = PTHREAD_ONCE_INIT;
 
 static size_t schema_hash_ptr(const void *p)
@@ -49,7 +52,10 @@ static void schema_build_index(void)
 		rows++;
 	for (nslots = 16; nslots < rows * 2; nslots *= 2)
 		;
-	slots = xcalloc(nslots, sizeof *slots);
+	struct opt_slot *built = calloc(nslots, sizeof *slots);
+	if (!built)
+		return;
+	slots = built;
 	for (size_t r = 0; r < rows; r++) {
 		const ProtobufCMessageDescriptor *d = schema_message(schema_opt_rows[r].message);
 		if (!d)
@@ -59,8 +65,13 @@ static void schema_build_index(void)
 		if (!fd)
 			continue;
 		struct opt_slot *s = schema_slot_for(d, 1);
-		if (!s->by_field) {
-			s->by_field = xcalloc(d->n_fields ? d->n_fields : 1, sizeof *s->by_field);
+		if (!s->by_field &&
+		    !(s->by_field = calloc(d->n_fields ? d->n_fields : 1, sizeof *s->by_field))) {
+			for (size_t i = 0; i < nslots; i++)
+				free(slots[i].by_field);
+			free(slots);
+			slots = NULL;
+			return;
 		}
 		s->by_field[fd - d->fields] = &schema_opt_rows[r].opts;
 	}
@@ -69,6 +80,15 @@ static void schema_build_index(void)
 const struct field_opts *schema_field_opts(const ProtobufCMessageDescriptor *d, unsigned index)
 {
 	pthread_once(&slots_once, schema_build_index);
+	if (!slots) { /* no index (out of memory when it was built) */
+		if (index >= d->n_fields)
+			return NULL;
+		for (size_t r = 0; schema_opt_rows[r].message; r++)
+			if ((uint32_t)schema_opt_rows[r].number == d->fields[index].id &&
+			    strcmp(schema_opt_rows[r].message, d->name) == 0)
+				return &schema_opt_rows[r].opts;
+		return NULL;
+	}
 	const struct opt_slot *s = schema_slot_for(d, 0);
 	return s && index < d->n_fields ? s->by_field[index] : NULL;
 }

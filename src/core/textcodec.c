@@ -19,7 +19,8 @@ void tc_b64_mime(struct buf *out, const uint8_t *p, size_t n, int json)
 		return;
 	/* 57 input bytes make one 76-character line. */
 	size_t lines = (n + 56) / 57;
-	buf_reserve(out, (n + 2) / 3 * 4 + lines * (json ? 2 : 1));
+	if (buf_reserve(out, (n + 2) / 3 * 4 + lines * (json ? 2 : 1)) < 0)
+		return; /* out->oom says so */
 	char *o = (char *)out->p + out->len;
 	while (n) {
 		size_t chunk = n < 57 ? n : 57;
@@ -76,7 +77,8 @@ int tc_b64_decode(struct buf *out, const char *s, size_t n, struct err *e)
 	uint32_t acc = 0;
 	int quad = 0, pads = 0;
 	size_t ndata = 0;
-	buf_reserve(out, n / 4 * 3 + 3);
+	if (buf_reserve(out, n / 4 * 3 + 3) < 0)
+		return err_oom(e); /* reserved whole: the adds below cannot fail */
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (c == '=') {
@@ -187,6 +189,12 @@ void tc_qp(struct buf *out, const uint8_t *p, size_t n)
 		return; /* no CR in the data: nothing to lose */
 	struct buf back = { 0 };
 	tc_qp_decode(&back, (const char *)out->p + start, out->len - start);
+	if (buf_oom(&back))
+		out->oom = 1;
+	if (buf_oom(out)) {
+		buf_free(&back);
+		return;
+	}
 	int same = back.len == n && (n == 0 || memcmp(back.p, p, n) == 0);
 	buf_free(&back);
 	if (!same) {
@@ -208,7 +216,8 @@ int tc_hexval(unsigned char c)
 
 void tc_qp_decode(struct buf *out, const char *s, size_t n)
 {
-	buf_reserve(out, n);
+	if (buf_reserve(out, n) < 0)
+		return;
 	for (size_t i = 0; i < n;) {
 		if (s[i] != '=') {
 			out->p[out->len++] = (uint8_t)s[i++];
@@ -330,7 +339,8 @@ void tc_json_string(struct buf *out, const char *str, size_t n)
 	const uint8_t *s = (const uint8_t *)str;
 	/* Worst case: every byte becomes a 6-character escape. Reserving for it
 	 * up front keeps the loop free of capacity checks. */
-	buf_reserve(out, n * 6 + 2);
+	if (buf_reserve(out, n * 6 + 2) < 0)
+		return;
 	char *o = (char *)out->p + out->len;
 	*o++ = '"';
 	size_t i = 0;

@@ -1,5 +1,7 @@
 /* textcodec.h: the text forms CRIT's JSON uses for bytes and strings — MIME
- * base64, quoted-printable (binascii.b2a_qp) and Python json string escaping. */
+ * base64, quoted-printable (binascii.b2a_qp) and Python json string escaping.
+ * The writers into a struct buf report running out of memory as the buffer
+ * does: buf_oom(out) is set, and the text is incomplete. */
 #ifndef CRITLUA_TEXTCODEC_H
 #define CRITLUA_TEXTCODEC_H
 

@@ -55,11 +55,13 @@ static int txn_fsync_dir(int fd)
 	return 0;
 }
 
+/* NULL when memory runs out */
 static char *txn_sibling(const char *base, const char *suffix)
 {
 	size_t n = strlen(base) + strlen(suffix) + 2;
-	char *s = xmalloc(n);
-	snprintf(s, n, ".%s%s", base, suffix);
+	char *s = malloc(n);
+	if (s)
+		snprintf(s, n, ".%s%s", base, suffix);
 	return s;
 }
 
@@ -100,7 +102,10 @@ static void txn_unblock_signals(struct txn *t)
 
 /* Remove the tree name under dirfd without following any symbolic link;
  * `last` (in its top level) is removed after everything else, so that a
- * staged directory keeps its marker until it is all but gone. */
+ * staged directory keeps its marker until it is all but gone. The entries
+ * are read with getdents64 into a buffer on the stack, not opendir's on the
+ * heap: undoing a change (and tidying up after one) must not fail for want
+ * of memory. */
 static int txn_rm_tree(int dirfd, const char *name, const char *last)
 {
 	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -111,30 +116,37 @@ static int txn_rm_tree(int dirfd, const char *name, const char *last)
 			return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -1 : 0;
 		return -1;
 	}
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -1;
-	}
 	int rc = 0, has_last = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		const char *n = de->d_name;
-		if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+	_Alignas(struct dirent64) char buf[4096];
+	for (;;) {
+		ssize_t got = getdents64(fd, buf, sizeof buf);
+		if (got < 0 && errno == EINTR)
 			continue;
-		if (last && strcmp(n, last) == 0) {
-			has_last = 1;
-			continue;
+		if (got <= 0) {
+			if (got < 0)
+				rc = -1;
+			break;
 		}
-		if (unlinkat(fd, n, 0) == 0 || errno == ENOENT)
-			continue;
-		if ((errno == EISDIR || errno == EPERM) && txn_rm_tree(fd, n, NULL) == 0)
-			continue;
-		rc = -1;
+		for (ssize_t at = 0; at < got;) {
+			const struct dirent64 *de = (const struct dirent64 *)(buf + at);
+			at += de->d_reclen;
+			const char *n = de->d_name;
+			if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+				continue;
+			if (last && strcmp(n, last) == 0) {
+				has_last = 1;
+				continue;
+			}
+			if (unlinkat(fd, n, 0) == 0 || errno == ENOENT)
+				continue;
+			if ((errno == EISDIR || errno == EPERM) && txn_rm_tree(fd, n, NULL) == 0)
+				continue;
+			rc = -1;
+		}
 	}
 	if (rc == 0 && has_last && unlinkat(fd, last, 0) < 0 && errno != ENOENT)
 		rc = -1;
-	closedir(d);
+	close(fd);
 	if (rc == 0 && unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
 		rc = -1;
 	return rc;
@@ -237,11 +249,14 @@ static int txn_lock(struct txn *t, double wait_secs, struct err *e)
 
 /* ---- recovery ---- */
 
+/* NULL when memory runs out: a report or a note is then not made (what it
+ * would say was done all the same); a path in an error is an error. */
 static char *txn_fmt(const char *fmt, const char *a, const char *b)
 {
 	size_t n = strlen(fmt) + strlen(a) + strlen(b) + 1;
-	char *s = xmalloc(n);
-	snprintf(s, n, fmt, a, b);
+	char *s = malloc(n);
+	if (s)
+		snprintf(s, n, fmt, a, b);
 	return s;
 }
 
@@ -317,7 +332,11 @@ static int txn_open(struct txn **out, const char *path, struct err *e)
 	char *real = realpath(path, NULL);
 	if (!real)
 		return err_set(e, "%s: %s", path, strerror(errno));
-	struct txn *t = xcalloc(1, sizeof *t);
+	struct txn *t = calloc(1, sizeof *t);
+	if (!t) {
+		free(real);
+		return err_set(e, "%s: out of memory", path);
+	}
 	t->path = real;
 	t->pfd = t->dfd = t->lockfd = t->sfd = -1;
 	if (stat(real, &t->st) < 0) {
@@ -337,8 +356,13 @@ static int txn_open(struct txn **out, const char *path, struct err *e)
 		txn_free(t);
 		return -1;
 	}
-	t->base = xstrdup(slash + 1);
-	char *parent = slash == real ? xstrdup("/") : strndup(real, (size_t)(slash - real));
+	t->base = strdup(slash + 1);
+	char *parent = slash == real ? strdup("/") : strndup(real, (size_t)(slash - real));
+	if (!t->base || !parent) {
+		free(parent);
+		txn_free(t);
+		return err_set(e, "%s: out of memory", path);
+	}
 	t->pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int saved = errno;
 	if (t->pfd < 0) {
@@ -355,6 +379,10 @@ static int txn_open(struct txn **out, const char *path, struct err *e)
 	}
 	t->lockname = txn_sibling(t->base, TXN_LOCK_SUFFIX);
 	t->stagename = txn_sibling(t->base, TXN_STAGE_SUFFIX);
+	if (!t->lockname || !t->stagename) {
+		txn_free(t);
+		return err_set(e, "%s: out of memory", path);
+	}
 	*out = t;
 	return 0;
 }
@@ -391,7 +419,7 @@ void txn_recover_quick(const char *path, char **report)
 	if (left && txn_lock(t, 0, &e) == 0) {
 		if (txn_recover(t, report, &e) < 0) {
 			free(*report);
-			*report = xstrdup(e.msg);
+			*report = strdup(e.msg); /* NULL when out of memory: a reader goes on regardless */
 		}
 		txn_end(t);
 		return;
@@ -546,12 +574,18 @@ static int txn_create_staged(struct txn *t, const char *name, struct err *e)
 	return fd;
 }
 
-static void txn_add_name(struct txn *t, const char *name)
+static int txn_add_name(struct txn *t, const char *name)
 {
-	if (!txn_has(t->names, t->nnames, name)) {
-		t->names = xrealloc(t->names, (t->nnames + 1) * sizeof *t->names);
-		t->names[t->nnames++] = xstrdup(name);
-	}
+	if (txn_has(t->names, t->nnames, name))
+		return 0;
+	char **v = realloc(t->names, (t->nnames + 1) * sizeof *t->names);
+	if (!v)
+		return -1;
+	t->names = v;
+	if (!(v[t->nnames] = strdup(name)))
+		return -1;
+	t->nnames++;
+	return 0;
 }
 
 int txn_stage(struct txn *t, const char *name, const void *data, size_t len, struct err *e)
@@ -574,7 +608,11 @@ int txn_stage(struct txn *t, const char *name, const void *data, size_t len, str
 		txn_abort(t);
 		return -1;
 	}
-	txn_add_name(t, name);
+	if (txn_add_name(t, name) < 0) { /* as any other failure to stage: all is dropped */
+		err_set(e, "%s/%s: out of memory; nothing was changed", t->path, name);
+		txn_abort(t);
+		return -1;
+	}
 	return 0;
 }
 
@@ -673,7 +711,11 @@ int txn_stage_patched(struct txn *t, const char *name, const struct txn_patch *p
 		txn_abort(t);
 		return -1;
 	}
-	txn_add_name(t, name);
+	if (txn_add_name(t, name) < 0) { /* as any other failure to stage: all is dropped */
+		err_set(e, "%s/%s: out of memory; nothing was changed", t->path, name);
+		txn_abort(t);
+		return -1;
+	}
 	return 0;
 }
 
@@ -681,9 +723,16 @@ int txn_keep(struct txn *t, const char *name, const char *as, struct err *e)
 {
 	if (txn_check_name(t, name, e) < 0 || txn_check_name(t, as, e) < 0 || txn_start(t, e) < 0)
 		return -1;
-	t->keeps = xrealloc(t->keeps, (t->nkeeps + 1) * sizeof *t->keeps);
-	t->keeps[t->nkeeps].name = xstrdup(name);
-	t->keeps[t->nkeeps].as = xstrdup(as);
+	struct txn_keep *v = realloc(t->keeps, (t->nkeeps + 1) * sizeof *t->keeps);
+	if (v)
+		t->keeps = v;
+	char *n = v ? strdup(name) : NULL, *a = n ? strdup(as) : NULL;
+	if (!a) { /* nothing added: what was staged before stays */
+		free(n);
+		return err_set(e, "%s/%s: out of memory", t->path, name);
+	}
+	t->keeps[t->nkeeps].name = n;
+	t->keeps[t->nkeeps].as = a;
 	t->nkeeps++;
 	return 0;
 }
@@ -723,8 +772,11 @@ int txn_keep_file(struct txn *t, const char *suffix, struct err *e)
 		return err_set(e, "%s: is a directory, not an archive", t->path);
 	if (strchr(suffix, '/'))
 		return err_set(e, "%s: a backup suffix cannot hold '/'", t->path);
+	char *copy = strdup(suffix);
+	if (!copy)
+		return err_set(e, "%s: out of memory", t->path);
 	free(t->keep_suffix);
-	t->keep_suffix = xstrdup(suffix);
+	t->keep_suffix = copy;
 	return 0;
 }
 
@@ -808,6 +860,10 @@ static int txn_link_tree(struct txn *t, int from, int to, const char *where, int
 			}
 			int sub = -1, nsub = -1;
 			char *w = txn_fmt("%s/%s", where, n);
+			if (!w) {
+				rc = err_set(e, "%s/%s: out of memory; nothing was changed", where, n);
+				break;
+			}
 			if (mkdirat(to, n, 0700) < 0 ||
 			    (sub = openat(from, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
 			    (nsub = openat(to, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
@@ -916,7 +972,9 @@ static int txn_commit_file(struct txn *t, char **note, struct err *e)
 		rc = err_set(e, "%s: cannot write %s: %s; nothing was changed", t->path, t->stagename, strerror(errno));
 	if (rc == 0 && t->keep_suffix) {
 		bk = txn_fmt("%s%s", t->base, t->keep_suffix);
-		if (linkat(t->pfd, t->base, t->pfd, bk, 0) < 0) {
+		if (!bk)
+			rc = err_set(e, "%s: out of memory; nothing was changed", t->path);
+		else if (linkat(t->pfd, t->base, t->pfd, bk, 0) < 0) {
 			if (errno == EEXIST)
 				*note = txn_fmt("%s%s already exists: kept as the older original", t->path,
 						t->keep_suffix);
@@ -991,10 +1049,14 @@ int txn_read_regular(const char *path, uint8_t **out, size_t *len, struct err *e
 int txn_write_path(const char *path, const void *data, size_t len, struct err *e)
 {
 	const char *slash = strrchr(path, '/');
-	char *dir = slash ? (slash == path ? xstrdup("/") : strndup(path, (size_t)(slash - path))) : xstrdup(".");
+	char *dir = slash ? (slash == path ? strdup("/") : strndup(path, (size_t)(slash - path))) : strdup(".");
 	const char *name = slash ? slash + 1 : path;
-	size_t n = strlen(dir) + 16;
-	char *inv = xmalloc(n);
+	size_t n = dir ? strlen(dir) + 16 : 0;
+	char *inv = dir ? malloc(n) : NULL;
+	if (!inv) {
+		free(dir);
+		return err_oom(e);
+	}
 	snprintf(inv, n, "%s/inventory.img", dir);
 	struct stat st;
 	int in_checkpoint = *name && strcmp(path, "-") != 0 && lstat(inv, &st) == 0;

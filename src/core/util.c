@@ -10,97 +10,75 @@
 
 #include "util.h"
 
-/* Out of memory: a clear message and exit status 1, as for any other error
- * (abort's 134 would look like a crash). */
-void xoom(void)
+int buf_reserve(struct buf *b, size_t more)
 {
-	fputs("critlua: out of memory\n", stderr);
-	exit(1);
-}
-
-void *xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-	if (!p)
-		xoom();
-	return p;
-}
-
-void *xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n ? n : 1, size ? size : 1);
-	if (!p)
-		xoom();
-	return p;
-}
-
-void *xrealloc(void *p, size_t n)
-{
-	p = realloc(p, n ? n : 1);
-	if (!p)
-		xoom();
-	return p;
-}
-
-char *xstrdup(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	return memcpy(xmalloc(n), s, n);
-}
-
-void buf_reserve(struct buf *b, size_t more)
-{
+	if (b->oom)
+		return -1;
 	if (b->cap - b->len >= more)
-		return;
+		return 0;
 	size_t cap = b->cap ? b->cap : 256;
 	while (cap - b->len < more) {
-		if (cap > SIZE_MAX / 2)
-			xoom();
+		if (cap > SIZE_MAX / 2) {
+			b->oom = 1;
+			return -1;
+		}
 		cap *= 2;
 	}
-	b->p = xrealloc(b->p, cap);
+	uint8_t *p = realloc(b->p, cap);
+	if (!p) {
+		b->oom = 1;
+		return -1;
+	}
+	b->p = p;
 	b->cap = cap;
+	return 0;
 }
 
-void buf_add(struct buf *b, const void *data, size_t n)
+int buf_add(struct buf *b, const void *data, size_t n)
 {
 	if (!n)
-		return;
-	buf_reserve(b, n);
+		return b->oom ? -1 : 0;
+	if (buf_reserve(b, n) < 0)
+		return -1;
 	memcpy(b->p + b->len, data, n);
 	b->len += n;
+	return 0;
 }
 
-void buf_addc(struct buf *b, char c)
+int buf_addc(struct buf *b, char c)
 {
-	buf_reserve(b, 1);
+	if (buf_reserve(b, 1) < 0)
+		return -1;
 	b->p[b->len++] = (uint8_t)c;
+	return 0;
 }
 
-void buf_adds(struct buf *b, const char *s)
+int buf_adds(struct buf *b, const char *s)
 {
-	buf_add(b, s, strlen(s));
+	return buf_add(b, s, strlen(s));
 }
 
-void buf_printf(struct buf *b, const char *fmt, ...)
+int buf_printf(struct buf *b, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	int n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
 	if (n < 0)
-		return;
-	buf_reserve(b, (size_t)n + 1);
+		return -1;
+	if (buf_reserve(b, (size_t)n + 1) < 0)
+		return -1;
 	va_start(ap, fmt);
 	vsnprintf((char *)b->p + b->len, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	b->len += (size_t)n;
+	return 0;
 }
 
-void buf_add_u32(struct buf *b, uint32_t v)
+int buf_add_u32(struct buf *b, uint32_t v)
 {
 	uint8_t w[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
-	buf_add(b, w, 4);
+	return buf_add(b, w, 4);
 }
 
 void buf_free(struct buf *b)
@@ -108,6 +86,17 @@ void buf_free(struct buf *b)
 	free(b->p);
 	b->p = NULL;
 	b->len = b->cap = 0;
+	b->oom = 0;
+}
+
+int err_oom(struct err *e)
+{
+	return err_set(e, "out of memory");
+}
+
+int err_is_oom(const struct err *e)
+{
+	return strstr(e->msg, "out of memory") != NULL;
 }
 
 int err_set(struct err *e, const char *fmt, ...)
@@ -180,10 +169,19 @@ int read_file(const char *path, uint8_t **out, size_t *len, struct err *e)
 int read_fd(int fd, size_t hint, uint8_t **out, size_t *len, struct err *e)
 {
 	size_t cap = hint ? hint + 1 : 65536, n = 0;
-	uint8_t *p = xmalloc(cap);
+	uint8_t *p = malloc(cap);
+	if (!p)
+		return err_oom(e);
 	for (;;) {
-		if (cap - n < 2)
-			p = xrealloc(p, cap *= 2);
+		if (cap - n < 2) {
+			uint8_t *q = cap > SIZE_MAX / 2 ? NULL : realloc(p, cap * 2);
+			if (!q) {
+				free(p);
+				return err_oom(e);
+			}
+			p = q;
+			cap *= 2;
+		}
 		ssize_t got = read(fd, p + n, cap - n - 1);
 		if (got < 0) {
 			if (errno == EINTR)
@@ -293,8 +291,13 @@ int write_file_atomic(const char *path, const void *data, size_t len, struct err
 	/* A symbolic link to an image: replace the file it points to, not the link. */
 	char *real = NULL;
 	struct stat lst;
-	if (exists && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode) && (real = realpath(path, NULL)))
-		path = real;
+	if (exists && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
+		errno = 0;
+		if ((real = realpath(path, NULL)))
+			path = real;
+		else if (errno == ENOMEM) /* else the link is replaced, as for a dangling one */
+			return err_oom(e);
+	}
 	int rc = write_file_replace(path, data, len, exists ? &st : NULL, e);
 	free(real);
 	return rc;
@@ -302,10 +305,17 @@ int write_file_atomic(const char *path, const void *data, size_t len, struct err
 
 int tmp_beside(const char *path, char **tmp, struct err *e)
 {
-	char *copy = xstrdup(path);
+	char *copy = strdup(path);
+	*tmp = NULL;
+	if (!copy)
+		return err_oom(e);
 	const char *dir = dirname(copy);
 	size_t tn = strlen(dir) + 32;
-	*tmp = xmalloc(tn);
+	*tmp = malloc(tn);
+	if (!*tmp) {
+		free(copy);
+		return err_oom(e);
+	}
 	snprintf(*tmp, tn, "%s/.critlua-XXXXXX", dir);
 	free(copy);
 	int fd = mkstemp(*tmp);

@@ -2,9 +2,12 @@
  * atomic file writing — the plain-C helpers every layer uses.
  *
  * A grab-bag, so one prefix per part rather than per file: buf_ (buffers),
- * err_ (messages), x (allocation that aborts on out-of-memory, as xmalloc is
- * named everywhere), read_file / write_file_atomic (files), get_u32. They are
- * kept in one file because almost every file uses all of them. */
+ * err_ (messages), read_file / write_file_atomic (files), get_u32. They are
+ * kept in one file because almost every file uses all of them.
+ *
+ * Nothing here exits: the core is libcrit, and a library never ends its
+ * caller's process. Allocation failure is an error like any other ("out of
+ * memory", err_oom), passed up to the public function that returns it. */
 #ifndef CRITLUA_UTIL_H
 #define CRITLUA_UTIL_H
 
@@ -16,28 +19,35 @@
 struct buf {
 	uint8_t *p;
 	size_t len, cap;
+	int oom; /* an addition failed for want of memory: the content is incomplete */
 };
 
-/* All of these end critlua with "out of memory" and exit status 1: nothing sensible can go on then. */
-void buf_reserve(struct buf *b, size_t more);
-void buf_add(struct buf *b, const void *data, size_t n);
-void buf_addc(struct buf *b, char c);
-void buf_adds(struct buf *b, const char *s);
-void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void buf_add_u32(struct buf *b, uint32_t v); /* little-endian */
+/* Room for `more` bytes past len: 0, or -1 when memory runs out; then b->oom
+ * is set and stays set (p, len and cap keep what they held, for buf_free).
+ * The adders below do nothing once b->oom is set, so that a writer of many
+ * small pieces checks once, at the end (buf_oom), instead of at each piece. */
+int buf_reserve(struct buf *b, size_t more);
+int buf_add(struct buf *b, const void *data, size_t n);
+int buf_addc(struct buf *b, char c);
+int buf_adds(struct buf *b, const char *s);
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int buf_add_u32(struct buf *b, uint32_t v); /* little-endian */
 void buf_free(struct buf *b);
-void *xmalloc(size_t n);
-void *xcalloc(size_t n, size_t size);
-void *xrealloc(void *p, size_t n);
-char *xstrdup(const char *s);
-/* What they do when memory runs out: "critlua: out of memory", exit status 1. */
-void xoom(void) __attribute__((noreturn));
+static inline int buf_oom(const struct buf *b)
+{
+	return b->oom;
+}
 
 /* An error message under construction; the caller adds the file name. */
 struct err {
 	char msg[1024];
 };
 int err_set(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "out of memory"; returns -1. */
+int err_oom(struct err *e);
+/* Whether e says memory ran out (any message with "out of memory" in it):
+ * for a caller that takes other failures as "not there". */
+int err_is_oom(const struct err *e);
 /* Put "prefix: " before the message already there. */
 int err_prefix(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

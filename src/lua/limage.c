@@ -15,6 +15,7 @@
 #include <lualib.h>
 
 #include "laux.h"
+#include "xalloc.h"
 #include "lparts.h"
 #include "luapb.h"
 #include "schema.h"

@@ -11,6 +11,7 @@
 
 #include "json_out.h"
 #include "laux.h"
+#include "xalloc.h"
 #include "lparts.h"
 #include "luapb.h"
 #include "textcodec.h"
@@ -483,6 +484,8 @@ static int ljo_encode(lua_State *L)
 	c->ranks = lua_gettop(L);
 	jw_init(&c->w, &c->out, c->pretty);
 	ljo_value(c, 1, 0, 0, !c->unsig);
+	if (buf_oom(&c->out) || buf_oom(&c->path) || buf_oom(&c->ktext))
+		return luaL_error(L, "crit.json.encode: out of memory"); /* the guard frees the buffers */
 	lua_pushlstring(L, c->out.p ? (const char *)c->out.p : "", c->out.len);
 	return 1;
 }
@@ -559,6 +562,10 @@ static int ljo_qp(lua_State *L)
 	const char *s = luaL_checklstring(L, 1, &n);
 	struct buf out = { 0 };
 	tc_b2a_qp(&out, (const uint8_t *)s, n);
+	if (buf_oom(&out)) {
+		buf_free(&out);
+		return luaL_error(L, "crit.qp: out of memory");
+	}
 	lua_pushlstring(L, out.p ? (const char *)out.p : "", out.len);
 	buf_free(&out);
 	return 1;

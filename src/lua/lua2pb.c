@@ -11,6 +11,7 @@
 #include <lauxlib.h>
 
 #include "laux.h"
+#include "xalloc.h"
 #include "luapb.h"
 #include "pbset.h"
 #include "pbwire.h"
@@ -185,8 +186,8 @@ static void l2p_scalar(struct l2p *c, int idx, const ProtobufCFieldDescriptor *f
 		const char *s = lua_tolstring(L, idx, &len);
 		if (f->type == PROTOBUF_C_TYPE_STRING)
 			rc = pbset_string(s, len, p, &e);
-		else
-			pbset_bytes(s, len, p);
+		else if (pbset_bytes(s, len, p) < 0)
+			xoom();
 		break;
 	}
 	case PROTOBUF_C_TYPE_MESSAGE:
@@ -612,6 +613,8 @@ void luapb_to_image(lua_State *L, int idx, struct img *out, const char *what)
 		lua_rawgeti(L, ei, (lua_Integer)k + 1);
 		int en_idx = lua_gettop(L);
 		struct img_entry *en = img_add_entry(&g->img);
+		if (!en)
+			xoom();
 		l2p_entry(&c, en_idx, mi, img_entry_desc(mi, k, &g->img.entries[0]), en);
 		lua_pop(L, 1);
 		l2p_pop(&c, o2);
@@ -629,6 +632,8 @@ void luapb_to_entry(lua_State *L, int idx, const struct magic_info *mi,
 	struct l2p_guard *g = l2p_new_guard(L);
 	g->img.mi = mi;
 	struct img_entry *en = img_add_entry(&g->img);
+	if (!en)
+		xoom();
 	l2p_entry(&c, idx, mi, d, en);
 	*out = *en; /* the caller owns it now */
 	memset(en, 0, sizeof *en);

@@ -58,7 +58,7 @@ static int run(const char *cmd)
 }
 
 /* ---- several threads at once, before anything else ran: the lazy set-ups
- * (schema index, magic table, JSON names) must be done once for all ---- */
+ * (schema index, magic table) must be done once for all ---- */
 
 struct job {
 	const char *dir;
@@ -667,6 +667,104 @@ static void test_txn(void)
 	free(ar);
 }
 
+/* crit_txn_keep: a backup of a file (a directory) or of the archive, made by
+ * the commit that changes it; its refusals; dropped by an abort. */
+static void keep_one(const char *path, int archive)
+{
+	crit_error err;
+	crit_txn *t;
+	CHECK(crit_txn_begin(path, 0, &t, &err) == 0, "begin %s: %s", path, err.message);
+	if (!t)
+		return;
+	size_t olen, nlen;
+	char *files_path = path_of(path, "files.img"), *kept = path_of(path, "files.img.orig");
+	char bk[4096];
+	snprintf(bk, sizeof bk, "%s.orig", path);
+	uint8_t *before = slurp(archive ? path : files_path, &olen);
+	/* refusals: nothing is kept by them */
+	if (archive) {
+		CHECK(crit_txn_keep(t, "files.img", ".orig", &err) == -1 && has(err.message, "name must be NULL") &&
+			      has(err.message, path),
+		      "a member kept alone: %s", err.message);
+		CHECK(crit_txn_keep(t, NULL, "x/y", &err) == -1 && has(err.message, "'x/y'"), "suffix with '/': %s",
+		      err.message);
+		CHECK(crit_txn_keep(t, NULL, "", &err) == -1 && crit_txn_keep(t, NULL, NULL, &err) == -1,
+		      "no suffix");
+	} else {
+		CHECK(crit_txn_keep(t, NULL, "x.img", &err) == -1 && has(err.message, "(null)"), "no name: %s",
+		      err.message);
+		CHECK(crit_txn_keep(t, "files.img", "a/b", &err) == -1 && has(err.message, "'a/b'") &&
+			      has(err.message, path),
+		      "a path as the copy: %s", err.message);
+		CHECK(crit_txn_keep(t, "..", "x.img", &err) == -1 && has(err.message, "'..'"), "'..': %s", err.message);
+		CHECK(crit_txn_keep(t, "files.img", "files.img", &err) == -1 && has(err.message, "its own name"),
+		      "kept as itself: %s", err.message);
+	}
+	/* kept, then aborted: the next commit keeps nothing */
+	CHECK(crit_txn_keep(t, archive ? NULL : "files.img", archive ? ".orig" : "files.img.orig", &err) == 0,
+	      "keep: %s", err.message);
+	crit_txn_abort(t);
+	CHECK(crit_txn_stage(t, "extra.img", "x", 1, &err) == 0 && crit_txn_commit(t, &err) == 0, "commit: %s",
+	      err.message);
+	struct stat st;
+	CHECK(stat(archive ? bk : kept, &st) < 0 && errno == ENOENT, "an aborted keep made %s", archive ? bk : kept);
+	free(before);
+	before = slurp(archive ? path : files_path, &olen);
+	/* kept and changed in one commit: the copy holds the old bytes */
+	crit_image *files;
+	CHECK(crit_checkpoint_image(crit_txn_checkpoint(t), "files.img", &files, &err) == 0, "files.img: %s",
+	      err.message);
+	InetSkEntry *s = files ? socket_on(files, 47323) : NULL;
+	CHECK(s != NULL, "a socket on 47323");
+	if (s)
+		s->src_port = 4242;
+	CHECK(crit_txn_keep(t, archive ? NULL : "files.img", archive ? ".orig" : "files.img.orig", &err) == 0 &&
+		      (archive || crit_txn_keep(t, "nosuch.img", "nosuch.img.orig", &err) == 0) &&
+		      crit_txn_stage_image(t, "files.img", files, &err) == 0 && crit_txn_commit(t, &err) == 0,
+	      "keep and commit: %s", err.message);
+	crit_image_free(files);
+	uint8_t *copy = slurp(archive ? bk : kept, &nlen);
+	CHECK(copy && before && nlen == olen && memcmp(copy, before, olen) == 0, "the kept copy is not the old file");
+	free(copy);
+	crit_image *now;
+	CHECK(crit_checkpoint_image(crit_txn_checkpoint(t), "files.img", &now, &err) == 0 && socket_on(now, 4242),
+	      "the change is made: %s", err.message);
+	crit_image_free(now);
+	if (!archive) {
+		char *nosuch = path_of(path, "nosuch.img.orig");
+		CHECK(stat(nosuch, &st) < 0 && errno == ENOENT, "a missing file kept as something");
+		free(nosuch);
+	} else {
+		/* a backup already there stays the older original: the note says so */
+		CHECK(crit_txn_keep(t, NULL, ".orig", &err) == 0 && crit_txn_stage(t, "extra.img", "y", 1, &err) == 0 &&
+			      crit_txn_commit(t, &err) == 0 && has(crit_txn_note(t), "already exists"),
+		      "second backup: %s / %s", err.message, crit_txn_note(t) ? crit_txn_note(t) : "(no note)");
+		copy = slurp(bk, &nlen);
+		CHECK(copy && nlen == olen && memcmp(copy, before, olen) == 0, "the older original was replaced");
+		free(copy);
+	}
+	free(before);
+	free(files_path);
+	free(kept);
+	crit_txn_end(t);
+}
+
+static void test_keep(void)
+{
+	char cmd[4096];
+	snprintf(cmd, sizeof cmd,
+		 "rm -rf '%s/ktcp' '%s/ktar' '%s/ktcp.tar' '%s/ktcp.tar.orig' && cp -r '%s/fixtures/tcp' '%s/ktcp' && "
+		 "mkdir -p '%s/ktar/checkpoint' && cp '%s/fixtures/tcp'/* '%s/ktar/checkpoint/' && "
+		 "tar -C '%s/ktar' -cf '%s/ktcp.tar' checkpoint",
+		 tmp, tmp, tmp, tmp, tests, tmp, tmp, tests, tmp, tmp, tmp);
+	CHECK(run(cmd) == 0, "%s", cmd);
+	char *dir = path_of(tmp, "ktcp"), *ar = path_of(tmp, "ktcp.tar");
+	keep_one(dir, 0);
+	keep_one(ar, 1);
+	free(dir);
+	free(ar);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
@@ -683,5 +781,6 @@ int main(int argc, char **argv)
 	test_messages();
 	test_checkpoints();
 	test_txn();
+	test_keep();
 	return check_report("test_capi");
 }
