@@ -509,3 +509,37 @@ int mem_search(struct mem_map *m, const uint8_t *needle, size_t nlen, mem_match_
 	free(s.seam);
 	return rc;
 }
+
+/* The same search over any stream of pieces (datasrc.c: a pipe's buffer, a
+ * ghost file): positions instead of addresses. */
+struct mem_searcher {
+	struct search s;
+	uint8_t *needle;
+};
+
+struct mem_searcher *mem_searcher_new(const uint8_t *needle, size_t nlen, mem_match_cb cb, void *ctx)
+{
+	struct mem_searcher *ms = xcalloc(1, sizeof *ms);
+	ms->needle = xmalloc(nlen ? nlen : 1);
+	memcpy(ms->needle, needle, nlen);
+	ms->s = (struct search){ ms->needle, nlen, cb, ctx, xmalloc(nlen ? nlen : 1), 0, 0,
+				 xmalloc(nlen ? 2 * nlen : 1) };
+	return ms;
+}
+
+int mem_searcher_feed(struct mem_searcher *ms, uint64_t pos, const uint8_t *data, size_t len)
+{
+	if (!len || !ms->s.nlen)
+		return 0;
+	return search_piece(pos, data, len, &ms->s);
+}
+
+void mem_searcher_free(struct mem_searcher *ms)
+{
+	if (!ms)
+		return;
+	free(ms->s.tail);
+	free(ms->s.seam);
+	free(ms->needle);
+	free(ms);
+}

@@ -10,7 +10,7 @@
 
 static void (*const lcrit_parts[])(lua_State *L) = {
 	limage_open, lmem_open, ltxn_open, lprogress_open, larchive_open, ljson_out_open, ljson_in_open,
-	lmemdiff_open, lcoredump_open,
+	lmemdiff_open, lcoredump_open, ldatasrc_open,
 };
 
 /* The stock modules (lua/lib/) that add methods to every checkpoint, loaded
