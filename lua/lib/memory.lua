@@ -768,6 +768,7 @@ local function pattern_scanner(pat, window, emit)
 	end
 	return feed, finish
 end
+M.pattern_scanner = pattern_scanner -- for datasrc's search over the other byte streams
 
 -- ck:search(pid, needle [, opts] [, fn]): look for needle (a byte string, or
 -- with opts.pattern a Lua pattern) in the process's memory. Each match is

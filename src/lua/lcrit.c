@@ -15,7 +15,8 @@ static void (*const lcrit_parts[])(lua_State *L) = {
 
 /* The stock modules (lua/lib/) that add methods to every checkpoint, loaded
  * the first time a checkpoint misses a method: ck:ps() needs no require. */
-static const char *const lcrit_checkpoint_modules[] = { "explore", "memory", "memwrite", "memdiff", "corefile" };
+static const char *const lcrit_checkpoint_modules[] = { "explore", "memory", "memwrite", "memdiff", "corefile",
+								"datasrc" };
 
 const struct embedded_lua *lcrit_embedded_find(const char *name)
 {
