@@ -107,6 +107,10 @@ local function file_source(rec, ck, image, runs)
 			at = p[2]
 		end
 		df:close()
+		local stop = math.min(off + len, self.size or at)
+		if stop > at then
+			out[#out + 1] = string.rep("\0", stop - at) -- a hole up to the end
+		end
 		return table.concat(out)
 	end
 	return rec
