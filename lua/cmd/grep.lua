@@ -36,7 +36,8 @@
 --                 stack, anon, file, shmem, sysvipc, vdso, vvar, growsdown, ...
 --   --range A-B   only matches starting at an address from A up to B
 --                 (--prot, --kind and --range are about memory: without
---                 --source they make the search memory-only)
+--                 --source they make the search memory-only; only the
+--                 memory they select is read)
 --   --context N   bytes of context on each side (default 16)
 --   --pattern     STRING is a Lua pattern (%d, %a, [...], -, *, +, ?);
 --                 matches up to --window bytes long (default 256) are found
@@ -151,6 +152,14 @@ progress.start("grep", 0)
 for i, pid in ipairs(kinds.memory and pids or {}) do
 	progress.label(string.format("grep: process %d (%d of %d)", pid, i, #pids))
 	local selected = 0
+	-- the filters narrow what is read, not only what is printed
+	opts.only = nil
+	if sel then
+		local ok_v, vmas = pcall(ck.vmas, ck, pid)
+		if ok_v then
+			opts.only = memselect.spans(sel, vmas)
+		end
+	end
 	local ok, n, notes = pcall(ck.search, ck, pid, needle, opts, function(m)
 		if sel and not sel:addr(m.addr, m.vma) then
 			return

@@ -387,6 +387,67 @@ if has_dir("unix-sockets") then
 end
 
 ---------------------------------------------------------------------------
+-- --range, --prot, --kind narrow what is read: the same matches as a search
+-- of everything filtered afterwards, and pages outside them are not read
+do
+	local memselect = require "memselect"
+	local cases = {
+		{ "sleep", "LANG", { kind = "stack" } },
+		{ "sleep", "IDENTIFICATION", { range = "0x558aa968a000-0x558aa968a600" } },
+		-- a match starting just inside the range and ending past it is found
+		{ "sleep", "IDENTIFICATION", { range = "0x558aa968a000-0x558aa968a4c1" } },
+		{ "sleep", "LC_%u+", { prot = "rw", kind = "heap,stack" }, true },
+		{ "shm-ipc", "segment", { kind = "sysvipc" } },
+		{ "shm-ipc", "segment", { range = "0x7f6029e7d000-0x7f6029e7e000" } },
+		{ "shm-ipc", "shm", { prot = "r--" } },
+	}
+	for _, c in ipairs(cases) do
+		local name, needle, f, pattern = c[1], c[2], c[3], c[4]
+		if not with_pages(name) then
+			print("SKIPPED part: filters on " .. name .. ": no pages under " .. root)
+		else
+			local ck = crit.open(root .. "/" .. name)
+			local sel = memselect.parse(f, error)
+			local want = {}
+			for _, pid in ipairs(ck:pids()) do
+				ck:search(pid, needle, { pattern = pattern }, function(m)
+					if sel:addr(m.addr, m.vma) then
+						want[#want + 1] = string.format("%d\t0x%x", m.pid, m.addr)
+					end
+				end)
+			end
+			local args = ""
+			for k, v in pairs(f) do
+				args = args .. " --" .. k .. " " .. q(v)
+			end
+			local out = run("grep " .. q(root .. "/" .. name) .. " " .. q(needle) .. args .. (pattern and " --pattern" or ""))
+			local got = {}
+			for _, l in ipairs(lines(out)) do
+				got[#got + 1] = l:match("^(%d+\t0x%x+)\t")
+			end
+			T.check(#want > 0, "filters %s %s: the case finds something", name, args)
+			T.eq(table.concat(got, " "), table.concat(want, " "), "filters " .. name .. args .. ": the same matches")
+		end
+	end
+	-- the last page of sleep's pages file cut off: a search of the heap alone
+	-- never reads it, so it succeeds; a search of everything fails there
+	if with_pages("sleep") then
+		local d = tmp .. "/sleep-cut"
+		os.execute("cp -a " .. q(root .. "/sleep") .. " " .. q(d) .. " && chmod -R u+w " .. q(d))
+		local pages = T.read(d .. "/pages-1.img")
+		T.write(d .. "/pages-1.img", pages:sub(1, #pages - 4096))
+		local out, err, code = run("grep " .. q(d) .. " IDENTIFICATION --kind heap")
+		T.eq(code, 0, "narrowed reading: --kind heap does not read the cut page (" .. err .. ")")
+		T.check(#lines(out) >= 4, "narrowed reading: the heap's matches")
+		_, err, code = run("grep " .. q(d) .. " IDENTIFICATION --range 0x558aa968a000-0x558aa96ab000")
+		T.eq(code, 0, "narrowed reading: --range neither (" .. err .. ")")
+		_, err, code = run("grep " .. q(d) .. " IDENTIFICATION --memory-only")
+		T.eq(code, 1, "narrowed reading: the whole memory reaches the cut page")
+		T.check(err:find("shorter than its pagemap", 1, true) ~= nil, "narrowed reading: says so: %s", err)
+	end
+end
+
+---------------------------------------------------------------------------
 -- Hostile images: an error naming the file and the offset, exit 1, no crash
 local function hostile(what, dir, args, want)
 	local out, err, code = run("grep " .. q(dir) .. " " .. args)
