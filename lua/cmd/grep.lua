@@ -1,5 +1,5 @@
 -- grep: search a checkpoint for a string or a Lua pattern: the memory of its processes and every other byte stream it stores
--- usage: critlua grep DIR STRING [--memory-only | --source KIND[,KIND]...] [--pid PID]... [--prot P] [--kind K] [--range A-B] [--context N] [--pattern] [--window N] [--page-size N]
+-- usage: critlua grep DIR STRING [--memory-only | --source KIND[,KIND]...] [--pid PID]... [--prot P] [--kind K] [--range A-B] [--context N] [--pattern] [--window N] [--page-size N] [--json]
 -- DIR may also be a container checkpoint archive (.tar, .tar.gz, .tar.zst with
 -- the images under checkpoint/), read in place: see docs/ARCHIVES.md.
 -- What is searched, by kind (--source): memory (the processes' memory), pipe
@@ -44,6 +44,11 @@
 --                 whole, across page and chunk boundaries (longer ones may
 --                 be cut short or missed); no ^ or $ anchors
 --   --page-size N the page size of the machine that was dumped (4096)
+--   --json        one JSON document: {"matches": [...], "notes": [...]}, each
+--                 match {"source": "memory", "pid", "address", "vma", "match",
+--                 "before", "after"} or {"source": KIND, "name", "image",
+--                 "pids", "offset", "match", "before", "after"} (bytes that
+--                 are not UTF-8 as lone surrogates \udcNN, as decode does)
 -- Overlapping matches of a plain STRING are all reported; pattern matches do
 -- not overlap. The search streams: memory use does not grow with the pages
 -- files, ghost files or archives, and each is read once. What could not be
@@ -58,7 +63,7 @@ local memselect = require "memselect"
 local datasrc = require "datasrc"
 
 local args = cli.parse(arg, { "--pid=PID...", "--context=N", "--pattern", "--window=N", "--page-size=N",
-	"--prot=PERMS", "--kind=KINDS", "--range=A-B", "--memory-only", "--source=KIND..." })
+	"--prot=PERMS", "--kind=KINDS", "--range=A-B", "--memory-only", "--source=KIND...", "--json" })
 local sel = memselect.parse(args, cli.usage_error)
 if #args ~= 2 then
 	cli.usage_error(#args < 2 and "give a checkpoint directory and a string to look for" or "too many arguments")
@@ -146,6 +151,36 @@ end
 
 local out = io.stdout
 local found, failed = 0, false
+
+-- --json: one document, {"matches": [...], "notes": [...]}, written as the
+-- matches come (memory use does not grow with their number).
+local json_notes = {}
+local first_match = true
+local function js(v)
+	return crit.json.encode(v)
+end
+-- an address or offset as JSON's unsigned integer
+local function unsigned(n)
+	if n >= 0 then
+		return string.format("%d", n)
+	end
+	local q = (n >> 1) // 5
+	return string.format("%d%d", q, n - q * 10)
+end
+local function json_match(fields)
+	out:write(first_match and "\n" or ",\n", "{", table.concat(fields, ", "), "}")
+	first_match = false
+end
+local function note(msg)
+	if args.json then
+		json_notes[#json_notes + 1] = msg
+	else
+		io.stderr:write("critlua: grep: ", msg, "\n")
+	end
+end
+if args.json then
+	out:write('{"matches": [')
+end
 local opts = { context = context, pattern = args.pattern, window = window }
 local progress = crit.progress
 progress.start("grep", 0)
@@ -166,8 +201,14 @@ for i, pid in ipairs(kinds.memory and pids or {}) do
 		end
 		selected = selected + 1
 		progress.clear()
-		out:write(string.format("%d\t0x%x\t%s\t\"%s\"\n", m.pid, m.addr,
-			m.name and m.name ~= "" and memory.escape(m.name, true) or (m.vma and "[anon]" or "[no vma]"),
+		local vname = m.name and m.name ~= "" and m.name or (m.vma and "[anon]" or "[no vma]")
+		if args.json then
+			json_match({ '"source": "memory"', '"pid": ' .. m.pid, '"address": ' .. unsigned(m.addr),
+				'"vma": ' .. js(vname), '"match": ' .. js(m.match), '"before": ' .. js(m.before),
+				'"after": ' .. js(m.after) })
+			return
+		end
+		out:write(string.format("%d\t0x%x\t%s\t\"%s\"\n", m.pid, m.addr, memory.escape(vname, true),
 			memory.escape(m.before .. m.match .. m.after)))
 	end)
 	if not ok then
@@ -182,8 +223,8 @@ for i, pid in ipairs(kinds.memory and pids or {}) do
 	else
 		found = found + (sel and selected or n)
 		progress.clear()
-		for _, note in ipairs(notes) do
-			io.stderr:write("critlua: grep: ", note, "\n")
+		for _, n_ in ipairs(notes) do
+			note(n_)
 		end
 	end
 	ck:close_memory(pid)
@@ -206,6 +247,17 @@ if other_kinds then
 			pattern = args.pattern, window = window, skip_shmids = skip }, function(m)
 			found = found + 1
 			progress.clear()
+			if args.json then
+				local pl = {}
+				for i, p in ipairs(src.pids or {}) do
+					pl[i] = tostring(p)
+				end
+				json_match({ '"source": ' .. js(m.kind), '"name": ' .. js(m.name),
+					'"image": ' .. (src.image and js(src.image) or "null"), '"pids": [' .. table.concat(pl, ", ") .. "]",
+					'"offset": ' .. unsigned(m.offset), '"match": ' .. js(m.match), '"before": ' .. js(m.before),
+					'"after": ' .. js(m.after) })
+				return
+			end
 			out:write(string.format("%s\t%s\t+%d\t\"%s\"\n", m.kind, memory.escape(m.name, true), m.offset,
 				memory.escape(m.before .. m.match .. m.after)))
 		end)
@@ -219,6 +271,13 @@ if other_kinds then
 	ck:close_memory()
 end
 progress.stop()
+if args.json then
+	local nl = {}
+	for i, n_ in ipairs(json_notes) do
+		nl[i] = js(n_)
+	end
+	out:write(first_match and "" or "\n", '], "notes": [', table.concat(nl, ", "), "]}\n")
+end
 out:flush()
 if failed or found == 0 then
 	os.exit(1)

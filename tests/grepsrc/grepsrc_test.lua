@@ -91,6 +91,18 @@ if has_dir("tcp") then
 	out = run("grep " .. q(d) .. " KLMNOPQRST --source tcp")
 	T.check(has(sources(out), "tcp", "pid 24280 fd 4 tcp [::1]:51736 → [::1]:47322 recv queue", 0),
 		"tcp: the IPv6 client's receive queue:\n%s", out)
+	-- --json carries the source
+	local jout, jerr, jcode = run("grep " .. q(d) .. " abcdefghij --source tcp --json --context 1")
+	T.eq(jcode, 0, "tcp --json: exit status (" .. jerr .. ")")
+	local doc = T.json_decode(jout)
+	local first = doc.matches[1]
+	T.eq(first and first.source, "tcp", "tcp --json: source")
+	T.eq(first and first.name, "pid 24277 fd 8 tcp 127.0.0.1:47321 → 127.0.0.1:54254 recv queue", "tcp --json: name")
+	T.eq(first and first.image, "tcp-stream-31dd2.img", "tcp --json: image")
+	T.eq(first and tostring(first.offset), "0", "tcp --json: offset")
+	T.eq(first and tostring(first.pids[1]), "24277", "tcp --json: pids")
+	T.eq(first and first.match .. first.after, "abcdefghijk", "tcp --json: match and context")
+	T.eq(#doc.matches, #m, "tcp --json: as many matches as the text")
 	-- --pid: only what that process holds
 	out = run("grep " .. q(d) .. " abcdefghij --source tcp --pid 24280")
 	T.eq(#sources(out), 0, "tcp: --pid 24280 holds no socket with the lower-case alphabet queued")
