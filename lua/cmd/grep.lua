@@ -240,7 +240,13 @@ if other_kinds then
 		failed = true
 	end
 	-- segments a searched process maps were searched as its memory
-	local skip = kinds.memory and datasrc.mapped_segments(ck, pids) or {}
+	local skip = {}
+	for _, src in ipairs(sources) do
+		if src.shmid and kinds.memory then
+			skip = datasrc.mapped_segments(ck, pids)
+			break
+		end
+	end
 	for _, src in ipairs(sources) do
 		progress.label("grep: " .. src.kind .. " " .. (src.image or ""))
 		local ok, err = pcall(ck.search_data, ck, needle, { sources = { src }, context = context,

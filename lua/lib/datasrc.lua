@@ -273,6 +273,25 @@ local function unix_queues(ck, idx, add)
 	end
 end
 
+-- A tty by its tty-info.img entry: /dev/pts/N, the master of one (/dev/ptmx,
+-- 5:2), or its type and device numbers.
+local function tty_name(ck, id)
+	local img = ck:has("tty-info.img") and ck:image("tty-info.img")
+	for _, t in ipairs(img and img.entries or {}) do
+		if t.id == id then
+			local r = t.rdev or 0
+			local major, minor = (r >> 8) & 0xfff, (r & 0xff) | ((r >> 12) & 0xfff00)
+			local index = t.pty and t.pty.index
+			if t.type == "PTY" and index then
+				return major == 5 and string.format("pty master of /dev/pts/%d", index)
+					or string.format("/dev/pts/%d", index)
+			end
+			return string.format("%s %d:%d", tostring(t.type):lower(), major, minor)
+		end
+	end
+	return nil
+end
+
 -- tty-data.img: the input queued in a tty (its data is a field, not a payload).
 local function ttys(ck, idx, add)
 	local img = ck:image("tty-data.img")
@@ -284,8 +303,8 @@ local function ttys(ck, idx, add)
 		local f = fids[1] and idx.files[fids[1]]
 		local data = e.data or ""
 		local rec = {
-			kind = "tty", name = held_name(hs, "tty", f and f.name or string.format("tty_id %d", e.tty_id))
-				.. " queued data",
+			kind = "tty", name = held_name(hs, "tty", tty_name(ck, e.tty_id) or (f and f.name)
+				or string.format("tty_id %d", e.tty_id)) .. " unread input",
 			size = #data, holders = hs,
 		}
 		function rec.chunks(_, fn)
@@ -458,7 +477,15 @@ function M.data_sources(ck, opts)
 	local function wanted(k)
 		return not want or want[k]
 	end
-	local idx = holders.index(ck)
+	-- who holds what: built only when some image is there to name (the
+	-- index reads every process's fds, which a dump of many processes feels)
+	local idx = setmetatable({}, { __index = function(t, k)
+		local full = holders.index(ck)
+		for key, v in pairs(full) do
+			rawset(t, key, v)
+		end
+		return rawget(t, k)
+	end })
 	local by_kind = {}
 	for _, k in ipairs(M.kinds) do
 		by_kind[k] = {}

@@ -228,8 +228,12 @@ if has_dir("pty") then
 	local out, err, code = run("grep " .. q(root .. "/pty") .. " 'typed input' --source tty")
 	T.eq(code, 0, "tty: exit status (" .. err .. ")")
 	local m = sources(out)
-	T.check(#m == 1 and m[1].kind == "tty" and m[1].name:find("^pid 26867 fd 0, fd 1, fd 2; pid 26868 ") ~= nil,
+	T.check(#m == 1 and m[1].kind == "tty"
+		and m[1].name == "pid 26867 fd 0, fd 1, fd 2; pid 26868 fd 0, fd 1, fd 2 tty /dev/pts/0 unread input",
 		"tty: the slave's queued input:\n%s", out)
+	out = run("grep " .. q(root .. "/pty") .. " 'unread by the master' --source tty")
+	T.check(has(sources(out), "tty", "pid 26863 fd 3 tty pty master of /dev/pts/0 unread input", 23),
+		"tty: the master's:\n%s", out)
 else
 	-- the repo's fixtures have no pty: said, not counted as a skip (grepsrc-shared runs it)
 	print("SKIPPED part: tty: no fixture pty under " .. root .. " (the shared fixtures have it)")
