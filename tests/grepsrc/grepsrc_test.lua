@@ -360,6 +360,18 @@ do
 	print(string.format("peak RSS searching 48 MiB of ghost chunks and a 48 MiB tmpfs file: %s KiB", hwm))
 end
 
+-- the same checkpoint as a container archive (checkpoint/ in a .tar.gz):
+-- the same lines, the files read through the archive
+do
+	local a = tmp .. "/arch"
+	os.execute("mkdir -p " .. q(a) .. " && cp -a " .. q(syn) .. " " .. q(a .. "/checkpoint") .. " && tar -C " .. q(a)
+		.. " -czf " .. q(a .. ".tar.gz") .. " checkpoint")
+	local want = run("grep " .. q(syn) .. " NEEDLE --source ghost,tmpfs,tcp")
+	local out, err, code = run("grep " .. q(a .. ".tar.gz") .. " NEEDLE --source ghost,tmpfs,tcp")
+	T.eq(code, 0, "archive: exit status (" .. err .. ")")
+	T.eq(out, want, "archive: the same matches as the directory")
+end
+
 ---------------------------------------------------------------------------
 -- The Lua API against crit.load's reading of the same payloads
 do
