@@ -617,26 +617,40 @@ function M.search_data(ck, needle, opts, fn)
 			goto next
 		end
 		do
-			-- The bytes seen last (win from win_base), the matches waiting for
-			-- their after-context, and the stream they are in.
-			local win, win_base, part = "", 0, nil
+			-- The bytes seen last: what was kept of the earlier pieces (tail, from
+			-- tail_base) and the current piece (cur, from cur_base), never joined
+			-- (a piece is 1 MiB); the matches waiting for their after-context;
+			-- the stream they are in.
+			local tail, tail_base, cur, cur_base, part = "", 0, "", 0, nil
+			local function w_end()
+				return cur_base + #cur
+			end
+			-- bytes [a, b) of tail .. cur
+			local function slice(a, b)
+				if b <= cur_base then
+					return tail:sub(a - tail_base + 1, b - tail_base)
+				elseif a >= cur_base then
+					return cur:sub(a - cur_base + 1, b - cur_base)
+				end
+				return tail:sub(a - tail_base + 1) .. cur:sub(1, b - cur_base)
+			end
 			local pending = {}
 			local feed, finish
 
 			local function flush(final)
-				local w_end = win_base + #win
+				local wend = w_end()
 				local i = 1
 				while i <= #pending do
 					local m = pending[i]
 					local stop_at = m.pos + #m.text + context
-					if not final and stop_at > w_end then
+					if not final and stop_at > wend then
 						break
 					end
-					local from = math.max(win_base, m.pos - context)
+					local from = math.max(tail_base, m.pos - context)
 					local rec = {
 						source = src, kind = src.kind, name = part or src.name, offset = m.pos, match = m.text,
-						before = win:sub(from - win_base + 1, m.pos - win_base),
-						after = win:sub(m.pos + #m.text - win_base + 1, math.min(stop_at, w_end) - win_base),
+						before = slice(from, m.pos),
+						after = slice(m.pos + #m.text, math.min(stop_at, wend)),
 					}
 					count = count + 1
 					if fn then
@@ -658,7 +672,7 @@ function M.search_data(ck, needle, opts, fn)
 
 			local function start(pos, p)
 				part = p and (p) or nil
-				win, win_base, pending = "", pos, {}
+				tail, tail_base, cur, cur_base, pending = "", pos, "", pos, {}
 				if opts.pattern then
 					feed, finish = memory.pattern_scanner(needle, window, function(a, t)
 						pending[#pending + 1] = { pos = a, text = t }
@@ -685,7 +699,7 @@ function M.search_data(ck, needle, opts, fn)
 			local cur_part = false
 			src:chunks(function(pos, data, p)
 				local name = p and p or false
-				if not feed or name ~= cur_part or pos ~= win_base + #win then
+				if not feed or name ~= cur_part or pos ~= w_end() then
 					close_stream()
 					if stopped then
 						return true
@@ -693,20 +707,19 @@ function M.search_data(ck, needle, opts, fn)
 					cur_part = name
 					start(pos, p)
 				end
-				win = win .. data
+				-- the kept bytes and the piece before it are the new tail
+				if #cur > 0 then
+					local keep_from = math.max(tail_base, cur_base + #cur - keep_back)
+					if pending[1] then
+						keep_from = math.max(tail_base, math.min(keep_from, pending[1].pos - context))
+					end
+					tail, tail_base = slice(keep_from, w_end()), keep_from
+				end
+				cur, cur_base = data, pos
 				feed(pos, data)
 				flush(false)
 				if stopped then
 					return true
-				end
-				-- keep what the matches still waiting, and the next ones, need
-				local keep_from = win_base + #win - keep_back
-				if pending[1] then
-					keep_from = math.min(keep_from, pending[1].pos - context)
-				end
-				if keep_from > win_base then
-					win = win:sub(keep_from - win_base + 1)
-					win_base = keep_from
 				end
 			end)
 			if not stopped then
