@@ -431,6 +431,7 @@ local function tmpfs(ck, name, add)
 			end
 		end
 	end
+	local known = where ~= nil
 	where = where or string.format("(%s %d)", dev and "device" or "mount", key)
 	local rec = { kind = "tmpfs", name = "tmpfs " .. where, image = name, mnt_ns = ns, holders = {},
 		size = ck:size(name) }
@@ -438,7 +439,8 @@ local function tmpfs(ck, name, add)
 	function rec.chunks(self, fn)
 		local df = datafile(ck, self.image)
 		local part
-		local base = where:gsub("/$", "")
+		local base = known and where:gsub("/$", "") or where .. " " -- "tmpfs (device 5) /big.bin"
+
 		local ok, err = df:tar(function(mname, mtype)
 			part = "tmpfs " .. base .. "/" .. mname
 			return mtype == "file"
