@@ -317,6 +317,9 @@ local function ttys(ck, idx, add)
 	end
 end
 
+-- ghost-file-ID.img: the content after its one entry, or chunks {len, off}
+-- each followed by its bytes. The chunks are walked as they come, never
+-- listed: a sparse file of a million runs costs no memory.
 local function ghost(ck, idx, name, add)
 	local id = tonumber(name:match("^ghost%-file%-(%x+)%.img$"), 16)
 	local orig
@@ -326,24 +329,19 @@ local function ghost(ck, idx, name, add)
 			orig = r.orig_id
 		end
 	end
-	local df, list = entries(ck, name)
+	local df = datafile(ck, name)
+	local head
+	local ok, err = df:entries(function(e)
+		head = e
+		return true -- the head entry is enough here
+	end)
 	df:close()
-	local head = list[1]
+	if ok == nil then
+		error(err, 0)
+	end
 	if not head then
 		return
 	end
-	local runs, size = {}, 0
-	if head.payload_off then -- the rest of the file is the content
-		runs[1] = { off = head.payload_off, len = head.payload_len, pos = 0 }
-		size = head.payload_len
-	else
-		for i = 2, #list do
-			local c = list[i]
-			runs[#runs + 1] = { off = c.payload_off, len = c.payload_len, pos = c.msg.off }
-			size = math.max(size, c.msg.off + c.payload_len)
-		end
-	end
-	size = head.msg.size or size
 	local path
 	local f = orig and idx.files[orig]
 	local fi = ck:image("files.img")
@@ -353,10 +351,57 @@ local function ghost(ck, idx, name, add)
 		end
 	end
 	local hs = orig and idx.holders[orig] or {}
-	add(file_source({
+	local rec = {
 		kind = "ghost", name = held_name(hs, "ghost file", path or (f and f.name) or name),
-		size = size, holders = hs,
-	}, ck, name, runs))
+		size = head.msg.size or head.payload_len or 0, holders = hs,
+	}
+	if head.payload_off then -- the rest of the file is the content
+		rec.size = head.payload_len
+		add(file_source(rec, ck, name, { { off = head.payload_off, len = head.payload_len, pos = 0 } }))
+		return
+	end
+	rec.image = name
+	-- the chunks, one by one: fn(run) for each {off, len, pos}
+	local function each_chunk(fn)
+		local cdf = datafile(ck, name)
+		local done, cerr = cdf:entries(function(e)
+			if e.index > 0 then
+				return fn({ off = e.payload_off, len = e.payload_len, pos = e.msg.off })
+			end
+		end)
+		cdf:close()
+		if done == nil then
+			error(cerr, 0)
+		end
+		return done
+	end
+	function rec.chunks(self, fn)
+		local df2 = datafile(ck, self.image)
+		local stopped = false
+		local ok2, err2 = pcall(each_chunk, function(run)
+			local done, e2 = df2:chunks({ run }, fn)
+			if done == nil then
+				error(e2, 0)
+			end
+			stopped = not done
+			return stopped
+		end)
+		df2:close()
+		if not ok2 then
+			error(err2, 0)
+		end
+		return not stopped
+	end
+	function rec.read(_, off, len)
+		local runs = {}
+		each_chunk(function(run)
+			if run.pos < off + len and off < run.pos + run.len then
+				runs[#runs + 1] = run
+			end
+		end)
+		return file_source({ size = rec.size }, ck, name, runs):read(off, len)
+	end
+	add(rec)
 end
 
 local function memfds(ck, idx, add)

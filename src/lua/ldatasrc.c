@@ -101,11 +101,21 @@ static int push_fail(lua_State *L, struct err *e)
 	return 2;
 }
 
-/* One entry as {index, offset, msg, payload_off, payload_len, items}. */
+/* One entry as {index, offset, msg, payload_off, payload_len, items}: into
+ * the list at the top of the stack, or given to the function at fn. */
+struct entries_cb {
+	lua_State *L;
+	int fn; /* 0: make a list */
+	int status;
+};
+
 static int entry_cb(size_t index, uint64_t entry_off, const struct magic_info *mi, const struct img_entry *en,
 		    void *ctx)
 {
-	lua_State *L = ctx;
+	struct entries_cb *c = ctx;
+	lua_State *L = c->L;
+	if (c->fn)
+		lua_pushvalue(L, c->fn);
 	lua_createtable(L, 0, 6);
 	lua_pushinteger(L, (lua_Integer)index);
 	lua_setfield(L, -2, "index");
@@ -132,20 +142,41 @@ static int entry_cb(size_t index, uint64_t entry_off, const struct magic_info *m
 		lua_setfield(L, -2, "items");
 	}
 	(void)mi;
-	lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
-	return 0;
+	if (!c->fn) {
+		lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+		return 0;
+	}
+	if ((c->status = lua_pcall(L, 1, 1, 0)) != LUA_OK)
+		return 1; /* the error stays on the stack */
+	int stop = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	return stop ? 2 : 0;
 }
 
-/* df:entries() -> { {index, offset, msg, payload_off, payload_len [, items]}, ... }
- * | nil, message: the image's entries, payloads located, not read */
+/* df:entries([fn]) -> { {index, offset, msg, payload_off, payload_len [, items]}, ... }
+ * | nil, message: the image's entries, payloads located, not read. With fn,
+ * fn(entry) per entry instead (true stops: memory does not grow with the
+ * number of entries) -> true (done), false (stopped) | nil, message */
 static int l_entries(lua_State *L)
 {
 	struct df *d = check_df(L);
-	lua_settop(L, 1);
-	lua_newtable(L);
+	int with_fn = !lua_isnoneornil(L, 2);
+	if (with_fn)
+		luaL_checktype(L, 2, LUA_TFUNCTION);
+	lua_settop(L, 2);
+	if (!with_fn)
+		lua_newtable(L);
+	struct entries_cb c = { L, with_fn ? 2 : 0, LUA_OK };
 	struct err e;
-	if (ds_entries(&d->f, entry_cb, L, &e) < 0)
+	d->walking++;
+	int rc = ds_entries(&d->f, entry_cb, &c, &e);
+	d->walking--;
+	if (c.status != LUA_OK)
+		return lua_error(L);
+	if (rc < 0)
 		return push_fail(L, &e);
+	if (with_fn)
+		lua_pushboolean(L, rc == 0);
 	return 1;
 }
 

@@ -372,6 +372,50 @@ do
 	T.eq(out, want, "archive: the same matches as the directory")
 end
 
+-- a sparse ghost file of 200000 one-byte runs: walked chunk by chunk, its
+-- search does not grow with their number
+do
+	local many = tmp .. "/many"
+	os.execute("mkdir -p " .. q(many))
+	local head = crit.encode({ magic = "GHOST_FILE", entries = { crit.new("ghost_file_entry",
+		{ uid = 0, gid = 0, mode = 33188, chunks = true, size = 400000 }) } })
+	local function varint(n)
+		local out = {}
+		repeat
+			local b = n & 0x7f
+			n = n >> 7
+			out[#out + 1] = string.char(n > 0 and b | 0x80 or b)
+		until n == 0
+		return table.concat(out)
+	end
+	local parts = { head }
+	for i = 0, 199999 do
+		-- ghost_chunk_entry {len = 1 (field 1), off = 2i (field 2)}, then the byte
+		local msg = "\8\1\16" .. varint(2 * i)
+		parts[#parts + 1] = string.pack("<I4", #msg) .. msg .. (i % 1000 == 7 and "Z" or "y")
+	end
+	T.write(many .. "/ghost-file-1.img", table.concat(parts))
+	local p = io.popen(q(critlua) .. " -e " .. q([[
+		local ck = crit.open(arg[1])
+		local n = ck:search_data("Z", { kinds = { ghost = true } }, function() end)
+		local hwm
+		for l in io.lines("/proc/self/status") do
+			hwm = hwm or tonumber(l:match("^VmHWM:%s*(%d+)"))
+		end
+		print(n, hwm)
+	]]) .. " " .. q(many))
+	local res = p:read("a")
+	p:close()
+	local n, hwm = res:match("^(%d+)%s+(%d+)")
+	T.eq(tonumber(n), 200, "many chunks: every match (" .. res .. ")")
+	local out = run("grep " .. q(many) .. " Z --source ghost --context 0")
+	T.check(has(sources(out), "ghost", "ghost file ghost-file-1.img", 2 * 7007), "many chunks: offsets are in the file")
+	if os.getenv("CRITLUA_TEST_SANITIZE") ~= "ON" then
+		T.check(hwm and tonumber(hwm) < 24 * 1024, "many chunks: peak RSS %s KiB", hwm)
+	end
+	print(string.format("peak RSS searching a ghost file of 200000 chunks: %s KiB", hwm))
+end
+
 ---------------------------------------------------------------------------
 -- The Lua API against crit.load's reading of the same payloads
 do
