@@ -522,8 +522,8 @@ struct mem_searcher *mem_searcher_new(const uint8_t *needle, size_t nlen, mem_ma
 	struct mem_searcher *ms = xcalloc(1, sizeof *ms);
 	ms->needle = xmalloc(nlen ? nlen : 1);
 	memcpy(ms->needle, needle, nlen);
-	ms->s = (struct search){ ms->needle, nlen, cb, ctx, xmalloc(nlen ? nlen : 1), 0, 0,
-				 xmalloc(nlen ? 2 * nlen : 1) };
+	ms->s = (struct search){ .needle = ms->needle, .nlen = nlen, .cb = cb, .ctx = ctx,
+				 .tail = xmalloc(nlen ? nlen : 1), .seam = xmalloc(nlen ? 2 * nlen : 1) };
 	return ms;
 }
 
