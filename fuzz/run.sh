@@ -19,7 +19,7 @@ mkdir -p "$art"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail=0 pass=0
-for t in image json mem lua wire archive txn; do
+for t in image json mem lua wire archive txn datasrc; do
 	bin=$build/fuzz/fuzz-$t
 	if [ ! -x "$bin" ]; then
 		echo "fuzz: $bin is not built" >&2

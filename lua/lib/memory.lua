@@ -768,6 +768,50 @@ local function pattern_scanner(pat, window, emit)
 	end
 	return feed, finish
 end
+M.pattern_scanner = pattern_scanner -- for datasrc's search over the other byte streams
+
+-- The parts of the address spans a that lie in b (each sorted, disjoint).
+local function intersect(a, b)
+	local out = {}
+	for _, x in ipairs(a) do
+		for _, y in ipairs(b) do
+			local s = ult(x.start, y.start) and y.start or x.start
+			local e = ult(x["end"], y["end"]) and x["end"] or y["end"]
+			if ult(s, e) then
+				out[#out + 1] = { start = s, ["end"] = e }
+			end
+		end
+	end
+	table.sort(out, function(p, q)
+		return ult(p.start, q.start)
+	end)
+	return spans(out)
+end
+
+-- Read the spans in pieces of at most 4 MiB with read(addr, n) and give them
+-- to feed(addr, bytes) (true stops): the search of opts.only, which reads
+-- nothing outside them. Returns true, or nil and read's message.
+local ONLY_PIECE = 4 << 20
+local function read_spans(list, read_fn, feed)
+	for _, p in ipairs(list) do
+		local a = p.start
+		while ult(a, p["end"]) do
+			local n = p["end"] - a
+			if ult(ONLY_PIECE, n) then
+				n = ONLY_PIECE
+			end
+			local data, err = read_fn(a, n)
+			if not data then
+				return nil, err
+			end
+			if feed(a, data) then
+				return true
+			end
+			a = a + n
+		end
+	end
+	return true
+end
 
 -- ck:search(pid, needle [, opts] [, fn]): look for needle (a byte string, or
 -- with opts.pattern a Lua pattern) in the process's memory. Each match is
@@ -778,6 +822,9 @@ end
 -- result lists what could not be searched (lazy pages, a missing parent/).
 -- opts.window (pattern only, default 256): matches up to this long are found
 -- whole; it also bounds the work per position of a pattern that backtracks. Private memory is searched first, then shared VMAs.
+-- opts.only: a list of address spans {start, end} (sorted, disjoint) where
+-- matches may start: nothing else is read (a match starting inside one is
+-- still found whole), so --range and --prot/--kind narrow the reading too.
 function M.search(ck, pid, needle, opts, fn)
 	if type(opts) == "function" then
 		opts, fn = nil, opts
@@ -859,8 +906,67 @@ function M.search(ck, pid, needle, opts, fn)
 		return stopped
 	end
 
+	-- what opts.only lets be read: its spans, each followed by room for a
+	-- match that starts inside it
+	local only
+	if opts.only then
+		local extra = opts.pattern and window or #needle - 1
+		only = {}
+		for _, o in ipairs(opts.only) do
+			local e = o["end"] + extra
+			if ult(e, o["end"]) then
+				e = -1 -- the top of the address space
+			end
+			only[#only + 1] = { start = o.start, ["end"] = e }
+		end
+		table.sort(only, function(p, q)
+			return ult(p.start, q.start)
+		end)
+		-- overlapping after the extension: merge
+		local merged = {}
+		for _, o in ipairs(only) do
+			local last = merged[#merged]
+			if last and not ult(last["end"], o.start) then
+				if ult(last["end"], o["end"]) then
+					last["end"] = o["end"]
+				end
+			else
+				merged[#merged + 1] = o
+			end
+		end
+		only = merged
+	end
+	-- A search over only's part of some readable spans, through read_fn.
+	local function search_only(readable, read_fn, emit_at)
+		local list = intersect(readable, only)
+		if opts.pattern then
+			local feed, finish = pattern_scanner(needle, window, emit_at)
+			local ok, err = read_spans(list, read_fn, feed)
+			if ok and not stopped then
+				finish()
+			end
+			return ok, err
+		end
+		local s = crit.searcher(needle, function(a)
+			return emit_at(a, needle)
+		end)
+		return read_spans(list, read_fn, function(a, data)
+			return not s:feed(a, data)
+		end)
+	end
+
 	-- private memory
-	if sp.mem then
+	if sp.mem and only then
+		local ps = private_spans()
+		local ok, err = search_only(ps, function(a, n)
+			return sp.mem:read(a, n)
+		end, function(a, t)
+			return emit(ps, a, t)
+		end)
+		if not ok then
+			error(explain(sp, err), 0)
+		end
+	elseif sp.mem then
 		local ps = private_spans()
 		local ok, err
 		if opts.pattern then
@@ -911,7 +1017,13 @@ function M.search(ck, pid, needle, opts, fn)
 			end
 			local vs = spans(s)
 			local ok, err
-			if opts.pattern then
+			if only then
+				ok, err = search_only(vs, function(a, n)
+					return shm:read(lo + (a - v.start), n)
+				end, function(a, t)
+					return emit(vs, a, t)
+				end)
+			elseif opts.pattern then
 				local feed, finish = pattern_scanner(needle, window, function(a, t)
 					return emit(vs, a, t)
 				end)

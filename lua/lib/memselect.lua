@@ -116,4 +116,32 @@ function Sel:addr(a, v)
 	return self:_mapping(v)
 end
 
+-- The address spans of a process (its VMAs in address order) where a
+-- selection lets matches start: the selected VMAs clipped to --range, or the
+-- range alone when only --range is given (memory outside every VMA passes it).
+function M.spans(sel, vmas)
+	if not sel.prot and not sel.kinds then
+		return { { start = sel.lo, ["end"] = sel.hi } }
+	end
+	local out = {}
+	for _, v in ipairs(vmas) do
+		if sel:vma(v) then
+			local s, e = v.start, v["end"]
+			if sel.lo and ult(s, sel.lo) then
+				s = sel.lo
+			end
+			if sel.hi and ult(sel.hi, e) then
+				e = sel.hi
+			end
+			local last = out[#out]
+			if last and last["end"] == s then
+				last["end"] = e
+			else
+				out[#out + 1] = { start = s, ["end"] = e }
+			end
+		end
+	end
+	return out
+end
+
 return M

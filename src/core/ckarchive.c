@@ -1174,3 +1174,123 @@ int arch_rewrite(struct arch *a, struct arch_put *puts, size_t nputs, const char
 	txn_end(own);
 	return rc;
 }
+
+/* ---- a tar stream walked once (tmpfs-dev-N.tar.gz.img) ---- */
+
+/* The pull source of arch_stream_walk behind libarchive's read callback. */
+struct arch_pull {
+	arch_pull_fn pull;
+	void *pctx;
+	uint64_t read; /* bytes of the stream supplied so far */
+	int failed;
+	struct err *e;
+	uint8_t buf[ARCH_BLOCK];
+};
+
+static la_ssize_t arch_pull_read(struct archive *ar, void *cd, const void **out)
+{
+	(void)ar;
+	struct arch_pull *s = cd;
+	long n = s->pull(s->pctx, s->buf, sizeof s->buf, s->e);
+	if (n < 0) {
+		s->failed = 1;
+		return -1;
+	}
+	s->read += (uint64_t)n;
+	*out = s->buf;
+	return n;
+}
+
+static int arch_pull_close(struct archive *ar, void *cd)
+{
+	(void)ar;
+	(void)cd;
+	return ARCHIVE_OK;
+}
+
+/* The error of a failed walk: the source's own (an I/O error) or libarchive's. */
+static int arch_stream_fail(struct archive *ar, struct arch_pull *s, const char *label, const char *member,
+			    struct err *e)
+{
+	char where[64];
+	snprintf(where, sizeof where, "after %llu bytes of it", (unsigned long long)s->read);
+	if (s->failed)
+		return err_prefix(e, "%s%s%s", label, member ? ": member " : "", member ? member : "");
+	return err_set(e, "%s: damaged or truncated archive%s%s (%s): %s", label, member ? " in member " : "",
+		       member ? member : "", where, arch_errmsg(ar, "cannot read"));
+}
+
+int arch_stream_walk(arch_pull_fn pull, void *pctx, const char *label, arch_stream_member_fn member,
+		     arch_stream_data_fn data, void *ctx, struct err *e)
+{
+	if (arch_load_lib(e) < 0)
+		return err_prefix(e, "%s", label);
+	struct archive *ar = la.archive_read_new();
+	if (!ar)
+		return err_set(e, "%s: out of memory", label);
+	la.archive_read_support_filter_all(ar);
+	la.archive_read_support_format_tar(ar);
+	la.archive_read_support_format_gnutar(ar);
+	struct arch_pull *s = malloc(sizeof *s);
+	if (!s) {
+		la.archive_read_free(ar);
+		return err_set(e, "%s: out of memory", label);
+	}
+	s->pull = pull;
+	s->pctx = pctx;
+	s->read = 0;
+	s->failed = 0;
+	s->e = e;
+	la.archive_read_open2(ar, s, NULL, arch_pull_read, NULL, arch_pull_close);
+	struct archive_entry *en;
+	int rc = 0;
+	char *name = NULL;
+	for (;;) {
+		int r = la.archive_read_next_header(ar, &en);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r < ARCHIVE_WARN) {
+			rc = arch_stream_fail(ar, s, label, name, e);
+			break;
+		}
+		free(name);
+		const char *pn = la.archive_entry_pathname(en);
+		name = arch_normalise(pn ? pn : "");
+		mode_t ft = la.archive_entry_filetype(en);
+		enum arch_type t = la.archive_entry_hardlink(en) ? ARCH_HARDLINK
+				   : ft == AE_IFREG		 ? ARCH_FILE
+				   : ft == AE_IFDIR		 ? ARCH_DIR
+				   : ft == AE_IFLNK		 ? ARCH_SYMLINK
+							 : ARCH_OTHER;
+		uint64_t size = t == ARCH_FILE && la.archive_entry_size_is_set(en) && la.archive_entry_size(en) > 0
+					? (uint64_t)la.archive_entry_size(en)
+					: 0;
+		int want = member(name, t, size, ctx);
+		if (want < 0) {
+			rc = -1;
+			break;
+		}
+		if (!want || t != ARCH_FILE)
+			continue; /* the next header skips the data */
+		for (;;) {
+			const void *p;
+			size_t n;
+			la_int64_t off;
+			int b = la.archive_read_data_block(ar, &p, &n, &off);
+			if (b == ARCHIVE_EOF)
+				break;
+			if (b < ARCHIVE_WARN) {
+				rc = arch_stream_fail(ar, s, label, name, e);
+				break;
+			}
+			if (n && (rc = data((uint64_t)off, p, n, ctx)) != 0)
+				break;
+		}
+		if (rc)
+			break;
+	}
+	free(name);
+	la.archive_read_free(ar);
+	free(s);
+	return rc;
+}

@@ -105,6 +105,20 @@ int arch_read_all(const struct arch *a, const struct arch_member *m, uint8_t **o
 int arch_load_img(const struct arch *a, const char *name, const char *label, struct img *out,
 		  struct err *e);
 
+/* Walk a tar archive given as a byte stream (any compression libarchive
+ * reads: a tmpfs-dev-N.tar.gz.img), start to end, holding one block at a
+ * time: pull(pctx, buf, cap, e) supplies the next bytes (0 at the end, -1
+ * with e set). For each member, member(name, type, size, ctx) says whether
+ * to read its data (1), skip it (0) or stop (-1); data(off, p, len, ctx) gets
+ * its stored runs in order (a sparse member's holes left out; non-zero
+ * stops and is returned). A damaged stream is an error naming label, the
+ * member and how many bytes of the stream had been read. */
+typedef long (*arch_pull_fn)(void *pctx, void *buf, size_t cap, struct err *e);
+typedef int (*arch_stream_member_fn)(const char *name, enum arch_type type, uint64_t size, void *ctx);
+typedef int (*arch_stream_data_fn)(uint64_t off, const void *p, size_t len, void *ctx);
+int arch_stream_walk(arch_pull_fn pull, void *pctx, const char *label, arch_stream_member_fn member,
+		     arch_stream_data_fn data, void *ctx, struct err *e);
+
 /* Replace (or add) members and write the result as a new archive: the same
  * format and compression, every other member copied unchanged, to a
  * temporary file beside the archive, flushed, then renamed over it. With

@@ -118,6 +118,43 @@ int img_reader_init(struct img_reader *r, const uint8_t *buf, size_t len, struct
 	return 0;
 }
 
+int img_reader_init_located(struct img_reader *r, uint64_t len,
+			    int (*fetch)(void *ctx, uint64_t off, void *dst, size_t n, struct err *e),
+			    void *ctx, struct err *e)
+{
+	uint8_t head[8];
+	size_t n = len < sizeof head ? (size_t)len : sizeof head;
+	if (len > SIZE_MAX)
+		return err_set(e, "the file is too big for this machine (%llu bytes)", (unsigned long long)len);
+	if (n && fetch(ctx, 0, head, n, e) < 0)
+		return -1;
+	/* the head and magic are parsed from the first bytes alone */
+	if (img_reader_init(r, head, (size_t)len, e) < 0)
+		return -1;
+	r->buf = NULL;
+	r->fetch = fetch;
+	r->fetch_ctx = ctx;
+	return 0;
+}
+
+void img_reader_done(struct img_reader *r)
+{
+	buf_free(&r->win);
+}
+
+/* n bytes at off of the file: in buf, or fetched into the window (a located
+ * reader; valid until the next call). The caller checked off + n <= len. */
+static const uint8_t *bytes_at(struct img_reader *r, size_t off, size_t n, struct err *e)
+{
+	if (!r->fetch)
+		return r->buf + off;
+	r->win.len = 0;
+	buf_reserve(&r->win, n ? n : 1);
+	if (r->fetch(r->fetch_ctx, off, r->win.p, n, e) < 0)
+		return NULL;
+	return r->win.p;
+}
+
 const ProtobufCMessageDescriptor *img_entry_desc(const struct magic_info *mi, size_t index,
 						  const struct img_entry *first)
 {
@@ -136,12 +173,16 @@ static int take_payload(struct img_reader *r, struct img_entry *out, size_t n, s
 		return err_set(e, "entry %zu at offset 0x%zx: payload of %zu bytes runs past the end "
 				  "of the file (%zu bytes left)",
 			       r->index, entry_off, padded, left);
-	out->extra = malloc(n ? n : 1);
-	if (!out->extra)
-		return err_set(e, "entry %zu at offset 0x%zx: payload of %zu bytes: out of memory",
-			       r->index, entry_off, n);
-	memcpy(out->extra, r->buf + r->off, n);
 	out->extra_len = n;
+	if (r->fetch) {
+		out->extra_off = r->off; /* located, not read */
+	} else {
+		out->extra = malloc(n ? n : 1);
+		if (!out->extra)
+			return err_set(e, "entry %zu at offset 0x%zx: payload of %zu bytes: out of memory",
+				       r->index, entry_off, n);
+		memcpy(out->extra, r->buf + r->off, n);
+	}
 	out->has_extra = 1;
 	r->off += padded;
 	return 0;
@@ -161,27 +202,38 @@ static ProtobufCMessage *unpack_at(struct img_reader *r, const ProtobufCMessageD
 		return NAME_ITEM(), err_set(e, "%s at offset 0x%zx: the file ends in its size word (%zu of 4 bytes)",
 			       what, at, left),
 		       NULL;
-	uint32_t size = get_u32(r->buf + at);
+	const uint8_t *p = bytes_at(r, at, 4, e);
+	if (!p)
+		return NAME_ITEM(), err_prefix(e, "%s at offset 0x%zx", what, at), NULL;
+	uint32_t size = get_u32(p);
 	if (size > left - 4) {
 		NAME_ITEM();
 		err_set(e, "%s at offset 0x%zx: size %u runs past the end of the file (%zu bytes left)",
 			what, at, size, left - 4);
 		return NULL;
 	}
-	if (pb_is_recursive(d) && pb_check_depth(d, r->buf + at + 4, size, PB_MAX_DEPTH, e) < 0) {
+	if (r->fetch && size > IMG_LOCATED_MSG_MAX) {
+		NAME_ITEM();
+		err_set(e, "%s at offset 0x%zx: size %u is too big for a message (at most %zu): a corrupt image",
+			what, at, size, IMG_LOCATED_MSG_MAX);
+		return NULL;
+	}
+	if (!(p = bytes_at(r, at + 4, size, e)))
+		return NAME_ITEM(), err_prefix(e, "%s at offset 0x%zx", what, at), NULL;
+	if (pb_is_recursive(d) && pb_check_depth(d, p, size, PB_MAX_DEPTH, e) < 0) {
 		NAME_ITEM();
 		err_prefix(e, "%s at offset 0x%zx: %s message of %u bytes", what, at, d->name, size);
 		return NULL;
 	}
 	int oom;
-	ProtobufCMessage *m = pb_unpack(d, r->alloc, size, r->buf + at + 4, &oom);
+	ProtobufCMessage *m = pb_unpack(d, r->alloc, size, p, &oom);
 	if (!m && oom) {
 		NAME_ITEM();
 		err_set(e, "%s at offset 0x%zx: %s message of %u bytes: out of memory", what, at, d->name, size);
 		return NULL;
 	}
 	if (!m) {
-		pb_explain_unpack_failure(d, r->buf + at + 4, size, e);
+		pb_explain_unpack_failure(d, p, size, e);
 		NAME_ITEM();
 		err_prefix(e, "%s at offset 0x%zx: %s message of %u bytes does not parse", what, at,
 			   d->name, size);
@@ -225,10 +277,13 @@ static int read_ipc_msgs(struct img_reader *r, struct img_entry *out, size_t ent
 					  "file (%zu bytes left)",
 				       (snprintf(what, sizeof what, "entry %zu message %zu", r->index, i), what),
 				       r->off, msize, left);
+		const uint8_t *text = bytes_at(r, r->off, msize, e);
+		if (!text)
+			return err_prefix(e, "entry %zu message %zu at offset 0x%zx", r->index, i, r->off);
 		if (!(out->items[i].data = malloc(msize ? msize : 1)))
 			return err_set(e, "entry %zu message %zu at offset 0x%zx: out of memory", r->index, i,
 				       r->off);
-		memcpy(out->items[i].data, r->buf + r->off, msize);
+		memcpy(out->items[i].data, text, msize);
 		out->items[i].len = msize;
 		r->off += padded;
 	}

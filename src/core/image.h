@@ -66,6 +66,9 @@ struct img_entry {
 	uint8_t *extra;
 	size_t extra_len;
 	int has_extra; /* a payload is present (it may be empty) */
+	/* From a located reader (img_reader_init_located): the payload is not read,
+	 * extra is NULL, and it lies at this offset of the file (extra_len bytes). */
+	uint64_t extra_off;
 	struct ipc_msg_item *items; /* IPCNS_MSG only */
 	size_t n_items;
 };
@@ -93,6 +96,11 @@ struct img_reader {
 	int ghost_chunks; /* GHOST: the head entry said chunks */
 	ProtobufCAllocator *alloc; /* for the messages; NULL (the default): malloc */
 	int done;
+	/* A located reader: buf is not the file; each message is fetched into
+	 * win, and payloads are only located, never read (see below). */
+	int (*fetch)(void *ctx, uint64_t off, void *dst, size_t len, struct err *e);
+	void *fetch_ctx;
+	struct buf win;
 };
 
 /* Parse the head and magic. Returns 0, or -1 with e set ("unknown magic
@@ -103,6 +111,18 @@ int img_reader_init(struct img_reader *r, const uint8_t *buf, size_t len, struct
  * the end, -1 with e set ("entry 3 at offset 0x40: size 52 runs past the end
  * of the file (30 bytes left)"). */
 int img_reader_next(struct img_reader *r, struct img_entry *out, struct err *e);
+/* A located reader over a file of len bytes that is not in memory: fetch(ctx,
+ * off, dst, n, e) reads n bytes at off (0, or -1 with e set). Messages are
+ * fetched one by one (each at most IMG_LOCATED_MSG_MAX bytes: a bigger size
+ * word is a corrupt image); each payload is checked to lie inside the file
+ * and given as img_entry.extra_off and extra_len, not read: a ghost file or
+ * a pipe's buffer is then read in pieces by the caller, whatever its size.
+ * IPCNS_MSG texts are small and read as usual. img_reader_done frees it. */
+#define IMG_LOCATED_MSG_MAX ((size_t)64 << 20)
+int img_reader_init_located(struct img_reader *r, uint64_t len,
+			    int (*fetch)(void *ctx, uint64_t off, void *dst, size_t n, struct err *e),
+			    void *ctx, struct err *e);
+void img_reader_done(struct img_reader *r);
 /* The descriptor entry number `index` must have in an image of this type. */
 const ProtobufCMessageDescriptor *img_entry_desc(const struct magic_info *mi, size_t index,
 						  const struct img_entry *first);

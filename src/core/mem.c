@@ -548,3 +548,43 @@ int mem_search(struct mem_map *m, const uint8_t *needle, size_t nlen, mem_match_
 	free(s.seam);
 	return rc;
 }
+
+/* The same search over any stream of pieces (datasrc.c: a pipe's buffer, a
+ * ghost file): positions instead of addresses. */
+struct mem_searcher {
+	struct search s;
+	uint8_t *needle;
+};
+
+struct mem_searcher *mem_searcher_new(const uint8_t *needle, size_t nlen, mem_match_cb cb, void *ctx)
+{
+	struct mem_searcher *ms = calloc(1, sizeof *ms);
+	if (!ms)
+		return NULL;
+	ms->needle = malloc(nlen ? nlen : 1);
+	ms->s = (struct search){ .needle = ms->needle, .nlen = nlen, .cb = cb, .ctx = ctx,
+				 .tail = malloc(nlen ? nlen : 1), .seam = malloc(nlen ? 2 * nlen : 1) };
+	if (!ms->needle || !ms->s.tail || !ms->s.seam) {
+		mem_searcher_free(ms);
+		return NULL;
+	}
+	memcpy(ms->needle, needle, nlen);
+	return ms;
+}
+
+int mem_searcher_feed(struct mem_searcher *ms, uint64_t pos, const uint8_t *data, size_t len)
+{
+	if (!len || !ms->s.nlen)
+		return 0;
+	return search_piece(pos, data, len, &ms->s);
+}
+
+void mem_searcher_free(struct mem_searcher *ms)
+{
+	if (!ms)
+		return;
+	free(ms->s.tail);
+	free(ms->s.seam);
+	free(ms->needle);
+	free(ms);
+}

@@ -82,4 +82,13 @@ typedef int (*mem_match_cb)(uint64_t addr, void *ctx);
 int mem_search(struct mem_map *m, const uint8_t *needle, size_t nlen, mem_match_cb cb, void *ctx,
 	       struct err *e);
 
+/* The search of mem_search over pieces fed one by one, at any positions:
+ * cb(pos) per match, matches across two pieces found when the second
+ * starts where the first ended. The needle is copied. */
+struct mem_searcher;
+/* NULL when out of memory. */
+struct mem_searcher *mem_searcher_new(const uint8_t *needle, size_t nlen, mem_match_cb cb, void *ctx);
+int mem_searcher_feed(struct mem_searcher *ms, uint64_t pos, const uint8_t *data, size_t len);
+void mem_searcher_free(struct mem_searcher *ms);
+
 #endif

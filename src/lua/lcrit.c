@@ -10,12 +10,13 @@
 
 static void (*const lcrit_parts[])(lua_State *L) = {
 	limage_open, lmem_open, ltxn_open, lprogress_open, larchive_open, ljson_out_open, ljson_in_open,
-	lmemdiff_open, lcoredump_open,
+	lmemdiff_open, lcoredump_open, ldatasrc_open,
 };
 
 /* The stock modules (lua/lib/) that add methods to every checkpoint, loaded
  * the first time a checkpoint misses a method: ck:ps() needs no require. */
-static const char *const lcrit_checkpoint_modules[] = { "explore", "memory", "memwrite", "memdiff", "corefile" };
+static const char *const lcrit_checkpoint_modules[] = { "explore", "memory", "memwrite", "memdiff", "corefile",
+								"datasrc" };
 
 const struct embedded_lua *lcrit_embedded_find(const char *name)
 {

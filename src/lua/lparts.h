@@ -15,6 +15,7 @@ void ljson_out_open(lua_State *L); /* ljson_out.c: crit.json.encode, the decode 
 void ljson_in_open(lua_State *L);  /* ljson_in.c: crit.json.decode, encode's C path */
 void lmemdiff_open(lua_State *L);  /* lmemdiff.c: crit.memdiff */
 void lcoredump_open(lua_State *L); /* lcoredump.c: crit.coredump */
+void ldatasrc_open(lua_State *L);  /* ldatasrc.c: crit.datafile, crit.searcher */
 /* Not a part: lreadline.c (lreadline.h), the terminal of `critlua -i`, which
  * only the program links (main.c hands it to lua/lib/repl.lua), so that crit.so
  * never brings readline into another Lua host. */
