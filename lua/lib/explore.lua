@@ -502,7 +502,7 @@ local function vma_record(st, notes, v, number, owned)
 	end
 	local kind, numbered = vma_kind(s, v.flags)
 	r.kind = kind
-	if numbered then
+	if numbered and number then
 		r.seq = number(v.shmid)
 	end
 	-- The backing file of any file-backed VMA (rss names it whatever the kind).
@@ -523,25 +523,45 @@ local function mm_of(st, notes, p, what)
 	return mm, img and st.owned[img]
 end
 
+-- Process p's record of M.mems: exe path and VMAs (number: CRIT's numbering
+-- of shared segments, or nil for none).
+local function mem_record(st, notes, p, number)
+	local r = shaped("mem", { pid = p.pid, vmas = {} })
+	local mm, owned = mm_of(st, notes, p, "memory map")
+	if mm then
+		r.exe_file_id = mm.exe_file_id
+		r.exe = file_name(st, notes, "REG", mm.exe_file_id)
+		local vmas = r.vmas
+		for i, v in ipairs(mm.vmas or vmas) do
+			vmas[i] = vma_record(st, notes, v, number, owned)
+		end
+	end
+	return r
+end
+
 -- Per process (pstree order): exe path and VMAs.
 function M.mems(ck, each)
 	local st, notes = state(ck), {}
 	local number = shm_numberer()
 	local out, emit = collector(each)
 	for _, p in ipairs(pstree(st)) do
-		local r = shaped("mem", { pid = p.pid, vmas = {} })
-		local mm, owned = mm_of(st, notes, p, "memory map")
-		if mm then
-			r.exe_file_id = mm.exe_file_id
-			r.exe = file_name(st, notes, "REG", mm.exe_file_id)
-			local vmas = r.vmas
-			for i, v in ipairs(mm.vmas or vmas) do
-				vmas[i] = vma_record(st, notes, v, number, owned)
-			end
-		end
-		emit(r)
+		emit(mem_record(st, notes, p, number))
 	end
 	return out, notes
+end
+
+-- One process's record of M.mems, reading only its own images (the memory
+-- tools open one process of thousands), or nil when pid is not in the
+-- pstree. Its VMAs have no seq: CRIT numbers shared segments over all the
+-- processes before it.
+function M.mems_of(ck, pid)
+	local st, notes = state(ck), {}
+	for _, p in ipairs(pstree(st)) do
+		if p.pid == pid then
+			return mem_record(st, notes, p), notes
+		end
+	end
+	return nil, notes
 end
 
 -- What the text of x mems reads of an mm image: the VMAs as columns (one
