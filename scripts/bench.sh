@@ -471,6 +471,10 @@ add "x mems: Lua floor" "read + one line a VMA" "floor:$mems_op" \
 	critlua="@exec $critlua $here/bench-mems-floor.lua $C/ck"
 add "x rss" "$ck_label" same critlua="x $C/ck rss" crit="x $C/ck rss" gocrit="x $C/ck rss" \
 	gocrit:check="pids:$procs"
+# The floor under an x rss written in Lua: the VMAs as columns and the pagemap entries
+# read by the one reader, a format per line piece (scripts/bench-rss-floor.lua).
+add "x rss: Lua floor" "read + a format a piece" "floor:$last_op" \
+	critlua="@exec $critlua $here/bench-rss-floor.lua $C/ck"
 add "x sk" "$ck_label" - critlua="x $W/ck sk" gocrit="x $W/ck sk"
 # The floor under x fds: a C loop that only opens and reads the same files
 # (scripts/bench-floor.c), when a C compiler is there.
