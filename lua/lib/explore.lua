@@ -687,22 +687,25 @@ local function rss_scan(st, notes, p)
 	end
 	local starts, ends, nv = c.start, c["end"], c.n
 	local lo, hi = s.lo, s.hi
+	local ult = math.ult
 	local vi = 1
 	for i = 1, s.n do
 		local vaddr = vaddrs[i]
-		while vi <= nv and ule(ends[vi], vaddr) do
+		while vi <= nv and not ult(vaddr, ends[vi]) do -- ends[vi] <= vaddr
 			vi = vi + 1
 		end
 		local pend = vaddr + (nrs[i] << 12)
-		lo[i] = vi
-		while vi <= nv and math.ult(starts[vi], pend) do
+		local first = vi
+		while vi <= nv and ult(starts[vi], pend) do
 			vi = vi + 1
 		end
-		hi[i] = vi - 1
-		if vi == lo[i] then
+		lo[i], hi[i] = first, vi - 1
+		if vi == first then
 			notes[#notes + 1] = string.format("%d: no VMA holds the pages at %x", p.pid, vaddr)
 		end
-		vi = math.max(vi - 1, 1)
+		if vi > 1 then
+			vi = vi - 1
+		end
 	end
 	return s
 end
@@ -762,21 +765,20 @@ function M.rss_text(ck, write)
 			local lo, hi, vaddrs, nrs = s.lo, s.hi, s.vaddr, s.nr
 			local last
 			for i = 1, s.n do
-				put(rss_head(vaddrs[i], nrs[i]))
+				local line = rss_head(vaddrs[i], nrs[i])
 				for k = lo[i], hi[i] do
 					if k == last then
-						put(" ~")
+						line = line .. " ~" .. RSS_PAD
 					else
 						local path
 						if status[k] & (VMA_FILE_PRIVATE | VMA_FILE_SHARED) ~= 0 then
 							path = reg_path(st, notes, shmids[k]) or "unknown path"
 						end
-						put(rss_vma(starts[k], ends[k], path))
+						line = line .. rss_vma(starts[k], ends[k], path) .. RSS_PAD
 						last = k
 					end
-					put(RSS_PAD)
 				end
-				put("\n")
+				put(line .. "\n")
 			end
 		end
 	end
