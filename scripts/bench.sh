@@ -52,6 +52,10 @@ plus protobuf-c's packing of the same messages; its row says how many times it
                    table of each critlua operation's time and peak memory at the
                    two sizes and their ratios (linear: about 10x the time; flat:
                    memory that does not grow with the input)
+  --only REGEX     time only the operations whose name matches REGEX (bash's
+                   =~, an extended regular expression: e.g. 'x rss|^mem'); the
+                   inputs are made (or reused) all the same, and --scale runs
+                   the same subset
   --smoke          tiny inputs, one run, no CRIT (the Go peers run once when
                    they are there): checks that everything works (outputs
                    round-trip, needles found); exit status 1 if not
@@ -82,6 +86,7 @@ workdir=
 keep=0
 smoke=0
 scale=0
+only=
 n_files=100000
 n_vmas=50000
 n_procs=1000
@@ -107,6 +112,7 @@ while [ $# -gt 0 ]; do
 	--pages-mib) pages_mib=${2:?}; shift ;;
 	--smoke) smoke=1 ;;
 	--scale) scale=1 ;;
+	--only) only=${2?}; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; die "unknown option '$1'" ;;
 	esac
@@ -407,6 +413,8 @@ add() {
 	fi
 	last_op=$i
 }
+# picked OPINDEX: whether --only lets the operation run (and show)
+picked() { [ -z "$only" ] || [[ ${op_name[$1]} =~ $only ]]; }
 # cfloor NAME [CC_ARGS...]: compiles scripts/NAME.c into $W/NAME for a floor row,
 # when a C compiler is there (not in smoke mode); its status says whether it did.
 # A floor row: add "OP: floor" LABEL "floor:$op_index" critlua="@exec $W/NAME ARGS...".
@@ -463,6 +471,10 @@ add "x mems: Lua floor" "read + one line a VMA" "floor:$mems_op" \
 	critlua="@exec $critlua $here/bench-mems-floor.lua $C/ck"
 add "x rss" "$ck_label" same critlua="x $C/ck rss" crit="x $C/ck rss" gocrit="x $C/ck rss" \
 	gocrit:check="pids:$procs"
+# The floor under an x rss written in Lua: the VMAs as columns and the pagemap entries
+# read by the one reader, a format per line piece (scripts/bench-rss-floor.lua).
+add "x rss: Lua floor" "read + a format a piece" "floor:$last_op" \
+	critlua="@exec $critlua $here/bench-rss-floor.lua $C/ck"
 add "x sk" "$ck_label" - critlua="x $W/ck sk" gocrit="x $W/ck sk"
 # The floor under x fds: a C loop that only opens and reads the same files
 # (scripts/bench-floor.c), when a C compiler is there.
@@ -514,9 +526,10 @@ if "$critlua" coredump --help >/dev/null 2>&1; then
 	add "diff --memory" "$big_label, against itself" - critlua="diff --memory $C/mem $C/mem"
 	add "coredump" "$big_label" - critlua="coredump $C/mem $pages_pid -o $W/out/bench.core"
 fi
-# A process's memory dump: checkpointctl memparse --pid prints all of it as a hexdump;
-# critlua's mem --addr dumps one range at a time, so it is run once per range of
-# contiguous pages the checkpoint holds for the process (the first of the 1 000).
+# A process's memory dump: checkpointctl memparse --pid prints all of it as a hexdump,
+# and so does critlua's mem --dump, in one call; a critlua without --dump (an older
+# baseline) runs mem --addr once per range of contiguous pages the checkpoint holds
+# for the process (the first of the 1 000), found here.
 dump_ranges=()
 if has cpctl; then
 	mapfile -t dump_ranges < <("$critlua" -e 'local ck = crit.open(arg[1])
@@ -537,16 +550,28 @@ if a then print(string.format("0x%x %d", a, e - a)) end' "$A/ck.tar")
 	if [ -n "$dump_pid" ] && [ ${#dump_ranges[@]} -gt 0 ]; then
 		dump_bytes=$(printf '%s\n' "${dump_ranges[@]}" | awk '{ n += $2 } END { print n }')
 		add "mem | memparse --pid" "pid $dump_pid, $((dump_bytes / 1024)) KiB in ${#dump_ranges[@]} ranges, archive" - \
-			critlua="@memdump $A/ck.tar $dump_pid" cpctl="memparse --pid $dump_pid $A/ck.tar"
+			critlua="@memdump $A/ck.tar $dump_pid" cpctl="memparse --pid $dump_pid $A/ck.tar" \
+			cpctl:check="dumprows"
 	else
 		echo "bench.sh: no memory found for the first process of $A/ck.tar: no memory dump row" >&2
 	fi
 fi
 
-# memdump CRITLUA ARCHIVE PID: the hexdump of every range in dump_ranges, one mem call each.
+# memdump CRITLUA ARCHIVE PID: the hexdump of all the process's memory: mem --dump, or,
+# where CRITLUA has none, of every range in dump_ranges, one mem call each.
+declare -A dump_one=() # binary -> 1 when its mem has --dump (asked once, untimed)
+for t in critlua base; do
+	if has "$t" && "${bin[$t]}" mem --help 2>/dev/null | grep -q -- '--dump'; then
+		dump_one[${bin[$t]}]=1
+	fi
+done
 # shellcheck disable=SC2317 # called through run_one's "$@"
 memdump() {
 	local r st=0
+	if [ -n "${dump_one[$1]:-}" ]; then
+		"$1" mem "$2" "$3" --dump
+		return
+	fi
 	for r in "${dump_ranges[@]}"; do
 		"$1" mem "$2" "$3" --addr "${r% *}" --len "${r#* }" || st=1
 	done
@@ -567,13 +592,24 @@ run_one() {
 	@memdump) shift; set -- memdump "$b" "$@" ;;
 	*) set -- "$b" "$@" ;;
 	esac
+	# A file the command writes (coredump -o) goes first, untimed, as its output
+	# does: replacing a 1 GiB file frees its pages inside the run that renames
+	# over it, which cost whichever tool ran next 1-4 s of system time.
+	case " ${op_cmd[$tool,$i]} " in
+	*" -o $W/out/"*)
+		local o=${op_cmd[$tool,$i]##* -o }
+		rm -f "${o%% *}"
+		;;
+	esac
 	measure "$out" "$err" "$@"
 	if [ "$1" = "${encfloor:-}" ] && [ "$m_status" = 0 ]; then
 		read -r m_wall m_cpu <"$err" # its own clock: the timed part only
 	fi
 	m_rss=-
 	if [ "$r" = 1 ]; then # peak memory does not change from run to run: measured once
-		if [ "$1" = memdump ]; then # the largest range's run
+		if [ "$1" = memdump ] && [ -n "${dump_one[$b]:-}" ]; then
+			measure_rss "$b" mem "$3" "$4" --dump
+		elif [ "$1" = memdump ]; then # the largest range's run
 			local big
 			big=$(printf '%s\n' "${dump_ranges[@]}" | sort -k2,2n | tail -n 1)
 			measure_rss "$b" mem "$3" "$4" --addr "${big% *}" --len "${big#* }"
@@ -597,6 +633,7 @@ done
 for ((r = 1; r <= maxruns; r++)); do
 	printf 'run %d/%d:' "$r" "$maxruns"
 	for i in "${!op_name[@]}"; do
+		picked "$i" || continue
 		printf ' %s' "${op_name[$i]// /_}"
 		# interleaved, so that all see the same moments of a shared machine
 		for t in "${tools[@]}"; do
@@ -677,9 +714,9 @@ peer_note() {
 		[ $smoke = 0 ] || bad=1
 		return
 	fi
-	pn=$(peer_check "$t" "$ck" "$out")
+	pn=$(peer_check "$t" "$ck" "$out" "$i")
 }
-peer_check() { # TOOL CHECK OUT: the note
+peer_check() { # TOOL CHECK OUT OPINDEX: the note
 	local t=$1 ck=$2 out=$3 got
 	case $ck in
 	json:*)
@@ -710,6 +747,22 @@ peer_check() { # TOOL CHECK OUT: the note
 	matches:*)
 		got=$(grep -cE '^\| [0-9a-f]{16} \|' "$out")
 		echo "${tname[$t]}: $got of ${ck#matches:}"
+		;;
+	dumprows)
+		# every row checkpointctl's hexdump prints (address and 16 bytes) is in
+		# critlua's (which starts collapsing repeated rows afresh at every VMA)
+		got=$(awk 'FNR == 1 { f++ }
+			/^[0-9a-f]+  [0-9a-f][0-9a-f] / && NF >= 18 {
+				a = $1; sub(/^0+/, "", a); k = a
+				for (j = 2; j <= 17; j++) k = k " " $j
+				if (f == 1) have[k] = 1; else { n++; if (!(k in have)) miss++ }
+			}
+			END { printf "%d %d", n, miss }' "$W/out/critlua.$4.out" "$out")
+		if [ "${got% *}" -gt 0 ] && [ "${got#* }" = 0 ]; then
+			echo "${tname[$t]}: its ${got% *} rows all in critlua's"
+		else
+			echo "${tname[$t]}: ${got#* } of its ${got% *} rows NOT in critlua's"
+		fi
 		;;
 	esac
 }
@@ -754,6 +807,7 @@ row_txt() { # operation and input padded, the numbers right-aligned, the note as
 echo
 row_txt "${hdr[@]}"
 for i in "${!op_name[@]}"; do
+	picked "$i" || continue
 	check=${op_check[$i]}
 	declare -A w=() c=() m=() f=()
 	for t in "${tools[@]}"; do
@@ -896,7 +950,7 @@ if [ $scale = 1 ]; then
 	echo "== scaling: the inputs again at a tenth of the size, in $small"
 	peer_args=(--no-peers)
 	[ -n "$peers" ] && peer_args=(--peers "$peers" --peer-runs 1)
-	if bash "$0" --critlua "$critlua" --no-crit "${peer_args[@]}" --critlua-runs "$lruns" \
+	if bash "$0" --critlua "$critlua" --no-crit "${peer_args[@]}" --critlua-runs "$lruns" --only "$only" \
 		--fixtures "$fixtures" --workdir "$small" --files "$(tenth "$n_files")" --vmas "$(tenth "$n_vmas")" \
 		--procs "$(tenth "$n_procs")" --pages-mib "$(tenth "$pages_mib")" >"$W/scale.log" 2>&1; then
 		echo "(its own table: $W/scale.log)"
@@ -911,7 +965,7 @@ if [ $scale = 1 ]; then
 	for i in "${!op_name[@]}"; do
 		name=${op_name[$i]}
 		k=$((${seen_name[$name]:-0} + 1)) seen_name[$name]=$k
-		[ -n "${op_cmd[critlua,$i]:-}" ] || continue
+		if ! picked "$i" || [ -z "${op_cmd[critlua,$i]:-}" ]; then continue; fi
 		# the k-th operation of that name in the smaller run
 		j=$(awk -v n="$name" -v k="$k" '{ i = $1; $1 = ""; sub(/^ /, "") } $0 == n && ++c == k { print i; exit }' \
 			"$small/ops" 2>/dev/null)

@@ -1,5 +1,5 @@
 -- mem: show what a checkpoint holds of a process's memory, dump part of it, or write into it
--- usage: critlua mem DIR PID [--prot P] [--kind K] [--range A-B] | --addr ADDR [--len N] [--raw] | --addr ADDR --write HEX|--write-string S [--dry-run] [--wait[=S]] [--page-size N]
+-- usage: critlua mem DIR PID [--prot P] [--kind K] [--range A-B] [--dump] | --addr ADDR [--len N] [--raw] | --addr ADDR --write HEX|--write-string S [--dry-run] [--wait[=S]] [--page-size N]
 -- DIR may also be a container checkpoint archive (.tar, .tar.gz, .tar.zst with
 -- the images under checkpoint/), read in place: see docs/ARCHIVES.md.
 -- Without --addr: one row per VMA in address order: its range, permissions
@@ -14,6 +14,11 @@
 --                file, shmem, sysvipc, vdso, vvar, vsyscall, growsdown, aioring,
 --                packet (stack takes growsdown too: a main [stack] is one)
 --   --range A-B  only VMAs overlapping the addresses A up to B
+--   --dump       instead of the table, a hexdump of all the memory the
+--                checkpoint holds for the process (of the selected VMAs): each
+--                run of pages within one VMA (its own or in parent/; lazy
+--                pages are not in it) after a line with its range, perms,
+--                name and page count, dumped as --addr dumps it
 --   --addr ADDR  dump memory from ADDR (0x hex or decimal) as `hexdump -C`
 --                does, rows of 16 bytes, repeated rows collapsed into `*`
 --   --len N      how many bytes (default 256)
@@ -41,7 +46,7 @@ local explore = require "explore"
 local memory = require "memory"
 local memselect = require "memselect"
 
-local args = cli.parse(arg, { "--addr=ADDR", "--len=N", "--raw", "--page-size=N", "--write=HEX",
+local args = cli.parse(arg, { "--addr=ADDR", "--len=N", "--raw", "--dump", "--page-size=N", "--write=HEX",
 	"--write-string=S", "-n, --dry-run", "--wait[=SECONDS]", "--prot=PERMS", "--kind=KINDS", "--range=A-B" })
 if #args ~= 2 then
 	cli.usage_error(#args < 2 and "give a checkpoint directory and a pid" or "too many arguments")
@@ -66,6 +71,10 @@ if writing and (args.len or args.raw) then
 end
 if (args.dry_run or args.wait) and not writing then
 	cli.usage_error((args.dry_run and "--dry-run" or "--wait") .. " goes with --write or --write-string")
+end
+if args.dump and (args.addr or writing) then
+	cli.usage_error("--dump shows all the memory the checkpoint holds: it does not go with " ..
+		(args.addr and "--addr" or args.write and "--write" or "--write-string"))
 end
 local sel = memselect.parse(args, cli.usage_error)
 if sel and args.addr then
@@ -152,52 +161,56 @@ end
 
 local PIECE = 64 << 10
 local SMALL = 16 << 20 -- read whole first, so that an error comes before any output
+local out = io.stdout
 
-if addr then
-	local out = io.stdout
-	local last = addr + len
-	local function reader()
-		if len <= SMALL then
-			local data, err = ck:read_memory(pid, addr, len)
-			if not data then
-				fail(err)
-			end
-			local done = false
-			return function()
-				if done then
-					return nil
-				end
-				done = true
-				return data
-			end
+-- The bytes from..from+n as pieces: reader() returns the next or nil at the end.
+local function reader(from, n)
+	if n <= SMALL then
+		local data, err = ck:read_memory(pid, from, n)
+		if not data then
+			fail(err)
 		end
-		local at, left = addr, len
+		local done = false
 		return function()
-			if left == 0 then
+			if done then
 				return nil
 			end
-			local n = left < PIECE and left or PIECE
-			local data, err = ck:read_memory(pid, at, n)
-			if not data then
-				out:flush()
-				fail(err)
-			end
-			at, left = at + n, left - n
+			done = true
 			return data
 		end
 	end
-	local next_piece = reader()
-	if args.raw then
-		for data in next_piece do
-			out:write(data)
+	local at, left = from, n
+	return function()
+		if left == 0 then
+			return nil
 		end
-		return
+		local k = left < PIECE and left or PIECE
+		local data, err = ck:read_memory(pid, at, k)
+		if not data then
+			out:flush()
+			fail(err)
+		end
+		at, left = at + k, left - k
+		return data
 	end
-	local width = math.max(8, #string.format("%x", last))
-	local afmt = "%0" .. width .. "x"
+end
+
+-- A full row's 16 bytes in hex, split in two halves as hexdump -C does.
+local HEX16 = string.rep("%02x ", 8) .. " " .. string.rep("%02x ", 8)
+
+-- hexdump -C of the bytes from..from+n, with their addresses, after the line
+-- head (if any) once the first bytes are read.
+local function hexdump(from, n, head)
+	local next_piece = reader(from, n)
+	if head then
+		out:write(head)
+	end
+	local last = from + n
+	local afmt = "%0" .. math.max(8, #string.format("%x", last)) .. "x"
+	local full_row = afmt .. "  %s |%s|\n"
 	local prev, starred = nil, false
 	local buf = {}
-	local at = addr
+	local at = from
 	local pending = ""
 	local function row(bytes)
 		if bytes == prev and #bytes == 16 then
@@ -208,15 +221,19 @@ if addr then
 		else
 			starred = false
 			prev = bytes
-			local hex = bytes:gsub(".", function(c)
-				return string.format("%02x ", c:byte())
-			end)
-			if #bytes > 8 then
-				hex = hex:sub(1, 24) .. " " .. hex:sub(25)
-			end
 			local ascii = bytes:gsub("[^\32-\126]", ".")
-			buf[#buf + 1] = string.format(afmt, at) .. "  " .. hex .. string.rep(" ", 49 - #hex) .. " |" ..
-				ascii .. "|\n"
+			if #bytes == 16 then -- the 16 bytes in one format, not one each
+				buf[#buf + 1] = string.format(full_row, at, string.format(HEX16, bytes:byte(1, 16)), ascii)
+			else
+				local hex = bytes:gsub(".", function(c)
+					return string.format("%02x ", c:byte())
+				end)
+				if #bytes > 8 then
+					hex = hex:sub(1, 24) .. " " .. hex:sub(25)
+				end
+				buf[#buf + 1] = string.format(afmt, at) .. "  " .. hex .. string.rep(" ", 49 - #hex) .. " |" ..
+					ascii .. "|\n"
+			end
 		end
 		at = at + #bytes
 		if #buf >= 1024 then
@@ -226,19 +243,58 @@ if addr then
 	end
 	for data in next_piece do
 		data = pending .. data
-		local full = #data - #data % 16
-		for i = 1, full, 16 do
+		local whole = #data - #data % 16
+		for i = 1, whole, 16 do
 			row(data:sub(i, i + 15))
 		end
-		pending = data:sub(full + 1)
+		pending = data:sub(whole + 1)
 	end
 	if #pending > 0 then
 		row(pending)
 	end
-	if len > 0 then
+	if n > 0 then
 		buf[#buf + 1] = string.format(afmt, last) .. "\n"
 	end
 	out:write(table.concat(buf))
+end
+
+if addr then
+	if args.raw then
+		for data in reader(addr, len) do
+			out:write(data)
+		end
+		return
+	end
+	hexdump(addr, len)
+	return
+end
+
+if args.dump then
+	-- every run of pages the checkpoint holds, within one VMA: its own pages
+	-- and its parent's (lazy ones are not in it); the runs of one process
+	-- read through one opening of the checkpoint, not one command per run
+	local regions, why = ck:regions(pid)
+	if not regions then
+		fail(why)
+	end
+	local runs = {}
+	for _, r in ipairs(regions) do
+		if (r.present or r.parent) and (not sel or sel:vma(r.vma or r)) then
+			local last = runs[#runs]
+			if last and last["end"] == r.start and last.vma == r.vma then
+				last["end"] = r["end"]
+			else
+				runs[#runs + 1] = { start = r.start, ["end"] = r["end"], vma = r.vma }
+			end
+		end
+	end
+	local ps = ck:memory(pid):page_size()
+	for i, r in ipairs(runs) do
+		local v, pages = r.vma, (r["end"] - r.start) // ps
+		hexdump(r.start, r["end"] - r.start, string.format("%s%x-%x %s%s: %d page%s\n", i > 1 and "\n" or "",
+			r.start, r["end"], v and v.perms or "----", v and v.name ~= "" and " " .. memory.escape(v.name, true) or
+			(v and "" or " (not in any VMA)"), pages, pages == 1 and "" or "s"))
+	end
 	return
 end
 

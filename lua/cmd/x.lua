@@ -75,15 +75,15 @@ if what == "fds" or what == "mems" or what == "rss" then
 			write(sep .. explore.json(r))
 			sep = ", "
 		end
-	elseif what ~= "mems" then
+	elseif what == "fds" then
 		put, done = explore.text_writer(what, write)
 	end
 	if put then
 		notes = select(2, explore[view[1]](ck, put))
 		done()
 	else
-		-- the text of render_mems, without a record per VMA
-		notes = explore.mems_text(ck, write)
+		-- the text of render_mems or render_rss, without a record per VMA
+		notes = explore[what .. "_text"](ck, write)
 	end
 	if args.json then
 		write('], "notes": ' .. explore.json(notes) .. "}\n")

@@ -502,7 +502,7 @@ local function vma_record(st, notes, v, number, owned)
 	end
 	local kind, numbered = vma_kind(s, v.flags)
 	r.kind = kind
-	if numbered then
+	if numbered and number then
 		r.seq = number(v.shmid)
 	end
 	-- The backing file of any file-backed VMA (rss names it whatever the kind).
@@ -523,25 +523,45 @@ local function mm_of(st, notes, p, what)
 	return mm, img and st.owned[img]
 end
 
+-- Process p's record of M.mems: exe path and VMAs (number: CRIT's numbering
+-- of shared segments, or nil for none).
+local function mem_record(st, notes, p, number)
+	local r = shaped("mem", { pid = p.pid, vmas = {} })
+	local mm, owned = mm_of(st, notes, p, "memory map")
+	if mm then
+		r.exe_file_id = mm.exe_file_id
+		r.exe = file_name(st, notes, "REG", mm.exe_file_id)
+		local vmas = r.vmas
+		for i, v in ipairs(mm.vmas or vmas) do
+			vmas[i] = vma_record(st, notes, v, number, owned)
+		end
+	end
+	return r
+end
+
 -- Per process (pstree order): exe path and VMAs.
 function M.mems(ck, each)
 	local st, notes = state(ck), {}
 	local number = shm_numberer()
 	local out, emit = collector(each)
 	for _, p in ipairs(pstree(st)) do
-		local r = shaped("mem", { pid = p.pid, vmas = {} })
-		local mm, owned = mm_of(st, notes, p, "memory map")
-		if mm then
-			r.exe_file_id = mm.exe_file_id
-			r.exe = file_name(st, notes, "REG", mm.exe_file_id)
-			local vmas = r.vmas
-			for i, v in ipairs(mm.vmas or vmas) do
-				vmas[i] = vma_record(st, notes, v, number, owned)
-			end
-		end
-		emit(r)
+		emit(mem_record(st, notes, p, number))
 	end
 	return out, notes
+end
+
+-- One process's record of M.mems, reading only its own images (the memory
+-- tools open one process of thousands), or nil when pid is not in the
+-- pstree. Its VMAs have no seq: CRIT numbers shared segments over all the
+-- processes before it.
+function M.mems_of(ck, pid)
+	local st, notes = state(ck), {}
+	for _, p in ipairs(pstree(st)) do
+		if p.pid == pid then
+			return mem_record(st, notes, p), notes
+		end
+	end
+	return nil, notes
 end
 
 -- What the text of x mems reads of an mm image: the VMAs as columns (one
@@ -604,72 +624,166 @@ local function ule(a, b)
 	return not math.ult(b, a)
 end
 
--- The VMAs (records) overlapping each pagemap entry, found as CRIT finds them:
--- one scan over the VMAs in mm order that resumes at the last VMA of the
--- previous entry.
-local function overlaps(vmas, pages, notes, pid)
-	local vi = 1
-	for _, pm in ipairs(pages) do
-		local hit = {}
-		while vi <= #vmas and ule(vmas[vi]["end"], pm.vaddr) do
-			vi = vi + 1
-		end
-		local pend = pm.vaddr + (pm.nr_pages << 12)
-		while vi <= #vmas and math.ult(vmas[vi].start, pend) do
-			hit[#hit + 1] = vmas[vi]
-			vi = vi + 1
-		end
-		if #hit == 0 then
-			notes[#notes + 1] = string.format("%d: no VMA holds the pages at %x", pid, pm.vaddr)
-		end
-		vi = math.max(vi - 1, 1)
-		pm.vmas = hit
+-- What rss reads of an mm image: the VMAs as columns (crit._select), one array
+-- per field rather than a table per VMA; the records are made from them only
+-- for a caller that takes records.
+local RSS_VMA_FIELDS = { "start", "end", "prot", "flags", "status", "pgoff", "shmid", "fd" }
+local RSS_READS = setmetatable({ mm = { vmas = { columns = RSS_VMA_FIELDS } } }, { __index = READS })
+-- The text needs fewer: each column costs a store per VMA.
+local RSS_TEXT_READS = setmetatable({ mm = { vmas = { columns = { "start", "end", "status", "shmid" } } } },
+	{ __index = READS })
+
+-- The VMAs of an mm entry as columns: as read, or made from the tables of an
+-- image a script loaded (ck:image).
+local function vma_columns(mm)
+	local v = mm.vmas
+	if v and v.n then
+		return v
 	end
+	local c = { n = v and #v or 0 }
+	for _, k in ipairs(RSS_VMA_FIELDS) do
+		local col = {}
+		for i = 1, c.n do
+			col[i] = v[i][k]
+		end
+		c[k] = col
+	end
+	return c
+end
+
+-- Process p's resident pages: its VMAs (columns c) and pagemap entries after
+-- the head (vaddr, nr: nr_pages, or compat_nr_pages in images older than CRIU
+-- 4.2, flags as CRIU reads them), each with the VMAs it overlaps, lo[i]..hi[i]
+-- (none when hi < lo), found as CRIT finds them: one scan over the VMAs in mm
+-- order that resumes at the last VMA of the previous entry. nil when the
+-- process has no mm or pagemap image (noted).
+local function rss_scan(st, notes, p)
+	local mm = mm_of(st, notes, p, "resident pages")
+	local pmi = mm and image(st, string.format("pagemap-%d.img", p.pid), "pagemap")
+	if mm and not pmi then
+		notes[#notes + 1] = missing_note(st, p, "pagemap-" .. p.pid .. ".img", "resident pages")
+	end
+	if not pmi then
+		return nil
+	end
+	local c = vma_columns(mm)
+	local s = { c = c, n = 0, vaddr = {}, nr = {}, flags = {}, lo = {}, hi = {},
+		pages_id = pmi.entries[1] and pmi.entries[1].pages_id }
+	local vaddrs, nrs, flags = s.vaddr, s.nr, s.flags
+	local compat = false
+	local pagemap_flags = M.pagemap_flags
+	for i = 2, #pmi.entries do
+		local e = pmi.entries[i]
+		local nr = e.nr_pages
+		if nr == nil then
+			nr, compat = e.compat_nr_pages, true
+		end
+		vaddrs[i - 1], nrs[i - 1], flags[i - 1] = e.vaddr, nr, pagemap_flags(e)
+	end
+	s.n = #pmi.entries > 1 and #pmi.entries - 1 or 0
+	if compat then
+		notes[#notes + 1] = string.format(
+			"%d: pagemap-%d.img is from CRIU before 4.2 (compat_nr_pages only)", p.pid, p.pid)
+	end
+	local starts, ends, nv = c.start, c["end"], c.n
+	local lo, hi = s.lo, s.hi
+	local ult = math.ult
+	local vi = 1
+	for i = 1, s.n do
+		local vaddr = vaddrs[i]
+		while vi <= nv and not ult(vaddr, ends[vi]) do -- ends[vi] <= vaddr
+			vi = vi + 1
+		end
+		local pend = vaddr + (nrs[i] << 12)
+		local first = vi
+		while vi <= nv and ult(starts[vi], pend) do
+			vi = vi + 1
+		end
+		lo[i], hi[i] = first, vi - 1
+		if vi == first then
+			notes[#notes + 1] = string.format("%d: no VMA holds the pages at %x", p.pid, vaddr)
+		end
+		if vi > 1 then
+			vi = vi - 1
+		end
+	end
+	return s
 end
 
 -- Per process (pstree order): VMAs and pagemap entries (after the head), each
 -- with nr_pages (compat_nr_pages in images older than CRIU 4.2), flags as
 -- CRIU reads them, and the VMAs it overlaps.
 function M.rss(ck, each)
-	local st, notes = state(ck), {}
+	local st, notes = state(ck, RSS_READS), {}
 	local number = shm_numberer()
 	local out, emit = collector(each)
 	for _, p in ipairs(pstree(st)) do
 		local r = shaped("rss", { pid = p.pid, vmas = {}, pages = {} })
-		local mm, owned = mm_of(st, notes, p, "resident pages")
-		local pmi = mm and image(st, string.format("pagemap-%d.img", p.pid))
-		if mm and not pmi then
-			notes[#notes + 1] = missing_note(st, p, "pagemap-" .. p.pid .. ".img", "resident pages")
-		end
-		if pmi then
-			for i, v in ipairs(mm.vmas or {}) do
-				r.vmas[i] = vma_record(st, notes, v, number, owned)
-			end
-			local compat = false
-			r.pages_id = pmi.entries[1] and pmi.entries[1].pages_id
-			for i = 2, #pmi.entries do
-				local e = pmi.entries[i]
-				local nr = e.nr_pages
-				if nr == nil then
-					nr, compat = e.compat_nr_pages, true
+		local s = rss_scan(st, notes, p)
+		if s then
+			local c, vmas = s.c, r.vmas
+			for i = 1, c.n do
+				local v = {}
+				for _, k in ipairs(RSS_VMA_FIELDS) do
+					v[k] = c[k][i]
 				end
-				local flags = M.pagemap_flags(e)
-				r.pages[#r.pages + 1] = {
-					vaddr = e.vaddr, nr_pages = nr, flags = flags,
+				vmas[i] = vma_record(st, notes, v, number, true)
+			end
+			r.pages_id = s.pages_id
+			for i = 1, s.n do
+				local flags, hit = s.flags[i], {}
+				for k = s.lo[i], s.hi[i] do
+					hit[#hit + 1] = vmas[k]
+				end
+				r.pages[i] = {
+					vaddr = s.vaddr[i], nr_pages = s.nr[i], flags = flags,
 					in_parent = flags & PE_PARENT ~= 0,
 					lazy = flags & PE_LAZY ~= 0,
 					present = flags & PE_PRESENT ~= 0,
+					vmas = hit,
 				}
 			end
-			if compat then
-				notes[#notes + 1] = string.format(
-					"%d: pagemap-%d.img is from CRIU before 4.2 (compat_nr_pages only)", p.pid, p.pid)
-			end
-			overlaps(r.vmas, r.pages, notes, p.pid)
 		end
 		emit(r)
 	end
 	return out, notes
+end
+
+local rss_head, rss_vma, RSS_PAD -- below, with the renderers
+
+-- x rss's text (M.render_rss(M.rss(ck))) written straight from the scan of
+-- each process, without a record per VMA or pagemap entry; returns the notes.
+function M.rss_text(ck, write)
+	local st, notes = state(ck, RSS_TEXT_READS), {}
+	local put, done = M.flusher(write)
+	for _, p in ipairs(pstree(st)) do
+		put(p.pid .. "\n")
+		local s = rss_scan(st, notes, p)
+		if s then
+			local c = s.c
+			local starts, ends, status, shmids = c.start, c["end"], c.status, c.shmid
+			local lo, hi, vaddrs, nrs = s.lo, s.hi, s.vaddr, s.nr
+			local last
+			for i = 1, s.n do
+				local line = rss_head(vaddrs[i], nrs[i])
+				for k = lo[i], hi[i] do
+					if k == last then
+						line = line .. " ~" .. RSS_PAD
+					else
+						local path
+						if status[k] & (VMA_FILE_PRIVATE | VMA_FILE_SHARED) ~= 0 then
+							path = reg_path(st, notes, shmids[k]) or "unknown path"
+						end
+						line = line .. rss_vma(starts[k], ends[k], path) .. RSS_PAD
+						last = k
+					end
+				end
+				put(line .. "\n")
+			end
+		end
+	end
+	done()
+	return notes
 end
 
 ---------------------------------------------------------------------------
@@ -1110,27 +1224,37 @@ function M.render_mems(procs, write)
 	done()
 end
 
+-- The pieces of a line of x rss: a pagemap entry ("%-24s" of "\t%x / %-8d",
+-- padded by hand: a second format costs more), each VMA it overlaps
+-- (" %08x / %-8d" with its size in pages, and the path of a file-backed one)
+-- and what follows each VMA.
+RSS_PAD = "\n\t" .. string.rep(" ", 23)
+function rss_head(vaddr, nr)
+	local s = string.format("\t%x / %-8d", vaddr, nr)
+	return s .. (PADS[24 - #s] or "")
+end
+function rss_vma(start, stop, path)
+	local s = string.format(" %08x / %-8d", start, (stop - start) >> 12)
+	return path and s .. " " .. path or s
+end
+
 function TEXT.rss(put)
-	local pad = "\n\t" .. string.rep(" ", 23)
 	return function(r)
-		put(string.format("%d\n", r.pid))
+		put(r.pid .. "\n")
 		local last
 		for _, pm in ipairs(r.pages) do
-			local vs = {}
+			local vs = { rss_head(pm.vaddr, pm.nr_pages) }
 			for _, v in ipairs(pm.vmas) do
 				if v == last then
 					vs[#vs + 1] = " ~"
 				else
-					vs[#vs + 1] = string.format(" %08x / %-8d", v.start, (v["end"] - v.start) >> 12)
-					if v.file_backed then
-						vs[#vs + 1] = " " .. (v.path or "unknown path")
-					end
+					vs[#vs + 1] = rss_vma(v.start, v["end"], v.file_backed and (v.path or "unknown path"))
 					last = v
 				end
-				vs[#vs + 1] = pad
+				vs[#vs + 1] = RSS_PAD
 			end
-			put(string.format("%-24s", string.format("\t%x / %-8d", pm.vaddr, pm.nr_pages)) ..
-				table.concat(vs) .. "\n")
+			vs[#vs + 1] = "\n"
+			put(table.concat(vs))
 		end
 	end
 end

@@ -105,19 +105,6 @@ function M.pids(ck)
 	return out
 end
 
--- VMA records of every process from explore.mems, taken once per checkpoint.
-local function mems_by_pid(ck)
-	local s = state(ck)
-	if not s.mems then
-		local data = explore.mems(ck)
-		s.mems = {}
-		for _, r in ipairs(data) do
-			s.mems[r.pid] = r
-		end
-	end
-	return s.mems
-end
-
 -- files.img and memfd.img, indexed once: a memfd VMA names its file by id.
 local function memfd_inode(ck, file_id)
 	local s = state(ck)
@@ -212,7 +199,9 @@ local function space(ck, pid)
 		sp.why = string.format("%s: process %d has no memory in the checkpoint (no %s%s)", ck.dir, pid, name,
 			(st == 2 or st == 6) and ": it is a zombie" or "")
 	end
-	local rec = mems_by_pid(ck)[pid]
+	-- this process's mm image only (not every process's: one range of one
+	-- process of thousands cost the whole checkpoint)
+	local rec = explore.mems_of(ck, pid)
 	for _, v in ipairs(rec and rec.vmas or {}) do
 		local id, vname = vma_source(ck, v)
 		local r = {

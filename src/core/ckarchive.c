@@ -268,10 +268,16 @@ static const char *arch_filter_label(int code)
 /* A reader's own position in the archive file: libarchive reads through
  * these callbacks with pread, so that several readers (the opening pass, a
  * later expansion, the rewrite) never move each other, and a skip over an
- * uncompressed member is arithmetic, not reading. */
+ * uncompressed member is arithmetic, not reading. After a skip the reads
+ * start small and double: the opening pass skips every pages file, and a
+ * whole block read after each only to find the next header a few KiB on
+ * copied 65 MB for a 143 MB archive of 7 000 members. */
+#define ARCH_SKIP_READ 4096
 struct arch_src {
 	int fd;
 	off_t pos;
+	off_t size; /* the file's when the reader opened it: skips stop there */
+	size_t want; /* the next read's size */
 	uint8_t buf[ARCH_BLOCK];
 };
 
@@ -279,7 +285,7 @@ static la_ssize_t arch_src_read(struct archive *ar, void *cd, const void **out)
 {
 	struct arch_src *s = cd;
 	for (;;) {
-		ssize_t n = pread(s->fd, s->buf, sizeof s->buf, s->pos);
+		ssize_t n = pread(s->fd, s->buf, s->want, s->pos);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -287,6 +293,8 @@ static la_ssize_t arch_src_read(struct archive *ar, void *cd, const void **out)
 			return -1;
 		}
 		s->pos += n;
+		if (s->want < sizeof s->buf)
+			s->want *= 2;
 		*out = s->buf;
 		return n;
 	}
@@ -296,14 +304,14 @@ static la_int64_t arch_src_skip(struct archive *ar, void *cd, la_int64_t req)
 {
 	(void)ar;
 	struct arch_src *s = cd;
-	struct stat st;
-	if (req <= 0 || fstat(s->fd, &st) < 0)
+	if (req <= 0)
 		return 0;
 	/* never past the end: libarchive then reads the rest and sees it short */
-	la_int64_t left = st.st_size > s->pos ? (la_int64_t)(st.st_size - s->pos) : 0;
+	la_int64_t left = s->size > s->pos ? (la_int64_t)(s->size - s->pos) : 0;
 	if (req > left)
 		req = left;
 	s->pos += req;
+	s->want = ARCH_SKIP_READ;
 	return req;
 }
 
@@ -327,8 +335,11 @@ static struct archive *arch_reader(int fd)
 	la.archive_read_support_filter_all(ar);
 	la.archive_read_support_format_tar(ar);
 	la.archive_read_support_format_gnutar(ar);
+	struct stat st;
 	s->fd = fd;
 	s->pos = 0;
+	s->size = fstat(fd, &st) == 0 ? st.st_size : 0;
+	s->want = sizeof s->buf;
 	/* on failure the first next_header reports it (close frees s either way) */
 	la.archive_read_open2(ar, s, NULL, arch_src_read, arch_src_skip, arch_src_close);
 	return ar;

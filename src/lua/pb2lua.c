@@ -869,9 +869,13 @@ int luapb_push_image_select(lua_State *L, const uint8_t *buf, size_t len, int sp
 {
 	struct img_reader r;
 	struct err e;
-	/* Payload images need their messages to find the payloads; a pagemap
-	 * mixes two types under one selection: both are left to the full path. */
-	if (img_reader_init(&r, buf, len, &e) < 0 || r.mi->payload != PL_NONE || r.mi->desc2)
+	/* Payload images need their messages to find the payloads (a pagemap's
+	 * pages are in another file: it has none here): left to the full path.
+	 * So is a selection of fields in an image of two types (a pagemap: its
+	 * head, then its entries), which names the fields of one; every field
+	 * (spec true) is read here, each entry with its own type. */
+	if (img_reader_init(&r, buf, len, &e) < 0 || (r.mi->payload != PL_NONE && r.mi->payload != PL_PAGEMAP) ||
+	    (r.mi->desc2 && lua_type(L, spec) == LUA_TTABLE))
 		return -1;
 	/* Count the entries first: a framing error goes to the full path too. */
 	size_t count = 0;
@@ -904,7 +908,7 @@ int luapb_push_image_select(lua_State *L, const uint8_t *buf, size_t len, int sp
 	size_t off = r.off;
 	for (size_t i = 0; i < count; i++) {
 		size_t size = (size_t)pbw_le(buf + off, 4);
-		if (pb2lua_wire_msg(&c, r.mi->desc, sel, buf + off + 4, size, 0) < 0) {
+		if (pb2lua_wire_msg(&c, img_entry_desc(r.mi, i, NULL), sel, buf + off + 4, size, 0) < 0) {
 			lua_settop(L, base);
 			return -1;
 		}

@@ -70,7 +70,7 @@ expect "--nopl --raw" show --
 expect "--cmdline --env --json" x dump ps --
 expect "--quiet --skip-pages -q" check -
 expect "--context --json --kind --memory-only --page-size --pattern --pid --prot --range --source --window" grep dump x --
-expect "--addr --dry-run --kind --len --page-size --prot --range --raw --wait --write --write-string" mem dump 1 --
+expect "--addr --dry-run --dump --kind --len --page-size --prot --range --raw --wait --write --write-string" mem dump 1 --
 contains "--backup --dry-run --local-only --peer --peer-only --pid --proto --quiet --wait" rewrite-ports --
 contains "--backup --dry-run --local-only --peer --peer-only --pid --proto --quiet --wait" rewrite-ip --
 expect "--allow-none --backup --dry-run --json --only --quiet --wait" rewrite-paths --

@@ -1,4 +1,4 @@
--- xviews_test: `x DIR fds|mems`, whose views read only the fields they show
+-- xviews_test: `x DIR fds|mems|rss`, whose views read only the fields they show
 -- (crit._select, the selective walk of src/lua/pb2lua.c), against the same
 -- views over images decoded whole (crit.load), byte for byte, with the notes on
 -- stderr: on every checkpoint under ROOT, and on edited copies — images
@@ -51,7 +51,7 @@ for _, name in ipairs(crit.dir(root)) do
 	local dir = root .. "/" .. name
 	if T.exists(dir .. "/pstree.img") then
 		dirs[#dirs + 1] = dir
-		for _, view in ipairs({ "fds", "mems" }) do
+		for _, view in ipairs({ "fds", "mems", "rss" }) do
 			agree(dir, view, name)
 		end
 	end
@@ -92,10 +92,13 @@ edited("no fdinfo image", { "fds" }, function(d)
 	local ids = crit.load(d .. "/ids-" .. pid .. ".img").entries[1]
 	os.remove(d .. "/fdinfo-" .. ids.files_id .. ".img")
 end)
-edited("no mm image", { "mems" }, function(d)
+edited("no mm image", { "mems", "rss" }, function(d)
 	os.remove(d .. "/mm-" .. pid .. ".img")
 end)
-edited("no files.img", { "fds", "mems" }, function(d)
+edited("no pagemap image", { "rss" }, function(d)
+	os.remove(d .. "/pagemap-" .. pid .. ".img")
+end)
+edited("no files.img", { "fds", "mems", "rss" }, function(d)
 	os.remove(d .. "/files.img")
 end)
 -- the first file an fd of the first process names, gone from files.img
