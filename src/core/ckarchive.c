@@ -747,6 +747,87 @@ int arch_has_prefix(const struct arch *a, const char *prefix)
 	return 0;
 }
 
+/* Links among a name's directories, followed inside the archive as they would
+ * be in its unpacked tree (Podman's checkpoint/parent -> ../pre-checkpoint):
+ * a target is taken relative to its link's directory and must stay under the
+ * archive's top. The name is built up a component at a time in done; what is
+ * left to walk (a link's target, then the rest of the name) is in todo. */
+#define ARCH_MAX_LINKS 40
+
+int arch_resolve(const struct arch *a, const char *name, int follow_last, char **out, struct err *e)
+{
+	struct buf done = { 0 }, todo = { 0 };
+	buf_adds(&todo, name);
+	buf_addc(&todo, 0);
+	size_t at = 0, hops = 0;
+	const struct arch_member *via = NULL; /* the last link followed, for messages */
+	int rc = 0;
+	buf_addc(&done, 0);
+	while (rc == 0 && at < todo.len - 1) {
+		const char *c = (const char *)todo.p + at;
+		size_t n = strcspn(c, "/");
+		int last = c[n] == 0;
+		at += n + !last;
+		if (n == 0 || (n == 1 && c[0] == '.'))
+			continue;
+		if (n == 2 && c[0] == '.' && c[1] == '.') {
+			char *d = (char *)done.p, *slash = strrchr(d, '/');
+			if (!*d) {
+				rc = via ? err_set(e, "%s: %s: a symbolic link to %s, which leads out of the archive: links in "
+						      "a checkpoint archive are followed only inside it",
+						   a->path, via->name, via->link)
+					 : err_set(e, "%s: %s: the name leads out of the archive", a->path, name);
+				break;
+			}
+			done.len = slash ? (size_t)(slash - d) + 1 : 1;
+			d[done.len - 1] = 0;
+			continue;
+		}
+		size_t keep = done.len;
+		done.len--; /* the NUL */
+		if (done.len)
+			buf_addc(&done, '/');
+		buf_add(&done, c, n);
+		buf_addc(&done, 0);
+		const struct arch_member *m = (!last || follow_last) ? arch_find(a, (const char *)done.p) : NULL;
+		if (!m || m->type != ARCH_SYMLINK)
+			continue;
+		if (++hops > ARCH_MAX_LINKS) {
+			rc = err_set(e, "%s: %s: symbolic links that go round (more than %d followed for %s)", a->path,
+				     m->name, ARCH_MAX_LINKS, name);
+			break;
+		}
+		if (m->link[0] == '/' || !m->link[0]) {
+			rc = err_set(e, "%s: %s: a symbolic link to %s%s: links in a checkpoint archive are followed "
+					"only inside it, by a relative target",
+				     a->path, m->name, m->link[0] ? m->link : "nothing",
+				     m->link[0] ? ", an absolute path" : "");
+			break;
+		}
+		via = m;
+		/* the link's directory stays; its target then the rest replace it */
+		done.len = keep;
+		((char *)done.p)[keep - 1] = 0;
+		struct buf next = { 0 };
+		buf_adds(&next, m->link);
+		if (!last) {
+			buf_addc(&next, '/');
+			buf_adds(&next, (const char *)todo.p + at);
+		}
+		buf_addc(&next, 0);
+		buf_free(&todo);
+		todo = next;
+		at = 0;
+	}
+	buf_free(&todo);
+	if (rc < 0) {
+		buf_free(&done);
+		return -1;
+	}
+	*out = (char *)done.p;
+	return 0;
+}
+
 /* Decompress m now: a reader goes forward from where the last expansion
  * left it (members asked for in archive order cost one pass), or from the
  * start again; the member must still be the one indexed. A command that

@@ -90,6 +90,15 @@ const struct arch_member *arch_find(const struct arch *a, const char *name);
 /* Whether some member's name starts with prefix (a directory that exists). */
 int arch_has_prefix(const struct arch *a, const char *prefix);
 
+/* name with the symbolic link members among its directories (and, with
+ * follow_last, its last component) followed inside the archive, as in the
+ * unpacked tree: Podman's checkpoint/parent -> ../pre-checkpoint makes
+ * "checkpoint/parent/pages-1.img" "pre-checkpoint/pages-1.img". *out is
+ * malloc'ed (the name itself when no link is crossed; what it names may not
+ * exist). -1 with e naming the link when one is absolute, leads out of the
+ * archive, or links go round. */
+int arch_resolve(const struct arch *a, const char *name, int follow_last, char **out, struct err *e);
+
 /* Read len bytes at off of a regular member; all of them, or -1 with e set.
  * Holes read as zeros. The first read of a member of a compressed archive
  * decompresses it into the temporary file (the archive object is const to

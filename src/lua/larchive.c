@@ -106,9 +106,24 @@ static int larch_members(lua_State *L)
 
 /* The regular member called name, or NULL when there is none; raises for a
  * link member: one named like a file critlua reads is not taken as absent. */
-static const struct arch_member *larch_file(lua_State *L, struct arch *a, const char *name)
+/* The name argument at idx with the links among its directories followed
+ * inside the archive (arch_resolve), put in its place; raises for a link
+ * that leaves it. */
+static const char *larch_resolve(lua_State *L, struct arch *a, int idx, int follow_last)
 {
-	const struct arch_member *m = arch_find(a, name);
+	char *real;
+	struct err e;
+	if (arch_resolve(a, luaL_checkstring(L, idx), follow_last, &real, &e) < 0)
+		larch_fail(L, e.msg);
+	lua_pushstring(L, real);
+	free(real);
+	lua_replace(L, idx);
+	return lua_tostring(L, idx);
+}
+
+static const struct arch_member *larch_file(lua_State *L, struct arch *a, int idx)
+{
+	const struct arch_member *m = arch_find(a, larch_resolve(L, a, idx, 0));
 	if (m && (m->type == ARCH_SYMLINK || m->type == ARCH_HARDLINK)) {
 		struct err e;
 		arch_pread(a, m, 0, NULL, 0, &e); /* the error naming it */
@@ -121,7 +136,7 @@ static const struct arch_member *larch_file(lua_State *L, struct arch *a, const 
 static int larch_size(lua_State *L)
 {
 	struct arch *a = larch_check(L);
-	const struct arch_member *m = larch_file(L, a, luaL_checkstring(L, 2));
+	const struct arch_member *m = larch_file(L, a, 2);
 	if (!m)
 		return luaL_pushfail(L), 1;
 	lua_pushinteger(L, (lua_Integer)m->size);
@@ -132,7 +147,7 @@ static int larch_size(lua_State *L)
 static int larch_has(lua_State *L)
 {
 	struct arch *a = larch_check(L);
-	const char *name = luaL_checkstring(L, 2);
+	const char *name = larch_resolve(L, a, 2, 1);
 	int yes = arch_find(a, name) != NULL;
 	if (!yes) {
 		lua_pushfstring(L, "%s/", name);
@@ -147,7 +162,7 @@ static int larch_has(lua_State *L)
 static int larch_read(lua_State *L)
 {
 	struct arch *a = larch_check(L);
-	const struct arch_member *m = larch_file(L, a, luaL_checkstring(L, 2));
+	const struct arch_member *m = larch_file(L, a, 2);
 	if (!m)
 		return luaL_pushfail(L), 1;
 	lua_Integer off = luaL_optinteger(L, 3, 0);
@@ -168,8 +183,8 @@ static int larch_read(lua_State *L)
 static int larch_load(lua_State *L)
 {
 	struct arch *a = larch_check(L);
-	const char *name = luaL_checkstring(L, 2);
 	const char *label = luaL_checkstring(L, 3);
+	const char *name = larch_resolve(L, a, 2, 0);
 	struct img *img = laux_imgbox(L);
 	struct err e;
 	if (arch_load_img(a, name, label, img, &e) < 0)
