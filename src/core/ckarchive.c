@@ -172,7 +172,7 @@ int arch_is_read_name(const char *name)
 	static const char *const meta[] = { "config.dump", "spec.dump", "network.status", "stats-dump",
 					    "rootfs-diff.tar", "status", "status.dump", "checkpoint",
 					    "checkpoint/stats-dump",
-					    "checkpoint/stats-restore" };
+					    "checkpoint/stats-restore", ARCH_POD_OPTIONS, "pod.dump" };
 	for (size_t i = 0; i < sizeof meta / sizeof *meta; i++)
 		if (strcmp(name, meta[i]) == 0)
 			return 1;
@@ -666,19 +666,24 @@ int arch_open(struct arch *a, const char *path, struct err *e)
 		goto fail;
 	}
 	arch_build_sorted(a);
+	const struct arch_member *po = arch_find(a, ARCH_POD_OPTIONS);
+	a->pod = po && po->type == ARCH_FILE && !arch_has_prefix(a, ARCH_CKPT_DIR);
 	/* A link where an image should be: refused rather than taken as absent
 	 * (every check would then report it missing) or followed (out of the
-	 * archive, or to another member under a name it does not have). */
+	 * archive, or to another member under a name it does not have); in a
+	 * pod checkpoint, in each container's folder too. */
 	for (size_t i = 0; i < a->nsorted; i++) {
 		const struct arch_member *m = a->sorted[i];
-		if ((m->type == ARCH_SYMLINK || m->type == ARCH_HARDLINK) && arch_is_read_name(m->name)) {
+		const char *in = a->pod ? strchr(m->name, '/') : NULL;
+		if ((m->type == ARCH_SYMLINK || m->type == ARCH_HARDLINK) &&
+		    (arch_is_read_name(m->name) || (in && arch_is_read_name(in + 1)))) {
 			err_set(e, "%s: %s: a %s link member (to %s) where critlua reads a file: links in a "
 				   "checkpoint archive are not followed",
 				path, m->name, m->type == ARCH_SYMLINK ? "symbolic" : "hard", m->link);
 			goto fail;
 		}
 	}
-	if (!arch_has_prefix(a, ARCH_CKPT_DIR)) {
+	if (!a->pod && !arch_has_prefix(a, ARCH_CKPT_DIR)) {
 		err_set(e, "%s: no checkpoint/ directory in the archive: not a container checkpoint "
 			   "(Podman, CRI-O and containerd put CRIU's images under checkpoint/)",
 			path);
@@ -708,8 +713,31 @@ void arch_close(struct arch *a)
 	free(a->path);
 	free(a->compression);
 	free(a->format_name);
+	free(a->root);
+	free(a->label);
 	memset(a, 0, sizeof *a);
 	a->fd = a->tmpfd = -1;
+}
+
+int arch_view(struct arch *a, const char *root, const char *label, struct err *e)
+{
+	size_t n = strlen(root);
+	if (!a->pod)
+		return err_set(e, "%s: not a pod checkpoint (no %s at the top of the archive)", a->path,
+			       ARCH_POD_OPTIONS);
+	if (!n || root[n - 1] != '/' || strstr(root, "..") || root[0] == '/' || strchr(root, '/') != root + n - 1)
+		return err_set(e, "%s: %s: not a container's folder in the pod checkpoint", a->path, root);
+	char *ck = xmalloc(n + sizeof ARCH_CKPT_DIR);
+	snprintf(ck, n + sizeof ARCH_CKPT_DIR, "%s%s", root, ARCH_CKPT_DIR);
+	int there = arch_has_prefix(a, ck);
+	free(ck);
+	if (!there)
+		return err_set(e, "%s: %s has no checkpoint/ folder: not a container checkpoint", a->path, root);
+	free(a->root);
+	free(a->label);
+	a->root = xstrdup(root);
+	a->label = xstrdup(label);
+	return 0;
 }
 
 static size_t arch_lower_bound(const struct arch *a, const char *name)

@@ -43,10 +43,13 @@ static int l_memory(lua_State *L)
 	if (ar) {
 		lua_pushvalue(L, 1);
 		lua_setiuservalue(L, -2, 2); /* the archive outlives the object */
-		lua_pushfstring(L, "%s:" ARCH_CKPT_DIR, ar->path);
+		/* a pod container's view: its folder's checkpoint/, named POD//NAME */
+		const char *root = ar->root ? ar->root : "";
+		lua_pushfstring(L, "%s:" ARCH_CKPT_DIR, ar->label ? ar->label : ar->path);
 		lua_pushlstring(L, lua_tostring(L, -1), lua_rawlen(L, -1) - 1); /* no trailing '/' */
-		rc = mem_map_open_archive(m, ar, ARCH_CKPT_DIR, lua_tostring(L, -1), name, (size_t)ps, &e);
-		lua_pop(L, 2);
+		lua_pushfstring(L, "%s" ARCH_CKPT_DIR, root);
+		rc = mem_map_open_archive(m, ar, lua_tostring(L, -1), lua_tostring(L, -2), name, (size_t)ps, &e);
+		lua_pop(L, 3);
 	} else {
 		rc = mem_map_open(m, dir, name, (size_t)ps, &e);
 	}
