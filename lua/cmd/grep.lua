@@ -1,7 +1,8 @@
 -- grep: search the memory of a checkpoint's processes for a string or a Lua pattern
 -- usage: critlua grep DIR STRING [--pid PID]... [--prot P] [--kind K] [--range A-B] [--context N] [--pattern] [--window N] [--page-size N]
 -- DIR may also be a container checkpoint archive (.tar, .tar.gz, .tar.zst with
--- the images under checkpoint/), read in place: see docs/ARCHIVES.md.
+-- the images under checkpoint/), read in place, or a container of a pod
+-- checkpoint, POD.tar//NAME: see docs/ARCHIVES.md.
 -- One line per match: PID, the address (0x hex), the name of the VMA it is in
 -- ([anon] for anonymous memory), and the match with up to N bytes of context
 -- on each side, in double quotes, escaped: printable ASCII as is, \\ \" \n \r
