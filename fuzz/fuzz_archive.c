@@ -100,6 +100,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (arch_open(&a, path, &e) == 0) {
 		for (size_t i = 0; i < a.n; i++)
 			member(&a, &a.m[i]);
+		/* a name with its links followed (a pre-checkpoint's parent) stays inside the archive */
+		for (size_t i = 0; i < a.n; i++) {
+			char *r;
+			struct err re;
+			if (arch_resolve(&a, a.m[i].name, 1, &r, &re) == 0) {
+				size_t rn = strlen(r);
+				if (r[0] == '/' || strstr(r, "../") || strcmp(r, "..") == 0 ||
+				    (rn >= 3 && strcmp(r + rn - 3, "/..") == 0))
+					fail("a name resolved out of the archive", path, a.m[i].name);
+				free(r);
+			}
+		}
 		if (a.tmp_used > a.tmp_max)
 			fail("more written to $TMPDIR than the bound", path, NULL);
 		arch_close(&a);

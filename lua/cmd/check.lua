@@ -1,7 +1,8 @@
 -- check: check a checkpoint's consistency before restoring it
 -- usage: critlua check DIR [--skip-pages] [-q|--quiet]
 -- DIR may also be a container checkpoint archive (.tar, .tar.gz, .tar.zst with
--- the images under checkpoint/), read in place: see docs/ARCHIVES.md.
+-- the images under checkpoint/), read in place, or a container of a pod
+-- checkpoint, POD.tar//NAME: see docs/ARCHIVES.md.
 -- Lists each problem found and exits 1; exits 0 when there is none. It checks
 -- that every image decodes; every process has its core images (one per
 -- thread), and a live one its mm, ids, fs and pagemap (zombies and dead tasks

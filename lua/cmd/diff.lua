@@ -642,14 +642,14 @@ local function run()
 	end
 	local res = { a = a, b = b, only_a = {}, only_b = {}, images = {} }
 	for _, p in ipairs({ a, b }) do
-		local f, msg = io.open(p, "rb")
+		local f, msg = io.open(crit.pod_address(p) or p, "rb")
 		if not f then
 			error(msg, 0)
 		end
 		f:close()
 	end
-	local ck_a = crit.is_dir(a) or sniff_archive(a)
-	local ck_b = crit.is_dir(b) or sniff_archive(b)
+	local ck_a = crit.is_dir(a) or sniff_archive(crit.pod_address(a) or a)
+	local ck_b = crit.is_dir(b) or sniff_archive(crit.pod_address(b) or b)
 	if ck_a ~= ck_b then
 		error(string.format("cannot compare %s with %s: %s", a, b,
 			ck_a and "a checkpoint with an image" or "an image with a checkpoint"), 0)

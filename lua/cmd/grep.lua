@@ -1,7 +1,8 @@
 -- grep: search a checkpoint for a string or a Lua pattern: the memory of its processes and every other byte stream it stores
 -- usage: critlua grep DIR STRING [--memory-only | --source KIND[,KIND]...] [--pid PID]... [--prot P] [--kind K] [--range A-B] [--context N] [--pattern] [--window N] [--page-size N] [--json]
 -- DIR may also be a container checkpoint archive (.tar, .tar.gz, .tar.zst with
--- the images under checkpoint/), read in place: see docs/ARCHIVES.md.
+-- the images under checkpoint/), read in place, or a container of a pod
+-- checkpoint, POD.tar//NAME: see docs/ARCHIVES.md.
 -- What is searched, by kind (--source): memory (the processes' memory), pipe
 -- and fifo (the bytes in a pipe's or FIFO's buffer), tcp (a connection's
 -- receive and send queues), unix (a unix socket's receive queue), tty (input

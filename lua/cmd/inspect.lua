@@ -6,7 +6,9 @@
 -- CRI-O or containerd), pod and namespace, creation and checkpoint times and
 -- command (from config.dump and spec.dump), the size of the checkpoint (all
 -- images, the memory pages, the root file system diff) and the number of
--- processes. A plain CRIU image directory shows what it has.
+-- processes. A plain CRIU image directory shows what it has. A pod
+-- checkpoint (KEP-5823: pod.options and a folder per container) shows the pod
+-- and a line per container; POD//NAME inspects one of them.
 --   --mounts   the container's mounts (spec.dump): destination, type,
 --              source, whether CRIU dumped it (when the checkpoint has
 --              mountpoints-*.img), options
@@ -32,7 +34,65 @@ local want_summary = o.all or not (o.mounts or o.network)
 local want_mounts = o.all or o.mounts
 local want_network = o.all or o.network
 
-local c = container.open(path)
+local okc, c = pcall(container.open, path)
+if not okc and require("pod").is_pod_error(c) then
+	-- a pod checkpoint: the pod and a line per container (each inspected as POD//NAME)
+	if o.mounts or o.network or o.all then
+		error(path .. ": a pod checkpoint: the mounts and the network are a container's: inspect "
+			.. path .. "//NAME", 0)
+	end
+	local pi = require("pod").describe(path)
+	if o.json then
+		io.stdout:write(explore.json(pi), "\n")
+		return
+	end
+	local hb, p = explore.human_bytes, pi.pod
+	local rows = {}
+	local function row(k, v)
+		if v ~= nil then
+			rows[#rows + 1] = { k, tostring(v) }
+		end
+	end
+	row("archive", string.format("%s (%s, %s, %s)", path, pi.archive.compression, pi.archive.format,
+		hb(pi.archive.size)))
+	row("pod", p.name)
+	row("namespace", p.namespace)
+	row("pod id", p.id)
+	row("pod uid", p.uid)
+	row("engine", p.engine and (p.engine .. (p.engine_version and " " .. p.engine_version or "")))
+	row("criu", p.criu_version)
+	row("arch", p.host_arch)
+	row("containers", #pi.containers)
+	local w = 0
+	for _, r in ipairs(rows) do
+		w = math.max(w, #r[1])
+	end
+	for _, r in ipairs(rows) do
+		io.stdout:write(r[1], ":", string.rep(" ", w - #r[1]), " ", r[2], "\n")
+	end
+	local t = { { "CONTAINER", "FOLDER", "IMAGE", "ENGINE", "CHECKPOINTED", "PROCESSES" } }
+	for _, e in ipairs(pi.containers) do
+		t[#t + 1] = { e.name, e.folder, e.image or "-", e.engine or "-", e.checkpointed or "-",
+			e.processes and tostring(e.processes) or "-" }
+	end
+	local cw = {}
+	for _, r in ipairs(t) do
+		for i, v in ipairs(r) do
+			cw[i] = math.max(cw[i] or 0, #v)
+		end
+	end
+	io.stdout:write("\n")
+	for _, r in ipairs(t) do
+		local cells = {}
+		for i, v in ipairs(r) do
+			cells[i] = i < #r and v .. string.rep(" ", cw[i] - #v) or v
+		end
+		io.stdout:write(table.concat(cells, "  "), "\n")
+	end
+	return
+elseif not okc then
+	error(c, 0)
+end
 local ck = c.ck
 local info = container.describe(c)
 

@@ -7,7 +7,8 @@
 -- Each is listed with its engine, container name, image, checkpoint time,
 -- size and number of processes, as far as its metadata has them. Files that
 -- are not checkpoint archives are left out without a word; a damaged one is
--- listed with the reason.
+-- listed with the reason. A pod checkpoint (KEP-5823) is listed a line per
+-- container, as POD//NAME.
 --   --json        one JSON array: {path, engine, container, image, pod,
 --                 namespace, id, checkpointed, size, processes} or
 --                 {path, error}
@@ -71,6 +72,20 @@ local function examine(path, size)
 	end
 	seen[path] = true
 	local ok, c = pcall(container.open, path)
+	if not ok and require("pod").is_pod_error(c) then
+		-- a pod checkpoint: a line per container, as POD//NAME
+		local ar = crit.archive(path)
+		local okp, list = pcall(crit.pod_containers, ar, path)
+		ar:close()
+		if not okp then
+			found[#found + 1] = { path = path, error = (tostring(list):gsub("^" .. path:gsub("%p", "%%%0") .. ":%s*", "")) }
+			return
+		end
+		for _, pc in ipairs(list) do
+			examine(path .. "//" .. pc.name, size)
+		end
+		return
+	end
 	if not ok then
 		local msg = tostring(c)
 		if not not_checkpoint(msg) then

@@ -1,7 +1,8 @@
 -- mem: show what a checkpoint holds of a process's memory, dump part of it, or write into it
 -- usage: critlua mem DIR PID [--prot P] [--kind K] [--range A-B] [--dump] | --addr ADDR [--len N] [--raw] | --addr ADDR --write HEX|--write-string S [--dry-run] [--wait[=S]] [--page-size N]
 -- DIR may also be a container checkpoint archive (.tar, .tar.gz, .tar.zst with
--- the images under checkpoint/), read in place: see docs/ARCHIVES.md.
+-- the images under checkpoint/), read in place, or a container of a pod
+-- checkpoint, POD.tar//NAME: see docs/ARCHIVES.md.
 -- Without --addr: one row per VMA in address order: its range, permissions
 -- (rwx, then p private or s shared), size, the pages of it the checkpoint
 -- holds (PAGES, and BYTES), and its name (a path, [heap], [stack], [vdso],

@@ -1,7 +1,8 @@
 -- stats: show a checkpoint's dump and restore statistics
 -- usage: critlua stats DIR [--json]
 -- DIR may also be a container checkpoint archive (.tar, .tar.gz, .tar.zst with
--- the images under checkpoint/), read in place: see docs/ARCHIVES.md.
+-- the images under checkpoint/), read in place, or a container of a pod
+-- checkpoint, POD.tar//NAME: see docs/ARCHIVES.md.
 -- Reads stats-dump (written by criu dump) and stats-restore (criu restore),
 -- as `criu --display-stats` shows them, in human units: times (CRIU counts
 -- microseconds) in µs, ms or s; page counts with their size in bytes (4 KiB

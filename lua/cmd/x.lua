@@ -1,7 +1,8 @@
 -- x: explore a checkpoint: process tree, open files, memory maps, resident pages, sockets
 -- usage: critlua x DIR ps|fds|mems|rss|sk [--json] [--cmdline] [--env]
 -- DIR may also be a container checkpoint archive (.tar, .tar.gz, .tar.zst with
--- the images under checkpoint/), read in place: see docs/ARCHIVES.md.
+-- the images under checkpoint/), read in place, or a container of a pod
+-- checkpoint, POD.tar//NAME: see docs/ARCHIVES.md.
 -- ps, fds, mems and rss print what CRIT's `crit x DIR ...` prints, byte for byte;
 -- where CRIT stops (a zombie without ids or mm images, a pagemap older than
 -- CRIU 4.2, several roots, a missing parent) critlua goes on, and says on

@@ -79,7 +79,62 @@ local function wait_seconds(v)
 	return n
 end
 
--- crit.open(dir | archive, [opts]) -> checkpoint. opts.lock: take the
+-- A pod checkpoint's containers (KEP-5823 as CRI-O and containerd first wrote
+-- it: docs/ARCHIVES.md): pod.options maps each container's name to its folder.
+-- crit.pod_containers(ar, label) -> { {name, folder, id}, ... } by name, and
+-- pod.options decoded; a bad pod.options is an error naming it.
+function crit.pod_containers(ar, label)
+	local where = label .. ":pod.options"
+	local ok, opts = pcall(crit.json.decode, ar:read("pod.options") or "")
+	if not ok or type(opts) ~= "table" or type(opts.containers) ~= "table" then
+		error(where .. ": " .. (ok and "no \"containers\" object" or tostring(opts)), 0)
+	end
+	local out = {}
+	for name, folder in pairs(opts.containers) do
+		folder = type(folder) == "string" and folder:gsub("/+$", ""):gsub("^%./", "") or nil
+		if type(name) ~= "string" or not folder or folder == "" or folder == "." or folder == ".."
+			or folder:find("/", 1, true) then
+			error(string.format("%s: containers[%q]: not a folder of the archive: %s", where, tostring(name),
+				tostring(opts.containers[name])), 0)
+		end
+		-- the folder is ID-NAME
+		local id = folder:sub(-#name - 1) == "-" .. name and folder:sub(1, -#name - 2) or nil
+		out[#out + 1] = { name = name, folder = folder, id = id ~= "" and id or nil }
+	end
+	table.sort(out, function(a, b)
+		return a.name < b.name
+	end)
+	return out, opts
+end
+
+-- crit.pod_address(path) -> file, name when path is POD//NAME: a container of
+-- the pod checkpoint in the regular file POD (and path itself is nothing).
+function crit.pod_address(path)
+	local file, name = path:match("^(.-)//([^/]+)$")
+	if file and file ~= "" and crit._stat(file) == "file" and not crit._stat(path) then
+		return file, name
+	end
+end
+
+-- ar (a pod checkpoint) made the view of its container name (or folder).
+local function pod_view(ar, file, name)
+	if not ar:info().pod then
+		error(file .. ": not a pod checkpoint (no pod.options at the top of the archive)", 0)
+	end
+	local list = crit.pod_containers(ar, file)
+	local names = {}
+	for _, c in ipairs(list) do
+		if c.name == name or c.folder == name then
+			ar:view(c.folder .. "/", file .. "//" .. name)
+			return
+		end
+		names[#names + 1] = c.name
+	end
+	error(string.format("%s: no container %s in the pod checkpoint (its containers: %s)", file, name,
+		table.concat(names, ", ")), 0)
+end
+
+-- crit.open(dir | archive | POD//CONTAINER, [opts]) -> checkpoint. opts.lock: take the
 -- checkpoint's lock now, before anything is read, for a read-modify-write
 -- (held until ck:unlock() or the end; opts.wait as in ck:lock). Without it a
 -- checkpoint is only read, never waiting for a writer; a change a killed
@@ -93,22 +148,40 @@ function crit.open(dir, opts)
 	-- a container checkpoint archive (.tar, .tar.gz, .tar.zst), indexed now
 	local ck
 	local is_dir, msg = crit.is_dir(dir)
+	-- POD.tar//NAME: a container of a pod checkpoint (when no such path exists)
+	local file, cname = nil, nil
 	if msg then
-		error(msg, 0)
+		file, cname = crit.pod_address(dir)
+		if not file then
+			error(msg, 0)
+		end
+		is_dir = false
 	end
 	local txn
 	if opts.lock then
-		txn = crit.txn(dir, { wait = wait_seconds(opts.wait) })
+		txn = crit.txn(file or dir, { wait = wait_seconds(opts.wait) })
 	else
-		crit._recover(dir)
+		crit._recover(file or dir)
 	end
 	if is_dir then
 		ck = setmetatable({ dir = dir:gsub("(.)/+$", "%1"), loaded = {}, stamps = {} }, Checkpoint)
 	else
 		-- the archive's stamp before anything is read from it: a save refuses
 		-- to replace an archive another writer replaced since (as for images)
-		local stamp = select(3, crit._stat(dir))
-		ck = setmetatable({ dir = dir, archive = crit.archive(dir), loaded = {}, saved = {}, stamp = stamp },
+		local stamp = select(3, crit._stat(file or dir))
+		local ar = crit.archive(file or dir)
+		if cname then
+			pod_view(ar, file, cname)
+		elseif ar:info().pod then
+			local names = {}
+			for _, c in ipairs(crit.pod_containers(ar, dir)) do
+				names[#names + 1] = c.name
+			end
+			ar:close()
+			error(string.format("%s: a pod checkpoint of %d container(s) (%s): name one as %s//NAME", dir, #names,
+				table.concat(names, ", "), dir), 0)
+		end
+		ck = setmetatable({ dir = dir, file = file, archive = ar, loaded = {}, saved = {}, stamp = stamp },
 			Checkpoint)
 	end
 	ck._txn = txn
@@ -335,7 +408,7 @@ end
 -- at once (the message names the holder's pid).
 function Checkpoint:lock(opts)
 	if not self._txn then
-		self._txn = crit.txn(self.dir, { wait = wait_seconds((opts or {}).wait) })
+		self._txn = crit.txn(self.file or self.dir, { wait = wait_seconds((opts or {}).wait) })
 	end
 	return self
 end
@@ -462,12 +535,12 @@ function Checkpoint:_write_archive(pending, backup)
 		puts[ARCHIVE_DIR .. p.name] = p.bytes
 		written[#written + 1] = p.name
 	end
-	if self.stamp and select(3, crit._stat(self.dir)) ~= self.stamp then
-		error(self.dir .. ": changed on disk since this script read it (another writer?); " ..
+	if self.stamp and select(3, crit._stat(self.file or self.dir)) ~= self.stamp then
+		error((self.file or self.dir) .. ": changed on disk since this script read it (another writer?); " ..
 			"nothing was changed: open it again, or take ck:lock() before reading", 0)
 	end
 	local _, note = self.archive:rewrite(puts, backup, self._txn)
-	self.stamp = select(3, crit._stat(self.dir))
+	self.stamp = select(3, crit._stat(self.file or self.dir))
 	for _, p in ipairs(pending) do
 		self.saved[p.name] = p.bytes
 	end

@@ -183,7 +183,7 @@ int arch_is_read_name(const char *name)
 	static const char *const meta[] = { "config.dump", "spec.dump", "network.status", "stats-dump",
 					    "rootfs-diff.tar", "status", "status.dump", "checkpoint",
 					    "checkpoint/stats-dump",
-					    "checkpoint/stats-restore" };
+					    "checkpoint/stats-restore", ARCH_POD_OPTIONS, "pod.dump" };
 	for (size_t i = 0; i < sizeof meta / sizeof *meta; i++)
 		if (strcmp(name, meta[i]) == 0)
 			return 1;
@@ -734,19 +734,24 @@ int arch_open(struct arch *a, const char *path, struct err *e)
 		err_set(e, "%s: out of memory", path);
 		goto fail;
 	}
+	const struct arch_member *po = arch_find(a, ARCH_POD_OPTIONS);
+	a->pod = po && po->type == ARCH_FILE && !arch_has_prefix(a, ARCH_CKPT_DIR);
 	/* A link where an image should be: refused rather than taken as absent
 	 * (every check would then report it missing) or followed (out of the
-	 * archive, or to another member under a name it does not have). */
+	 * archive, or to another member under a name it does not have); in a
+	 * pod checkpoint, in each container's folder too. */
 	for (size_t i = 0; i < a->nsorted; i++) {
 		const struct arch_member *m = a->sorted[i];
-		if ((m->type == ARCH_SYMLINK || m->type == ARCH_HARDLINK) && arch_is_read_name(m->name)) {
+		const char *in = a->pod ? strchr(m->name, '/') : NULL;
+		if ((m->type == ARCH_SYMLINK || m->type == ARCH_HARDLINK) &&
+		    (arch_is_read_name(m->name) || (in && arch_is_read_name(in + 1)))) {
 			err_set(e, "%s: %s: a %s link member (to %s) where critlua reads a file: links in a "
 				   "checkpoint archive are not followed",
 				path, m->name, m->type == ARCH_SYMLINK ? "symbolic" : "hard", m->link);
 			goto fail;
 		}
 	}
-	if (!arch_has_prefix(a, ARCH_CKPT_DIR)) {
+	if (!a->pod && !arch_has_prefix(a, ARCH_CKPT_DIR)) {
 		err_set(e, "%s: no checkpoint/ directory in the archive: not a container checkpoint "
 			   "(Podman, CRI-O and containerd put CRIU's images under checkpoint/)",
 			path);
@@ -776,8 +781,39 @@ void arch_close(struct arch *a)
 	free(a->path);
 	free(a->compression);
 	free(a->format_name);
+	free(a->root);
+	free(a->label);
 	memset(a, 0, sizeof *a);
 	a->fd = a->tmpfd = -1;
+}
+
+int arch_view(struct arch *a, const char *root, const char *label, struct err *e)
+{
+	size_t n = strlen(root);
+	if (!a->pod)
+		return err_set(e, "%s: not a pod checkpoint (no %s at the top of the archive)", a->path,
+			       ARCH_POD_OPTIONS);
+	if (!n || root[n - 1] != '/' || strstr(root, "..") || root[0] == '/' || strchr(root, '/') != root + n - 1)
+		return err_set(e, "%s: %s: not a container's folder in the pod checkpoint", a->path, root);
+	char *ck = malloc(n + sizeof ARCH_CKPT_DIR);
+	if (!ck)
+		return err_set(e, "%s: out of memory", a->path);
+	snprintf(ck, n + sizeof ARCH_CKPT_DIR, "%s%s", root, ARCH_CKPT_DIR);
+	int there = arch_has_prefix(a, ck);
+	free(ck);
+	if (!there)
+		return err_set(e, "%s: %s has no checkpoint/ folder: not a container checkpoint", a->path, root);
+	char *r = strdup(root), *l = strdup(label);
+	if (!r || !l) {
+		free(r);
+		free(l);
+		return err_set(e, "%s: out of memory", a->path);
+	}
+	free(a->root);
+	free(a->label);
+	a->root = r;
+	a->label = l;
+	return 0;
 }
 
 static size_t arch_lower_bound(const struct arch *a, const char *name)
@@ -812,6 +848,95 @@ int arch_has_prefix(const struct arch *a, const char *prefix)
 		const struct arch_member *m = arch_find(a, dir);
 		return m && m->type == ARCH_DIR;
 	}
+	return 0;
+}
+
+/* Links among a name's directories, followed inside the archive as they would
+ * be in its unpacked tree (Podman's checkpoint/parent -> ../pre-checkpoint):
+ * a target is taken relative to its link's directory and must stay under the
+ * archive's top. The name is built up a component at a time in done; what is
+ * left to walk (a link's target, then the rest of the name) is in todo. */
+#define ARCH_MAX_LINKS 40
+
+int arch_resolve(const struct arch *a, const char *name, int follow_last, char **out, struct err *e)
+{
+	struct buf done = { 0 }, todo = { 0 };
+	buf_adds(&todo, name);
+	buf_addc(&todo, 0);
+	size_t at = 0, hops = 0;
+	const struct arch_member *via = NULL; /* the last link followed, for messages */
+	int rc = 0;
+	buf_addc(&done, 0);
+	if (buf_oom(&todo) || buf_oom(&done))
+		rc = err_set(e, "%s: %s: out of memory", a->path, name);
+	while (rc == 0 && at < todo.len - 1) {
+		const char *c = (const char *)todo.p + at;
+		size_t n = strcspn(c, "/");
+		int last = c[n] == 0;
+		at += n + !last;
+		if (n == 0 || (n == 1 && c[0] == '.'))
+			continue;
+		if (n == 2 && c[0] == '.' && c[1] == '.') {
+			char *d = (char *)done.p, *slash = strrchr(d, '/');
+			if (!*d) {
+				rc = via ? err_set(e, "%s: %s: a symbolic link to %s, which leads out of the archive: links in "
+						      "a checkpoint archive are followed only inside it",
+						   a->path, via->name, via->link)
+					 : err_set(e, "%s: %s: the name leads out of the archive", a->path, name);
+				break;
+			}
+			done.len = slash ? (size_t)(slash - d) + 1 : 1;
+			d[done.len - 1] = 0;
+			continue;
+		}
+		size_t keep = done.len;
+		done.len--; /* the NUL */
+		if (done.len)
+			buf_addc(&done, '/');
+		buf_add(&done, c, n);
+		buf_addc(&done, 0);
+		if (buf_oom(&done)) {
+			rc = err_set(e, "%s: %s: out of memory", a->path, name);
+			break;
+		}
+		const struct arch_member *m = (!last || follow_last) ? arch_find(a, (const char *)done.p) : NULL;
+		if (!m || m->type != ARCH_SYMLINK)
+			continue;
+		if (++hops > ARCH_MAX_LINKS) {
+			rc = err_set(e, "%s: %s: symbolic links that go round (more than %d followed for %s)", a->path,
+				     m->name, ARCH_MAX_LINKS, name);
+			break;
+		}
+		if (m->link[0] == '/' || !m->link[0]) {
+			rc = err_set(e, "%s: %s: a symbolic link to %s%s: links in a checkpoint archive are followed "
+					"only inside it, by a relative target",
+				     a->path, m->name, m->link[0] ? m->link : "nothing",
+				     m->link[0] ? ", an absolute path" : "");
+			break;
+		}
+		via = m;
+		/* the link's directory stays; its target then the rest replace it */
+		done.len = keep;
+		((char *)done.p)[keep - 1] = 0;
+		struct buf next = { 0 };
+		buf_adds(&next, m->link);
+		if (!last) {
+			buf_addc(&next, '/');
+			buf_adds(&next, (const char *)todo.p + at);
+		}
+		buf_addc(&next, 0);
+		buf_free(&todo);
+		todo = next;
+		at = 0;
+		if (buf_oom(&todo))
+			rc = err_set(e, "%s: %s: out of memory", a->path, name);
+	}
+	buf_free(&todo);
+	if (rc < 0) {
+		buf_free(&done);
+		return -1;
+	}
+	*out = (char *)done.p;
 	return 0;
 }
 

@@ -25,6 +25,10 @@
 
 /* Where the CRIU images are, inside the archive. */
 #define ARCH_CKPT_DIR "checkpoint/"
+/* A pod checkpoint (KEP-5823, as CRI-O and containerd first wrote it): this
+ * file at the top, and a folder per container laid out as a container's
+ * archive is (checkpoint/, config.dump, spec.dump, ...). docs/ARCHIVES.md. */
+#define ARCH_POD_OPTIONS "pod.options"
 
 enum arch_type { ARCH_FILE, ARCH_DIR, ARCH_SYMLINK, ARCH_HARDLINK, ARCH_OTHER };
 
@@ -67,6 +71,9 @@ struct arch {
 	size_t n;
 	struct arch_member **sorted; /* by name; for a name given twice, the later one */
 	size_t nsorted;
+	int pod;     /* a pod checkpoint: pod.options and no checkpoint/ at the top */
+	char *root;  /* arch_view: the container's folder ("ID-NAME/") names are relative to, or NULL */
+	char *label; /* arch_view: "PATH//NAME" for messages, or NULL */
 };
 
 /* Open and index path. Refuses files that are not tar archives, truncated
@@ -75,6 +82,11 @@ struct arch {
  * member. */
 int arch_open(struct arch *a, const char *path, struct err *e);
 void arch_close(struct arch *a);
+
+/* Make a (a pod checkpoint) the view of one container: root is its folder
+ * ("ID-NAME/"), label names it in messages. The names its Lua side takes and
+ * gives are then relative to root (larchive.c); the core's stay whole. */
+int arch_view(struct arch *a, const char *root, const char *label, struct err *e);
 
 /* Whether critlua reads a member so named: an image (checkpoint/...*.img),
  * CRIU's stats, the engine's metadata. A link member so named is refused. */
@@ -89,6 +101,15 @@ int arch_tmp_limit(uint64_t file_size, uint64_t *out, struct err *e);
 const struct arch_member *arch_find(const struct arch *a, const char *name);
 /* Whether some member's name starts with prefix (a directory that exists). */
 int arch_has_prefix(const struct arch *a, const char *prefix);
+
+/* name with the symbolic link members among its directories (and, with
+ * follow_last, its last component) followed inside the archive, as in the
+ * unpacked tree: Podman's checkpoint/parent -> ../pre-checkpoint makes
+ * "checkpoint/parent/pages-1.img" "pre-checkpoint/pages-1.img". *out is
+ * malloc'ed (the name itself when no link is crossed; what it names may not
+ * exist). -1 with e naming the link when one is absolute, leads out of the
+ * archive, or links go round. */
+int arch_resolve(const struct arch *a, const char *name, int follow_last, char **out, struct err *e);
 
 /* Read len bytes at off of a regular member; all of them, or -1 with e set.
  * Holes read as zeros. The first read of a member of a compressed archive

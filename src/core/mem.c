@@ -307,26 +307,75 @@ static int read_pages(struct mem_map *m, uint64_t off, size_t len, uint8_t *out,
 	return 0;
 }
 
+/* In an archive, the parent's member prefix: sub's parent followed as a link
+ * inside the archive (Podman's checkpoint/parent -> ../pre-checkpoint), the
+ * same members reached by whatever name; NULL with e set when the link is
+ * refused (arch_resolve) or the chain comes back to a checkpoint of it. */
+static char *parent_sub(const struct mem_map *m, const char *pdir, struct err *e)
+{
+	char *link = member_of(m->sub, "parent"), *real, *psub = NULL;
+	if (!link) {
+		mem_oom(e, m->dir, "parent");
+		return NULL;
+	}
+	if (arch_resolve(m->ar, link, 1, &real, e) < 0) {
+		err_prefix(e, "%s/%s: pages are in the parent checkpoint", m->dir, m->pagemap);
+		free(link);
+		return NULL;
+	}
+	psub = member_of(real, "/");
+	if (!psub)
+		mem_oom(e, m->dir, "parent");
+	for (const struct mem_map *q = m; psub && q; q = q->child)
+		if (strcmp(q->sub, psub) == 0) {
+			err_set(e, "%s/%s: pages are in the parent checkpoint, and %s is %s again: the chain of parents "
+				   "loops",
+				m->dir, m->pagemap, pdir, q->dir);
+			free(psub);
+			psub = NULL;
+			break;
+		}
+	free(link);
+	free(real);
+	return psub;
+}
+
 static struct mem_map *parent_map(struct mem_map *m, struct err *e)
 {
 	if (m->parent)
 		return m->parent;
 	char *pdir = path_join(m->dir, "parent");
-	char *psub = m->ar ? member_of(m->sub, "parent/") : NULL;
-	struct mem_map *p = pdir && (psub || !m->ar) ? calloc(1, sizeof *p) : NULL;
+	if (!pdir) {
+		mem_oom(e, m->dir, "parent");
+		return NULL;
+	}
+	char *psub = NULL;
+	if (m->ar && !(psub = parent_sub(m, pdir, e))) {
+		free(pdir);
+		return NULL;
+	}
+	if (m->ar ? !arch_has_prefix(m->ar, psub) : access(pdir, F_OK) != 0) {
+		/* a link to a folder the archive does not hold: say where it leads */
+		char *lname = m->ar ? member_of(m->sub, "parent") : NULL;
+		const struct arch_member *l = lname ? arch_find(m->ar, lname) : NULL;
+		free(lname);
+		m->parent_missing = 1;
+		if (l && l->type == ARCH_SYMLINK)
+			err_set(e, "%s/%s: pages are in the parent checkpoint, and %s (a link to %s) leads to nothing "
+				   "in the archive",
+				m->dir, m->pagemap, pdir, l->link);
+		else
+			err_set(e, "%s/%s: pages are in the parent checkpoint, and %s is not there", m->dir,
+				m->pagemap, pdir);
+		free(psub);
+		free(pdir);
+		return NULL;
+	}
+	struct mem_map *p = calloc(1, sizeof *p);
 	if (!p) {
 		free(pdir);
 		free(psub);
 		mem_oom(e, m->dir, "parent");
-		return NULL;
-	}
-	if (m->ar ? !arch_has_prefix(m->ar, psub) : access(pdir, F_OK) != 0) {
-		free(p);
-		free(psub);
-		m->parent_missing = 1;
-		err_set(e, "%s/%s: pages are in the parent checkpoint, and %s is not there", m->dir, m->pagemap,
-			pdir);
-		free(pdir);
 		return NULL;
 	}
 	if (mem_map_open_src(p, m->ar, psub, pdir, m->pagemap, m->page_size, e) < 0) {
@@ -337,6 +386,7 @@ static struct mem_map *parent_map(struct mem_map *m, struct err *e)
 	}
 	free(pdir);
 	free(psub);
+	p->child = m;
 	m->parent = p;
 	return p;
 }

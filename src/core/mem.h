@@ -31,6 +31,7 @@ struct mem_map {
 	int parent_missing;
 	const struct arch *ar; /* the archive holding the images (dir is then its label), or NULL */
 	char *sub;             /* in an archive: the images' member prefix, "checkpoint/" */
+	const struct mem_map *child; /* the map whose parent this is, or NULL: a chain that loops is refused */
 };
 
 /* Load dir/pagemap_name. Refuses pagemaps and inventories with fields unknown

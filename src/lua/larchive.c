@@ -26,6 +26,12 @@ struct arch *larch_test(lua_State *L, int idx)
 	return a && a->path ? a : NULL;
 }
 
+void larch_push_ckpt(lua_State *L, const struct arch *ar)
+{
+	lua_pushfstring(L, "%s:%s", ar->label ? ar->label : ar->path, "checkpoint");
+	lua_pushfstring(L, "%s" ARCH_CKPT_DIR, ar->root ? ar->root : "");
+}
+
 static struct arch *larch_check(lua_State *L)
 {
 	struct arch *a = luaL_checkudata(L, 1, LARCH_MT);
@@ -34,10 +40,14 @@ static struct arch *larch_check(lua_State *L)
 	return a;
 }
 
-/* crit.archive(path) -> archive | raises "path: why" */
+/* crit.archive(path, [folder, label]) -> archive | raises "path: why"; with
+ * folder, the view of one container of a pod checkpoint (arch_view): names
+ * are then relative to that folder */
 static int larch_open(lua_State *L)
 {
 	const char *path = luaL_checkstring(L, 1);
+	const char *root = luaL_optstring(L, 2, NULL);
+	const char *label = luaL_optstring(L, 3, path);
 	struct arch *a = lua_newuserdatauv(L, sizeof *a, 0);
 	memset(a, 0, sizeof *a);
 	a->fd = a->tmpfd = -1;
@@ -45,6 +55,10 @@ static int larch_open(lua_State *L)
 	struct err e;
 	if (arch_open(a, path, &e) < 0)
 		return larch_fail(L, e.msg);
+	if (root && arch_view(a, root, label, &e) < 0) {
+		arch_close(a);
+		return larch_fail(L, e.msg);
+	}
 	return 1;
 }
 
@@ -77,11 +91,16 @@ static const char *larch_type_name(enum arch_type t)
 static int larch_members(lua_State *L)
 {
 	struct arch *a = larch_check(L);
+	size_t rl = a->root ? strlen(a->root) : 0;
+	lua_Integer k = 0;
 	lua_createtable(L, (int)a->n, 0);
 	for (size_t i = 0; i < a->n; i++) {
 		const struct arch_member *m = &a->m[i];
+		/* a view: the container's members, named within its folder */
+		if (rl && (strncmp(m->name, a->root, rl) != 0 || !m->name[rl]))
+			continue;
 		lua_createtable(L, 0, 4);
-		lua_pushstring(L, m->name);
+		lua_pushstring(L, m->name + rl);
 		lua_setfield(L, -2, "name");
 		lua_pushinteger(L, (lua_Integer)m->size);
 		lua_setfield(L, -2, "size");
@@ -99,16 +118,36 @@ static int larch_members(lua_State *L)
 			lua_pushstring(L, m->link);
 			lua_setfield(L, -2, "link");
 		}
-		lua_rawseti(L, -2, (lua_Integer)i + 1);
+		lua_rawseti(L, -2, ++k);
 	}
 	return 1;
 }
 
 /* The regular member called name, or NULL when there is none; raises for a
  * link member: one named like a file critlua reads is not taken as absent. */
-static const struct arch_member *larch_file(lua_State *L, struct arch *a, const char *name)
+/* The name argument at idx with the links among its directories followed
+ * inside the archive (arch_resolve), put in its place; raises for a link
+ * that leaves it. */
+static const char *larch_resolve(lua_State *L, struct arch *a, int idx, int follow_last)
 {
-	const struct arch_member *m = arch_find(a, name);
+	char *real;
+	struct err e;
+	const char *name = luaL_checkstring(L, idx);
+	if (a->root)
+		name = lua_pushfstring(L, "%s%s", a->root, name);
+	if (arch_resolve(a, name, follow_last, &real, &e) < 0)
+		larch_fail(L, e.msg);
+	if (a->root)
+		lua_pop(L, 1);
+	lua_pushstring(L, real);
+	free(real);
+	lua_replace(L, idx);
+	return lua_tostring(L, idx);
+}
+
+static const struct arch_member *larch_file(lua_State *L, struct arch *a, int idx)
+{
+	const struct arch_member *m = arch_find(a, larch_resolve(L, a, idx, 0));
 	if (m && (m->type == ARCH_SYMLINK || m->type == ARCH_HARDLINK)) {
 		struct err e;
 		arch_pread(a, m, 0, NULL, 0, &e); /* the error naming it */
@@ -121,7 +160,7 @@ static const struct arch_member *larch_file(lua_State *L, struct arch *a, const 
 static int larch_size(lua_State *L)
 {
 	struct arch *a = larch_check(L);
-	const struct arch_member *m = larch_file(L, a, luaL_checkstring(L, 2));
+	const struct arch_member *m = larch_file(L, a, 2);
 	if (!m)
 		return luaL_pushfail(L), 1;
 	lua_pushinteger(L, (lua_Integer)m->size);
@@ -132,7 +171,7 @@ static int larch_size(lua_State *L)
 static int larch_has(lua_State *L)
 {
 	struct arch *a = larch_check(L);
-	const char *name = luaL_checkstring(L, 2);
+	const char *name = larch_resolve(L, a, 2, 1);
 	int yes = arch_find(a, name) != NULL;
 	if (!yes) {
 		lua_pushfstring(L, "%s/", name);
@@ -147,7 +186,7 @@ static int larch_has(lua_State *L)
 static int larch_read(lua_State *L)
 {
 	struct arch *a = larch_check(L);
-	const struct arch_member *m = larch_file(L, a, luaL_checkstring(L, 2));
+	const struct arch_member *m = larch_file(L, a, 2);
 	if (!m)
 		return luaL_pushfail(L), 1;
 	lua_Integer off = luaL_optinteger(L, 3, 0);
@@ -168,8 +207,8 @@ static int larch_read(lua_State *L)
 static int larch_load(lua_State *L)
 {
 	struct arch *a = larch_check(L);
-	const char *name = luaL_checkstring(L, 2);
 	const char *label = luaL_checkstring(L, 3);
+	const char *name = larch_resolve(L, a, 2, 0);
 	struct img *img = laux_imgbox(L);
 	struct err e;
 	if (arch_load_img(a, name, label, img, &e) < 0)
@@ -198,18 +237,39 @@ static int larch_rewrite(lua_State *L)
 	struct arch_put *puts = lua_newuserdatauv(L, (n ? n : 1) * sizeof *puts, 0);
 	size_t i = 0;
 	lua_pushnil(L);
+	/* a view's names within the container's folder, kept alive in a table */
+	lua_createtable(L, (int)n, 0);
+	int names = lua_gettop(L);
+	lua_pushnil(L);
 	while (lua_next(L, 2)) {
-		puts[i].name = lua_tostring(L, -2);
+		if (a->root) {
+			lua_pushfstring(L, "%s%s", a->root, lua_tostring(L, -2));
+			puts[i].name = lua_tostring(L, -1);
+			lua_rawseti(L, names, (lua_Integer)i + 1);
+		} else {
+			puts[i].name = lua_tostring(L, -2);
+		}
 		puts[i].data = lua_tolstring(L, -1, &puts[i].len);
 		puts[i].done = 0;
 		i++;
-		lua_pop(L, 1); /* the strings stay alive in the table */
+		lua_pop(L, 1); /* the strings stay alive in the tables */
 	}
 	char *note;
 	struct err e;
 	if (arch_rewrite(a, puts, n, backup, txn, &note, &e) < 0)
 		return larch_fail(L, e.msg);
 	return laux_push_done(L, note);
+}
+
+/* ar:view(folder, label): this archive (a pod checkpoint) becomes the view of
+ * the container in folder ("ID-NAME/"), named label in messages */
+static int larch_view(lua_State *L)
+{
+	struct arch *a = larch_check(L);
+	struct err e;
+	if (arch_view(a, luaL_checkstring(L, 2), luaL_checkstring(L, 3), &e) < 0)
+		return larch_fail(L, e.msg);
+	return 0;
 }
 
 /* ar:info() -> {path=, compression=, format=, size=, tmp_used=, tmp_max=}: tmp_used
@@ -230,6 +290,14 @@ static int larch_info(lua_State *L)
 	lua_setfield(L, -2, "tmp_used");
 	lua_pushinteger(L, a->tmp_max > (uint64_t)LUA_MAXINTEGER ? LUA_MAXINTEGER : (lua_Integer)a->tmp_max);
 	lua_setfield(L, -2, "tmp_max");
+	lua_pushboolean(L, a->pod);
+	lua_setfield(L, -2, "pod");
+	if (a->root) {
+		lua_pushstring(L, a->root);
+		lua_setfield(L, -2, "folder");
+		lua_pushstring(L, a->label);
+		lua_setfield(L, -2, "label");
+	}
 	return 1;
 }
 
@@ -243,7 +311,8 @@ static int larch_tostring(lua_State *L)
 static const luaL_Reg larch_methods[] = {
 	{ "members", larch_members }, { "size", larch_size },	    { "has", larch_has },
 	{ "read", larch_read },	      { "load", larch_load },	    { "rewrite", larch_rewrite },
-	{ "info", larch_info },	      { "close", larch_gc },	    { NULL, NULL },
+	{ "info", larch_info },	      { "close", larch_gc },	    { "view", larch_view },
+	{ NULL, NULL },
 };
 
 /* crit._lstat(path) -> kind ("file", "directory", "symlink", "other"), size,

@@ -12,4 +12,10 @@
 /* The open archive at idx, or NULL when it is something else. */
 struct arch *larch_test(lua_State *L, int idx);
 
+/* Push the two names the core's readers take for the checkpoint in ar: the
+ * label messages use ("ARCHIVE:checkpoint", or "POD//NAME:checkpoint" for a
+ * pod container's view) and the members' prefix (the view's folder, then
+ * checkpoint/). */
+void larch_push_ckpt(lua_State *L, const struct arch *ar);
+
 #endif

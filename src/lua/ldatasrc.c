@@ -66,9 +66,8 @@ static int l_datafile(lua_State *L)
 	if (ar) {
 		lua_pushvalue(L, 1);
 		lua_setiuservalue(L, -2, 1); /* the archive outlives the object */
-		lua_pushfstring(L, "%s:" ARCH_CKPT_DIR, ar->path);
-		lua_pushlstring(L, lua_tostring(L, -1), lua_rawlen(L, -1) - 1); /* no trailing '/' */
-		rc = ds_open(&d->f, NULL, ar, ARCH_CKPT_DIR, lua_tostring(L, -1), name, &e);
+		larch_push_ckpt(L, ar);
+		rc = ds_open(&d->f, NULL, ar, lua_tostring(L, -1), lua_tostring(L, -2), name, &e);
 		lua_pop(L, 2);
 	} else {
 		rc = ds_open(&d->f, dir, NULL, NULL, NULL, name, &e);

@@ -43,9 +43,8 @@ static int l_memory(lua_State *L)
 	if (ar) {
 		lua_pushvalue(L, 1);
 		lua_setiuservalue(L, -2, 2); /* the archive outlives the object */
-		lua_pushfstring(L, "%s:" ARCH_CKPT_DIR, ar->path);
-		lua_pushlstring(L, lua_tostring(L, -1), lua_rawlen(L, -1) - 1); /* no trailing '/' */
-		rc = mem_map_open_archive(m, ar, ARCH_CKPT_DIR, lua_tostring(L, -1), name, (size_t)ps, &e);
+		larch_push_ckpt(L, ar);
+		rc = mem_map_open_archive(m, ar, lua_tostring(L, -1), lua_tostring(L, -2), name, (size_t)ps, &e);
 		lua_pop(L, 2);
 	} else {
 		rc = mem_map_open(m, dir, name, (size_t)ps, &e);
