@@ -69,6 +69,17 @@ local function held_name(hs, kind, name)
 	return holders.text({ kind = kind, name = name, holders = hs })
 end
 
+-- A source over bytes already in memory (a tty's queue, a SysV message).
+local function string_source(rec, data)
+	function rec.chunks(_, fn)
+		return not fn(0, data)
+	end
+	function rec.read(_, off, len)
+		return data:sub(off + 1, off + len)
+	end
+	return rec
+end
+
 -- A source over runs of one file: {off, len, pos} each.
 local function file_source(rec, ck, image, runs)
 	rec.image = image
@@ -307,13 +318,7 @@ local function ttys(ck, idx, add)
 				or string.format("tty_id %d", e.tty_id)) .. " unread input",
 			size = #data, holders = hs,
 		}
-		function rec.chunks(_, fn)
-			return not fn(0, data)
-		end
-		function rec.read(_, off, len)
-			return data:sub(off + 1, off + len)
-		end
-		add(rec)
+		add(string_source(rec, data))
 	end
 end
 
@@ -444,13 +449,7 @@ local function sysv_msg(ck, name, add)
 					e.msg.desc.key, e.msg.desc.id, k, item.msg.mtype),
 				size = #data, ipc_ns = ns, holders = {},
 			}
-			function rec.chunks(_, fn)
-				return not fn(0, data)
-			end
-			function rec.read(_, off, len)
-				return data:sub(off + 1, off + len)
-			end
-			add(rec)
+			add(string_source(rec, data))
 		end
 	end
 end
@@ -633,17 +632,7 @@ function M.search_data(ck, needle, opts, fn)
 		opts, fn = nil, opts
 	end
 	opts = opts or {}
-	if type(needle) ~= "string" or needle == "" then
-		error("bad argument #2 to 'search_data' (a non-empty string expected)", 2)
-	end
-	local context = opts.context or 16
-	if math.type(context) ~= "integer" or context < 0 then
-		error("bad option context (a byte count >= 0 expected)", 2)
-	end
-	local window = opts.window or 256
-	if opts.pattern then
-		memory.check_pattern(needle)
-	end
+	local context, window = memory.search_opts("search_data", needle, opts)
 	local sources = opts.sources
 	if not sources then
 		local errors

@@ -802,6 +802,27 @@ local function read_spans(list, read_fn, feed)
 	return true
 end
 
+-- The needle and options every search takes (ck:search, ck:search_data),
+-- checked in the name of the caller's caller (fname): context and window,
+-- with their defaults.
+function M.search_opts(fname, needle, opts)
+	if type(needle) ~= "string" or needle == "" then
+		error("bad argument #2 to '" .. fname .. "' (a non-empty string expected)", 3)
+	end
+	local context = opts.context or 16
+	if math.type(context) ~= "integer" or context < 0 then
+		error("bad option context (a byte count >= 0 expected)", 3)
+	end
+	local window = opts.window or 256
+	if math.type(window) ~= "integer" or window < 1 or window > (64 << 20) then
+		error("bad option window (a byte count between 1 and 64 MiB expected)", 3)
+	end
+	if opts.pattern then
+		M.check_pattern(needle)
+	end
+	return context, window
+end
+
 -- ck:search(pid, needle [, opts] [, fn]): look for needle (a byte string, or
 -- with opts.pattern a Lua pattern) in the process's memory. Each match is
 -- {pid, addr, vma, name, match, before, after}: before/after are up to
@@ -820,20 +841,7 @@ function M.search(ck, pid, needle, opts, fn)
 	end
 	opts = opts or {}
 	pid = check_pid(ck, pid)
-	if type(needle) ~= "string" or needle == "" then
-		error("bad argument #2 to 'search' (a non-empty string expected)", 2)
-	end
-	local context = opts.context or 16
-	if math.type(context) ~= "integer" or context < 0 then
-		error("bad option context (a byte count >= 0 expected)", 2)
-	end
-	local window = opts.window or 256
-	if math.type(window) ~= "integer" or window < 1 or window > (64 << 20) then
-		error("bad option window (a byte count between 1 and 64 MiB expected)", 2)
-	end
-	if opts.pattern then
-		M.check_pattern(needle)
-	end
+	local context, window = M.search_opts("search", needle, opts)
 	local sp = space(ck, pid)
 	local notes = {}
 	if not sp.mem and #sp.shared == 0 then
