@@ -48,13 +48,7 @@ end
 
 local UNSIGNED64 = { uint64 = true, fixed64 = true }
 
-local function unsigned(n)
-	if n >= 0 then
-		return string.format("%d", n)
-	end
-	local q = (n >> 1) // 5
-	return string.format("%d%d", q, n - q * 10)
-end
+local unsigned = explore.unsigned
 
 -- A value as the fixups' reports show it; IP addresses dotted, big strings
 -- and payloads by their length.

@@ -160,14 +160,7 @@ local first_match = true
 local function js(v)
 	return crit.json.encode(v)
 end
--- an address or offset as JSON's unsigned integer
-local function unsigned(n)
-	if n >= 0 then
-		return string.format("%d", n)
-	end
-	local q = (n >> 1) // 5
-	return string.format("%d%d", q, n - q * 10)
-end
+local unsigned = require("explore").unsigned -- an address or offset as JSON's unsigned integer
 local function json_match(fields)
 	out:write(first_match and "\n" or ",\n", "{", table.concat(fields, ", "), "}")
 	first_match = false

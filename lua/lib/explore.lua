@@ -1338,6 +1338,16 @@ local function human_bytes(n)
 end
 M.human_time, M.human_bytes = human_time, human_bytes
 
+-- A 64-bit integer as its unsigned decimal text (an address above 2^63 is
+-- negative in Lua), for JSON and messages.
+function M.unsigned(n)
+	if n >= 0 then
+		return string.format("%d", n)
+	end
+	local q = (n >> 1) // 5
+	return string.format("%d%d", q, n - q * 10)
+end
+
 local function pages(n)
 	return string.format("%d (%s)", n, human_bytes(n * PAGE_SIZE))
 end
