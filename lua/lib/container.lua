@@ -6,9 +6,11 @@ local crit = require "crit"
 
 local M = {}
 
+-- A metadata value when it is a string with something in it, else nil.
 local function str(v)
 	return type(v) == "string" and v ~= "" and v or nil
 end
+M.nonempty = str
 
 -- M.open(path) -> c: the checkpoint (c.ck), c.meta(name) -> bytes|nil for a
 -- file beside checkpoint/, c.top (the names there, sorted), c.label(name)

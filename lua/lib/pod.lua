@@ -8,9 +8,7 @@ local container = require "container"
 
 local M = {}
 
-local function str(v)
-	return type(v) == "string" and v ~= "" and v or nil
-end
+local str = container.nonempty
 
 -- Whether msg is crit.open's refusal of a pod checkpoint opened whole.
 function M.is_pod_error(msg)
