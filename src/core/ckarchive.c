@@ -1056,15 +1056,12 @@ int arch_pread(const struct arch *ca, const struct arch_member *cm, uint64_t off
 		}
 		uint64_t in = s->lo + s->len - off;
 		size_t k = in < len ? (size_t)in : len;
-		ssize_t n = pread(fd, p, k, (off_t)(s->fo + (off - s->lo)));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
+		if (pread_all(fd, p, k, s->fo + (off - s->lo), NULL) < 0)
 			return err_set(e, "%s:%s: %s", ca->path, m->name,
-				       n < 0 ? strerror(errno) : "the archive file became shorter");
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
+				       errno ? strerror(errno) : "the archive file became shorter");
+		p += k;
+		len -= k;
+		off += k;
 		if (off == s->lo + s->len)
 			i++;
 	}

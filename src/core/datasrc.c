@@ -78,18 +78,10 @@ int ds_pread(struct ds_file *f, uint64_t off, void *buf, size_t len, struct err 
 			return err_prefix(e, "offset 0x%llx", (unsigned long long)off);
 		return 0;
 	}
-	uint8_t *p = buf;
-	while (len) {
-		ssize_t n = pread(f->fd, p, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return err_set(e, "%s: offset 0x%llx: %s", f->label, (unsigned long long)off,
-				       n ? strerror(errno) : "the file ends there (it shrank while read)");
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
+	size_t got;
+	if (pread_all(f->fd, buf, len, off, &got) < 0)
+		return err_set(e, "%s: offset 0x%llx: %s", f->label, (unsigned long long)(off + got),
+			       errno ? strerror(errno) : "the file ends there (it shrank while read)");
 	return 0;
 }
 

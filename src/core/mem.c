@@ -292,18 +292,11 @@ static int read_pages(struct mem_map *m, uint64_t off, size_t len, uint8_t *out,
 	int fd = pages_fd(m, e);
 	if (fd < 0)
 		return -1;
-	while (len) {
-		ssize_t n = pread(fd, out, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return err_set(e, "%s/pages-%u.img: %s at offset 0x%llx", m->dir, m->pages_id,
-				       n < 0 ? strerror(errno) : "the file is shorter than its pagemap says",
-				       (unsigned long long)off);
-		out += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
+	size_t got;
+	if (pread_all(fd, out, len, off, &got) < 0)
+		return err_set(e, "%s/pages-%u.img: %s at offset 0x%llx", m->dir, m->pages_id,
+			       errno ? strerror(errno) : "the file is shorter than its pagemap says",
+			       (unsigned long long)(off + got));
 	return 0;
 }
 

@@ -235,6 +235,28 @@ int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
+int pread_all(int fd, void *buf, size_t len, uint64_t off, size_t *got)
+{
+	uint8_t *p = buf;
+	size_t done = 0;
+	int rc = 0;
+	while (done < len) {
+		ssize_t n = pread(fd, p + done, len - done, (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = 0;
+			rc = -1;
+			break;
+		}
+		done += (size_t)n;
+	}
+	if (got)
+		*got = done;
+	return rc;
+}
+
 static int write_file_replace(const char *path, const void *data, size_t len, const struct stat *old,
 			      struct err *e);
 

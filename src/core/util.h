@@ -69,6 +69,9 @@ const char *file_kind(mode_t m);
 int write_file_atomic(const char *path, const void *data, size_t len, struct err *e);
 /* All of data to fd, across short writes and EINTR; -1 with errno set. */
 int write_all(int fd, const void *data, size_t len);
+/* len bytes at off, through short reads and EINTR: 0, or -1 with errno set,
+ * or -1 with errno 0 when the file ends first (*got says how much came). */
+int pread_all(int fd, void *buf, size_t len, uint64_t off, size_t *got);
 /* A new hidden temporary file in the directory of path (DIR/.critlua-XXXXXX),
  * for a write that renames it over path at the end: its descriptor, and its
  * name in *tmp (malloc'd); -1 with e set ("cannot create a temporary file
