@@ -70,7 +70,7 @@ static int larch_gc(lua_State *L)
 	return 0;
 }
 
-static const char *larch_type_name(enum arch_type t)
+const char *larch_type_name(enum arch_type t)
 {
 	switch (t) {
 	case ARCH_FILE:

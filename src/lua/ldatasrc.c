@@ -273,23 +273,12 @@ static int l_chunks(lua_State *L)
 	return finish_walk(L, d, &c, rc, &e);
 }
 
-static const char *type_name(enum arch_type t)
-{
-	switch (t) {
-	case ARCH_FILE: return "file";
-	case ARCH_DIR: return "directory";
-	case ARCH_SYMLINK: return "symlink";
-	case ARCH_HARDLINK: return "hardlink";
-	default: return "other";
-	}
-}
-
 static int member_cb(const char *name, enum arch_type type, uint64_t size, void *ctx)
 {
 	struct lua_cb *c = ctx;
 	lua_pushvalue(c->L, c->fn);
 	lua_pushstring(c->L, name);
-	lua_pushstring(c->L, type_name(type));
+	lua_pushstring(c->L, larch_type_name(type));
 	lua_pushinteger(c->L, (lua_Integer)size);
 	if ((c->status = lua_pcall(c->L, 3, 1, 0)) != LUA_OK)
 		return -1;
