@@ -105,9 +105,18 @@ static void txn_unblock_signals(struct txn *t)
  * staged directory keeps its marker until it is all but gone. The entries
  * are read with getdents64 into a buffer on the stack, not opendir's on the
  * heap: undoing a change (and tidying up after one) must not fail for want
- * of memory. */
-static int txn_rm_tree(int dirfd, const char *name, const char *last)
+ * of memory. With 4 KiB a level on the stack, the depth is bounded: what
+ * critlua stages is a checkpoint, a level or two deep; a staged directory
+ * planted deeper than TXN_RM_DEPTH is refused (ELOOP), never a stack
+ * overflow, whatever the limit on open files. */
+#define TXN_RM_DEPTH 64
+
+static int txn_rm_tree_at(int dirfd, const char *name, const char *last, int depth)
 {
+	if (depth > TXN_RM_DEPTH) {
+		errno = ELOOP;
+		return -1;
+	}
 	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT)
@@ -139,7 +148,7 @@ static int txn_rm_tree(int dirfd, const char *name, const char *last)
 			}
 			if (unlinkat(fd, n, 0) == 0 || errno == ENOENT)
 				continue;
-			if ((errno == EISDIR || errno == EPERM) && txn_rm_tree(fd, n, NULL) == 0)
+			if ((errno == EISDIR || errno == EPERM) && txn_rm_tree_at(fd, n, NULL, depth + 1) == 0)
 				continue;
 			rc = -1;
 		}
@@ -150,6 +159,18 @@ static int txn_rm_tree(int dirfd, const char *name, const char *last)
 	if (rc == 0 && unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
 		rc = -1;
 	return rc;
+}
+
+static int txn_rm_tree(int dirfd, const char *name, const char *last)
+{
+	return txn_rm_tree_at(dirfd, name, last, 0);
+}
+
+/* Why txn_rm_tree failed, for a message. */
+static const char *txn_rm_why(void)
+{
+	return errno == ELOOP ? "it holds directories nested deeper than critlua ever stages (planted?)"
+			      : strerror(errno);
 }
 
 /* ---- the lock ---- */
@@ -272,7 +293,7 @@ static int txn_recover(struct txn *t, char **report, struct err *e)
 			return 0;
 		if (txn_rm_tree(t->pfd, t->stagename, NULL) < 0)
 			return err_set(e, "%s: cannot remove %s, left by an interrupted change: %s", t->path,
-				       t->stagename, strerror(errno));
+				       t->stagename, txn_rm_why());
 		txn_fsync_dir(t->pfd);
 		*report = txn_fmt("%s: an interrupted change was undone: the archive is as it was (%s removed)",
 				  t->path, t->stagename);
@@ -295,7 +316,7 @@ static int txn_recover(struct txn *t, char **report, struct err *e)
 	if (marked) {
 		if (staged && txn_rm_tree(t->pfd, t->stagename, NULL) < 0)
 			return err_set(e, "%s: cannot remove the old copy %s: %s", t->path, t->stagename,
-				       strerror(errno));
+				       txn_rm_why());
 		if (txn_fsync_dir(t->pfd) < 0 || (unlinkat(t->dfd, TXN_MARKER, 0) < 0 && errno != ENOENT) ||
 		    txn_fsync_dir(t->dfd) < 0)
 			return err_set(e, "%s: cannot finish an interrupted change: %s", t->path, strerror(errno));
@@ -305,7 +326,7 @@ static int txn_recover(struct txn *t, char **report, struct err *e)
 	}
 	if (txn_rm_tree(t->pfd, t->stagename, TXN_MARKER) < 0)
 		return err_set(e, "%s: cannot remove %s, left by an interrupted change: %s", t->path, t->stagename,
-			       strerror(errno));
+			       txn_rm_why());
 	txn_fsync_dir(t->pfd);
 	*report = txn_fmt("%s: an interrupted change was undone: the images are as they were (%s removed)",
 			  t->path, t->stagename);

@@ -428,6 +428,18 @@ EOF
 	rc=$?
 	[ $rc -eq 0 ] && [ -f "$h/outside/dir/keep" ] && [ ! -e "$h/.ck.critlua-txn" ] && ok ||
 		fail "hostile: a linked staged copy: exit $rc, the directory outside changed: $out"
+	# a staged copy planted with directories nested 200 deep (a frame of 4 KiB
+	# each on the stack while it is removed): refused, exit 1, images unchanged
+	local before d
+	before=$(images_of "$w")
+	d="$h/.ck.critlua-txn"
+	mkdir "$d" && : >"$d/.critlua-txn"
+	(cd "$d" && for _ in $(seq 200); do mkdir d && cd d || exit 1; done)
+	out=$(timeout 20 "$CRITLUA" rewrite-paths -q "$w" /srv/fixture=/opt/fx 2>&1)
+	rc=$?
+	[ $rc -eq 1 ] && echo "$out" | grep -q "nested deeper" && [ "$(images_of "$w")" = "$before" ] && ok ||
+		fail "hostile: a deeply nested staged copy: exit $rc: $out"
+	rm -rf "$d"
 	# where the exchange cannot work (no RENAME_EXCHANGE: EINVAL, simulated) or
 	# staging fails: a clear error, nothing changed, nothing left
 	for at in exchange stage; do
