@@ -28,15 +28,7 @@ trap 'rm -rf "$TMP"' EXIT
 export TMPDIR=$TMP/tmpdir
 mkdir -p "$TMPDIR"
 LIMIT=${CRITLUA_TEST_TIMEOUT:-60}
-fails=0
-checks=0
-fail() {
-	echo "FAIL: $*"
-	fails=$((fails + 1))
-}
-ok() {
-	checks=$((checks + 1))
-}
+. "$(dirname "$0")/../lib/check.sh"
 
 # run OUTFILE CMD...: CMD under the timeout, its output in OUTFILE, its status in $rc;
 # a crash, a hang or a file left in $TMPDIR fails.

@@ -24,16 +24,7 @@ shift 2
 HERE=$(cd "$(dirname "$0")" && pwd)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/critlua-archive-test.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
-fails=0
-checks=0
-
-fail() {
-	echo "FAIL: $*"
-	fails=$((fails + 1))
-}
-ok() {
-	checks=$((checks + 1))
-}
+. "$(dirname "$0")/../lib/check.sh"
 
 if [ $# -gt 0 ]; then
 	FIXTURES=("$@")

@@ -18,31 +18,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 META=$HERE/../containers
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/critlua-pod-test.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
-fails=0
-checks=0
-
-fail() {
-	echo "FAIL: $*"
-	fails=$((fails + 1))
-}
-ok() {
-	checks=$((checks + 1))
-}
-# expect LABEL WANT_RC PATTERN CMD...: CMD exits WANT_RC and its output has PATTERN (fixed string)
-expect() {
-	local label=$1 want=$2 pat=$3
-	shift 3
-	local out rc
-	out=$("$@" 2>&1)
-	rc=$?
-	if [ $rc -eq "$want" ] && grep -qF -- "$pat" <<<"$out"; then
-		ok
-	else
-		fail "$label: exit $rc (want $want), output without '$pat':"
-		echo "$out" | head -5
-	fi
-	if grep -q "AddressSanitizer\|runtime error\|stack traceback" <<<"$out"; then fail "$label: crashed: $out"; fi
-}
+. "$(dirname "$0")/../lib/check.sh"
 # want LABEL TEXT PATTERN...: each grep pattern matches a line of TEXT
 want() {
 	local label=$1 text=$2

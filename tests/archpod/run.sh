@@ -22,31 +22,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 PODMAN=$HERE/../archive/podman
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/critlua-archpod-test.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
-fails=0
-checks=0
-
-fail() {
-	echo "FAIL: $*"
-	fails=$((fails + 1))
-}
-ok() {
-	checks=$((checks + 1))
-}
-# expect LABEL WANT_RC PATTERN CMD...: CMD exits WANT_RC and its output has PATTERN (fixed string)
-expect() {
-	local label=$1 want=$2 pat=$3
-	shift 3
-	local err rc
-	err=$("$@" 2>&1)
-	rc=$?
-	if [ $rc -eq "$want" ] && grep -qF -- "$pat" <<<"$err"; then
-		ok
-	else
-		fail "$label: exit $rc (want $want), output without '$pat':"
-		echo "$err" | head -5
-	fi
-	if grep -q "AddressSanitizer\|runtime error\|stack traceback" <<<"$err"; then fail "$label: crashed: $err"; fi
-}
+. "$(dirname "$0")/../lib/check.sh"
 
 if [ $# -gt 0 ]; then
 	FIXTURES=("$@")

@@ -21,16 +21,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 PODMAN=$HERE/../archive/podman
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/critlua-containers-test.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
-fails=0
-checks=0
-
-fail() {
-	echo "FAIL: $*"
-	fails=$((fails + 1))
-}
-ok() {
-	checks=$((checks + 1))
-}
+. "$(dirname "$0")/../lib/check.sh"
 # want LABEL TEXT PATTERN...: each grep pattern matches a line of TEXT
 want() {
 	local label=$1 text=$2

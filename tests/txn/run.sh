@@ -19,16 +19,8 @@ shift 2
 PARTS=${*:-kill signal race hostile}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/txn-test.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
-fails=0
-checks=0
 skipped=0
-fail() {
-	echo "FAIL: $*"
-	fails=$((fails + 1))
-}
-ok() {
-	checks=$((checks + 1))
-}
+. "$(dirname "$0")/../lib/check.sh"
 # CMD... run by sh, so that bash prints no "Killed" line: the status is 128+signal
 quietly() {
 	sh -c '"$@"; exit $?' sh "$@"
