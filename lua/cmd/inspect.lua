@@ -100,8 +100,9 @@ local function summary()
 	local s = {}
 	info.size = s
 	s.images, s.pages, s.files = 0, 0, 0
-	for _, name in ipairs(ck:list()) do
-		local n = ck:size(name) or 0
+	local names, sizes = ck:list(true)
+	for i, name in ipairs(names) do
+		local n = sizes[i]
 		s.images = s.images + n
 		s.files = s.files + 1
 		if name:match("^pages%-") then

@@ -52,14 +52,7 @@ function M.open(path)
 			c.meta_size = function(name)
 				return ar:size(name)
 			end
-			local seen = {}
-			for _, m in ipairs(ar:members()) do
-				if not m.name:find("/", 1, true) and m.type == "file" and not seen[m.name] then
-					seen[m.name] = true
-					c.top[#c.top + 1] = m.name
-				end
-			end
-			table.sort(c.top)
+			c.top = ar:files("")
 		else
 			c.meta = function()
 				return nil

@@ -204,31 +204,25 @@ function Checkpoint:path(name)
 	return self.dir .. "/" .. name
 end
 
--- The image files of the dump, sorted (raw ones such as pages-*.img too).
-function Checkpoint:list()
-	local out = {}
+-- The image files of the dump, sorted (raw ones such as pages-*.img too);
+-- with_sizes: and their sizes in bytes, a second list in the same order.
+function Checkpoint:list(with_sizes)
+	local out, sizes = {}, with_sizes and {} or nil
+	local names, known
 	if self.archive then
-		for _, m in ipairs(self.archive:members()) do
-			local name = m.type == "file" and m.name:sub(1, #ARCHIVE_DIR) == ARCHIVE_DIR
-				and m.name:sub(#ARCHIVE_DIR + 1)
-			if name and not name:find("/", 1, true) and is_image_name(name) then
-				out[#out + 1] = name
-			end
-		end
-		table.sort(out)
-		for i = #out, 2, -1 do -- a name given twice in the archive
-			if out[i] == out[i - 1] then
-				table.remove(out, i)
-			end
-		end
-		return out
+		names, known = self.archive:files(ARCHIVE_DIR)
+	else
+		names = crit.dir(self.dir)
 	end
-	for _, name in ipairs(crit.dir(self.dir)) do
+	for i, name in ipairs(names) do
 		if is_image_name(name) then
 			out[#out + 1] = name
+			if sizes then
+				sizes[#out] = known and known[i] or self:size(name) or 0
+			end
 		end
 	end
-	return out
+	return out, sizes
 end
 
 -- ck:read(name) -> the bytes of a file of the checkpoint (an image, a raw

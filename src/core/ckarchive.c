@@ -278,6 +278,8 @@ struct arch_src {
 	off_t pos;
 	off_t size; /* the file's when the reader opened it: skips stop there */
 	size_t want; /* the next read's size */
+	off_t buf_at; /* the file offset buf[0] was read from */
+	size_t buf_len; /* and how many bytes the read gave */
 	uint8_t buf[ARCH_BLOCK];
 };
 
@@ -290,8 +292,11 @@ static la_ssize_t arch_src_read(struct archive *ar, void *cd, const void **out)
 			continue;
 		if (n < 0) {
 			(void)ar;
+			s->buf_len = 0;
 			return -1;
 		}
+		s->buf_at = s->pos;
+		s->buf_len = (size_t)n;
 		s->pos += n;
 		if (s->want < sizeof s->buf)
 			s->want *= 2;
@@ -322,11 +327,13 @@ static int arch_src_close(struct archive *ar, void *cd)
 	return ARCHIVE_OK;
 }
 
-/* NULL when memory runs out */
-static struct archive *arch_reader(int fd)
+/* NULL when memory runs out; *src (when given) is its source, freed with it */
+static struct archive *arch_reader(int fd, struct arch_src **src)
 {
 	struct archive *ar = la.archive_read_new();
 	struct arch_src *s = ar ? malloc(sizeof *s) : NULL;
+	if (src)
+		*src = s;
 	if (!s) {
 		if (ar)
 			la.archive_read_free(ar);
@@ -340,6 +347,8 @@ static struct archive *arch_reader(int fd)
 	s->pos = 0;
 	s->size = fstat(fd, &st) == 0 ? st.st_size : 0;
 	s->want = sizeof s->buf;
+	s->buf_at = 0;
+	s->buf_len = 0;
 	/* on failure the first next_header reports it (close frees s either way) */
 	la.archive_read_open2(ar, s, NULL, arch_src_read, arch_src_skip, arch_src_close);
 	return ar;
@@ -528,8 +537,8 @@ static int arch_index_sparse(struct arch *a, struct archive *ar, struct arch_mem
 /* Index one regular member: in place when the archive is not compressed and
  * the bytes at the offset prove to be the member's; a small image of a
  * compressed one expanded now (it passes by anyway); the rest when read. */
-static int arch_index_data(struct arch *a, struct archive *ar, struct arch_member *m, uint64_t *eager,
-			   uint8_t *buf, struct err *e)
+static int arch_index_data(struct arch *a, struct archive *ar, const struct arch_src *src, struct arch_member *m,
+			   uint64_t *eager, uint8_t *buf, struct err *e)
 {
 	int compressed = a->nfilters > 0;
 	if (!compressed && m->sparse)
@@ -570,7 +579,13 @@ static int arch_index_data(struct arch *a, struct archive *ar, struct arch_membe
 			       a->path, m->name, (unsigned long long)m->size,
 			       (unsigned long long)(a->file_size > data_off ? a->file_size - data_off : 0));
 	int same = 1;
-	if (want) {
+	if (want && src->buf_len && data_off >= (uint64_t)src->buf_at &&
+	    data_off - (uint64_t)src->buf_at + want <= src->buf_len) {
+		/* the file's bytes there are in what the source's last pread gave
+		 * (a small member comes in one read with its header): compared
+		 * there, which proves the same as reading them again */
+		same = memcmp(src->buf + (data_off - (uint64_t)src->buf_at), buf, want) == 0;
+	} else if (want) {
 		uint8_t *chk = buf + ARCH_BLOCK;
 		ssize_t n = pread(a->fd, chk, want, (off_t)data_off);
 		same = n == (ssize_t)want && memcmp(chk, buf, want) == 0;
@@ -624,7 +639,8 @@ int arch_open(struct arch *a, const char *path, struct err *e)
 		err_prefix(e, "%s", path);
 		goto fail;
 	}
-	struct archive *ar = arch_reader(a->fd);
+	struct arch_src *src = NULL;
+	struct archive *ar = arch_reader(a->fd, &src);
 	struct archive_entry *en;
 	uint8_t *buf = ar ? malloc(2 * ARCH_BLOCK) : NULL;
 	if (!buf) {
@@ -718,7 +734,7 @@ int arch_open(struct arch *a, const char *path, struct err *e)
 					  : 0;
 			m->stored = arch_stored(en, m->size);
 			last_end += (m->size + 511) / 512 * 512;
-			if ((rc = arch_index_data(a, ar, m, &eager, buf, e)) < 0)
+			if ((rc = arch_index_data(a, ar, src, m, &eager, buf, e)) < 0)
 				break;
 		}
 	}
@@ -955,7 +971,7 @@ static int arch_materialise(struct arch *a, struct arch_member *m, struct err *e
 		a->rd_greedy = 1;
 	}
 	if (!a->rd) {
-		if (!(a->rd = arch_reader(a->fd)))
+		if (!(a->rd = arch_reader(a->fd, NULL)))
 			return err_set(e, "%s: %s: out of memory", a->path, m->name);
 		a->rd_next = 0;
 	}
@@ -1151,7 +1167,7 @@ static int arch_injected(size_t written, struct err *e)
 static int arch_copy_all(struct arch *a, struct archive *w, struct arch_put *puts, size_t nputs,
 			 struct err *e)
 {
-	struct archive *r = arch_reader(a->fd);
+	struct archive *r = arch_reader(a->fd, NULL);
 	struct archive_entry *en;
 	uint8_t *buf = r ? malloc(ARCH_BLOCK) : NULL;
 	size_t written = 0;

@@ -123,6 +123,35 @@ static int larch_members(lua_State *L)
 	return 1;
 }
 
+/* ar:files(dir) -> names, sizes: the regular members directly in folder dir
+ * ("checkpoint/"; within a view, in the container's), by name, a name given
+ * twice once (the later member, as tar extracts it), and their sizes; the
+ * listing of a checkpoint without a table a member */
+static int larch_files(lua_State *L)
+{
+	struct arch *a = larch_check(L);
+	size_t dl;
+	const char *dir = luaL_checklstring(L, 2, &dl);
+	size_t rl = a->root ? strlen(a->root) : 0;
+	lua_newtable(L);
+	lua_newtable(L);
+	lua_Integer k = 0;
+	for (size_t i = 0; i < a->nsorted; i++) {
+		const struct arch_member *m = a->sorted[i];
+		const char *name = m->name;
+		if (m->type != ARCH_FILE || strncmp(name, a->root ? a->root : "", rl) != 0)
+			continue;
+		name += rl;
+		if (strncmp(name, dir, dl) != 0 || !name[dl] || strchr(name + dl, '/'))
+			continue;
+		lua_pushstring(L, name + dl);
+		lua_rawseti(L, -3, ++k);
+		lua_pushinteger(L, (lua_Integer)m->size);
+		lua_rawseti(L, -2, k);
+	}
+	return 2;
+}
+
 /* The regular member called name, or NULL when there is none; raises for a
  * link member: one named like a file critlua reads is not taken as absent. */
 /* The name argument at idx with the links among its directories followed
@@ -309,7 +338,7 @@ static int larch_tostring(lua_State *L)
 }
 
 static const luaL_Reg larch_methods[] = {
-	{ "members", larch_members }, { "size", larch_size },	    { "has", larch_has },
+	{ "members", larch_members }, { "files", larch_files }, { "size", larch_size },	    { "has", larch_has },
 	{ "read", larch_read },	      { "load", larch_load },	    { "rewrite", larch_rewrite },
 	{ "info", larch_info },	      { "close", larch_gc },	    { "view", larch_view },
 	{ NULL, NULL },

@@ -251,5 +251,29 @@ done
 json=$("$CRITLUA" inspect --json "$TMP/insp.tar.zst" 2>&1)
 grep -q '"name": "fixture-sleeper"' <<<"$json" && grep -q '"rootfs_diff": 10240' <<<"$json" && ok || fail "inspect --json: $json"
 
+# --- The listing: ck:list(true) on the archive gives the directory's names and sizes;
+# ar:files lists a folder's regular members only, sorted, a name given twice once
+# (the later member, as tar extracts it) ---
+out=$("$CRITLUA" -e '
+	local function listing(path)
+		local names, sizes = crit.open(path):list(true)
+		local t = {}
+		for i, n in ipairs(names) do t[i] = n .. "=" .. sizes[i] end
+		return table.concat(t, " ")
+	end
+	local d, a = listing(arg[1]), listing(arg[2])
+	assert(d ~= "" and d == a, "ck:list(true): the directory gives " .. d .. "\nthe archive " .. a)
+	print("ok")' "$ROOT/$fx" "$TMP/insp.tar.zst" 2>&1)
+[ "$out" = ok ] && ok || fail "ck:list(true): $out"
+mkdir -p "$TMP/lst/checkpoint/sub" "$TMP/lst2/checkpoint"
+printf 'ab' >"$TMP/lst/checkpoint/b.img" && printf 'a' >"$TMP/lst/checkpoint/a.img"
+printf 'x' >"$TMP/lst/checkpoint/sub/c.img" && ln -s a.img "$TMP/lst/checkpoint/link"
+printf 'longer' >"$TMP/lst2/checkpoint/a.img"
+tar -cf "$TMP/lst.tar" -C "$TMP/lst" checkpoint && tar -rf "$TMP/lst.tar" -C "$TMP/lst2" checkpoint/a.img
+out=$("$CRITLUA" -e '
+	local names, sizes = crit.archive(arg[1]):files("checkpoint/")
+	io.write(table.concat(names, ","), " ", table.concat(sizes, ","))' "$TMP/lst.tar" 2>&1)
+[ "$out" = "a.img,b.img 6,2" ] && ok || fail "ar:files: 'a.img,b.img 6,2' expected, got: $out"
+
 echo "$checks checks, $fails failures (${#FIXTURES[@]} checkpoints of $ROOT)"
 [ $fails -eq 0 ]
