@@ -759,6 +759,38 @@ local function pattern_scanner(pat, window, emit)
 end
 M.pattern_scanner = pattern_scanner -- for datasrc's search over the other byte streams
 
+-- For a pattern whose matches start with literal text, over memory that the
+-- core's search can look through in place: returns that text and try(at), to
+-- be called for each place the search finds it (in address order, overlapping
+-- ones too). try tries the pattern there on up to window bytes of the
+-- readable stretch (readable: spans; read(addr, n) -> bytes), skips places
+-- inside the last match, and returns what emit(at, text) returns. The same
+-- matches as pattern_scanner's, without copying all memory into Lua strings.
+-- nil when the pattern starts with no literal text.
+local function prefix_trier(pat, window, read, readable, emit)
+	local prefix = literal_prefix(pat)
+	if prefix == "" then
+		return nil
+	end
+	local anchored, resume = "^" .. pat, nil
+	return prefix, function(at)
+		if resume and ult(at, resume) then
+			return false -- inside the last match: matches do not overlap
+		end
+		local s, n = span_at(readable, at), window
+		if s and ult(s["end"] - at, n) then
+			n = s["end"] - at
+		end
+		local subject = read(at, n)
+		local e = subject and select(2, subject:find(anchored))
+		if not e then
+			return false
+		end
+		resume = at + e
+		return emit(at, subject:sub(1, e))
+	end
+end
+
 -- The parts of the address spans a that lie in b (each sorted, disjoint).
 local function intersect(a, b)
 	local out = {}
@@ -966,7 +998,17 @@ function M.search(ck, pid, needle, opts, fn)
 	elseif sp.mem then
 		local ps = private_spans()
 		local ok, err
+		local prefix, try
 		if opts.pattern then
+			prefix, try = prefix_trier(needle, window, function(a, n)
+				return sp.mem:read(a, n)
+			end, ps, function(a, t)
+				return emit(ps, a, t)
+			end)
+		end
+		if prefix then
+			ok, err = sp.mem:find(prefix, try)
+		elseif opts.pattern then
 			local feed, finish = pattern_scanner(needle, window, function(a, t)
 				return emit(ps, a, t)
 			end)
@@ -1014,7 +1056,21 @@ function M.search(ck, pid, needle, opts, fn)
 			end
 			local vs = spans(s)
 			local ok, err
-			if only then
+			local prefix, try
+			if opts.pattern and not only then
+				prefix, try = prefix_trier(needle, window, function(a, n)
+					return shm:read(lo + (a - v.start), n)
+				end, vs, function(a, t)
+					return emit(vs, a, t)
+				end)
+			end
+			if prefix then
+				ok, err = shm:find(prefix, function(off)
+					if ule(lo, off) and ule(off + #prefix, hi) then
+						return try(v.start + (off - lo))
+					end
+				end)
+			elseif only then
 				ok, err = search_only(vs, function(a, n)
 					return shm:read(lo + (a - v.start), n)
 				end, function(a, t)

@@ -251,12 +251,27 @@ local sleep = root .. "/sleep"
 if T.exists(sleep .. "/pages-1.img") then
 	local ck = crit.open(sleep)
 	local b = brute(sleep, "pagemap-23744.img")
-	for _, pat in ipairs({ "PATH=[^%z]+", "%d%d%d%d", "[A-Z][A-Z_]+=", "GLIBC_%d%.%d+" }) do
+	-- (patterns with literal text first are tried where the core's search finds
+	-- it, overlapping places too: "\0\0\0[^%z]" starts at the third of three)
+	local found = 0
+	local pats = { "PATH=[^%z]+", "%d%d%d%d", "[A-Z][A-Z_]+=", "GLIBC_%d%.%d+", "\0\0\0[^%z]+", "ld%-[%w.-]+" }
+	for _, pat in ipairs(pats) do
 		for _, window in ipairs({ 64, 4096 }) do
 			local got = search_private(ck, 23744, pat, { pattern = true, window = window })
 			same_list(got, brute_find(b, pat, false), "pattern " .. pat .. " window " .. window)
+			-- the same matches, text and all, as the piece-by-piece scanner that
+			-- a search over opts.only spans uses
+			local all = ck:search(23744, pat, { pattern = true, window = window })
+			local scanned = ck:search(23744, pat, { pattern = true, window = window, only = { { start = 0, ["end"] = -1 } } })
+			local a, c = {}, {}
+			for i, m in ipairs(all) do a[i] = string.format("%x %q", m.addr, m.match) end
+			for i, m in ipairs(scanned) do c[i] = string.format("%x %q", m.addr, m.match) end
+			found = found + #a
+			T.check(table.concat(a, "\n") == table.concat(c, "\n"),
+				"pattern %q window %d: %d matches, %d by the scanner", pat, window, #a, #c)
 		end
 	end
+	T.check(found > 100, "the patterns found only %d matches", found)
 	local list = ck:search(23744, "PATH=[^%z]+", { pattern = true, context = 3 })
 	T.eq(list[1] and list[1].match, "PATH=/usr/local/bin:/usr/bin:/bin", "pattern match text")
 	T.eq(list[1] and list[1].before, "00\0", "context before")
