@@ -460,6 +460,7 @@ if [ -x "$encfloor" ]; then
 fi
 # The views that read memory (mems: the pagemaps for go-crit; rss) run on the compat copy.
 add "x ps" "$ck_label" same critlua="x $W/ck ps" crit="x $W/ck ps" gocrit="x $W/ck ps" gocrit:check="pids:$procs"
+ps_op=$last_op
 add "x fds" "$ck_label" same critlua="x $W/ck fds" crit="x $W/ck fds" gocrit="x $W/ck fd" gocrit:check="pids:$procs"
 fds_op=$last_op
 add "x mems" "$ck_label" same critlua="x $C/ck mems" crit="x $C/ck mems" gocrit="x $C/ck mem" \
@@ -476,21 +477,35 @@ add "x rss" "$ck_label" same critlua="x $C/ck rss" crit="x $C/ck rss" gocrit="x 
 add "x rss: Lua floor" "read + a format a piece" "floor:$last_op" \
 	critlua="@exec $critlua $here/bench-rss-floor.lua $C/ck"
 add "x sk" "$ck_label" - critlua="x $W/ck sk" gocrit="x $W/ck sk"
-# The floor under x fds: a C loop that only opens and reads the same files
-# (scripts/bench-floor.c), when a C compiler is there.
+sk_op=$last_op
+# The floors under x fds, x ps and x sk: a C loop that only opens and reads the
+# files each view reads (scripts/bench-floor.c), when a C compiler is there.
 if cfloor bench-floor && "$critlua" -e 'local dir = arg[1]
-print("pstree.img") print("files.img")
+local fds, ps, sk = io.open(arg[2], "w"), io.open(arg[3], "w"), io.open(arg[4], "w")
+fds:write("pstree.img\nfiles.img\n") ps:write("pstree.img\n") sk:write("pstree.img\n")
 for _, p in ipairs(crit.load(dir .. "/pstree.img").entries) do
 	local ids = crit.load(dir .. "/ids-" .. p.pid .. ".img").entries[1]
-	print("ids-" .. p.pid .. ".img") print("fs-" .. p.pid .. ".img") print("fdinfo-" .. ids.files_id .. ".img")
-end' "$W/ck" >"$W/floor-files"; then
-	add "x fds: floor" "C open+read of its $(wc -l <"$W/floor-files") files" "floor:$fds_op" \
-		critlua="@exec $W/bench-floor $W/ck $(tr '\n' ' ' <"$W/floor-files")"
+	local i, fi = "ids-" .. p.pid .. ".img\n", "fdinfo-" .. ids.files_id .. ".img\n"
+	fds:write(i, "fs-" .. p.pid .. ".img\n", fi) ps:write("core-" .. p.pid .. ".img\n") sk:write(i, fi)
+end
+fds:close() ps:close() sk:close()' "$W/ck" "$W/floor-files" "$W/floor-ps" "$W/floor-sk"; then
+	for f in "fds:files:$fds_op" "ps:ps:$ps_op" "sk:sk:$sk_op"; do
+		IFS=: read -r v list ref <<<"$f"
+		add "x $v: floor" "C open+read of its $(wc -l <"$W/floor-$list") files" "floor:$ref" \
+			critlua="@exec $W/bench-floor $W/ck $(tr '\n' ' ' <"$W/floor-$list")"
+	done
 fi
 # Archives: checkpointctl's views, and critlua's commands that show the same.
 if has cpctl; then
 	ar=$A/ck.tar
 	add "inspect | show" "$ar_label" - critlua="inspect $ar" cpctl="show $ar"
+	insp_op=$last_op
+	# The floor under every view of an archive: libarchive loaded and every
+	# member's header read, the data skipped (scripts/bench-archive-floor.c).
+	if cfloor bench-archive-floor -larchive; then
+		add "archive: floor" "libarchive, every header of the archive" "floor:$insp_op" \
+			critlua="@exec $W/bench-archive-floor $ar"
+	fi
 	add "x ps | --ps-tree" "$ar_label" - critlua="x $ar ps" cpctl="inspect --ps-tree $ar"
 	add "x fds | --files" "$ar_label" - critlua="x $ar fds" cpctl="inspect --files $ar"
 	add "x sk | --sockets" "$ar_label" - critlua="x $ar sk" cpctl="inspect --sockets $ar"
@@ -921,6 +936,7 @@ for i in "${!op_name[@]}"; do
 			fi
 		done
 		note="${note:+$note; }the least work of ${op_name[$ref]} (${op_label[$i]}: their ${op_name[$ref]} / this)"
+		note="$note; critlua's ${op_name[$ref]} / this: $(ratio "$(stat_of critlua "$ref" 4)" "${w[critlua]}" "%.2fx")"
 		# against the baseline's own operation: a floor above 1.5x of it
 		# shows the target out of reach for that way of doing the work
 		if has base; then

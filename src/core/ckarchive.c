@@ -560,8 +560,10 @@ static int arch_index_data(struct arch *a, struct archive *ar, const struct arch
 	uint64_t data_off = (uint64_t)la.archive_filter_bytes(ar, 0);
 	size_t first = 0;
 	/* The offset libarchive has consumed up to is where the data starts;
-	 * checked against the first block rather than trusted. */
-	size_t want = m->size < 4096 ? (size_t)m->size : 4096;
+	 * checked against the first tar block (512 bytes) rather than trusted:
+	 * a wrong offset shows there, and more only costs copying (4 KiB a
+	 * member was 28 MB of copies for an archive of 7 000). */
+	size_t want = m->size < 512 ? (size_t)m->size : 512;
 	while (first < want) {
 		la_ssize_t n = la.archive_read_data(ar, buf + first, want - first);
 		if (n < 0)
