@@ -114,7 +114,8 @@ local function summary()
 		local ai = ck.archive:info()
 		info.archive = { compression = ai.compression, format = ai.format, size = ai.size }
 	end
-	local pst = ck:image("pstree.img")
+	-- the processes and their threads: the one field counted, not whole entries
+	local pst = ck:has("pstree.img") and ck:select("pstree.img", { threads = true }, { plain = true })
 	if pst then
 		local threads = 0
 		for _, e in ipairs(pst.entries) do
