@@ -42,7 +42,7 @@ end
 
 -- The files of a dump that are not images even though they sit there.
 local function is_image_name(name)
-	return name:match("%.img$") ~= nil or name == "stats-dump" or name == "stats-restore"
+	return name:sub(-4) == ".img" or name == "stats-dump" or name == "stats-restore"
 		or name == "irmap-cache"
 end
 

@@ -123,6 +123,19 @@ static int larch_members(lua_State *L)
 	return 1;
 }
 
+/* The name of member m within folder dir (of the view's root, rl bytes long)
+ * when it is a regular member directly in it, else NULL */
+static const char *larch_file_in(const struct arch *a, const struct arch_member *m, size_t rl, const char *dir,
+				 size_t dl)
+{
+	if (m->type != ARCH_FILE || (rl && strncmp(m->name, a->root, rl) != 0))
+		return NULL;
+	const char *name = m->name + rl;
+	if (strncmp(name, dir, dl) != 0 || !name[dl] || strchr(name + dl, '/'))
+		return NULL;
+	return name + dl;
+}
+
 /* ar:files(dir) -> names, sizes: the regular members directly in folder dir
  * ("checkpoint/"; within a view, in the container's), by name, a name given
  * twice once (the later member, as tar extracts it), and their sizes; the
@@ -133,20 +146,19 @@ static int larch_files(lua_State *L)
 	size_t dl;
 	const char *dir = luaL_checklstring(L, 2, &dl);
 	size_t rl = a->root ? strlen(a->root) : 0;
-	lua_newtable(L);
-	lua_newtable(L);
+	int n = 0;
+	for (size_t i = 0; i < a->nsorted; i++)
+		n += larch_file_in(a, a->sorted[i], rl, dir, dl) != NULL;
+	lua_createtable(L, n, 0);
+	lua_createtable(L, n, 0);
 	lua_Integer k = 0;
 	for (size_t i = 0; i < a->nsorted; i++) {
-		const struct arch_member *m = a->sorted[i];
-		const char *name = m->name;
-		if (m->type != ARCH_FILE || strncmp(name, a->root ? a->root : "", rl) != 0)
+		const char *name = larch_file_in(a, a->sorted[i], rl, dir, dl);
+		if (!name)
 			continue;
-		name += rl;
-		if (strncmp(name, dir, dl) != 0 || !name[dl] || strchr(name + dl, '/'))
-			continue;
-		lua_pushstring(L, name + dl);
+		lua_pushstring(L, name);
 		lua_rawseti(L, -3, ++k);
-		lua_pushinteger(L, (lua_Integer)m->size);
+		lua_pushinteger(L, (lua_Integer)a->sorted[i]->size);
 		lua_rawseti(L, -2, k);
 	}
 	return 2;
