@@ -53,15 +53,6 @@ make_archive() {
 		-C "$dir" --transform='s,^\.,checkpoint,' .
 }
 
-# run_cmd LABEL DIRNAME OUT CMD...: output and status, the checkpoint's name replaced by @
-run_cmd() {
-	local name=$1 out=$2
-	shift 2
-	"$@" >"$out.raw" 2>&1
-	echo "exit $?" >>"$out.raw"
-	sed -e "s|$name:checkpoint|@|g" -e "s|$name|@|g" "$out.raw" >"$out"
-}
-
 for fx in "${FIXTURES[@]}"; do
 	dir=$ROOT/$fx
 	pids=$(cd "$dir" && ls core-*.img 2>/dev/null | sed 's/core-\([0-9]*\)\.img/\1/' | head -3)
@@ -76,26 +67,7 @@ for fx in "${FIXTURES[@]}"; do
 		ar=$TMP/$fx.$comp.tar
 		case $comp in gzip) ar=$ar.gz ;; zstd) ar=$ar.zst ;; esac
 		make_archive "$dir" "$ar" "$comp" || { fail "$fx: cannot build the $comp archive"; continue; }
-		n=0
-		for c in "${cmds[@]}"; do
-			n=$((n + 1))
-			read -r -a words <<<"$c"
-			a_words=() d_words=()
-			for w in "${words[@]}"; do
-				if [ "$w" = @ ]; then a_words+=("$ar"); d_words+=("$dir"); else a_words+=("$w"); d_words+=("$w"); fi
-			done
-			run_cmd "$dir" "$TMP/d.$n" "$CRITLUA" "${d_words[@]}"
-			run_cmd "$ar" "$TMP/a.$n" "$CRITLUA" "${a_words[@]}"
-			if cmp -s "$TMP/d.$n" "$TMP/a.$n"; then
-				ok
-			else
-				fail "$fx ($comp): critlua $c differs on the archive:"
-				diff "$TMP/d.$n" "$TMP/a.$n" | head -10
-			fi
-			if grep -q "AddressSanitizer\|runtime error\|stack traceback" "$TMP/a.$n"; then
-				fail "$fx ($comp): critlua $c crashed on the archive"
-			fi
-		done
+		same_on "$fx ($comp archive)" "$dir" "$ar" "${cmds[@]}"
 		out=$("$CRITLUA" diff "$dir" "$ar" 2>&1)
 		rc=$?
 		if [ $rc -eq 0 ] && [ -z "$out" ]; then ok; else fail "$fx ($comp): diff DIR ARCHIVE: exit $rc: $out"; fi

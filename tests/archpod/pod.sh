@@ -71,14 +71,6 @@ OPTS
 	fi
 }
 
-run_cmd() {
-	local addr=$1 dir=$2 out=$3
-	shift 3
-	"$@" >"$out.raw" 2>&1
-	echo "exit $?" >>"$out.raw"
-	sed -e "s|$addr:checkpoint|@|g" -e "s|$addr|@|g" -e "s|$dir|@|g" "$out.raw" >"$out"
-}
-
 # --- Every stock command: the same on each container of the pod as on its directory ---
 pairs=()
 n=${#FIXTURES[@]}
@@ -100,25 +92,7 @@ for pr in "${pairs[@]}"; do
 			for p in $pids; do
 				cmds+=("mem @ $p" "mem @ $p --addr 0x400000 --len 64")
 			done
-			k=0
-			for cmd in "${cmds[@]}"; do
-				k=$((k + 1))
-				read -r -a words <<<"$cmd"
-				a_words=() d_words=()
-				for w in "${words[@]}"; do
-					if [ "$w" = @ ]; then a_words+=("$addr"); d_words+=("$dir"); else a_words+=("$w"); d_words+=("$w"); fi
-				done
-				run_cmd "$addr" "$dir" "$TMP/d.$k" "$CRITLUA" "${d_words[@]}"
-				run_cmd "$addr" "$dir" "$TMP/a.$k" "$CRITLUA" "${a_words[@]}"
-				if cmp -s "$TMP/d.$k" "$TMP/a.$k"; then
-					ok
-				else
-					fail "$fx ($engine pod, $cname): critlua $cmd differs:"
-					diff "$TMP/d.$k" "$TMP/a.$k" | head -10
-				fi
-				grep -q "AddressSanitizer\|runtime error\|stack traceback" "$TMP/a.$k" &&
-					fail "$fx ($engine pod, $cname): critlua $cmd crashed"
-			done
+			same_on --mask-both "$fx ($engine pod, $cname)" "$dir" "$addr" "${cmds[@]}"
 			out=$("$CRITLUA" diff "$dir" "$addr" 2>&1)
 			rc=$?
 			[ $rc -eq 0 ] && [ -z "$out" ] && ok || fail "$fx ($engine pod, $cname): diff DIR POD//NAME: exit $rc: $out"

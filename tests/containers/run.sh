@@ -72,14 +72,6 @@ podman_archive() {
 			-C "$1" --transform='s,^\.,checkpoint,' .
 }
 
-run_cmd() {
-	local name=$1 out=$2
-	shift 2
-	"$@" >"$out.raw" 2>&1
-	echo "exit $?" >>"$out.raw"
-	sed -e "s|$name:checkpoint|@|g" -e "s|$name|@|g" "$out.raw" >"$out"
-}
-
 # --- Every stock command: the same on each layout as on the directory ---
 for fx in "${FIXTURES[@]}"; do
 	dir=$ROOT/$fx
@@ -94,26 +86,7 @@ for fx in "${FIXTURES[@]}"; do
 	for layout in containerd crio; do
 		ar=$TMP/$fx.$layout.tar
 		${layout}_archive "$dir" "$ar" || { fail "$fx: cannot build the $layout archive"; continue; }
-		n=0
-		for c in "${cmds[@]}"; do
-			n=$((n + 1))
-			read -r -a words <<<"$c"
-			a_words=() d_words=()
-			for w in "${words[@]}"; do
-				if [ "$w" = @ ]; then a_words+=("$ar"); d_words+=("$dir"); else a_words+=("$w"); d_words+=("$w"); fi
-			done
-			run_cmd "$dir" "$TMP/d.$n" "$CRITLUA" "${d_words[@]}"
-			run_cmd "$ar" "$TMP/a.$n" "$CRITLUA" "${a_words[@]}"
-			if cmp -s "$TMP/d.$n" "$TMP/a.$n"; then
-				ok
-			else
-				fail "$fx ($layout): critlua $c differs on the archive:"
-				diff "$TMP/d.$n" "$TMP/a.$n" | head -10
-			fi
-			if grep -q "AddressSanitizer\|runtime error\|stack traceback" "$TMP/a.$n"; then
-				fail "$fx ($layout): critlua $c crashed on the archive"
-			fi
-		done
+		same_on "$fx ($layout archive)" "$dir" "$ar" "${cmds[@]}"
 		out=$("$CRITLUA" diff "$dir" "$ar" 2>&1)
 		rc=$?
 		if [ $rc -eq 0 ] && [ -z "$out" ]; then ok; else fail "$fx ($layout): diff DIR ARCHIVE: exit $rc: $out"; fi
