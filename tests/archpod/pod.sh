@@ -19,14 +19,6 @@ META=$HERE/../containers
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/critlua-pod-test.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 . "$(dirname "$0")/../lib/check.sh"
-# want LABEL TEXT PATTERN...: each grep pattern matches a line of TEXT
-want() {
-	local label=$1 text=$2
-	shift 2
-	for p in "$@"; do
-		if grep -q -- "$p" <<<"$text"; then ok; else fail "$label: no line matching '$p' in:"; echo "$text" | head -20; fi
-	done
-}
 
 if [ $# -gt 0 ]; then
 	FIXTURES=("$@")

@@ -10,6 +10,14 @@ fail() {
 ok() {
 	checks=$((checks + 1))
 }
+# want LABEL TEXT PATTERN...: each grep pattern matches a line of TEXT
+want() {
+	local label=$1 text=$2 p
+	shift 2
+	for p in "$@"; do
+		if grep -q -- "$p" <<<"$text"; then ok; else fail "$label: no line matching '$p' in:"; echo "$text" | head -30; fi
+	done
+}
 # expect LABEL WANT_RC PATTERN CMD...: CMD exits WANT_RC and its output has PATTERN (fixed string)
 expect() {
 	local label=$1 want=$2 pat=$3
