@@ -20,15 +20,7 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/critlua-pod-test.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 . "$(dirname "$0")/../lib/check.sh"
 
-if [ $# -gt 0 ]; then
-	FIXTURES=("$@")
-else
-	FIXTURES=()
-	for d in "$ROOT"/*/; do
-		d=${d%/}
-		[ -f "$d/inventory.img" ] && [ -f "$d/pstree.img" ] && FIXTURES+=("$(basename "$d")")
-	done
-fi
+pick_fixtures "$ROOT" "inventory.img pstree.img" "$@"
 [ ${#FIXTURES[@]} -ge 2 ] || { echo "two checkpoints needed in $ROOT"; exit 1; }
 
 # container FIXTURE ENGINE DIR: a container's folder as ENGINE lays it out in the pod

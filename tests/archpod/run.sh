@@ -24,15 +24,7 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/critlua-archpod-test.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 . "$(dirname "$0")/../lib/check.sh"
 
-if [ $# -gt 0 ]; then
-	FIXTURES=("$@")
-else
-	FIXTURES=()
-	for d in "$ROOT"/*/; do
-		d=${d%/}
-		ls "$d"/pagemap-*.img >/dev/null 2>&1 && FIXTURES+=("$(basename "$d")")
-	done
-fi
+pick_fixtures "$ROOT" "pagemap-*.img" "$@"
 [ ${#FIXTURES[@]} -gt 0 ] || { echo "no checkpoints with memory in $ROOT"; exit 1; }
 
 # stage FIXTURE DIR: DIR/checkpoint (incremental), DIR/pre-checkpoint (the

@@ -23,15 +23,7 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/critlua-containers-test.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 . "$(dirname "$0")/../lib/check.sh"
 
-if [ $# -gt 0 ]; then
-	FIXTURES=("$@")
-else
-	FIXTURES=()
-	for d in "$ROOT"/*/; do
-		d=${d%/}
-		[ -f "$d/inventory.img" ] && FIXTURES+=("$(basename "$d")")
-	done
-fi
+pick_fixtures "$ROOT" inventory.img "$@"
 [ ${#FIXTURES[@]} -gt 0 ] || { echo "no checkpoints in $ROOT"; exit 1; }
 
 # The files containerd and CRI-O put beside checkpoint/.

@@ -10,6 +10,23 @@ fail() {
 ok() {
 	checks=$((checks + 1))
 }
+# pick_fixtures ROOT GLOBS [NAME...]: FIXTURES, the NAMEs given, or else every
+# folder of ROOT with a regular file matching each of the words of GLOBS
+pick_fixtures() {
+	local root=$1 gl d g f
+	read -r -a gl <<<"$2"
+	shift 2
+	FIXTURES=("$@")
+	[ $# -gt 0 ] && return
+	for d in "$root"/*/; do
+		d=${d%/}
+		for g in "${gl[@]}"; do
+			for f in "$d"/$g; do [ -f "$f" ] && continue 2; done
+			continue 2
+		done
+		FIXTURES+=("$(basename "$d")")
+	done
+}
 # want LABEL TEXT PATTERN...: each grep pattern matches a line of TEXT
 want() {
 	local label=$1 text=$2 p
