@@ -60,19 +60,13 @@ for fx in "${FIXTURES[@]}"; do
 		case $comp in gzip) ar=$ar.gz ;; zstd) ar=$ar.zst ;; esac
 		make_archive "$dir" "$ar" "$comp" || { fail "$fx: cannot build the $comp archive"; continue; }
 		same_on "$fx ($comp archive)" "$dir" "$ar" "${cmds[@]}"
-		out=$("$CRITLUA" diff "$dir" "$ar" 2>&1)
-		rc=$?
-		if [ $rc -eq 0 ] && [ -z "$out" ]; then ok; else fail "$fx ($comp): diff DIR ARCHIVE: exit $rc: $out"; fi
+		no_diff "$fx ($comp): diff DIR ARCHIVE" "$dir" "$ar"
 	done
-	out=$("$CRITLUA" diff "$dir" "$dir" 2>&1)
-	rc=$?
-	if [ $rc -eq 0 ] && [ -z "$out" ]; then ok; else fail "$fx: diff DIR DIR: exit $rc: $out"; fi
+	no_diff "$fx: diff DIR DIR" "$dir" "$dir"
 	for img in "$dir"/*.img; do
 		base=$(basename "$img")
 		case $base in pages-*) continue ;; esac
-		out=$("$CRITLUA" diff "$img" "$img" 2>&1)
-		rc=$?
-		if [ $rc -eq 0 ] && [ -z "$out" ]; then ok; else fail "$fx: diff $base $base: exit $rc: $out"; fi
+		no_diff "$fx: diff $base $base" "$img" "$img"
 	done
 	rm -f "$TMP"/*.tar "$TMP"/*.tar.gz "$TMP"/*.tar.zst
 done
@@ -132,9 +126,7 @@ if [ -n "$edit_fx" ]; then
 		# and a checkpoint directory rewritten the same way agrees
 		rm -rf "$TMP/dcopy" && cp -r "$dir" "$TMP/dcopy" && chmod -R u+w "$TMP/dcopy"
 		"$CRITLUA" rewrite-ports "$TMP/dcopy" "$port:8080" -q >/dev/null 2>&1
-		out=$("$CRITLUA" diff "$TMP/dcopy" "$ar" 2>&1)
-		rc=$?
-		[ $rc -eq 0 ] && [ -z "$out" ] && ok || fail "tcp ($comp): the rewritten archive and directory differ: $out"
+		no_diff "tcp ($comp): the rewritten archive and directory differ" "$TMP/dcopy" "$ar"
 		# a failed edit leaves the archive byte-identical, and nothing beside it
 		cp "$ar" "$TMP/before"
 		ls -a "$TMP" | grep -v '^ls\.\|^failout$' >"$TMP/ls.before"

@@ -77,9 +77,7 @@ for pr in "${pairs[@]}"; do
 				cmds+=("mem @ $p" "mem @ $p --addr 0x400000 --len 64")
 			done
 			same_on --mask-both "$fx ($engine pod, $cname)" "$dir" "$addr" "${cmds[@]}"
-			out=$("$CRITLUA" diff "$dir" "$addr" 2>&1)
-			rc=$?
-			[ $rc -eq 0 ] && [ -z "$out" ] && ok || fail "$fx ($engine pod, $cname): diff DIR POD//NAME: exit $rc: $out"
+			no_diff "$fx ($engine pod, $cname): diff DIR POD//NAME" "$dir" "$addr"
 		done
 	done
 done

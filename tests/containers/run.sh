@@ -71,9 +71,7 @@ for fx in "${FIXTURES[@]}"; do
 		ar=$TMP/$fx.$layout.tar
 		${layout}_archive "$dir" "$ar" || { fail "$fx: cannot build the $layout archive"; continue; }
 		same_on "$fx ($layout archive)" "$dir" "$ar" "${cmds[@]}"
-		out=$("$CRITLUA" diff "$dir" "$ar" 2>&1)
-		rc=$?
-		if [ $rc -eq 0 ] && [ -z "$out" ]; then ok; else fail "$fx ($layout): diff DIR ARCHIVE: exit $rc: $out"; fi
+		no_diff "$fx ($layout): diff DIR ARCHIVE" "$dir" "$ar"
 		rm -f "$ar"
 	done
 done

@@ -50,6 +50,13 @@ expect() {
 	fi
 	if grep -q "AddressSanitizer\|runtime error\|stack traceback" <<<"$out"; then fail "$label: crashed: $out"; fi
 }
+# no_diff LABEL A B: critlua diff A B finds them equal (exit 0, nothing printed)
+no_diff() {
+	local out rc
+	out=$("$CRITLUA" diff "$2" "$3" 2>&1)
+	rc=$?
+	if [ $rc -eq 0 ] && [ -z "$out" ]; then ok; else fail "$1: exit $rc: $out"; fi
+}
 # same_on [--mask-both] LABEL DIR OTHER CMDLINE...: each CMDLINE (critlua's words,
 # @ for the checkpoint) prints on OTHER (an archive, POD//NAME) what it prints on
 # the directory DIR: stdout and stderr together and the exit status, compared by
