@@ -26,15 +26,7 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/critlua-archive-test.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 . "$(dirname "$0")/../lib/check.sh"
 
-if [ $# -gt 0 ]; then
-	FIXTURES=("$@")
-else
-	FIXTURES=()
-	for d in "$ROOT"/*/; do
-		d=${d%/}
-		[ -f "$d/inventory.img" ] && FIXTURES+=("$(basename "$d")")
-	done
-fi
+pick_fixtures "$ROOT" inventory.img "$@"
 [ ${#FIXTURES[@]} -gt 0 ] || { echo "no checkpoints in $ROOT"; exit 1; }
 
 # A small root file system diff, as Podman adds it.
@@ -53,15 +45,6 @@ make_archive() {
 		-C "$dir" --transform='s,^\.,checkpoint,' .
 }
 
-# run_cmd LABEL DIRNAME OUT CMD...: output and status, the checkpoint's name replaced by @
-run_cmd() {
-	local name=$1 out=$2
-	shift 2
-	"$@" >"$out.raw" 2>&1
-	echo "exit $?" >>"$out.raw"
-	sed -e "s|$name:checkpoint|@|g" -e "s|$name|@|g" "$out.raw" >"$out"
-}
-
 for fx in "${FIXTURES[@]}"; do
 	dir=$ROOT/$fx
 	pids=$(cd "$dir" && ls core-*.img 2>/dev/null | sed 's/core-\([0-9]*\)\.img/\1/' | head -3)
@@ -76,39 +59,14 @@ for fx in "${FIXTURES[@]}"; do
 		ar=$TMP/$fx.$comp.tar
 		case $comp in gzip) ar=$ar.gz ;; zstd) ar=$ar.zst ;; esac
 		make_archive "$dir" "$ar" "$comp" || { fail "$fx: cannot build the $comp archive"; continue; }
-		n=0
-		for c in "${cmds[@]}"; do
-			n=$((n + 1))
-			read -r -a words <<<"$c"
-			a_words=() d_words=()
-			for w in "${words[@]}"; do
-				if [ "$w" = @ ]; then a_words+=("$ar"); d_words+=("$dir"); else a_words+=("$w"); d_words+=("$w"); fi
-			done
-			run_cmd "$dir" "$TMP/d.$n" "$CRITLUA" "${d_words[@]}"
-			run_cmd "$ar" "$TMP/a.$n" "$CRITLUA" "${a_words[@]}"
-			if cmp -s "$TMP/d.$n" "$TMP/a.$n"; then
-				ok
-			else
-				fail "$fx ($comp): critlua $c differs on the archive:"
-				diff "$TMP/d.$n" "$TMP/a.$n" | head -10
-			fi
-			if grep -q "AddressSanitizer\|runtime error\|stack traceback" "$TMP/a.$n"; then
-				fail "$fx ($comp): critlua $c crashed on the archive"
-			fi
-		done
-		out=$("$CRITLUA" diff "$dir" "$ar" 2>&1)
-		rc=$?
-		if [ $rc -eq 0 ] && [ -z "$out" ]; then ok; else fail "$fx ($comp): diff DIR ARCHIVE: exit $rc: $out"; fi
+		same_on "$fx ($comp archive)" "$dir" "$ar" "${cmds[@]}"
+		no_diff "$fx ($comp): diff DIR ARCHIVE" "$dir" "$ar"
 	done
-	out=$("$CRITLUA" diff "$dir" "$dir" 2>&1)
-	rc=$?
-	if [ $rc -eq 0 ] && [ -z "$out" ]; then ok; else fail "$fx: diff DIR DIR: exit $rc: $out"; fi
+	no_diff "$fx: diff DIR DIR" "$dir" "$dir"
 	for img in "$dir"/*.img; do
 		base=$(basename "$img")
 		case $base in pages-*) continue ;; esac
-		out=$("$CRITLUA" diff "$img" "$img" 2>&1)
-		rc=$?
-		if [ $rc -eq 0 ] && [ -z "$out" ]; then ok; else fail "$fx: diff $base $base: exit $rc: $out"; fi
+		no_diff "$fx: diff $base $base" "$img" "$img"
 	done
 	rm -f "$TMP"/*.tar "$TMP"/*.tar.gz "$TMP"/*.tar.zst
 done
@@ -168,9 +126,7 @@ if [ -n "$edit_fx" ]; then
 		# and a checkpoint directory rewritten the same way agrees
 		rm -rf "$TMP/dcopy" && cp -r "$dir" "$TMP/dcopy" && chmod -R u+w "$TMP/dcopy"
 		"$CRITLUA" rewrite-ports "$TMP/dcopy" "$port:8080" -q >/dev/null 2>&1
-		out=$("$CRITLUA" diff "$TMP/dcopy" "$ar" 2>&1)
-		rc=$?
-		[ $rc -eq 0 ] && [ -z "$out" ] && ok || fail "tcp ($comp): the rewritten archive and directory differ: $out"
+		no_diff "tcp ($comp): the rewritten archive and directory differ" "$TMP/dcopy" "$ar"
 		# a failed edit leaves the archive byte-identical, and nothing beside it
 		cp "$ar" "$TMP/before"
 		ls -a "$TMP" | grep -v '^ls\.\|^failout$' >"$TMP/ls.before"

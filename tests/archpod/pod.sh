@@ -19,24 +19,8 @@ META=$HERE/../containers
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/critlua-pod-test.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 . "$(dirname "$0")/../lib/check.sh"
-# want LABEL TEXT PATTERN...: each grep pattern matches a line of TEXT
-want() {
-	local label=$1 text=$2
-	shift 2
-	for p in "$@"; do
-		if grep -q -- "$p" <<<"$text"; then ok; else fail "$label: no line matching '$p' in:"; echo "$text" | head -20; fi
-	done
-}
 
-if [ $# -gt 0 ]; then
-	FIXTURES=("$@")
-else
-	FIXTURES=()
-	for d in "$ROOT"/*/; do
-		d=${d%/}
-		[ -f "$d/inventory.img" ] && [ -f "$d/pstree.img" ] && FIXTURES+=("$(basename "$d")")
-	done
-fi
+pick_fixtures "$ROOT" "inventory.img pstree.img" "$@"
 [ ${#FIXTURES[@]} -ge 2 ] || { echo "two checkpoints needed in $ROOT"; exit 1; }
 
 # container FIXTURE ENGINE DIR: a container's folder as ENGINE lays it out in the pod
@@ -71,14 +55,6 @@ OPTS
 	fi
 }
 
-run_cmd() {
-	local addr=$1 dir=$2 out=$3
-	shift 3
-	"$@" >"$out.raw" 2>&1
-	echo "exit $?" >>"$out.raw"
-	sed -e "s|$addr:checkpoint|@|g" -e "s|$addr|@|g" -e "s|$dir|@|g" "$out.raw" >"$out"
-}
-
 # --- Every stock command: the same on each container of the pod as on its directory ---
 pairs=()
 n=${#FIXTURES[@]}
@@ -100,28 +76,8 @@ for pr in "${pairs[@]}"; do
 			for p in $pids; do
 				cmds+=("mem @ $p" "mem @ $p --addr 0x400000 --len 64")
 			done
-			k=0
-			for cmd in "${cmds[@]}"; do
-				k=$((k + 1))
-				read -r -a words <<<"$cmd"
-				a_words=() d_words=()
-				for w in "${words[@]}"; do
-					if [ "$w" = @ ]; then a_words+=("$addr"); d_words+=("$dir"); else a_words+=("$w"); d_words+=("$w"); fi
-				done
-				run_cmd "$addr" "$dir" "$TMP/d.$k" "$CRITLUA" "${d_words[@]}"
-				run_cmd "$addr" "$dir" "$TMP/a.$k" "$CRITLUA" "${a_words[@]}"
-				if cmp -s "$TMP/d.$k" "$TMP/a.$k"; then
-					ok
-				else
-					fail "$fx ($engine pod, $cname): critlua $cmd differs:"
-					diff "$TMP/d.$k" "$TMP/a.$k" | head -10
-				fi
-				grep -q "AddressSanitizer\|runtime error\|stack traceback" "$TMP/a.$k" &&
-					fail "$fx ($engine pod, $cname): critlua $cmd crashed"
-			done
-			out=$("$CRITLUA" diff "$dir" "$addr" 2>&1)
-			rc=$?
-			[ $rc -eq 0 ] && [ -z "$out" ] && ok || fail "$fx ($engine pod, $cname): diff DIR POD//NAME: exit $rc: $out"
+			same_on --mask-both "$fx ($engine pod, $cname)" "$dir" "$addr" "${cmds[@]}"
+			no_diff "$fx ($engine pod, $cname): diff DIR POD//NAME" "$dir" "$addr"
 		done
 	done
 done

@@ -24,15 +24,7 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/critlua-archpod-test.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 . "$(dirname "$0")/../lib/check.sh"
 
-if [ $# -gt 0 ]; then
-	FIXTURES=("$@")
-else
-	FIXTURES=()
-	for d in "$ROOT"/*/; do
-		d=${d%/}
-		ls "$d"/pagemap-*.img >/dev/null 2>&1 && FIXTURES+=("$(basename "$d")")
-	done
-fi
+pick_fixtures "$ROOT" "pagemap-*.img" "$@"
 [ ${#FIXTURES[@]} -gt 0 ] || { echo "no checkpoints with memory in $ROOT"; exit 1; }
 
 # stage FIXTURE DIR: DIR/checkpoint (incremental), DIR/pre-checkpoint (the
@@ -51,14 +43,6 @@ archive() {
 	local members=(config.dump spec.dump checkpoint)
 	[ -d "$dir/pre-checkpoint" ] && members+=(pre-checkpoint)
 	tar "$@" -cf "$out" -C "$dir" "${members[@]}"
-}
-
-run_cmd() {
-	local ar=$1 dir=$2 out=$3
-	shift 3
-	"$@" >"$out.raw" 2>&1
-	echo "exit $?" >>"$out.raw"
-	sed -e "s|$ar:checkpoint|@|g" -e "s|$ar|@|g" -e "s|$dir|@|g" "$out.raw" >"$out"
 }
 
 moved_any=0
@@ -83,26 +67,7 @@ for fx in "${FIXTURES[@]}"; do
 		opts=()
 		[ $comp = zstd ] && ar=$ar.zst && opts=(--zstd)
 		archive "$st" "$ar" "${opts[@]}" || { fail "$fx: cannot build the archive"; continue; }
-		n=0
-		for c in "${cmds[@]}"; do
-			n=$((n + 1))
-			read -r -a words <<<"$c"
-			a_words=() d_words=()
-			for w in "${words[@]}"; do
-				if [ "$w" = @ ]; then a_words+=("$ar"); d_words+=("$dir"); else a_words+=("$w"); d_words+=("$w"); fi
-			done
-			run_cmd "$ar" "$dir" "$TMP/d.$n" "$CRITLUA" "${d_words[@]}"
-			run_cmd "$ar" "$dir" "$TMP/a.$n" "$CRITLUA" "${a_words[@]}"
-			if cmp -s "$TMP/d.$n" "$TMP/a.$n"; then
-				ok
-			else
-				fail "$fx ($comp): critlua $c differs on the archive:"
-				diff "$TMP/d.$n" "$TMP/a.$n" | head -10
-			fi
-			if grep -q "AddressSanitizer\|runtime error\|stack traceback" "$TMP/a.$n"; then
-				fail "$fx ($comp): critlua $c crashed on the archive"
-			fi
-		done
+		same_on --mask-both "$fx ($comp archive)" "$dir" "$ar" "${cmds[@]}"
 		# coredump: the same core, byte for byte
 		for p in $pids; do
 			rm -f "$TMP/core.d" "$TMP/core.a"

@@ -22,24 +22,8 @@ PODMAN=$HERE/../archive/podman
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/critlua-containers-test.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 . "$(dirname "$0")/../lib/check.sh"
-# want LABEL TEXT PATTERN...: each grep pattern matches a line of TEXT
-want() {
-	local label=$1 text=$2
-	shift 2
-	for p in "$@"; do
-		if grep -q -- "$p" <<<"$text"; then ok; else fail "$label: no line matching '$p' in:"; echo "$text" | head -30; fi
-	done
-}
 
-if [ $# -gt 0 ]; then
-	FIXTURES=("$@")
-else
-	FIXTURES=()
-	for d in "$ROOT"/*/; do
-		d=${d%/}
-		[ -f "$d/inventory.img" ] && FIXTURES+=("$(basename "$d")")
-	done
-fi
+pick_fixtures "$ROOT" inventory.img "$@"
 [ ${#FIXTURES[@]} -gt 0 ] || { echo "no checkpoints in $ROOT"; exit 1; }
 
 # The files containerd and CRI-O put beside checkpoint/.
@@ -72,14 +56,6 @@ podman_archive() {
 			-C "$1" --transform='s,^\.,checkpoint,' .
 }
 
-run_cmd() {
-	local name=$1 out=$2
-	shift 2
-	"$@" >"$out.raw" 2>&1
-	echo "exit $?" >>"$out.raw"
-	sed -e "s|$name:checkpoint|@|g" -e "s|$name|@|g" "$out.raw" >"$out"
-}
-
 # --- Every stock command: the same on each layout as on the directory ---
 for fx in "${FIXTURES[@]}"; do
 	dir=$ROOT/$fx
@@ -94,29 +70,8 @@ for fx in "${FIXTURES[@]}"; do
 	for layout in containerd crio; do
 		ar=$TMP/$fx.$layout.tar
 		${layout}_archive "$dir" "$ar" || { fail "$fx: cannot build the $layout archive"; continue; }
-		n=0
-		for c in "${cmds[@]}"; do
-			n=$((n + 1))
-			read -r -a words <<<"$c"
-			a_words=() d_words=()
-			for w in "${words[@]}"; do
-				if [ "$w" = @ ]; then a_words+=("$ar"); d_words+=("$dir"); else a_words+=("$w"); d_words+=("$w"); fi
-			done
-			run_cmd "$dir" "$TMP/d.$n" "$CRITLUA" "${d_words[@]}"
-			run_cmd "$ar" "$TMP/a.$n" "$CRITLUA" "${a_words[@]}"
-			if cmp -s "$TMP/d.$n" "$TMP/a.$n"; then
-				ok
-			else
-				fail "$fx ($layout): critlua $c differs on the archive:"
-				diff "$TMP/d.$n" "$TMP/a.$n" | head -10
-			fi
-			if grep -q "AddressSanitizer\|runtime error\|stack traceback" "$TMP/a.$n"; then
-				fail "$fx ($layout): critlua $c crashed on the archive"
-			fi
-		done
-		out=$("$CRITLUA" diff "$dir" "$ar" 2>&1)
-		rc=$?
-		if [ $rc -eq 0 ] && [ -z "$out" ]; then ok; else fail "$fx ($layout): diff DIR ARCHIVE: exit $rc: $out"; fi
+		same_on "$fx ($layout archive)" "$dir" "$ar" "${cmds[@]}"
+		no_diff "$fx ($layout): diff DIR ARCHIVE" "$dir" "$ar"
 		rm -f "$ar"
 	done
 done
