@@ -350,9 +350,10 @@ static int larch_tostring(lua_State *L)
 }
 
 static const luaL_Reg larch_methods[] = {
-	{ "members", larch_members }, { "files", larch_files }, { "size", larch_size },	    { "has", larch_has },
-	{ "read", larch_read },	      { "load", larch_load },	    { "rewrite", larch_rewrite },
-	{ "info", larch_info },	      { "close", larch_gc },	    { "view", larch_view },
+	{ "members", larch_members }, { "files", larch_files }, { "size", larch_size },
+	{ "has", larch_has },         { "read", larch_read },   { "load", larch_load },
+	{ "rewrite", larch_rewrite }, { "info", larch_info },   { "close", larch_gc },
+	{ "view", larch_view },
 	{ NULL, NULL },
 };
 
