@@ -34,6 +34,44 @@ local want_summary = o.all or not (o.mounts or o.network)
 local want_mounts = o.all or o.mounts
 local want_network = o.all or o.network
 
+-- "key:   value" lines, the values aligned, for the keys row(k, v) gave a value
+local function key_values()
+	local rows = {}
+	return rows, function(k, v)
+		if v ~= nil then
+			rows[#rows + 1] = { k, tostring(v) }
+		end
+	end
+end
+local function key_value_lines(rows)
+	local w, out = 0, {}
+	for _, r in ipairs(rows) do
+		w = math.max(w, #r[1])
+	end
+	for i, r in ipairs(rows) do
+		out[i] = r[1] .. ":" .. string.rep(" ", w - #r[1]) .. " " .. r[2]
+	end
+	return out
+end
+
+-- A table's lines: each column as wide as its widest cell, two spaces apart.
+local function column_lines(rows)
+	local w, out = {}, {}
+	for _, r in ipairs(rows) do
+		for i, v in ipairs(r) do
+			w[i] = math.max(w[i] or 0, #v)
+		end
+	end
+	for k, r in ipairs(rows) do
+		local cells = {}
+		for i, v in ipairs(r) do
+			cells[i] = i < #r and v .. string.rep(" ", w[i] - #v) or v
+		end
+		out[k] = table.concat(cells, "  ")
+	end
+	return out
+end
+
 local okc, c = pcall(container.open, path)
 if not okc and require("pod").is_pod_error(c) then
 	-- a pod checkpoint: the pod and a line per container (each inspected as POD//NAME)
@@ -47,12 +85,7 @@ if not okc and require("pod").is_pod_error(c) then
 		return
 	end
 	local hb, p = explore.human_bytes, pi.pod
-	local rows = {}
-	local function row(k, v)
-		if v ~= nil then
-			rows[#rows + 1] = { k, tostring(v) }
-		end
-	end
+	local rows, row = key_values()
 	row("archive", string.format("%s (%s, %s, %s)", path, pi.archive.compression, pi.archive.format,
 		hb(pi.archive.size)))
 	row("pod", p.name)
@@ -63,32 +96,12 @@ if not okc and require("pod").is_pod_error(c) then
 	row("criu", p.criu_version)
 	row("arch", p.host_arch)
 	row("containers", #pi.containers)
-	local w = 0
-	for _, r in ipairs(rows) do
-		w = math.max(w, #r[1])
-	end
-	for _, r in ipairs(rows) do
-		io.stdout:write(r[1], ":", string.rep(" ", w - #r[1]), " ", r[2], "\n")
-	end
 	local t = { { "CONTAINER", "FOLDER", "IMAGE", "ENGINE", "CHECKPOINTED", "PROCESSES" } }
 	for _, e in ipairs(pi.containers) do
 		t[#t + 1] = { e.name, e.folder, e.image or "-", e.engine or "-", e.checkpointed or "-",
 			e.processes and tostring(e.processes) or "-" }
 	end
-	local cw = {}
-	for _, r in ipairs(t) do
-		for i, v in ipairs(r) do
-			cw[i] = math.max(cw[i] or 0, #v)
-		end
-	end
-	io.stdout:write("\n")
-	for _, r in ipairs(t) do
-		local cells = {}
-		for i, v in ipairs(r) do
-			cells[i] = i < #r and v .. string.rep(" ", cw[i] - #v) or v
-		end
-		io.stdout:write(table.concat(cells, "  "), "\n")
-	end
+	io.stdout:write(table.concat(key_value_lines(rows), "\n"), "\n\n", table.concat(column_lines(t), "\n"), "\n")
 	return
 elseif not okc then
 	error(c, 0)
@@ -163,12 +176,7 @@ end
 
 if want_summary then
 	local ci, s = info.container, info.size
-	local rows = {}
-	local function row(k, v)
-		if v ~= nil then
-			rows[#rows + 1] = { k, tostring(v) }
-		end
-	end
+	local rows, row = key_values()
 	local hb = explore.human_bytes
 	if info.archive then
 		row("archive", string.format("%s (%s, %s, %s)", path, info.archive.compression, info.archive.format,
@@ -195,12 +203,8 @@ if want_summary then
 		row("pages written", info.dump.pages_written)
 	end
 	row("metadata", #info.metadata > 0 and table.concat(info.metadata, ", ") or nil)
-	local w = 0
-	for _, r in ipairs(rows) do
-		w = math.max(w, #r[1])
-	end
-	for _, r in ipairs(rows) do
-		put(r[1] .. ":" .. string.rep(" ", w - #r[1]) .. " " .. r[2])
+	for _, line in ipairs(key_value_lines(rows)) do
+		put(line)
 	end
 end
 
@@ -219,18 +223,8 @@ local function table_out(heading, header, rows, none)
 		put(indent .. none)
 		return
 	end
-	local w = {}
-	for _, r in ipairs({ header, table.unpack(rows) }) do
-		for i, v in ipairs(r) do
-			w[i] = math.max(w[i] or 0, #v)
-		end
-	end
-	for _, r in ipairs({ header, table.unpack(rows) }) do
-		local cells = {}
-		for i, v in ipairs(r) do
-			cells[i] = i < #r and v .. string.rep(" ", w[i] - #v) or v
-		end
-		put(indent .. table.concat(cells, "  "))
+	for _, line in ipairs(column_lines({ header, table.unpack(rows) })) do
+		put(indent .. line)
 	end
 end
 
