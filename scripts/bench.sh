@@ -463,6 +463,10 @@ add "x ps" "$ck_label" same critlua="x $W/ck ps" crit="x $W/ck ps" gocrit="x $W/
 ps_op=$last_op
 add "x fds" "$ck_label" same critlua="x $W/ck fds" crit="x $W/ck fds" gocrit="x $W/ck fd" gocrit:check="pids:$procs"
 fds_op=$last_op
+# The floor under an x fds written in Lua: its three images a process read by the
+# one reader and a line a fd made with one concatenation (scripts/bench-fds-floor.lua).
+add "x fds: Lua floor" "read + one line a fd" "floor:$fds_op" \
+	critlua="@exec $critlua $here/bench-fds-floor.lua $W/ck"
 add "x mems" "$ck_label" same critlua="x $C/ck mems" crit="x $C/ck mems" gocrit="x $C/ck mem" \
 	gocrit:check="pids:$procs"
 mems_op=$last_op

@@ -55,7 +55,7 @@ if (args.cmdline or args.env) and what ~= "ps" then
 end
 
 local ck = crit.open(dir)
-if not ck:image("pstree.img") then
+if not ck:has("pstree.img") then
 	error(dir .. ": not a checkpoint directory: there is no pstree.img", 0)
 end
 
