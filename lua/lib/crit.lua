@@ -222,7 +222,10 @@ function Checkpoint:list(with_sizes)
 			end
 		end
 	end
-	return out, sizes
+	if sizes then
+		return out, sizes
+	end
+	return out
 end
 
 -- ck:read(name) -> the bytes of a file of the checkpoint (an image, a raw
