@@ -20,24 +20,17 @@ local heads = setmetatable({}, { __index = function(t, fd)
 end })
 local IDS, FDS, FS = { files_id = true }, { fd = true, id = true }, { cwd_id = true, root_id = true }
 local CWD, ROOT = string.format("\t%7s: ", "cwd"), string.format("\t%7s: ", "root")
-local buf, n = {}, 0
-local function put(s)
-	n = n + 1
-	buf[n] = s
-	if n == 512 then
-		io.stdout:write(concat(buf, "", 1, n))
-		n = 0
-	end
-end
+-- the lines of a process at a time, written in one call each
 for _, p in ipairs(select_(dir .. "/pstree.img", { pid = true }, PLAIN).entries) do
 	local pid = p.pid
-	put(pid .. "\n")
+	local lines, k = { pid .. "\n" }, 1
 	local ids = select_(dir .. "/ids-" .. pid .. ".img", IDS, PLAIN).entries[1]
 	for _, fd in ipairs(select_(dir .. "/fdinfo-" .. ids.files_id .. ".img", FDS, PLAIN).entries) do
-		put(heads[fd.fd] .. (names[fd.id] or "?") .. "\n")
+		k = k + 1
+		lines[k] = heads[fd.fd] .. (names[fd.id] or "?") .. "\n"
 	end
 	local fs = select_(dir .. "/fs-" .. pid .. ".img", FS, PLAIN).entries[1]
-	put(CWD .. (names[fs.cwd_id] or "?") .. "\n")
-	put(ROOT .. (names[fs.root_id] or "?") .. "\n")
+	lines[k + 1] = CWD .. (names[fs.cwd_id] or "?") .. "\n"
+	lines[k + 2] = ROOT .. (names[fs.root_id] or "?") .. "\n"
+	io.stdout:write(concat(lines))
 end
-io.stdout:write(concat(buf, "", 1, n))
