@@ -32,14 +32,16 @@ local function datafile(ck, name)
 	return df
 end
 
+-- The entries of a framed image, the file closed again: a payload is read
+-- later by its offset (file_source), not kept.
 local function entries(ck, name)
 	local df = datafile(ck, name)
 	local list, err = df:entries()
+	df:close()
 	if not list then
-		df:close()
 		error(err, 0)
 	end
-	return df, list
+	return list
 end
 
 -- A holder list to the set of pids holding it.
@@ -198,8 +200,7 @@ local function fifo_path(ck, fid)
 end
 
 local function pipes(ck, idx, name, kind, add)
-	local df, list = entries(ck, name)
-	df:close()
+	local list = entries(ck, name)
 	for _, e in ipairs(list) do
 		local id = e.msg.pipe_id
 		local hs, what
@@ -226,8 +227,7 @@ end
 
 local function tcp(ck, idx, name, add)
 	local ino = tonumber(name:match("^tcp%-stream%-(%x+)%.img$"), 16)
-	local df, list = entries(ck, name)
-	df:close()
+	local list = entries(ck, name)
 	local e = list[1]
 	if not e then
 		return
@@ -249,8 +249,7 @@ end
 -- sk-queues.img: a stream socket's packets are one byte stream; each
 -- datagram (DGRAM, SEQPACKET) is a source of its own.
 local function unix_queues(ck, idx, add)
-	local df, list = entries(ck, "sk-queues.img")
-	df:close()
+	local list = entries(ck, "sk-queues.img")
 	local by, order = {}, {}
 	for _, e in ipairs(list) do
 		local id = e.msg.id_for
@@ -421,8 +420,7 @@ local function memfds(ck, idx, add)
 end
 
 local function sysv_shm(ck, name, add)
-	local df, list = entries(ck, name)
-	df:close()
+	local list = entries(ck, name)
 	local ns = tonumber(name:match("(%d+)%.img$"))
 	for _, e in ipairs(list) do
 		local rec = {
@@ -438,8 +436,7 @@ local function sysv_shm(ck, name, add)
 end
 
 local function sysv_msg(ck, name, add)
-	local df, list = entries(ck, name)
-	df:close()
+	local list = entries(ck, name)
 	local ns = tonumber(name:match("(%d+)%.img$"))
 	for _, e in ipairs(list) do
 		for k, item in ipairs(e.items or {}) do
